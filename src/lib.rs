@@ -1,0 +1,12 @@
+//! termgate: the shared vocabulary of the runner and the console.
+//!
+//! - [`api`]: GitLab runner REST API types (register, verify, job request and
+//!   response, job update, trace patch rules);
+//! - [`metrics`]: metric and label names;
+//! - [`logschema`]: log field and event names, upstream message wording.
+//!
+//! No I/O lives here.
+
+pub mod api;
+pub mod logschema;
+pub mod metrics;

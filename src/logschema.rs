@@ -1,0 +1,74 @@
+//! The log event schema: field names and event names of termgate's JSON log
+//! lines, and the upstream gitlab-runner messages the console recognises.
+//! Keys of a JSON line are sorted; `level` is one of [`LEVELS`].
+
+pub const LEVEL: &str = "level";
+pub const MSG: &str = "msg";
+pub const TIME: &str = "time";
+pub const ERROR: &str = "error";
+pub const RUNNER: &str = "runner";
+pub const RUNNER_NAME: &str = "runner_name";
+pub const JOB: &str = "job";
+pub const PROJECT: &str = "project";
+pub const CORRELATION_ID: &str = "correlation_id";
+pub const EVENT: &str = "event";
+pub const REASON: &str = "reason";
+pub const ROLE: &str = "role";
+pub const PEER: &str = "peer";
+pub const DURATION_S: &str = "duration_s";
+pub const BYTES_IN: &str = "bytes_in";
+pub const BYTES_OUT: &str = "bytes_out";
+pub const FAILURE_REASON: &str = "failure_reason";
+pub const EXIT_CODE: &str = "exit_code";
+pub const JOB_STATUS: &str = "job-status";
+pub const BUILDS: &str = "builds";
+pub const MAX_BUILDS: &str = "max_builds";
+
+/// Levels as they appear in JSON logs (upstream spells `warning`).
+pub const LEVELS: [&str; 6] = ["debug", "info", "warning", "error", "fatal", "panic"];
+
+/// `event` values of session lifecycle lines.
+pub mod event {
+    pub const SESSION_CREATED: &str = "session_created";
+    pub const TERMINAL_CONNECTED: &str = "terminal_connected";
+    pub const TERMINAL_DISCONNECTED: &str = "terminal_disconnected";
+    pub const TERMINAL_REJECTED: &str = "terminal_rejected";
+    pub const OPERATOR_ATTACHED: &str = "operator_attached";
+}
+
+/// Upstream wording of messages termgate logs too.
+pub mod msg {
+    pub const CHECKING_FOR_JOBS_RECEIVED: &str = "Checking for jobs... received";
+    pub const CHECKING_FOR_JOBS_NO_CONTENT: &str = "Checking for jobs...no content";
+    pub const CHECKING_FOR_JOBS_FORBIDDEN: &str = "Checking for jobs... forbidden";
+    pub const CHECKING_FOR_JOBS_CLIENT_ERROR: &str = "Checking for jobs... client error";
+    pub const CHECKING_FOR_JOBS_FAILED: &str = "Checking for jobs... failed";
+    pub const CHECKING_FOR_JOBS_UNAVAILABLE: &str =
+        "Checking for jobs... GitLab instance currently unavailable";
+    pub const JOB_SUCCEEDED: &str = "Job succeeded";
+    pub const JOB_FAILED_PREFIX: &str = "Job failed: ";
+    pub const JOB_FAILED_SYSTEM_PREFIX: &str = "Job failed (system failure): ";
+    pub const SUBMITTING_JOB_OK: &str = "Submitting job to coordinator...ok";
+    pub const APPENDING_TRACE_OK: &str = "Appending trace to coordinator...ok";
+    pub const APPENDING_TRACE_RANGE_MISMATCH: &str =
+        "Appending trace to coordinator... range mismatch";
+    pub const CONFIGURATION_LOADED: &str = "Configuration loaded";
+    pub const METRICS_SERVER_LISTENING: &str = "Metrics server listening";
+    pub const SESSION_SERVER_LISTENING: &str = "Session server listening";
+    pub const SESSION_SERVER_DISABLED: &str =
+        "[session_server].listen_address not defined, session endpoints disabled";
+    pub const METRICS_DISABLED: &str =
+        "listen_address not defined, metrics & debug endpoints disabled";
+    pub const GRACEFUL_SHUTDOWN: &str = "Starting graceful shutdown, waiting for builds to finish";
+    pub const FORCEFUL_SHUTDOWN: &str = "Starting forceful shutdown";
+    pub const ALL_WORKERS_STOPPED: &str = "All workers stopped.";
+    pub const CAN_EXIT_NOW: &str = "Can exit now!";
+    pub const AUTHORIZATION_NOT_VALID: &str = "Authorization header is not valid";
+    pub const NOT_WEBSOCKET: &str = "Request is not a web socket connection";
+    pub const TERMINAL_NOT_SET: &str = "Interactive terminal not set";
+    pub const CONNECT_FAILED: &str = "Failed to connect to terminal";
+    pub const ALREADY_CONNECTED: &str = "Terminal already connected, revoking connection";
+    pub const CLOSED_ACTIVE: &str = "Closed active terminal connection";
+    pub const SESSION_NOT_FOUND: &str = "Failed to find session by URL";
+    pub const MUX_NOT_FOUND: &str = "Mux handler not found";
+}
