@@ -1,1 +1,368 @@
-//! placeholder: being written
+//! Process logging in upstream gitlab-runner's formats (`log_format`):
+//! `runner` (default), `text` and `json`; all to stderr.
+//!
+//! - Event fields and the fields of every enclosing span are printed, so the
+//!   job loop's span (`job`, `project`, `runner`, `runner_name`) tags every
+//!   line of that job.
+//! - tracing has no fatal or panic level: log at `error!` with the field
+//!   `fatal = true` or `panic = true` ([`FATAL_FIELD`], [`PANIC_FIELD`]); the
+//!   line is rendered and counted at that level and the field is not printed.
+//!   `trace!` renders as `debug` (upstream's schema has no trace level).
+//! - [`redact`] registers a secret (a token); every formatter prints it as
+//!   `[MASKED]`. This registry is process-wide on purpose: any code that
+//!   learns a token must be able to mask it without plumbing.
+
+mod format;
+mod layer;
+
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::str::FromStr;
+use std::sync::RwLock;
+
+use anyhow::Context as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::EnvFilter;
+
+pub use format::rfc3339_nano;
+pub use layer::{Clock, ErrorCounter, FormatLayer, FATAL_FIELD, PANIC_FIELD};
+
+/// `log_format` in config.toml / `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    Json,
+    Text,
+    /// Upstream's default.
+    #[default]
+    Runner,
+}
+
+impl LogFormat {
+    pub const ALL: [LogFormat; 3] = [LogFormat::Runner, LogFormat::Text, LogFormat::Json];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Json => "json",
+            LogFormat::Text => "text",
+            LogFormat::Runner => "runner",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown log format {0:?}: expected one of runner, text, json")]
+pub struct UnknownLogFormat(pub String);
+
+impl FromStr for LogFormat {
+    type Err = UnknownLogFormat;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(LogFormat::Json),
+            "text" => Ok(LogFormat::Text),
+            "runner" => Ok(LogFormat::Runner),
+            other => Err(UnknownLogFormat(other.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown log level {0:?}: expected one of debug, info, warn, error, fatal, panic")]
+pub struct UnknownLogLevel(pub String);
+
+/// Parse upstream's `log_level` (`debug|info|warn|warning|error|fatal|panic`).
+/// `fatal` and `panic` map to `ERROR`, the closest tracing level.
+pub fn parse_level(s: &str) -> Result<tracing::Level, UnknownLogLevel> {
+    match s.to_ascii_lowercase().as_str() {
+        "trace" => Ok(tracing::Level::TRACE),
+        "debug" => Ok(tracing::Level::DEBUG),
+        "info" => Ok(tracing::Level::INFO),
+        "warn" | "warning" => Ok(tracing::Level::WARN),
+        "error" | "fatal" | "panic" => Ok(tracing::Level::ERROR),
+        _ => Err(UnknownLogLevel(s.to_owned())),
+    }
+}
+
+/// How the process logs.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    pub format: LogFormat,
+    /// Minimum level of termgate's own events.
+    pub level: tracing::Level,
+    /// Colours (and logrus' `INFO[0000]` layout for `text`). Upstream always
+    /// colours the `runner` format; we colour only when asked, normally when
+    /// stderr is a terminal ([`LogOptions::stderr_is_tty`]).
+    pub ansi: bool,
+    /// Extra `EnvFilter` directives, e.g. `"hyper=warn"`.
+    pub directives: Option<String>,
+}
+
+impl LogOptions {
+    pub fn stderr_is_tty() -> bool {
+        std::io::stderr().is_terminal()
+    }
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            format: LogFormat::Runner,
+            level: tracing::Level::INFO,
+            ansi: false,
+            directives: None,
+        }
+    }
+}
+
+/// Keeps the global subscriber's resources; flushes stderr on drop.
+#[derive(Debug)]
+#[must_use = "dropping the guard flushes and ends logging setup"]
+pub struct LogGuard {
+    _private: (),
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Install the global subscriber: filter, formatter to stderr and, when
+/// given, the `gitlab_runner_errors_total` counter. Fails if a global
+/// subscriber is already set or the directives do not parse.
+pub fn init(opts: &LogOptions, errors: Option<ErrorCounter>) -> anyhow::Result<LogGuard> {
+    let mut filter = EnvFilter::new(opts.level.as_str());
+    if let Some(d) = &opts.directives {
+        for part in d.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let directive = part
+                .parse()
+                .with_context(|| format!("invalid log directive {part:?}"))?;
+            filter = filter.add_directive(directive);
+        }
+    }
+    let fmt = layer_for(opts.format, std::io::stderr).with_ansi(opts.ansi);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(errors)
+        .try_init()
+        .context("installing the global log subscriber")?;
+    Ok(LogGuard { _private: () })
+}
+
+/// A formatting layer writing to `writer` (tests capture into a buffer).
+/// Colours off; see [`FormatLayer::with_ansi`] and [`FormatLayer::with_clock`].
+pub fn layer_for<W>(format: LogFormat, writer: W) -> FormatLayer<W>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    FormatLayer::new(format, writer)
+}
+
+/// What a registered secret is printed as.
+pub const MASK: &str = "[MASKED]";
+
+/// Secrets to mask, longest first so a secret containing another is masked
+/// whole.
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Register a secret (for example a runner or job token): from now on every
+/// log line prints it as `[MASKED]`. Empty strings are ignored.
+pub fn redact(secret: &str) {
+    if secret.is_empty() {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    if secrets.iter().any(|s| s == secret) {
+        return;
+    }
+    secrets.push(secret.to_owned());
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+}
+
+/// `s` with every registered secret masked.
+pub fn redact_str(s: &str) -> String {
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = s.to_owned();
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+
+    fn clock() -> Clock {
+        Arc::new(|| chrono::DateTime::parse_from_rfc3339("2025-06-05T15:57:35+02:00").unwrap())
+    }
+
+    fn capture(format: LogFormat, ansi: bool, f: impl FnOnce()) -> String {
+        let buf = Buf::default();
+        let layer = layer_for(format, buf.clone())
+            .with_ansi(ansi)
+            .with_clock(clock());
+        let sub = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(sub, f);
+        let bytes = buf.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// The nine events of upstream's `log_format` docs examples.
+    fn docs_events() {
+        tracing::info!(
+            arch = "amd64",
+            os = "darwin",
+            pid = 38229u64,
+            revision = "HEAD",
+            version = "development version",
+            "Runtime platform"
+        );
+        tracing::info!(
+            builds = 0u64,
+            "Starting multi-runner from /etc/gitlab-runner/config.toml..."
+        );
+        tracing::warn!("Running in user-mode.");
+        tracing::warn!("Use sudo for system-mode:");
+        tracing::warn!("$ sudo gitlab-runner...");
+        tracing::info!("");
+        tracing::info!(builds = 0u64, "Configuration loaded");
+        tracing::info!(
+            builds = 0u64,
+            "listen_address not defined, metrics & debug endpoints disabled"
+        );
+        tracing::info!(
+            builds = 0u64,
+            "[session_server].listen_address not defined, session endpoints disabled"
+        );
+    }
+
+    fn fixture(name: &str) -> String {
+        let p = format!("/work/shared/fixtures/logs/docs-log-format-{name}.log");
+        std::fs::read_to_string(&p).unwrap()
+    }
+
+    /// Docs strip trailing blanks and colour codes; pids differ per sample.
+    fn normalise(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find('\x1b') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            let end = tail.find('m').map_or(tail.len(), |e| e + 1);
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out.lines()
+            .map(|l| {
+                let l = l.trim_end();
+                match l.find("pid=") {
+                    Some(i) => {
+                        let end = l[i..].find(' ').map_or(l.len(), |e| i + e);
+                        format!("{}pid=N{}", &l[..i], &l[end..])
+                    }
+                    None => l.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn json_matches_docs_fixture_exactly() {
+        let out = capture(LogFormat::Json, false, docs_events);
+        assert_eq!(out.trim_end(), fixture("json").trim_end());
+    }
+
+    #[test]
+    fn runner_matches_docs_fixture() {
+        for ansi in [false, true] {
+            let out = capture(LogFormat::Runner, ansi, docs_events);
+            assert_eq!(
+                normalise(&out),
+                normalise(&fixture("runner")),
+                "ansi={ansi}"
+            );
+            assert_eq!(out.contains('\x1b'), ansi);
+        }
+    }
+
+    #[test]
+    fn text_tty_matches_docs_fixture() {
+        let out = capture(LogFormat::Text, true, docs_events);
+        assert_eq!(normalise(&out), normalise(&fixture("text")));
+    }
+
+    #[test]
+    fn text_plain_is_logfmt() {
+        let out = capture(LogFormat::Text, false, docs_events);
+        let first = out.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "time=\"2025-06-05T15:57:35+02:00\" level=info msg=\"Runtime platform\" arch=amd64 \
+             os=darwin pid=38229 revision=HEAD version=\"development version\""
+        );
+        assert!(out.contains("level=warning msg=\"Running in user-mode.\""));
+    }
+
+    #[test]
+    fn registered_secret_never_appears() {
+        let secret = "glrt-SECRETtoken-4f8a9c";
+        redact(secret);
+        redact("");
+        for format in LogFormat::ALL {
+            let out = capture(format, true, || {
+                let span = tracing::info_span!("job", url = %format!("https://x/?t={secret}"));
+                let _g = span.enter();
+                tracing::info!(token = secret, "registering with {secret}");
+                tracing::warn!(error = ?format!("bad token \"{secret}\" & <x>"), "failed");
+            });
+            assert!(!out.contains(secret), "{format}: {out}");
+            assert!(!out.contains("SECRETtoken"), "{format}: {out}");
+            assert!(out.contains(MASK), "{format}: {out}");
+        }
+    }
+
+    #[test]
+    fn parse_format_and_level() {
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert_eq!("runner".parse::<LogFormat>(), Ok(LogFormat::Runner));
+        let err = "yaml".parse::<LogFormat>().unwrap_err().to_string();
+        assert!(err.contains("runner, text, json"), "{err}");
+        assert_eq!(parse_level("warning"), Ok(tracing::Level::WARN));
+        assert_eq!(parse_level("panic"), Ok(tracing::Level::ERROR));
+        assert!(parse_level("loud").is_err());
+    }
+}
