@@ -355,6 +355,26 @@ mod tests {
         }
     }
 
+    /// The only test that installs the global subscriber.
+    #[test]
+    fn init_validates_then_installs_once() {
+        let bad = LogOptions {
+            directives: Some("hyper=loud=x".into()),
+            ..LogOptions::default()
+        };
+        let err = init(&bad, None).unwrap_err().to_string();
+        assert!(err.contains("invalid log directive"), "{err}");
+        let opts = LogOptions {
+            format: LogFormat::Json,
+            level: tracing::Level::WARN,
+            ansi: false,
+            directives: Some("hyper=error, h2=error".into()),
+        };
+        let guard = init(&opts, None).unwrap();
+        assert!(init(&opts, None).is_err(), "second init must fail");
+        drop(guard);
+    }
+
     #[test]
     fn parse_format_and_level() {
         assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));

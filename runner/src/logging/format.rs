@@ -425,6 +425,55 @@ mod tests {
         );
     }
 
+    /// Every line of real upstream JSON logs, parsed into a record and
+    /// rendered again, comes out byte for byte.
+    #[test]
+    fn real_upstream_json_lines_round_trip() {
+        let text =
+            std::fs::read_to_string("/work/shared/fixtures/logs/gitlab-runner-real.jsonl").unwrap();
+        let mut n = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: BTreeMap<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+            let level = match v["level"].as_str().unwrap() {
+                "debug" => Level::Debug,
+                "info" => Level::Info,
+                "warning" => Level::Warning,
+                "error" => Level::Error,
+                "fatal" => Level::Fatal,
+                _ => Level::Panic,
+            };
+            let fields = v
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "level" | "msg" | "time"))
+                .map(|(k, v)| {
+                    let val = match v {
+                        serde_json::Value::String(s) => Value::Str(s.clone()),
+                        serde_json::Value::Bool(b) => Value::Bool(*b),
+                        serde_json::Value::Number(n) if n.is_u64() => {
+                            Value::U64(n.as_u64().unwrap())
+                        }
+                        serde_json::Value::Number(n) if n.is_i64() => {
+                            Value::I64(n.as_i64().unwrap())
+                        }
+                        serde_json::Value::Number(n) => Value::F64(n.as_f64().unwrap()),
+                        other => panic!("unexpected {other}"),
+                    };
+                    (k.clone(), val)
+                })
+                .collect();
+            let r = Record {
+                level,
+                msg: v["msg"].as_str().unwrap().to_owned(),
+                fields,
+                time: t(v["time"].as_str().unwrap()),
+                elapsed_secs: 0,
+            };
+            assert_eq!(render(LogFormat::Json, false, &r), format!("{line}\n"));
+            n += 1;
+        }
+        assert_eq!(n, 8);
+    }
+
     #[test]
     fn runner_format_pads_and_colours() {
         let r = rec(Level::Info, "Job succeeded", &[("job", Value::U64(7))]);
