@@ -585,4 +585,27 @@ idle_timeout = 600
             Some("a")
         );
     }
+
+    #[test]
+    fn never_panics_on_truncated_or_mangled_input() {
+        let mut inputs: Vec<String> = [
+            "test-config.toml",
+            "docs-machine-shutdown-drain.toml",
+            "docs-register-template-merged.toml",
+            "lint/wrong_section.toml",
+        ]
+        .iter()
+        .map(|n| fixture(n).0)
+        .collect();
+        inputs.push(FULL_RUNNER.to_string());
+        inputs.push("é = \"ü\"\n[[runners]]\nname = \"ß\"\nurl = 3\n".to_string());
+        for text in &inputs {
+            for (i, _) in text.char_indices() {
+                let _ = parse(&text[..i], "t.toml");
+                let mut mangled = text.clone();
+                mangled.insert(i, '"');
+                let _ = parse(&mangled, "t.toml");
+            }
+        }
+    }
 }

@@ -188,4 +188,40 @@ mod tests {
         assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
         assert!(!path.exists());
     }
+
+    #[test]
+    fn every_loadable_fixture_round_trips_with_its_ignored_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("test-config.toml", None),
+            ("docs-session-server.toml", None),
+            ("lint/valid.toml", None),
+            ("docs-register-template-merged.toml", Some("kubernetes")),
+            ("docs-libvirt-custom-executor.toml", Some("custom")),
+            ("docs-machine-shutdown-drain.toml", Some("docker+machine")),
+        ];
+        for (name, executor) in cases {
+            let (mut text, origin) = crate::config::testdata::fixture(name);
+            if let Some(e) = executor {
+                text = text.replace(&format!("executor = \"{e}\""), "executor = \"shell\"");
+            }
+            let first = parse(&text, &origin).unwrap();
+            let path = dir.path().join(&origin);
+            save(&path, &first.config).unwrap();
+            let again = load(&path).unwrap();
+            assert_eq!(again.config, first.config, "{name}");
+            // The same keys are still reported as ignored after the rewrite.
+            let ignored = |w: &[String]| {
+                let mut items: Vec<String> = w
+                    .iter()
+                    .filter_map(|s| s.split_once("ignored: "))
+                    .flat_map(|(_, list)| list.split(", ").map(str::to_string))
+                    .collect();
+                items.sort();
+                items
+            };
+            assert_eq!(ignored(&first.warnings), ignored(&again.warnings), "{name}");
+            assert_eq!(first.warnings.len(), again.warnings.len(), "{name}");
+        }
+    }
 }
