@@ -1,1 +1,3 @@
 //! placeholder: being written
+pub mod ci_yaml;
+pub mod payload;
