@@ -309,3 +309,159 @@ pub async fn run(args: CoordinatorArgs, shutdown: CancellationToken) -> anyhow::
 
 #[cfg(test)]
 pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::{header, start_with};
+    use super::*;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    fn opts(dir: &std::path::Path) -> CoordinatorOptions {
+        CoordinatorOptions {
+            state_dir: Some(dir.to_path_buf()),
+            trace_update_interval: 1,
+            ..CoordinatorOptions::default()
+        }
+    }
+
+    /// Kill the server mid-job (no graceful anything) and start it again on
+    /// the same state dir: the trace continues at the right offset.
+    #[tokio::test]
+    async fn survives_abort_mid_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = start_with(opts(dir.path())).await;
+        let reg = k.c.registration_token().await;
+        let r = k
+            .post("/api/v4/runners", json!({"token": reg, "tag_list": "t"}))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let rt = r.json::<serde_json::Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        k.post(
+            "/admin/jobs",
+            json!({"name": "j", "tags": ["t"], "script": ["echo 1"]}),
+        )
+        .await;
+        k.post(
+            "/admin/jobs",
+            json!({"name": "queued", "tags": ["t"], "script": ["echo 2"]}),
+        )
+        .await;
+        let r = k
+            .request(
+                &rt,
+                json!({"session": {"url": "https://r/session/1", "authorization": "a"}}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: serde_json::Value = r.json().await.unwrap();
+        let (id, jt) = (
+            v["id"].as_u64().unwrap(),
+            v["token"].as_str().unwrap().to_owned(),
+        );
+        assert_eq!(
+            k.put(id, json!({"token": jt, "state": "running"}))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            k.patch(id, &jt, Some("0-5"), b"hello ").await.status(),
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            k.patch(id, &jt, Some("6-11"), b"world\n").await.status(),
+            StatusCode::ACCEPTED
+        );
+        k.c.abort().await;
+
+        let k = start_with(opts(dir.path())).await;
+        assert_eq!(k.c.registration_token().await, reg);
+        let r = k.patch(id, &jt, Some("0-5"), b"hello ").await;
+        assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(header(&r, "range"), "0-12");
+        let r = k.patch(id, &jt, Some("12-16"), b"more\n").await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        assert_eq!(header(&r, "range"), "0-17");
+        let job = k.get_json(&format!("/admin/jobs/{id}")).await;
+        assert_eq!(job["state"], json!("running"));
+        assert_eq!(job["trace"], json!("hello world\nmore\n"));
+        assert_eq!(job["session"]["url"], json!("https://r/session/1"));
+        // the runner and the other queued job are still there; ids go on
+        let (id2, _) = k.take(&rt).await;
+        assert_eq!(id2, id + 1);
+        let new = k.job("after-restart", &["t"]).await;
+        assert_eq!(new, id + 2);
+        let sum = termgate::api::trace_checksum(crc32fast::hash(b"hello world\nmore\n"));
+        let r = k
+            .put(
+                id,
+                json!({"token": jt, "state": "success", "output": {"checksum": sum, "bytesize": 17}}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        k.c.shutdown().await;
+
+        let k = start_with(opts(dir.path())).await;
+        let job = k.get_json(&format!("/admin/jobs/{id}")).await;
+        assert_eq!(job["state"], json!("success"));
+        assert_eq!(job["trace_size"], json!(17));
+        k.c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn jobs_files_and_preset_runner() {
+        let dir = tempfile::tempdir().unwrap();
+        let webide = dir.path().join(".gitlab-webide.yml");
+        std::fs::write(
+            &webide,
+            "terminal:\n  image: alpine:3.19\n  before_script: [ls]\n  tags: [webide]\n",
+        )
+        .unwrap();
+        let ci = dir.path().join("ci.yml");
+        std::fs::write(
+            &ci,
+            "a: {script: [true]}\nb: {script: [false], tags: [webide]}\n",
+        )
+        .unwrap();
+        let args = CoordinatorArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            registration_token: None,
+            state_dir: None,
+            jobs: vec![webide, ci],
+            runner_token: Some("glrt-preset".into()),
+            runner_tags: vec!["webide".into()],
+            run_untagged: false,
+            project: "acme/webapp".into(),
+            trace_update_interval: 1,
+            public_url: None,
+        };
+        let k = start_with(args.into()).await;
+        assert!(k.c.registration_token().await.starts_with("GR1348941"));
+        assert!(k.url.starts_with("http://127.0.0.1:"));
+        let r = k.request("glrt-preset", json!({})).await;
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["job_info"]["name"], json!("terminal"));
+        assert_eq!(v["job_info"]["project_full_path"], json!("acme/webapp"));
+        assert_eq!(v["steps"][0]["script"], json!(["ls", "sleep 60"]));
+        let repo = v["git_info"]["repo_url"].as_str().unwrap();
+        let tok = v["token"].as_str().unwrap();
+        assert_eq!(
+            repo,
+            format!(
+                "http://gitlab-ci-token:{tok}@{}/acme/webapp.git",
+                k.c.addr()
+            )
+        );
+        // `a` is untagged and the preset runner does not run untagged jobs
+        let (_, _) = k.take("glrt-preset").await;
+        let r = k.request("glrt-preset", json!({})).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let jobs = k.get_json("/admin/jobs").await;
+        assert_eq!(jobs.as_array().unwrap().len(), 3);
+        k.c.shutdown().await;
+    }
+}

@@ -173,3 +173,107 @@ async fn list_runners(State(s): State<Shared>) -> Response {
     let v: Vec<&RunnerRecord> = g.runners.values().collect();
     Json(v).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::local_coordinator::testkit::start;
+    use reqwest::StatusCode;
+    use serde_json::{json, Value};
+
+    #[tokio::test]
+    async fn admin_endpoints() {
+        let k = start().await;
+        let r = k
+            .post(
+                "/admin/jobs",
+                json!({"ci_yaml": "build: {script: make}\ntest: {script: make test, stage: test}\n"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["ids"], json!([1, 2]));
+        let r = k
+            .post(
+                "/admin/jobs",
+                json!({"ci_yaml": "build: {script: make}\ntest: {script: make test}\n", "job": "test"}),
+            )
+            .await;
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["ids"], json!([3]));
+        let r = k
+            .post(
+                "/admin/jobs",
+                json!({"name": "spec", "stage": "deploy", "tags": ["x"], "image": "alpine",
+                       "script": ["a", "b"], "after_script": ["c"], "timeout": 60,
+                       "variables": {"PLAIN": "p", "SECRET": {"value": "s", "masked": true},
+                                     "CFG": {"value": "f", "file": true}}}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        for bad in [
+            json!({"script": ["no name"]}),
+            json!({"name": "no script"}),
+            json!({"ci_yaml": "a: [unclosed"}),
+            json!({"ci_yaml": "a: {script: x}", "job": "missing"}),
+        ] {
+            let r = k.post("/admin/jobs", bad.clone()).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let list = k.get_json("/admin/jobs").await;
+        assert_eq!(list.as_array().unwrap().len(), 4);
+        assert_eq!(list[3]["name"], json!("spec"));
+        assert_eq!(list[3]["state"], json!("pending"));
+        assert_eq!(list[3]["tags"], json!(["x"]));
+
+        let rt = k.runner(&["x"], false).await;
+        let r = k.request(&rt, json!({})).await;
+        let job: Value = r.json().await.unwrap();
+        assert_eq!(job["job_info"]["stage"], json!("deploy"));
+        assert_eq!(job["image"]["name"], json!("alpine"));
+        assert_eq!(job["steps"][0]["timeout"], json!(60));
+        assert_eq!(job["steps"][1]["name"], json!("after_script"));
+        let var = |k: &str| {
+            job["variables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["key"] == json!(k))
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(var("SECRET")["masked"], json!(true));
+        assert_eq!(var("SECRET")["public"], json!(false));
+        assert_eq!(var("CFG")["file"], json!(true));
+        assert_eq!(var("PLAIN")["value"], json!("p"));
+        assert_eq!(var("CI_JOB_NAME")["value"], json!("spec"));
+
+        let one = k.get_json("/admin/jobs/4").await;
+        assert_eq!(one["runner_id"], json!(1));
+        assert_eq!(one["state"], json!("pending"));
+        assert_eq!(one["trace"], json!(""));
+        assert_eq!(one["checksum"], json!("crc32:00000000"));
+        let r = k
+            .http
+            .get(format!("{}/admin/jobs/99", k.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = k.post("/admin/jobs/99/cancel", json!({})).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+        let r = k
+            .post("/admin/runners", json!({"token": "glrt-mine", "tags": []}))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let r = k
+            .post("/admin/runners", json!({"token": "glrt-mine"}))
+            .await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let runners = k.get_json("/admin/runners").await;
+        assert_eq!(runners.as_array().unwrap().len(), 2);
+        assert_eq!(runners[1]["token"], json!("glrt-mine"));
+        assert_eq!(runners[1]["run_untagged"], json!(true));
+        k.c.shutdown().await;
+    }
+}
