@@ -2,6 +2,9 @@
 //! deserialises into the matching `termgate::api` type, with the checks
 //! listed in `shared/fixtures/README.md`.
 
+// Helpers outside `#[test]` fns are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use termgate::api::{JobRequest, JobResponse};
