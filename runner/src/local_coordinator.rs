@@ -464,4 +464,52 @@ mod tests {
         assert_eq!(jobs.as_array().unwrap().len(), 3);
         k.c.shutdown().await;
     }
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CoordinatorArgs,
+    }
+
+    #[test]
+    fn cli_flags() {
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from(["x"]).unwrap().args;
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.project, "termgate/demo");
+        assert_eq!(c.trace_update_interval, 3);
+        let c = Cli::try_parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--jobs",
+            "a.yml",
+            "b.yml",
+            "--runner-token",
+            "glrt-x",
+            "--runner-tags",
+            "a,b",
+            "--run-untagged",
+            "--state-dir",
+            "/tmp/s",
+        ])
+        .unwrap()
+        .args;
+        assert_eq!(c.jobs.len(), 2);
+        let o = CoordinatorOptions::from(c);
+        assert_eq!(o.runners[0].tags, vec!["a", "b"]);
+        assert!(o.runners[0].run_untagged);
+        assert!(Cli::try_parse_from(["x", "--runner-tags", "a"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn run_stops_on_cancel() {
+        use clap::Parser;
+        let args = Cli::try_parse_from(["x", "--listen", "127.0.0.1:0"])
+            .unwrap()
+            .args;
+        let stop = CancellationToken::new();
+        stop.cancel();
+        run(args, stop).await.unwrap();
+    }
 }
