@@ -1,0 +1,322 @@
+//! The coordinator's records (runners, jobs, traces) and the rules that do
+//! not need I/O: tag matching, token minting, the admin view of a job.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use termgate::api::{trace_checksum, JobResponse, SessionInfo, VersionInfo};
+
+use super::ci_yaml::JobDef;
+use super::store::Store;
+
+/// A registered runner.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RunnerRecord {
+    pub id: u64,
+    pub token: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub run_untagged: bool,
+    pub locked: bool,
+    pub paused: bool,
+    /// Seconds; 0 = no cap.
+    pub maximum_timeout: u64,
+    pub access_level: String,
+    /// Runner managers by `system_id` (`""` for runners that send none).
+    pub managers: BTreeMap<String, ManagerRecord>,
+}
+
+/// What a runner manager (one `system_id`) last told us.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ManagerRecord {
+    pub info: Option<VersionInfo>,
+    /// The `last_update` value it sent with its last job request.
+    pub last_update: String,
+    /// RFC 3339 time of its last call.
+    pub contacted_at: String,
+}
+
+impl RunnerRecord {
+    /// GitLab's rule: all of the job's tags must be among the runner's;
+    /// an untagged job needs `run_untagged`. Paused runners get nothing.
+    pub fn can_pick(&self, job_tags: &[String]) -> bool {
+        if self.paused {
+            return false;
+        }
+        if job_tags.is_empty() {
+            return self.run_untagged;
+        }
+        job_tags.iter().all(|t| self.tags.contains(t))
+    }
+}
+
+/// Where a job is. `Queued` and `Assigned` are both GitLab's `pending`:
+/// `Assigned` = handed to a runner, waiting for its `running` ack
+/// (two-phase commit).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Queued,
+    Assigned,
+    Running,
+    Success,
+    Failed,
+    Canceled,
+}
+
+impl Phase {
+    /// The GitLab job status (`Job-Status` header, admin API).
+    pub fn api_state(self) -> &'static str {
+        match self {
+            Phase::Queued | Phase::Assigned => "pending",
+            Phase::Running => "running",
+            Phase::Success => "success",
+            Phase::Failed => "failed",
+            Phase::Canceled => "canceled",
+        }
+    }
+}
+
+/// Job metadata, persisted as `jobs/<id>/job.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct JobRecord {
+    pub id: u64,
+    pub pipeline_id: u64,
+    pub def: JobDef,
+    pub phase: Phase,
+    pub runner_id: Option<u64>,
+    pub system_id: Option<String>,
+    /// Job token, minted when the job is handed out.
+    pub token: Option<String>,
+    /// The payload that was sent to the runner.
+    pub response: Option<JobResponse>,
+    /// The session the runner sent with the request that got this job.
+    pub session: Option<SessionInfo>,
+    pub failure_reason: Option<String>,
+    pub exit_code: Option<i32>,
+    /// A 412 was answered: the next patch may restart the trace at 0.
+    pub trace_reset_allowed: bool,
+    /// Canceled while a runner had it; the runner sent its final update.
+    pub runner_done: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A job and its trace (kept in memory; on disk too with a state dir).
+#[derive(Debug, Clone, Default)]
+pub struct Job {
+    pub rec: JobRecord,
+    pub trace: Vec<u8>,
+}
+
+impl Job {
+    pub fn checksum(&self) -> String {
+        trace_checksum(crc32fast::hash(&self.trace))
+    }
+
+    /// The admin API's view.
+    pub fn view(&self) -> serde_json::Value {
+        let r = &self.rec;
+        serde_json::json!({
+            "id": r.id,
+            "name": r.def.name,
+            "stage": r.def.stage,
+            "state": r.phase.api_state(),
+            "assigned": r.phase == Phase::Assigned,
+            "runner_id": r.runner_id,
+            "system_id": r.system_id,
+            "failure_reason": r.failure_reason,
+            "exit_code": r.exit_code,
+            "trace": String::from_utf8_lossy(&self.trace),
+            "trace_base64": base64::engine::general_purpose::STANDARD.encode(&self.trace),
+            "trace_size": self.trace.len(),
+            "checksum": self.checksum(),
+            "session": r.session,
+            "tags": r.def.tags,
+            "webide": r.def.webide,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+        })
+    }
+}
+
+/// Persisted as `coordinator.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Meta {
+    pub registration_token: String,
+    pub next_runner_id: u64,
+    pub next_job_id: u64,
+    pub next_pipeline_id: u64,
+    pub runners: Vec<RunnerRecord>,
+}
+
+/// Fixed settings of one coordinator.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub project: String,
+    pub server_url: String,
+    pub trace_update_interval: u64,
+}
+
+/// Everything behind the coordinator's one lock.
+pub struct Inner {
+    pub settings: Settings,
+    pub registration_token: String,
+    pub next_runner_id: u64,
+    pub next_job_id: u64,
+    pub next_pipeline_id: u64,
+    pub runners: BTreeMap<u64, RunnerRecord>,
+    pub jobs: BTreeMap<u64, Job>,
+    /// Changes whenever the queue changes (`X-GitLab-Last-Update`).
+    pub last_update: String,
+    pub store: Option<Store>,
+}
+
+impl Inner {
+    pub fn meta(&self) -> Meta {
+        Meta {
+            registration_token: self.registration_token.clone(),
+            next_runner_id: self.next_runner_id,
+            next_job_id: self.next_job_id,
+            next_pipeline_id: self.next_pipeline_id,
+            runners: self.runners.values().cloned().collect(),
+        }
+    }
+
+    pub async fn save_meta(&self) -> anyhow::Result<()> {
+        match &self.store {
+            Some(s) => s.save_meta(&self.meta()).await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn save_job(&mut self, id: u64) -> anyhow::Result<()> {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return Ok(());
+        };
+        job.rec.updated_at = now();
+        match &self.store {
+            Some(s) => s.save_job(&job.rec).await,
+            None => Ok(()),
+        }
+    }
+
+    pub fn queue_changed(&mut self) {
+        self.last_update = random_hex(16);
+    }
+
+    pub fn runner_by_token(&self, token: &str) -> Option<&RunnerRecord> {
+        if token.is_empty() {
+            return None;
+        }
+        self.runners.values().find(|r| r.token == token)
+    }
+
+    /// Add a runner; returns its id and token.
+    pub async fn add_runner(&mut self, mut r: RunnerRecord) -> anyhow::Result<(u64, String)> {
+        if r.token.is_empty() {
+            r.token = new_token("glrt-");
+        }
+        r.id = self.next_runner_id.max(1);
+        self.next_runner_id = r.id + 1;
+        let out = (r.id, r.token.clone());
+        self.runners.insert(r.id, r);
+        self.save_meta().await?;
+        Ok(out)
+    }
+
+    /// Queue jobs; returns their ids (one pipeline per call).
+    pub async fn enqueue(&mut self, defs: Vec<JobDef>) -> anyhow::Result<Vec<u64>> {
+        let pipeline_id = self.next_pipeline_id.max(1);
+        self.next_pipeline_id = pipeline_id + 1;
+        let mut ids = Vec::new();
+        for def in defs {
+            let id = self.next_job_id.max(1);
+            self.next_job_id = id + 1;
+            let now = now();
+            let rec = JobRecord {
+                id,
+                pipeline_id,
+                def,
+                created_at: now.clone(),
+                updated_at: now,
+                ..JobRecord::default()
+            };
+            self.jobs.insert(
+                id,
+                Job {
+                    rec,
+                    trace: Vec::new(),
+                },
+            );
+            self.save_job(id).await?;
+            ids.push(id);
+        }
+        self.save_meta().await?;
+        self.queue_changed();
+        Ok(ids)
+    }
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::thread_rng();
+    let v: Vec<u8> = (0..bytes).map(|_| rng.gen()).collect();
+    hex::encode(v)
+}
+
+/// `prefix` + 20 random alphanumerics (`glrt-…`, `glcbt-…`).
+pub fn new_token(prefix: &str) -> String {
+    let s: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
+    format!("{prefix}{s}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(tags: &[&str], run_untagged: bool) -> RunnerRecord {
+        RunnerRecord {
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            run_untagged,
+            ..RunnerRecord::default()
+        }
+    }
+
+    #[test]
+    fn tag_matching() {
+        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(runner(&["a", "b"], false).can_pick(&t(&["a"])));
+        assert!(runner(&["a", "b"], false).can_pick(&t(&["b", "a"])));
+        assert!(!runner(&["a"], true).can_pick(&t(&["a", "c"])));
+        assert!(!runner(&["a"], false).can_pick(&[]));
+        assert!(runner(&["a"], true).can_pick(&[]));
+        assert!(!runner(&[], true).can_pick(&t(&["a"])));
+        let mut paused = runner(&[], true);
+        paused.paused = true;
+        assert!(!paused.can_pick(&[]));
+    }
+
+    #[test]
+    fn tokens() {
+        let t = new_token("glrt-");
+        assert!(t.starts_with("glrt-") && t.len() == 25);
+        assert_ne!(t, new_token("glrt-"));
+        assert_eq!(random_hex(16).len(), 32);
+    }
+}
