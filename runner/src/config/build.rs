@@ -317,20 +317,27 @@ fn runner(ctx: &mut Ctx<'_>, s: &mut Section<'_>) -> RunnerConfig {
             r.executor = exec;
         } else {
             let line = s.line_of(ctx, "executor");
-            let message = if UPSTREAM_EXECUTORS.contains(&exec.as_str()) {
-                format!(
-                    "the {exec:?} executor is not implemented by termgate; \
-                     termgate implements shell and docker"
-                )
+            if UPSTREAM_EXECUTORS.contains(&exec.as_str()) {
+                // A real gitlab-runner config loads; this runner just idles.
+                ctx.warnings.push(format!(
+                    "{}:{}: {}: the {exec:?} executor is not implemented \
+                     (termgate implements shell and docker); this runner will not request jobs",
+                    ctx.origin,
+                    line.or(s.line).unwrap_or(0),
+                    s.label
+                ));
+                r.executor = exec;
             } else {
                 let all = IMPLEMENTED_EXECUTORS.iter().chain(UPSTREAM_EXECUTORS);
                 let hint = match suggest(&exec, all.copied()) {
                     Some(h) => format!("; did you mean \"{h}\"?"),
                     None => String::new(),
                 };
-                format!("unknown executor {exec:?}; termgate implements shell and docker{hint}")
-            };
-            ctx.problem(line, &s.label, "executor", message);
+                let message = format!(
+                    "unknown executor {exec:?}; termgate implements shell and docker{hint}"
+                );
+                ctx.problem(line, &s.label, "executor", message);
+            }
         }
     }
     r.shell = one_of(ctx, s, "shell", SHELLS);

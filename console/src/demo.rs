@@ -1,0 +1,313 @@
+//! `termgate demo`: a local coordinator and a shell-executor runner on
+//! loopback (ephemeral ports), fed with example CI jobs and a Web IDE
+//! terminal job, followed until the duration ends or Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::cli::DemoArgs;
+
+const CI_JOBS: &str = include_str!("../../assets/jobs/.gitlab-ci.yml");
+const WEBIDE_JOB: &str = include_str!("../../assets/jobs/.gitlab/.gitlab-webide.yml");
+
+/// Find `termgate-runner`: `$TERMGATE_RUNNER_BIN`, next to this binary, or on PATH.
+pub fn runner_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("TERMGATE_RUNNER_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Ok(me) = std::env::current_exe() {
+        if let Some(dir) = me.parent() {
+            for cand in [dir.join("termgate-runner"), dir.join("../termgate-runner")] {
+                if cand.is_file() {
+                    return Ok(cand);
+                }
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for d in std::env::split_paths(&path) {
+            let c = d.join("termgate-runner");
+            if c.is_file() {
+                return Ok(c);
+            }
+        }
+    }
+    bail!("termgate-runner not found: build the workspace (cargo build --release) or set TERMGATE_RUNNER_BIN")
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Demo {
+    pub coordinator_url: String,
+    pub metrics_url: String,
+    pub dir: PathBuf,
+    pub runner_log: PathBuf,
+    // Order matters: the runner stops before the coordinator.
+    _runner: Proc,
+    _coordinator: Proc,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Demo {
+    /// Start everything; returns once the runner serves metrics.
+    pub fn start(dir: Option<&Path>) -> Result<Demo> {
+        let bin = runner_binary()?;
+        let (tmp, dir) = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+                (None, d.to_path_buf())
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("termgate-demo-")
+                    .tempdir()?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let jobs = dir.join("jobs.gitlab-ci.yml");
+        std::fs::write(&jobs, CI_JOBS)?;
+        let webide = dir.join(".gitlab-webide.yml");
+        std::fs::write(&webide, WEBIDE_JOB)?;
+        let reg_token: String = format!("demo-{:016x}", rand::random::<u64>());
+
+        let mut coord = Command::new(&bin)
+            .args([
+                "coordinator",
+                "--listen",
+                "127.0.0.1:0",
+                "--registration-token",
+                &reg_token,
+            ])
+            .arg("--jobs")
+            .arg(&jobs)
+            .arg("--jobs")
+            .arg(&webide)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("coordinator.log"))?)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = coord.stdout.take().context("coordinator stdout")?;
+        let coordinator = Proc(coord);
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .context("the coordinator exited at start (see coordinator.log)")??;
+        let coordinator_url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .with_context(|| format!("unexpected coordinator banner {first:?}"))?
+            .to_string();
+        std::thread::spawn(move || for _ in lines {});
+
+        let config = dir.join("config.toml");
+        let out = Command::new(&bin)
+            .args([
+                "register",
+                "--non-interactive",
+                "--executor",
+                "shell",
+                "--run-untagged",
+                "--name",
+                "demo-runner",
+            ])
+            .args(["--tag-list", "interactive-web-terminal"])
+            .args([
+                "--url",
+                &coordinator_url,
+                "--registration-token",
+                &reg_token,
+            ])
+            .arg("-c")
+            .arg(&config)
+            .output()
+            .context("registering the demo runner")?;
+        if !out.status.success() {
+            bail!(
+                "registering the demo runner failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = std::fs::read_to_string(&config)?;
+        let text = text.replacen("concurrent = 1", "concurrent = 8", 1);
+        std::fs::write(&config, format!("check_interval = 1\n{text}"))?;
+
+        let runner_log = dir.join("runner.log");
+        let runner = Command::new(&bin)
+            .args([
+                "--log-format",
+                "json",
+                "run",
+                "--listen-address",
+                "127.0.0.1:0",
+                "-c",
+            ])
+            .arg(&config)
+            .arg("-d")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&runner_log)?)
+            .spawn()
+            .context("starting the demo runner")?;
+        let runner = Proc(runner);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let metrics_url = loop {
+            let log = std::fs::read_to_string(&runner_log).unwrap_or_default();
+            if let Some(addr) = log
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|l| l["msg"] == "Metrics server listening")
+                .and_then(|l| l["address"].as_str().map(str::to_owned))
+            {
+                break format!("http://{addr}");
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the demo runner did not start (see {})",
+                    runner_log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Ok(Demo {
+            coordinator_url,
+            metrics_url,
+            dir,
+            runner_log,
+            _runner: runner,
+            _coordinator: coordinator,
+            _tmp: tmp,
+        })
+    }
+
+    pub fn jobs(&self) -> Result<Vec<Value>> {
+        let v: Value =
+            reqwest::blocking::get(format!("{}/admin/jobs", self.coordinator_url))?.json()?;
+        Ok(v.as_array()
+            .cloned()
+            .or_else(|| v["jobs"].as_array().cloned())
+            .unwrap_or_default())
+    }
+
+    pub fn metric_lines(&self, prefixes: &[&str]) -> Result<Vec<String>> {
+        let text = reqwest::blocking::get(format!("{}/metrics", self.metrics_url))?.text()?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with('#') && prefixes.iter().any(|p| l.starts_with(p)))
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+fn print_jobs(jobs: &[Value]) {
+    println!(
+        "{:<6} {:<12} {:<10} {:<22} EXIT",
+        "JOB", "NAME", "STATE", "FAILURE"
+    );
+    for j in jobs {
+        println!(
+            "{:<6} {:<12} {:<10} {:<22} {}",
+            j["id"],
+            j["name"].as_str().unwrap_or("-"),
+            j["state"].as_str().unwrap_or("-"),
+            j["failure_reason"].as_str().unwrap_or("-"),
+            j["exit_code"]
+                .as_i64()
+                .map_or("-".to_string(), |c| c.to_string())
+        );
+    }
+}
+
+pub fn run(args: DemoArgs) -> Result<()> {
+    let demo = Demo::start(args.dir.as_deref())?;
+    println!(
+        "coordinator {}  runner metrics {}/metrics",
+        demo.coordinator_url, demo.metrics_url
+    );
+    println!("files in {}", demo.dir.display());
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let mut signals = signal_hook_lite()?;
+        std::thread::spawn(move || {
+            let _ = signals.wait();
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let duration = args
+        .duration
+        .or(args.headless.then_some(Duration::from_secs(20)));
+    let started = Instant::now();
+    let mut last = String::new();
+    while !stop.load(Ordering::SeqCst) && duration.is_none_or(|d| started.elapsed() < d) {
+        let jobs = demo.jobs()?;
+        let summary: String = jobs
+            .iter()
+            .map(|j| format!("{}:{} ", j["id"], j["state"].as_str().unwrap_or("?")))
+            .collect();
+        if summary != last && !args.headless {
+            println!("{} {}", chrono_like(started.elapsed()), summary.trim_end());
+            last = summary;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!();
+    print_jobs(&demo.jobs()?);
+    println!();
+    for l in demo.metric_lines(&[
+        "gitlab_runner_jobs_total",
+        "gitlab_runner_failed_jobs_total",
+        "gitlab_runner_jobs{",
+    ])? {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+fn chrono_like(d: Duration) -> String {
+    format!("[{:>5.1}s]", d.as_secs_f64())
+}
+
+/// Waits for SIGINT or SIGTERM without installing a process-wide handler
+/// crate: a blocked signal set read with `sigwait` on a thread.
+struct SignalWaiter(nix::sys::signal::SigSet);
+
+fn signal_hook_lite() -> Result<SignalWaiter> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().context("blocking signals")?;
+    Ok(SignalWaiter(set))
+}
+
+impl SignalWaiter {
+    fn wait(&mut self) -> Result<()> {
+        self.0.wait().context("waiting for a signal")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! termgate: the operations console. Today: `termgate demo`.
+
+pub mod cli;
+pub mod demo;

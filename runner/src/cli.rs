@@ -1,0 +1,335 @@
+//! Command line: `run`, `register`, `verify`, `unregister`, `list`,
+//! `coordinator`. Flags follow gitlab-runner's where they exist.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "termgate-runner",
+    version,
+    about = "A GitLab runner with interactive web terminals"
+)]
+pub struct Cli {
+    /// Log format: runner (upstream default), text or json.
+    #[arg(long, global = true, env = "LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Log level: debug, info, warn, error, fatal, panic.
+    #[arg(long, short = 'l', global = true, env = "LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Same as --log-level debug.
+    #[arg(long, global = true, env = "RUNNER_DEBUG")]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the runner daemon: request jobs, run them, serve metrics and terminals.
+    Run(RunArgs),
+    /// Register a runner with GitLab and add it to config.toml.
+    Register(RegisterArgs),
+    /// Check that the configured runners' tokens are valid.
+    Verify(VerifyArgs),
+    /// Remove runners from GitLab and from config.toml.
+    Unregister(UnregisterArgs),
+    /// List the configured runners.
+    List(ConfigArg),
+    /// Run a local GitLab-runner-API coordinator (demos, tests).
+    Coordinator(crate::local_coordinator::CoordinatorArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// Config file (default: /etc/gitlab-runner/config.toml as root, else ~/.gitlab-runner/config.toml).
+    #[arg(long, short = 'c', env = "CONFIG_FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    pub fn path(&self) -> PathBuf {
+        self.config.clone().unwrap_or_else(default_config_path)
+    }
+}
+
+pub fn default_config_path() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        PathBuf::from("/etc/gitlab-runner/config.toml")
+    } else {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        home.join(".gitlab-runner").join("config.toml")
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Metrics/debug server address (overrides `listen_address`).
+    #[arg(long, env = "LISTEN_ADDRESS")]
+    pub listen_address: Option<String>,
+    /// Change to this directory before running (builds go below it by default).
+    #[arg(long, short = 'd')]
+    pub working_directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// GitLab instance URL.
+    #[arg(long, short = 'u', env = "CI_SERVER_URL")]
+    pub url: Option<String>,
+    /// Registration token (legacy registration).
+    #[arg(long, short = 'r', env = "REGISTRATION_TOKEN")]
+    pub registration_token: Option<String>,
+    /// Runner authentication token (`glrt-…`) of a runner created in GitLab.
+    #[arg(long, short = 't', env = "CI_SERVER_TOKEN")]
+    pub token: Option<String>,
+    /// Runner name.
+    #[arg(long, env = "RUNNER_NAME", visible_alias = "description")]
+    pub name: Option<String>,
+    /// Executor: shell or docker.
+    #[arg(long, env = "RUNNER_EXECUTOR")]
+    pub executor: Option<String>,
+    /// Comma-separated tags (registration token only).
+    #[arg(long, env = "RUNNER_TAG_LIST")]
+    pub tag_list: Option<String>,
+    /// Run jobs without tags (registration token only).
+    #[arg(long, env = "REGISTER_RUN_UNTAGGED")]
+    pub run_untagged: bool,
+    /// Lock the runner to the project (registration token only).
+    #[arg(long, env = "REGISTER_LOCKED")]
+    pub locked: bool,
+    /// Register paused.
+    #[arg(long, env = "REGISTER_PAUSED")]
+    pub paused: bool,
+    /// Maximum job timeout in seconds.
+    #[arg(long, env = "REGISTER_MAXIMUM_TIMEOUT")]
+    pub maximum_timeout: Option<u64>,
+    /// Maximum concurrent jobs of this runner (0 = unlimited).
+    #[arg(long, env = "RUNNER_LIMIT")]
+    pub limit: Option<usize>,
+    /// Builds directory.
+    #[arg(long, env = "RUNNER_BUILDS_DIR")]
+    pub builds_dir: Option<String>,
+    /// Shell for the shell executor.
+    #[arg(long, env = "RUNNER_SHELL")]
+    pub shell: Option<String>,
+    /// Default Docker image (docker executor).
+    #[arg(long, env = "DOCKER_IMAGE")]
+    pub docker_image: Option<String>,
+    /// Do not ask questions: take everything from flags and environment.
+    #[arg(long, short = 'n', env = "REGISTER_NON_INTERACTIVE")]
+    pub non_interactive: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Remove runners whose token is not valid from config.toml.
+    #[arg(long)]
+    pub delete: bool,
+    /// Only the runner with this name.
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UnregisterArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Name of the runner to unregister.
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+    /// Token of the runner to unregister.
+    #[arg(long, short = 't')]
+    pub token: Option<String>,
+    /// Unregister every runner in the config.
+    #[arg(long)]
+    pub all_runners: bool,
+}
+
+/// Entry point of the binary.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("FATAL: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "command failed");
+            eprintln!("FATAL: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
+    let log = LogSettings {
+        format: cli.log_format.clone(),
+        level: if cli.debug {
+            Some("debug".into())
+        } else {
+            cli.log_level.clone()
+        },
+    };
+    match cli.command {
+        Command::Run(args) => crate::daemon::run(args, log).await,
+        Command::Register(args) => {
+            let _log = log.init(None)?;
+            crate::manage::register(args).await
+        }
+        Command::Verify(args) => {
+            let _log = log.init(None)?;
+            crate::manage::verify(args).await
+        }
+        Command::Unregister(args) => {
+            let _log = log.init(None)?;
+            crate::manage::unregister(args).await
+        }
+        Command::List(args) => {
+            let _log = log.init(None)?;
+            crate::manage::list(args)
+        }
+        Command::Coordinator(args) => {
+            let _log = log.init(None)?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let s = shutdown.clone();
+            tokio::spawn(async move {
+                if let Ok(mut sig) = crate::signals::Signals::install() {
+                    loop {
+                        if !matches!(sig.next().await, crate::signals::Sig::Reload) {
+                            break;
+                        }
+                    }
+                }
+                s.cancel();
+            });
+            crate::local_coordinator::run(args, shutdown).await
+        }
+    }
+}
+
+/// Log format/level from flags/env; the config file fills what they leave.
+#[derive(Debug, Clone, Default)]
+pub struct LogSettings {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+impl LogSettings {
+    pub fn init(&self, cfg: Option<&config::Config>) -> Result<crate::logging::LogGuard> {
+        self.init_with(cfg, None)
+    }
+
+    /// As [`LogSettings::init`], counting warnings and errors in `errors`.
+    pub fn init_with(
+        &self,
+        cfg: Option<&config::Config>,
+        errors: Option<crate::logging::ErrorCounter>,
+    ) -> Result<crate::logging::LogGuard> {
+        let format = self
+            .format
+            .clone()
+            .or_else(|| cfg.and_then(|c| c.log_format.clone()))
+            .unwrap_or_else(|| "runner".into());
+        let level = self
+            .level
+            .clone()
+            .or_else(|| cfg.and_then(|c| c.log_level.clone()))
+            .unwrap_or_else(|| "info".into());
+        let opts = crate::logging::LogOptions {
+            format: format
+                .parse()
+                .with_context(|| format!("log format {format:?}"))?,
+            level: crate::logging::parse_level(&level)
+                .with_context(|| format!("log level {level:?}"))?,
+            ansi: crate::logging::LogOptions::stderr_is_tty(),
+            // Libraries stay quiet unless something is wrong.
+            directives: Some(QUIET_LIBRARIES.into()),
+        };
+        crate::logging::init(&opts, errors)
+    }
+}
+
+const QUIET_LIBRARIES: &str = "hyper=warn,hyper_util=warn,reqwest=warn,h2=warn,rustls=warn,tungstenite=warn,tokio_tungstenite=warn,axum=warn,tower=warn,tower_http=warn,bollard=warn,mio=warn";
+
+/// Ask on stdin for a value the flags did not give (interactive register).
+pub fn prompt(question: &str, current: Option<String>, interactive: bool) -> Result<String> {
+    if let Some(v) = current.filter(|v| !v.is_empty()) {
+        return Ok(v);
+    }
+    if !interactive {
+        bail!("{question} is required (non-interactive mode)");
+    }
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    writeln!(out, "{question}:")?;
+    out.flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let v = line.trim().to_string();
+    if v.is_empty() {
+        bail!("{question} is required");
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_register_like_gitlab_runner() {
+        let cli = Cli::try_parse_from([
+            "termgate-runner",
+            "register",
+            "--non-interactive",
+            "--url",
+            "http://127.0.0.1:1",
+            "--registration-token",
+            "x",
+            "--executor",
+            "shell",
+            "--tag-list",
+            "a,b",
+            "--run-untagged",
+            "--description",
+            "r1",
+            "-c",
+            "/tmp/c.toml",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Register(r) => {
+                assert_eq!(r.name.as_deref(), Some("r1"));
+                assert!(r.run_untagged && r.non_interactive);
+                assert_eq!(r.config.path(), PathBuf::from("/tmp/c.toml"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Executors run a job's steps somewhere (the host shell, a Docker
+//! container). The job loop drives them through [`Executor`]; interactive
+//! terminals are an optional capability added by the session server.
+
+pub mod shell;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use termgate::api::{failure_reason, JobResponse};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RunnerConfig;
+use crate::trace::JobTrace;
+
+/// Everything an executor needs to know about the job it runs.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub job: Arc<JobResponse>,
+    pub runner: Arc<RunnerConfig>,
+    /// Short token of the runner (`runner` label, path component).
+    pub runner_short: String,
+    /// A small number unique among this runner's running jobs
+    /// (`CI_CONCURRENT_ID`), used in build paths.
+    pub slot: usize,
+    pub trace: JobTrace,
+}
+
+/// One step to run: the lines of a `script`/`after_script`.
+#[derive(Debug, Clone)]
+pub struct StepScript {
+    /// `script`, `after_script`, ... (upstream step names).
+    pub name: String,
+    pub lines: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepResult {
+    Exited(i32),
+    TimedOut,
+    Cancelled,
+}
+
+/// An executor failure that is not the script's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ExecError {
+    /// A `failure_reason` value.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ExecError {
+    pub fn system(message: impl Into<String>) -> Self {
+        ExecError {
+            reason: failure_reason::RUNNER_SYSTEM_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// Upstream executor name (`shell`, `docker`).
+    fn name(&self) -> &'static str;
+
+    /// Create the build environment (directories, container, ...).
+    async fn prepare(&mut self, ctx: &JobContext) -> Result<(), ExecError>;
+
+    /// Run one step, streaming its output to `ctx.trace`. Must stop (and kill
+    /// everything it started) promptly when `cancel` fires or the step's
+    /// timeout passes.
+    async fn run_step(
+        &self,
+        ctx: &JobContext,
+        step: &StepScript,
+        cancel: &CancellationToken,
+    ) -> Result<StepResult, ExecError>;
+
+    /// Remove what `prepare` made. Never fails the job.
+    async fn cleanup(&mut self, ctx: &JobContext);
+
+    /// The job's build directory, once prepared.
+    fn build_dir(&self) -> Option<PathBuf>;
+}
+
+/// Make the executor named in the runner's config.
+pub fn for_runner(runner: &RunnerConfig) -> Result<Box<dyn Executor>, ExecError> {
+    match runner.executor.as_str() {
+        "" | "shell" => Ok(Box::new(shell::ShellExecutor::new(runner))),
+        other => Err(ExecError {
+            reason: failure_reason::RUNNER_CONFIGURATION_ERROR,
+            message: format!("executor {other:?} is not supported by termgate (shell, docker)"),
+        }),
+    }
+}
+
+/// Is `name` a valid environment variable name?
+pub fn valid_env_key(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}

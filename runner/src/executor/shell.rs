@@ -1,0 +1,329 @@
+//! The shell executor: runs steps with `bash` (or `sh`) on the host, in a
+//! per-job build directory, each step in its own process group so cancel and
+//! timeout kill everything the script started.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{valid_env_key, ExecError, Executor, JobContext, StepResult, StepScript};
+use crate::config::RunnerConfig;
+use crate::trace::ansi;
+
+/// Grace between SIGTERM and SIGKILL when stopping a step.
+const KILL_GRACE: Duration = Duration::from_millis(1000);
+/// How long to keep reading output after the step's process exited.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub struct ShellExecutor {
+    shell: String,
+    builds_dir: PathBuf,
+    build_dir: Option<PathBuf>,
+    tmp_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+impl ShellExecutor {
+    pub fn new(runner: &RunnerConfig) -> Self {
+        let builds_dir = runner.builds_dir.clone().unwrap_or_else(|| {
+            std::env::current_dir()
+                .unwrap_or_else(|_| PathBuf::from("/tmp"))
+                .join("builds")
+        });
+        ShellExecutor {
+            shell: runner.shell.clone().unwrap_or_else(detect_shell),
+            builds_dir,
+            build_dir: None,
+            tmp_dir: None,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn shell(&self) -> &str {
+        &self.shell
+    }
+
+    /// The job's environment: runner `environment`, predefined and job
+    /// variables (file variables point at files in the tmp dir).
+    pub fn environment(&self) -> &[(String, String)] {
+        &self.env
+    }
+}
+
+/// `bash` when present, else `sh`.
+pub fn detect_shell() -> String {
+    if which("bash").is_some() {
+        "bash".to_string()
+    } else {
+        "sh".to_string()
+    }
+}
+
+pub fn which(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+/// Single-quote for POSIX shells.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The script a step runs: echo each command in bold green like upstream,
+/// then run it; stop at the first failure.
+pub fn render_script(shell: &str, build_dir: &Path, lines: &[String]) -> String {
+    let mut s = String::new();
+    if shell == "bash" {
+        s.push_str("set -eo pipefail\n");
+    } else {
+        s.push_str("set -e\n");
+    }
+    s.push_str("set +o noclobber\n");
+    s.push_str(&format!("cd {}\n", sh_quote(&build_dir.to_string_lossy())));
+    for line in lines {
+        let shown = format!("{}$ {}{}", ansi::BOLD_GREEN, line, ansi::RESET);
+        s.push_str(&format!("printf '%s\\n' {}\n", sh_quote(&shown)));
+        s.push_str(line);
+        s.push('\n');
+    }
+    s
+}
+
+#[async_trait]
+impl Executor for ShellExecutor {
+    fn name(&self) -> &'static str {
+        "shell"
+    }
+
+    async fn prepare(&mut self, ctx: &JobContext) -> Result<(), ExecError> {
+        let job = &ctx.job;
+        let project = if job.job_info.project_full_path.is_empty() {
+            format!("project-{}", job.job_info.project_id)
+        } else {
+            job.job_info.project_full_path.clone()
+        };
+        // Never let a project path escape the builds dir.
+        let project: PathBuf = project
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != "." && *c != "..")
+            .collect();
+        let build_dir = self
+            .builds_dir
+            .join(&ctx.runner_short)
+            .join(ctx.slot.to_string())
+            .join(project);
+        let tmp_dir = PathBuf::from(format!("{}.tmp", build_dir.display()));
+        for d in [&build_dir, &tmp_dir] {
+            tokio::fs::create_dir_all(d)
+                .await
+                .map_err(|e| ExecError::system(format!("creating {}: {e}", d.display())))?;
+        }
+        ctx.trace
+            .green(&format!("Preparing the \"shell\" executor"));
+        ctx.trace
+            .line(&format!("Using Shell ({}) executor...", self.shell));
+        ctx.trace.green("Preparing environment");
+        ctx.trace.line(&format!(
+            "Running on {}...",
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".into())
+        ));
+        ctx.trace.green("Getting source from Git repository");
+        ctx.trace
+            .line("Skipping Git repository setup (termgate does not fetch sources)");
+        ctx.trace
+            .line(&format!("Build directory: {}", build_dir.display()));
+
+        let mut env: Vec<(String, String)> = Vec::new();
+        for kv in &ctx.runner.environment {
+            if let Some((k, v)) = kv.split_once('=') {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        let dir = build_dir.to_string_lossy().to_string();
+        env.push(("CI_PROJECT_DIR".into(), dir.clone()));
+        env.push((
+            "CI_BUILDS_DIR".into(),
+            self.builds_dir.to_string_lossy().to_string(),
+        ));
+        env.push(("CI_CONCURRENT_ID".into(), ctx.slot.to_string()));
+        env.push(("CI_RUNNER_SHORT_TOKEN".into(), ctx.runner_short.clone()));
+        env.push(("CI_RUNNER_VERSION".into(), env!("CARGO_PKG_VERSION").into()));
+        env.push(("CI_SERVER".into(), "yes".into()));
+        for v in &job.variables {
+            if !valid_env_key(&v.key) {
+                ctx.trace
+                    .warning(&format!("skipping variable with invalid name {:?}", v.key));
+                continue;
+            }
+            if v.is_file() {
+                let path = tmp_dir.join(&v.key);
+                tokio::fs::write(&path, v.value.as_bytes())
+                    .await
+                    .map_err(|e| {
+                        ExecError::system(format!("writing file variable {}: {e}", v.key))
+                    })?;
+                env.push((v.key.clone(), path.to_string_lossy().to_string()));
+            } else {
+                env.push((v.key.clone(), v.value.clone()));
+            }
+        }
+        self.env = env;
+        self.build_dir = Some(build_dir);
+        self.tmp_dir = Some(tmp_dir);
+        Ok(())
+    }
+
+    async fn run_step(
+        &self,
+        ctx: &JobContext,
+        step: &StepScript,
+        cancel: &CancellationToken,
+    ) -> Result<StepResult, ExecError> {
+        let (Some(build_dir), Some(tmp_dir)) = (&self.build_dir, &self.tmp_dir) else {
+            return Err(ExecError::system("shell executor used before prepare"));
+        };
+        let script_path = tmp_dir.join(format!("{}.sh", step.name));
+        let script = render_script(&self.shell, build_dir, &step.lines);
+        tokio::fs::write(&script_path, script)
+            .await
+            .map_err(|e| ExecError::system(format!("writing script: {e}")))?;
+
+        let (read_fd, write_fd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| ExecError::system(format!("creating output pipe: {e}")))?;
+        let mut child = {
+            let mut cmd = tokio::process::Command::new(&self.shell);
+            if self.shell == "bash" {
+                cmd.arg("--noprofile").arg("--norc");
+            }
+            cmd.arg(&script_path)
+                .current_dir(build_dir)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(dup(&write_fd)?))
+                .stderr(Stdio::from(write_fd))
+                .process_group(0)
+                .kill_on_drop(true);
+            cmd.spawn()
+                .map_err(|e| ExecError::system(format!("starting {}: {e}", self.shell)))?
+            // `cmd` (and the pipe's write ends) dropped here.
+        };
+        let pgid = child.id().map(|p| Pid::from_raw(p as i32));
+        let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(read_fd)
+            .map_err(|e| ExecError::system(format!("output pipe: {e}")))?;
+
+        let trace = ctx.trace.clone();
+        let mut buf = vec![0u8; 64 * 1024];
+        let deadline = tokio::time::sleep(step.timeout);
+        tokio::pin!(deadline);
+        let mut outcome: Option<StepResult> = None;
+        let mut eof = false;
+        while outcome.is_none() {
+            tokio::select! {
+                r = reader.read(&mut buf), if !eof => match r {
+                    Ok(0) | Err(_) => eof = true,
+                    Ok(n) => trace.write(&buf[..n]),
+                },
+                status = child.wait() => {
+                    outcome = Some(match status {
+                        Ok(s) => StepResult::Exited(exit_code(s)),
+                        Err(e) => return Err(ExecError::system(format!("waiting for {}: {e}", self.shell))),
+                    });
+                }
+                _ = &mut deadline => {
+                    stop_group(pgid, &mut child).await;
+                    outcome = Some(StepResult::TimedOut);
+                }
+                _ = cancel.cancelled() => {
+                    stop_group(pgid, &mut child).await;
+                    outcome = Some(StepResult::Cancelled);
+                }
+            }
+        }
+        // Whatever the script left running in its group goes too.
+        if let Some(pg) = pgid {
+            let _ = killpg(pg, Signal::SIGKILL);
+        }
+        let drain = tokio::time::sleep(DRAIN_TIMEOUT);
+        tokio::pin!(drain);
+        while !eof {
+            tokio::select! {
+                r = reader.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => eof = true,
+                    Ok(n) => trace.write(&buf[..n]),
+                },
+                _ = &mut drain => break,
+            }
+        }
+        trace.flush_masker();
+        Ok(outcome.unwrap_or(StepResult::Exited(1)))
+    }
+
+    async fn cleanup(&mut self, _ctx: &JobContext) {
+        if let Some(tmp) = self.tmp_dir.take() {
+            let _ = tokio::fs::remove_dir_all(&tmp).await;
+        }
+    }
+
+    fn build_dir(&self) -> Option<PathBuf> {
+        self.build_dir.clone()
+    }
+}
+
+fn dup(fd: &OwnedFd) -> Result<OwnedFd, ExecError> {
+    fd.try_clone()
+        .map_err(|e| ExecError::system(format!("duplicating output pipe: {e}")))
+}
+
+fn exit_code(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+}
+
+/// SIGTERM the process group, SIGKILL it after a grace period.
+async fn stop_group(pgid: Option<Pid>, child: &mut tokio::process::Child) {
+    let Some(pg) = pgid else {
+        let _ = child.kill().await;
+        return;
+    };
+    let _ = killpg(pg, Signal::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = killpg(pg, Signal::SIGKILL);
+        let _ = child.wait().await;
+    }
+    let _ = killpg(pg, Signal::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+    }
+
+    #[test]
+    fn script_echoes_commands() {
+        let s = render_script("bash", Path::new("/b"), &["echo hi".into()]);
+        assert!(s.starts_with("set -eo pipefail\n"));
+        assert!(s.contains("cd '/b'\n"));
+        assert!(s.contains("$ echo hi"));
+        assert!(s.ends_with("echo hi\n"));
+    }
+}

@@ -1,0 +1,301 @@
+//! The job loop: for each `[[runners]]` entry, `request_concurrency` feeders
+//! ask the coordinator for jobs whenever a slot is free under `concurrent`
+//! and the runner's `limit`, and spawn a task per job. Also owns graceful and
+//! forceful shutdown and config reload.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use termgate::api::{short_token, JobRequest};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::run::{fail_malformed, run_job, JobEnv};
+use super::slots::Slots;
+use crate::config::{Config, RunnerConfig};
+use crate::coordinator::client::{Client, RequestJobOutcome};
+
+/// Hands out per-job session info with each job request (the session
+/// server implements it); `None` when there is no session server.
+pub trait SessionProvider: Send + Sync {
+    /// A fresh session for the next request.
+    fn new_session(&self) -> Option<termgate::api::SessionInfo>;
+}
+
+/// Builds the API client for a runner (tests swap in observers).
+pub type ClientFactory = Arc<dyn Fn(&RunnerConfig) -> anyhow::Result<Client> + Send + Sync>;
+
+pub struct Supervisor {
+    pub env_template: JobEnvTemplate,
+    pub config: Arc<Config>,
+    pub sessions: Option<Arc<dyn SessionProvider>>,
+}
+
+/// The parts of [`JobEnv`] shared by all runners.
+#[derive(Clone)]
+pub struct JobEnvTemplate {
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub builds: crate::builds::Builds,
+    pub system_id: String,
+    pub info: termgate::api::VersionInfo,
+    pub client_factory: ClientFactory,
+    pub update_interval: Duration,
+}
+
+/// Controls a running supervisor.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    /// Stop requesting new jobs (graceful shutdown).
+    pub stop_requesting: CancellationToken,
+    /// Abort running jobs (forceful shutdown).
+    pub force: CancellationToken,
+    /// New config to apply (SIGHUP reload).
+    reload: Arc<Mutex<Option<Arc<Config>>>>,
+    reload_notify: Arc<tokio::sync::Notify>,
+    pub slots: Slots,
+}
+
+impl SupervisorHandle {
+    pub fn reload(&self, cfg: Arc<Config>) {
+        *self.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(cfg);
+        self.reload_notify.notify_one();
+    }
+}
+
+struct Feeders {
+    token: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Supervisor {
+    pub fn handle(&self) -> SupervisorHandle {
+        SupervisorHandle {
+            stop_requesting: CancellationToken::new(),
+            force: CancellationToken::new(),
+            reload: Arc::new(Mutex::new(None)),
+            reload_notify: Arc::new(tokio::sync::Notify::new()),
+            slots: Slots::default(),
+        }
+    }
+
+    /// Run until `handle.stop_requesting` fires and every job has ended.
+    pub async fn run(self, handle: SupervisorHandle) {
+        let jobs = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
+        let mut config = self.config.clone();
+        let mut feeders = self.start_feeders(&config, &handle, &jobs);
+        loop {
+            tokio::select! {
+                _ = handle.stop_requesting.cancelled() => break,
+                _ = handle.reload_notify.notified() => {
+                    let new = handle.reload.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(new) = new {
+                        feeders.token.cancel();
+                        feeders.tasks.shutdown().await;
+                        config = new;
+                        feeders = self.start_feeders(&config, &handle, &jobs);
+                        tracing::info!(builds = handle.slots.total(), "Configuration loaded");
+                    }
+                }
+            }
+        }
+        feeders.token.cancel();
+        feeders.tasks.shutdown().await;
+        // Wait for running jobs (forceful shutdown cancels them via `force`).
+        loop {
+            let next = {
+                let mut js = jobs.lock().await;
+                if js.is_empty() {
+                    break;
+                }
+                // Poll without holding the lock for long.
+                tokio::time::timeout(Duration::from_millis(200), js.join_next()).await
+            };
+            if let Ok(Some(Err(e))) = next {
+                if e.is_panic() {
+                    tracing::error!(error = %e, "job task panicked");
+                }
+            }
+        }
+        tracing::info!("All workers stopped.");
+    }
+
+    fn start_feeders(
+        &self,
+        config: &Arc<Config>,
+        handle: &SupervisorHandle,
+        jobs: &Arc<tokio::sync::Mutex<JoinSet<()>>>,
+    ) -> Feeders {
+        let token = handle.stop_requesting.child_token();
+        let mut tasks = JoinSet::new();
+        let last_updates: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        for runner in &config.runners {
+            let runner = Arc::new(runner.clone());
+            let client = match (self.env_template.client_factory)(&runner) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(runner = %short_token(runner.token.expose()), runner_name = %runner.name, error = %e, "Failed to create API client, runner skipped");
+                    continue;
+                }
+            };
+            for _ in 0..runner.effective_request_concurrency() {
+                let feeder = Feeder {
+                    runner: runner.clone(),
+                    short: short_token(runner.token.expose()),
+                    client: client.clone(),
+                    config: config.clone(),
+                    env: self.env_template.clone(),
+                    sessions: self.sessions.clone(),
+                    slots: handle.slots.clone(),
+                    force: handle.force.clone(),
+                    jobs: jobs.clone(),
+                    last_updates: last_updates.clone(),
+                };
+                tasks.spawn(feeder.run(token.clone()));
+            }
+        }
+        Feeders { token, tasks }
+    }
+}
+
+struct Feeder {
+    runner: Arc<RunnerConfig>,
+    short: String,
+    client: Client,
+    config: Arc<Config>,
+    env: JobEnvTemplate,
+    sessions: Option<Arc<dyn SessionProvider>>,
+    slots: Slots,
+    force: CancellationToken,
+    jobs: Arc<tokio::sync::Mutex<JoinSet<()>>>,
+    last_updates: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Feeder {
+    fn check_interval(&self) -> Duration {
+        Duration::from_secs(self.config.check_interval.max(1))
+    }
+
+    async fn run(self, stop: CancellationToken) {
+        let mut unhealthy = 0usize;
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            let Some(slot) =
+                self.slots
+                    .try_acquire(&self.short, self.runner.limit, self.config.concurrent)
+            else {
+                tokio::select! {
+                    _ = self.slots.freed() => {}
+                    _ = tokio::time::sleep(self.check_interval()) => {}
+                    _ = stop.cancelled() => return,
+                }
+                continue;
+            };
+            let req = JobRequest {
+                info: self.env.info.clone(),
+                token: self.runner.token.expose().to_string(),
+                system_id: self.env.system_id.clone(),
+                last_update: self
+                    .last_updates
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&self.short)
+                    .cloned()
+                    .unwrap_or_default(),
+                session: self.sessions.as_ref().and_then(|s| s.new_session()),
+            };
+            let outcome = tokio::select! {
+                o = self.client.request_job(&req) => o,
+                _ = stop.cancelled() => return,
+            };
+            match outcome {
+                RequestJobOutcome::Job(job, _) => {
+                    unhealthy = 0;
+                    self.env.metrics.worker_feed(
+                        &self.short,
+                        &self.runner.name,
+                        &self.env.system_id,
+                        true,
+                    );
+                    let env = self.job_env();
+                    let runner = self.runner.clone();
+                    let short = self.short.clone();
+                    let force = self.force.clone();
+                    self.jobs.lock().await.spawn(async move {
+                        let index = slot.index;
+                        run_job(env, runner, short, *job, index, force).await;
+                        drop(slot);
+                    });
+                    // A job came: ask again at once.
+                    continue;
+                }
+                RequestJobOutcome::Malformed { id, token, error } => {
+                    let env = self.job_env();
+                    self.jobs.lock().await.spawn(async move {
+                        fail_malformed(&env, id, token, &error).await;
+                        drop(slot);
+                    });
+                    continue;
+                }
+                RequestJobOutcome::NoJob(last_update) => {
+                    unhealthy = 0;
+                    drop(slot);
+                    if let Some(lu) = last_update {
+                        self.last_updates
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(self.short.clone(), lu);
+                    }
+                }
+                RequestJobOutcome::Forbidden | RequestJobOutcome::Failed(_) => {
+                    drop(slot);
+                    self.env.metrics.worker_feed(
+                        &self.short,
+                        &self.runner.name,
+                        &self.env.system_id,
+                        false,
+                    );
+                    unhealthy += 1;
+                    let limit = self.runner.unhealthy_requests_limit.max(1);
+                    if unhealthy >= limit {
+                        let pause = self
+                            .runner
+                            .unhealthy_interval_duration()
+                            .max(Duration::from_secs(1));
+                        tracing::error!(
+                            runner = %self.short,
+                            runner_name = %self.runner.name,
+                            "Runner \"{}{}\" is unhealthy and will be disabled for {} seconds!",
+                            self.runner.url,
+                            self.short,
+                            crate::metrics::go_duration(pause)
+                        );
+                        unhealthy = 0;
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = stop.cancelled() => return,
+                        }
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.check_interval()) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    fn job_env(&self) -> JobEnv {
+        JobEnv {
+            client: self.client.clone(),
+            metrics: self.env.metrics.clone(),
+            builds: self.env.builds.clone(),
+            system_id: self.env.system_id.clone(),
+            info: self.env.info.clone(),
+            update_interval: self.env.update_interval,
+        }
+    }
+}

@@ -1,0 +1,253 @@
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::json;
+
+use crate::support::*;
+
+fn runner(coord: &Coord, name: &str) -> RunnerSetup {
+    let setup = RunnerSetup::register(coord, name, &["--run-untagged"]);
+    setup.set_global("check_interval = 1");
+    setup.set_global("concurrent = 3");
+    setup.set_global("shutdown_timeout = 10");
+    setup.set_runner("unhealthy_interval = \"2s\"");
+    setup
+}
+
+#[test]
+fn coordinator_killed_and_restarted_mid_job_loses_no_trace_byte() {
+    let state = tempfile::tempdir().unwrap();
+    let mut coord = Coord::start(Some(state.path()));
+    let setup = runner(&coord, "restart");
+    let r = setup.start();
+    // 400 numbered lines over ~8 s.
+    let id = coord.enqueue(job(
+        "steady",
+        &["for i in $(seq 1 400); do echo line-$i; sleep 0.02; done"],
+    ));
+    coord.wait_state(id, &["running"], Duration::from_secs(30));
+    wait_until("some trace stored", Duration::from_secs(20), || {
+        (coord.job(id)["trace_size"].as_u64().unwrap_or(0) > 500).then_some(())
+    });
+    let listen = coord.listen.clone();
+    coord.kill();
+    // Down long enough for several failed patches.
+    r.wait_log(
+        "Appending trace to coordinator... client error",
+        Duration::from_secs(10),
+    );
+    let coord = Coord::start_on(&listen, Some(state.path()));
+    let j = coord.wait_finished(id, Duration::from_secs(60));
+    assert_eq!(j["state"], "success", "{j}");
+    let trace = coord.trace(id);
+    let cmd = "for i in $(seq 1 400); do echo line-$i; sleep 0.02; done";
+    let want: String = (1..=400).map(|i| format!("line-{i}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(command_output(&trace, cmd)), want);
+    assert_eq!(j["checksum"].as_str().unwrap().len(), "crc32:".len() + 8);
+}
+
+#[test]
+fn sigquit_lets_the_running_job_finish_and_takes_no_new_job() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "graceful");
+    let mut r = setup.start();
+    let id = coord.enqueue(job("finishing", &["sleep 2", "echo finished-ok"]));
+    coord.wait_state(id, &["running"], Duration::from_secs(30));
+    r.signal(Signal::SIGQUIT);
+    r.wait_log("Starting graceful shutdown", Duration::from_secs(5));
+    let later = coord.enqueue(job("later", &["echo too-late"]));
+    let j = coord.wait_finished(id, Duration::from_secs(30));
+    assert_eq!(j["state"], "success", "{j}");
+    let status = r.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(coord.job(later)["state"], "pending");
+    assert!(r.log_text().contains("All workers stopped."));
+}
+
+#[test]
+fn sigterm_aborts_running_jobs_and_exits_within_shutdown_timeout() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "forceful");
+    let mut r = setup.start();
+    let id = coord.enqueue(job("forever", &["sleep 600"]));
+    coord.wait_state(id, &["running"], Duration::from_secs(30));
+    r.signal(Signal::SIGTERM);
+    let status = r.wait_exit(Duration::from_secs(12));
+    assert!(status.success(), "{status:?}");
+    let j = coord.wait_finished(id, Duration::from_secs(5));
+    assert_eq!(j["state"], "failed");
+    assert_eq!(j["failure_reason"], "runner_system_failure", "{j}");
+    assert!(r.log_text().contains("Starting forceful shutdown"));
+}
+
+#[test]
+fn sighup_reloads_config_and_bad_reload_keeps_the_old_one() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "reload");
+    let r = setup.start();
+    let m = r.metrics();
+    assert!(m.contains("gitlab_runner_concurrent 3"), "{m}");
+    setup.set_global("concurrent = 7");
+    r.signal(Signal::SIGHUP);
+    wait_until("concurrent 7", Duration::from_secs(10), || {
+        r.metrics()
+            .contains("gitlab_runner_concurrent 7")
+            .then_some(())
+    });
+    setup.set_global("concurrent = \"lots\"");
+    r.signal(Signal::SIGHUP);
+    r.wait_log("Failed to load config", Duration::from_secs(10));
+    assert!(r.metrics().contains("gitlab_runner_concurrent 7"));
+    let id = coord.enqueue(job("after-reload", &["echo alive"]));
+    assert_eq!(
+        coord.wait_finished(id, Duration::from_secs(30))["state"],
+        "success"
+    );
+}
+
+#[test]
+fn metrics_pass_promtool_and_job_gauge_follows_the_job() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "metrics");
+    let r = setup.start();
+    let gate = setup.dir.path().join("gate");
+    let id = coord.enqueue(json!({"name": "gated", "script": [format!("while [ ! -e {} ]; do sleep 0.1; done", gate.display())]}));
+    coord.wait_state(id, &["running"], Duration::from_secs(30));
+    let running = wait_until("jobs gauge in step_script", Duration::from_secs(10), || {
+        let m = r.metrics();
+        m.lines()
+            .find(|l| {
+                l.starts_with("gitlab_runner_jobs{")
+                    && l.contains("stage=\"step_script\"")
+                    && l.contains("state=\"running\"")
+                    && l.ends_with(" 1")
+            })
+            .map(str::to_owned)
+    });
+    assert!(running.contains("runner_name=\"metrics\""), "{running}");
+    let list = http()
+        .get(format!("{}/debug/jobs/list", r.metrics_url))
+        .send()
+        .unwrap();
+    assert_eq!(list.headers()["x-list-version"], "2");
+    let body = list.text().unwrap();
+    assert!(
+        body.contains(&format!("/-/jobs/{id} state=running stage=step_script")),
+        "{body}"
+    );
+    std::fs::write(&gate, b"").unwrap();
+    coord.wait_finished(id, Duration::from_secs(30));
+    wait_until(
+        "job gone from the gauge, counted in totals",
+        Duration::from_secs(10),
+        || {
+            let m = r.metrics();
+            (!m.lines()
+                .any(|l| l.starts_with("gitlab_runner_jobs{") && !l.ends_with(" 0"))
+                && m.lines()
+                    .any(|l| l.starts_with("gitlab_runner_jobs_total{") && l.ends_with(" 1")))
+            .then_some(())
+        },
+    );
+    let text = r.metrics();
+    for name in [
+        "gitlab_runner_concurrent",
+        "gitlab_runner_limit",
+        "gitlab_runner_errors_total",
+        "gitlab_runner_api_request_statuses_total",
+        "gitlab_runner_api_request_duration_seconds_bucket",
+        "gitlab_runner_job_duration_seconds_bucket",
+        "gitlab_runner_version_info",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(name), "missing {name}");
+    }
+    promtool_check(&text);
+    assert_eq!(
+        http()
+            .get(format!("{}/health/ready", r.metrics_url))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http()
+            .get(format!("{}/debug/process/state", r.metrics_url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "running"
+    );
+    assert_eq!(
+        http()
+            .post(format!("{}/metrics", r.metrics_url))
+            .send()
+            .unwrap()
+            .status(),
+        405
+    );
+}
+
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var("TERMGATE_REQUIRE_PROMTOOL").is_err(),
+            "promtool is required but not installed"
+        );
+        eprintln!("promtool not installed: skipping the promtool check");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tokens_never_appear_in_logs() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "secrets");
+    let r = setup.start();
+    let id = coord.enqueue(job("tok", &["echo \"$CI_JOB_TOKEN\"", "exit 1"]));
+    coord.wait_finished(id, Duration::from_secs(30));
+    r.wait_log("Job failed", Duration::from_secs(10));
+    let cfg = std::fs::read_to_string(&setup.config).unwrap();
+    let runner_token = cfg
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("token = \"")
+                .map(|t| t.trim_end_matches('"').to_string())
+        })
+        .unwrap();
+    let job_token = coord.job(id)["token"].as_str().unwrap().to_string();
+    let log = r.log_text();
+    for (what, secret) in [
+        ("registration", coord.registration_token.as_str()),
+        ("runner", &runner_token),
+        ("job", &job_token),
+    ] {
+        assert!(!secret.is_empty());
+        assert!(!log.contains(secret), "{what} token leaked into the log");
+    }
+    let trace = String::from_utf8_lossy(&coord.trace(id)).to_string();
+    assert!(!trace.contains(&job_token), "job token in trace");
+}

@@ -1,0 +1,371 @@
+//! Real processes on loopback: a `termgate-runner coordinator`, runners
+//! registered against it, and helpers to enqueue jobs and wait for them.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_termgate-runner");
+
+/// Scale for every wait (slow machines): `TERMGATE_TEST_TIMEOUT_SCALE`.
+pub fn scaled(d: Duration) -> Duration {
+    let k: f64 = std::env::var("TERMGATE_TEST_TIMEOUT_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    d.mul_f64(k)
+}
+
+/// Poll `pred` until it returns Some, or panic after `timeout`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut pred: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + scaled(timeout);
+    loop {
+        if let Some(v) = pred() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A coordinator process.
+pub struct Coord {
+    pub child: Child,
+    pub url: String,
+    pub registration_token: String,
+    pub state_dir: Option<PathBuf>,
+    pub listen: String,
+}
+
+impl Coord {
+    pub fn start(state_dir: Option<&Path>) -> Coord {
+        Self::start_on("127.0.0.1:0", state_dir)
+    }
+
+    pub fn start_on(listen: &str, state_dir: Option<&Path>) -> Coord {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "coordinator",
+            "--listen",
+            listen,
+            "--registration-token",
+            "reg-TOKEN-e2e-1234567890",
+        ])
+        .args(["--trace-update-interval", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if let Some(d) = state_dir {
+            cmd.arg("--state-dir").arg(d);
+        }
+        let mut child = cmd.spawn().expect("spawn coordinator");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("coordinator printed nothing").unwrap();
+        // "coordinator listening on http://127.0.0.1:PORT  registration token: …"
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no url in {first:?}"))
+            .to_string();
+        std::thread::spawn(move || for _ in lines {});
+        let listen = url.trim_start_matches("http://").to_string();
+        Coord {
+            child,
+            url,
+            registration_token: "reg-TOKEN-e2e-1234567890".into(),
+            state_dir: state_dir.map(Path::to_path_buf),
+            listen,
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Enqueue a job; returns its id.
+    pub fn enqueue(&self, spec: Value) -> u64 {
+        let res: Value = http()
+            .post(format!("{}/admin/jobs", self.url))
+            .json(&spec)
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .unwrap();
+        res["ids"][0]
+            .as_u64()
+            .unwrap_or_else(|| panic!("bad enqueue reply {res}"))
+    }
+
+    pub fn job(&self, id: u64) -> Value {
+        http()
+            .get(format!("{}/admin/jobs/{id}", self.url))
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    pub fn trace(&self, id: u64) -> Vec<u8> {
+        http()
+            .get(format!("{}/admin/jobs/{id}/trace", self.url))
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .to_vec()
+    }
+
+    pub fn cancel(&self, id: u64) {
+        http()
+            .post(format!("{}/admin/jobs/{id}/cancel", self.url))
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
+    pub fn wait_state(&self, id: u64, states: &[&str], timeout: Duration) -> Value {
+        wait_until(&format!("job {id} in {states:?}"), timeout, || {
+            let j = self.job(id);
+            states
+                .contains(&j["state"].as_str().unwrap_or(""))
+                .then_some(j)
+        })
+    }
+
+    pub fn wait_finished(&self, id: u64, timeout: Duration) -> Value {
+        self.wait_state(id, &["success", "failed", "canceled"], timeout)
+    }
+}
+
+impl Drop for Coord {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Run `termgate-runner <args>` to completion.
+pub fn runner_cmd(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("spawn termgate-runner")
+}
+
+/// A config dir with a registered runner.
+pub struct RunnerSetup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl RunnerSetup {
+    /// Register with the registration token; `extra` are more register flags.
+    pub fn register(coord: &Coord, name: &str, extra: &[&str]) -> RunnerSetup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        let mut args = vec![
+            "register",
+            "--non-interactive",
+            "-c",
+            config.to_str().unwrap(),
+            "--url",
+            &coord.url,
+            "--registration-token",
+            &coord.registration_token,
+            "--executor",
+            "shell",
+            "--name",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        let out = runner_cmd(&args);
+        assert!(
+            out.status.success(),
+            "register failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        RunnerSetup { dir, config }
+    }
+
+    /// Edit the config text (e.g. set check_interval) before running.
+    pub fn edit(&self, f: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        std::fs::write(&self.config, f(text)).unwrap();
+    }
+
+    /// Set a global key (before the first `[` section).
+    pub fn set_global(&self, line: &str) {
+        let key = line.split('=').next().unwrap().trim().to_string();
+        self.edit(|t| {
+            let mut out = String::new();
+            let mut done = false;
+            let mut in_global = true;
+            for l in t.lines() {
+                if l.trim_start().starts_with('[') {
+                    if in_global && !done {
+                        out.push_str(line);
+                        out.push('\n');
+                        done = true;
+                    }
+                    in_global = false;
+                }
+                if in_global && l.split('=').next().map(str::trim) == Some(key.as_str()) {
+                    continue;
+                }
+                out.push_str(l);
+                out.push('\n');
+            }
+            if !done {
+                out.push_str(line);
+                out.push('\n');
+            }
+            out
+        });
+    }
+
+    /// Append `key = value` to every `[[runners]]` table.
+    pub fn set_runner(&self, line: &str) {
+        self.edit(|t| t.replace("[[runners]]\n", &format!("[[runners]]\n  {line}\n")));
+    }
+
+    pub fn builds_dir(&self) -> PathBuf {
+        self.dir.path().join("builds")
+    }
+
+    pub fn start(&self) -> RunnerProc {
+        RunnerProc::start(&self.config, self.dir.path())
+    }
+}
+
+/// A running `termgate-runner run` whose stderr goes to a log file.
+pub struct RunnerProc {
+    pub child: Child,
+    pub log: PathBuf,
+    pub metrics_url: String,
+}
+
+impl RunnerProc {
+    pub fn start(config: &Path, workdir: &Path) -> RunnerProc {
+        let log = workdir.join(format!("runner-{}.log", std::process::id()));
+        let log = unique(log);
+        let f = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .args(["--log-format", "json", "--log-level", "debug", "run", "-c"])
+            .arg(config)
+            .args(["--listen-address", "127.0.0.1:0", "-d"])
+            .arg(workdir)
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .expect("spawn runner");
+        let mut p = RunnerProc {
+            child,
+            log,
+            metrics_url: String::new(),
+        };
+        let addr = wait_until("runner metrics server", Duration::from_secs(20), || {
+            p.log_lines()
+                .into_iter()
+                .find(|l| l["msg"] == "Metrics server listening")
+                .and_then(|l| l["address"].as_str().map(str::to_owned))
+        });
+        p.metrics_url = format!("http://{addr}");
+        p
+    }
+
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn wait_log(&self, what: &str, timeout: Duration) -> Value {
+        wait_until(&format!("log line {what:?}"), timeout, || {
+            self.log_lines()
+                .into_iter()
+                .find(|l| l["msg"].as_str().is_some_and(|m| m.contains(what)))
+        })
+    }
+
+    pub fn metrics(&self) -> String {
+        http()
+            .get(format!("{}/metrics", self.metrics_url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Wait for exit; panics after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        wait_until("runner exit", timeout, || self.child.try_wait().unwrap())
+    }
+}
+
+impl Drop for RunnerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unique(p: PathBuf) -> PathBuf {
+    let mut n = 0;
+    let mut c = p.clone();
+    while c.exists() {
+        n += 1;
+        c = p.with_extension(format!("{n}.log"));
+    }
+    c
+}
+
+/// A job spec for the admin API.
+pub fn job(name: &str, script: &[&str]) -> Value {
+    json!({"name": name, "script": script})
+}
+
+/// Bytes between the echo of `$ <cmd>` and the next section header.
+pub fn command_output<'a>(trace: &'a [u8], cmd: &str) -> &'a [u8] {
+    let marker = format!("$ {cmd}\x1b[0;m\n");
+    let start = find(trace, marker.as_bytes()).unwrap_or_else(|| panic!("no {marker:?} in trace"))
+        + marker.len();
+    let rest = &trace[start..];
+    let end = find(rest, b"\x1b[32;1m")
+        .or_else(|| find(rest, b"\x1b[31;1m"))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
