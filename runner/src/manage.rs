@@ -87,6 +87,7 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
         })
         .unwrap_or_else(|| "termgate-runner".into());
     let client = Client::new(&url, None)?;
+    let system_id = crate::system_id::load_or_create(&path)?;
     let info = version_info(&executor, args.shell.as_deref().unwrap_or("bash"));
 
     let (id, token) = match (&args.token, &args.registration_token) {
@@ -95,7 +96,6 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
             if args.tag_list.is_some() || args.run_untagged || args.locked {
                 tracing::warn!("--tag-list, --run-untagged and --locked are ignored with an authentication token: set them where the runner was created");
             }
-            let system_id = crate::system_id::load_or_create(&path)?;
             let res = client
                 .verify_runner(&VerifyRunnerRequest {
                     token: token.clone(),

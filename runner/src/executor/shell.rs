@@ -128,8 +128,7 @@ impl Executor for ShellExecutor {
                 .await
                 .map_err(|e| ExecError::system(format!("creating {}: {e}", d.display())))?;
         }
-        ctx.trace
-            .green(&format!("Preparing the \"shell\" executor"));
+        ctx.trace.green("Preparing the \"shell\" executor");
         ctx.trace
             .line(&format!("Using Shell ({}) executor...", self.shell));
         ctx.trace.green("Preparing environment");

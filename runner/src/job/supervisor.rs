@@ -130,6 +130,10 @@ impl Supervisor {
         let mut tasks = JoinSet::new();
         let last_updates: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         for runner in &config.runners {
+            if !crate::config::IMPLEMENTED_EXECUTORS.contains(&runner.executor.as_str()) {
+                // Loaded with a warning; it does not request jobs.
+                continue;
+            }
             let runner = Arc::new(runner.clone());
             let client = match (self.env_template.client_factory)(&runner) {
                 Ok(c) => c,

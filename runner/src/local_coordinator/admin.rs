@@ -17,6 +17,7 @@ use super::Shared;
 pub fn router() -> Router<Shared> {
     Router::new()
         .route("/admin/jobs", post(create_jobs).get(list_jobs))
+        .route("/admin/jobs/raw", post(create_raw_job))
         .route("/admin/jobs/{id}", get(get_job))
         .route("/admin/jobs/{id}/trace", get(get_trace))
         .route("/admin/jobs/{id}/cancel", post(cancel_job))
@@ -55,6 +56,32 @@ async fn create_jobs(State(s): State<Shared>, body: Bytes) -> Response {
     };
     let mut g = s.lock().await;
     match g.enqueue(defs).await {
+        Ok(ids) => (StatusCode::CREATED, Json(json!({ "ids": ids }))).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
+}
+
+/// `POST /admin/jobs/raw`: queue a job whose payload is the request body,
+/// verbatim but for `id` and `token`.
+async fn create_raw_job(State(s): State<Shared>, body: Bytes) -> Response {
+    let raw: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the raw payload must be a JSON object".to_string(),
+            )
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+    };
+    let def = crate::local_coordinator::ci_yaml::JobDef {
+        name: "raw".into(),
+        stage: "test".into(),
+        raw_payload: Some(raw),
+        ..Default::default()
+    };
+    let mut g = s.lock().await;
+    match g.enqueue(vec![def]).await {
         Ok(ids) => (StatusCode::CREATED, Json(json!({ "ids": ids }))).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }

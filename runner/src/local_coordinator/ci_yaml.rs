@@ -63,6 +63,10 @@ pub struct JobDef {
     pub timeout: Option<u64>,
     /// A Web IDE terminal job (`CI_PIPELINE_SOURCE=webide`).
     pub webide: bool,
+    /// Hand out this JSON verbatim (with `id` and `token` filled in) instead
+    /// of a built payload: for testing how runners handle bad payloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_payload: Option<serde_json::Value>,
 }
 
 /// Parse a CI file (or a Web IDE terminal config) and return its jobs, or
@@ -223,6 +227,7 @@ fn job_def(name: &str, spec: &Mapping, g: &Globals, webide: bool) -> Result<JobD
         variables: vars,
         timeout,
         webide,
+        raw_payload: None,
     })
 }
 

@@ -137,6 +137,13 @@ async fn request_job(State(s): State<Shared>, body: Bytes) -> Response {
             .map(|s| s.url.clone())
             .filter(|u| !u.is_empty()),
     };
+    let raw = job.rec.def.raw_payload.clone().map(|mut v| {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("id".into(), json!(job_id));
+            o.insert("token".into(), json!(token));
+        }
+        v
+    });
     let response = build_response(&job.rec.def, &ctx);
     job.rec.phase = Phase::Assigned;
     job.rec.runner_id = Some(runner_id);
@@ -148,7 +155,10 @@ async fn request_job(State(s): State<Shared>, body: Bytes) -> Response {
     if let Err(e) = g.save_job(job_id).await {
         return internal(e);
     }
-    (StatusCode::CREATED, Json(response)).into_response()
+    match raw {
+        Some(raw) => (StatusCode::CREATED, Json(raw)).into_response(),
+        None => (StatusCode::CREATED, Json(response)).into_response(),
+    }
 }
 
 fn job_status(r: Response, phase: Phase) -> Response {

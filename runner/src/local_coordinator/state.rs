@@ -132,6 +132,9 @@ impl Job {
             "assigned": r.phase == Phase::Assigned,
             "runner_id": r.runner_id,
             "system_id": r.system_id,
+            // The admin API is loopback-only; tests use the token to prove
+            // it never leaks into runner logs or traces.
+            "token": r.token,
             "failure_reason": r.failure_reason,
             "exit_code": r.exit_code,
             "trace": String::from_utf8_lossy(&self.trace),

@@ -24,7 +24,7 @@ fn bad_configs_fail_with_a_clear_error_and_start_nothing() {
         ("concurrent = \"ten\"\n", &["concurrent", ":1"]),
         ("concurrent = 2\ncheck_intervall = 3\n", &["check_intervall", ":2", "check_interval"]),
         ("concurrent = 2\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n  advertise_address = \"https://runner.example.com:8093\"\n", &["advertise_address", "scheme"]),
-        ("[[runners]]\n  name = \"x\"\n  url = \"http://127.0.0.1:1\"\n  token = \"t\"\n  executor = \"kubernetes\"\n", &["executor", "kubernetes", ":5"]),
+        ("[[runners]]\n  name = \"x\"\n  url = \"http://127.0.0.1:1\"\n  token = \"t\"\n  executor = \"kubernets\"\n", &["executor", "kubernets", ":5", "did you mean"]),
     ];
     for (text, needles) in cases {
         let out = run_with(text);

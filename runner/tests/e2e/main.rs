@@ -1,6 +1,8 @@
 //! End-to-end tests: real `termgate-runner coordinator` and `termgate-runner
 //! run` processes on loopback.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod config_errors;
 mod jobs;
 mod lifecycle;

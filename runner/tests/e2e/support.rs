@@ -246,7 +246,29 @@ impl RunnerSetup {
 
     /// Append `key = value` to every `[[runners]]` table.
     pub fn set_runner(&self, line: &str) {
-        self.edit(|t| t.replace("[[runners]]\n", &format!("[[runners]]\n  {line}\n")));
+        let key = line.split('=').next().unwrap().trim().to_string();
+        self.edit(|t| {
+            let mut out = String::new();
+            let mut in_runner = false;
+            for l in t.lines() {
+                let trimmed = l.trim_start();
+                if trimmed.starts_with('[') {
+                    in_runner = trimmed == "[[runners]]";
+                }
+                if in_runner
+                    && !trimmed.starts_with('[')
+                    && l.split('=').next().map(str::trim) == Some(key.as_str())
+                {
+                    continue;
+                }
+                out.push_str(l);
+                out.push('\n');
+                if trimmed == "[[runners]]" {
+                    out.push_str(&format!("  {line}\n"));
+                }
+            }
+            out
+        });
     }
 
     pub fn builds_dir(&self) -> PathBuf {
@@ -285,6 +307,9 @@ impl RunnerProc {
             metrics_url: String::new(),
         };
         let addr = wait_until("runner metrics server", Duration::from_secs(20), || {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("runner exited at start ({status}): {}", p.log_text());
+            }
             p.log_lines()
                 .into_iter()
                 .find(|l| l["msg"] == "Metrics server listening")
