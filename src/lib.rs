@@ -3,10 +3,12 @@
 //! - [`api`]: GitLab runner REST API types (register, verify, job request and
 //!   response, job update, trace patch rules);
 //! - [`metrics`]: metric and label names;
-//! - [`logschema`]: log field and event names, upstream message wording.
+//! - [`logschema`]: log field and event names, upstream message wording;
+//! - [`terminal`]: the terminal WebSocket framing (Workhorse subprotocols, k8s channels).
 //!
 //! No I/O lives here.
 
 pub mod api;
 pub mod logschema;
 pub mod metrics;
+pub mod terminal;

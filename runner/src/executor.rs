@@ -3,6 +3,7 @@
 //! terminals are an optional capability added by the session server.
 
 pub mod shell;
+pub mod terminal;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,6 +87,12 @@ pub trait Executor: Send + Sync {
 
     /// The job's build directory, once prepared.
     fn build_dir(&self) -> Option<PathBuf>;
+
+    /// Interactive terminals into the job's environment, once prepared;
+    /// `None` when the executor has no terminal support.
+    fn terminal(&self) -> Option<Arc<dyn terminal::TerminalFactory>> {
+        None
+    }
 }
 
 /// Make the executor named in the runner's config.

@@ -1,0 +1,380 @@
+//! The interactive terminal's WebSocket wire protocol, as GitLab Workhorse
+//! and gitlab-runner speak it, plus Kubernetes' channel framing for clients
+//! that want to resize. Pure data transformations, no I/O.
+//!
+//! Two views:
+//! - [`ServerCodec`]: the runner's session server. Decodes what a client
+//!   sends ([`Incoming`]) and encodes terminal output for it.
+//! - [`wrap_read`]/[`wrap_write`]: Workhorse's `wrappers.go` — how a proxy
+//!   turns frames of a client subprotocol into raw terminal bytes and back.
+
+use base64::Engine as _;
+
+/// `terminal.gitlab.com`: binary frames of raw bytes.
+pub const TERMINAL_GITLAB: &str = "terminal.gitlab.com";
+/// `base64.terminal.gitlab.com`: text frames of padded standard base64.
+pub const BASE64_TERMINAL_GITLAB: &str = "base64.terminal.gitlab.com";
+/// Kubernetes remotecommand v4 framing (channel byte first).
+pub const V4_CHANNEL_K8S: &str = "v4.channel.k8s.io";
+/// Kubernetes channel framing (as Workhorse speaks it towards the kube API).
+pub const CHANNEL_K8S: &str = "channel.k8s.io";
+/// Kubernetes base64 channel framing.
+pub const BASE64_CHANNEL_K8S: &str = "base64.channel.k8s.io";
+
+/// Subprotocols the session server offers, in preference order (the first
+/// one the client offered in this list wins, as gorilla's upgrader does with
+/// the server's list).
+pub const SERVER_SUBPROTOCOLS: [&str; 4] = [
+    TERMINAL_GITLAB,
+    BASE64_TERMINAL_GITLAB,
+    V4_CHANNEL_K8S,
+    CHANNEL_K8S,
+];
+
+/// Largest frame the runner sends (gitlab-runner copies with 32 KiB buffers).
+pub const MAX_OUTPUT_FRAME: usize = 32 * 1024;
+/// Largest frame the runner accepts from a client; larger closes the
+/// connection with a reason (upstream silently truncates at 32 KiB).
+pub const MAX_INPUT_FRAME: usize = 64 * 1024;
+/// End of transmission: what Workhorse sends upstream when the browser leaves.
+pub const EOT: u8 = 0x04;
+
+/// Kubernetes channel numbers.
+pub mod channel {
+    pub const STDIN: u8 = 0;
+    pub const STDOUT: u8 = 1;
+    pub const STDERR: u8 = 2;
+    pub const ERROR: u8 = 3;
+    pub const RESIZE: u8 = 4;
+}
+
+/// WebSocket data frame kinds (RFC 6455 opcodes 1 and 2); anything else is
+/// `Other` and passes through the wrappers untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Text,
+    Binary,
+    Other(u16),
+}
+
+/// A data frame: kind and payload bytes (text frames carry UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: FrameKind,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    pub fn binary(payload: Vec<u8>) -> Self {
+        Frame {
+            kind: FrameKind::Binary,
+            payload,
+        }
+    }
+    pub fn text(payload: Vec<u8>) -> Self {
+        Frame {
+            kind: FrameKind::Text,
+            payload,
+        }
+    }
+}
+
+/// What a client frame means to the terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Bytes for the terminal's input.
+    Input(Vec<u8>),
+    /// New terminal size (columns, rows).
+    Resize { cols: u16, rows: u16 },
+    /// Nothing to do (e.g. a k8s frame on a channel we ignore).
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("frame of {size} bytes is larger than the {limit} byte limit")]
+    FrameTooLarge { size: usize, limit: usize },
+    #[error("invalid base64 in a {protocol} frame")]
+    InvalidBase64 { protocol: &'static str },
+    #[error("invalid resize message: {0}")]
+    InvalidResize(String),
+    #[error("empty frame on a channel protocol")]
+    MissingChannel,
+}
+
+/// The subprotocols a session server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Terminal,
+    Base64Terminal,
+    /// `v4.channel.k8s.io` or `channel.k8s.io`.
+    K8sChannel,
+}
+
+impl Protocol {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            TERMINAL_GITLAB => Some(Protocol::Terminal),
+            BASE64_TERMINAL_GITLAB => Some(Protocol::Base64Terminal),
+            V4_CHANNEL_K8S | CHANNEL_K8S => Some(Protocol::K8sChannel),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Terminal => TERMINAL_GITLAB,
+            Protocol::Base64Terminal => BASE64_TERMINAL_GITLAB,
+            Protocol::K8sChannel => V4_CHANNEL_K8S,
+        }
+    }
+
+    pub fn can_resize(self) -> bool {
+        self == Protocol::K8sChannel
+    }
+}
+
+/// Pick the subprotocol from a client's `Sec-WebSocket-Protocol` offers:
+/// the first of the server's list that the client offered. `None` when the
+/// client offered none the server speaks (upstream then speaks unwrapped
+/// binary, which is `terminal.gitlab.com` framing without the header).
+pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<&'static str> {
+    let offered: Vec<&str> = offered.into_iter().map(str::trim).collect();
+    SERVER_SUBPROTOCOLS
+        .iter()
+        .copied()
+        .find(|p| offered.contains(p))
+}
+
+/// The session server's codec for one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerCodec {
+    pub protocol: Protocol,
+}
+
+impl ServerCodec {
+    pub fn new(protocol: Protocol) -> Self {
+        ServerCodec { protocol }
+    }
+
+    /// Decode a frame the client sent.
+    pub fn decode(&self, kind: FrameKind, payload: &[u8]) -> Result<Incoming, ProtocolError> {
+        if payload.len() > MAX_INPUT_FRAME {
+            return Err(ProtocolError::FrameTooLarge {
+                size: payload.len(),
+                limit: MAX_INPUT_FRAME,
+            });
+        }
+        if matches!(kind, FrameKind::Other(_)) {
+            return Ok(Incoming::Ignore);
+        }
+        match self.protocol {
+            // Both wrappers accept text and binary alike.
+            Protocol::Terminal => Ok(Incoming::Input(payload.to_vec())),
+            Protocol::Base64Terminal => {
+                decode_b64(payload, BASE64_TERMINAL_GITLAB).map(Incoming::Input)
+            }
+            Protocol::K8sChannel => {
+                let (&ch, rest) = payload.split_first().ok_or(ProtocolError::MissingChannel)?;
+                match ch {
+                    channel::STDIN => Ok(Incoming::Input(rest.to_vec())),
+                    channel::RESIZE => parse_resize(rest),
+                    _ => Ok(Incoming::Ignore),
+                }
+            }
+        }
+    }
+
+    /// Encode terminal output (at most [`MAX_OUTPUT_FRAME`] bytes a call;
+    /// use [`ServerCodec::encode_output_chunks`] for more).
+    pub fn encode_output(&self, data: &[u8]) -> Frame {
+        match self.protocol {
+            Protocol::Terminal => Frame::binary(data.to_vec()),
+            Protocol::Base64Terminal => Frame::text(
+                base64::engine::general_purpose::STANDARD
+                    .encode(data)
+                    .into_bytes(),
+            ),
+            Protocol::K8sChannel => {
+                let mut p = Vec::with_capacity(data.len() + 1);
+                p.push(channel::STDOUT);
+                p.extend_from_slice(data);
+                Frame::binary(p)
+            }
+        }
+    }
+
+    /// Output split into frames of at most [`MAX_OUTPUT_FRAME`] data bytes.
+    pub fn encode_output_chunks(&self, data: &[u8]) -> Vec<Frame> {
+        data.chunks(MAX_OUTPUT_FRAME)
+            .map(|c| self.encode_output(c))
+            .collect()
+    }
+
+    /// A one-line status message for the client (k8s: the error channel,
+    /// others: plain output). Used for the close banner.
+    pub fn encode_status(&self, line: &str) -> Frame {
+        match self.protocol {
+            Protocol::K8sChannel => {
+                let mut p = vec![channel::ERROR];
+                p.extend_from_slice(line.as_bytes());
+                Frame::binary(p)
+            }
+            _ => self.encode_output(line.as_bytes()),
+        }
+    }
+}
+
+fn decode_b64(payload: &[u8], protocol: &'static str) -> Result<Vec<u8>, ProtocolError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .map_err(|_| ProtocolError::InvalidBase64 { protocol })
+}
+
+/// `{"Width":W,"Height":H}` (Kubernetes' TerminalSize).
+fn parse_resize(json: &[u8]) -> Result<Incoming, ProtocolError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Size {
+        width: u16,
+        height: u16,
+    }
+    let s: Size =
+        serde_json::from_slice(json).map_err(|e| ProtocolError::InvalidResize(e.to_string()))?;
+    if s.width == 0 || s.height == 0 {
+        return Err(ProtocolError::InvalidResize("zero width or height".into()));
+    }
+    Ok(Incoming::Resize {
+        cols: s.width,
+        rows: s.height,
+    })
+}
+
+/// A k8s resize frame (client side), `{"Width":W,"Height":H}` on channel 4.
+pub fn k8s_resize_frame(cols: u16, rows: u16) -> Frame {
+    let mut p = vec![channel::RESIZE];
+    p.extend_from_slice(format!("{{\"Width\":{cols},\"Height\":{rows}}}").as_bytes());
+    Frame::binary(p)
+}
+
+/// A k8s stdin frame (client side).
+pub fn k8s_stdin_frame(data: &[u8]) -> Frame {
+    let mut p = vec![channel::STDIN];
+    p.extend_from_slice(data);
+    Frame::binary(p)
+}
+
+/// Workhorse's `ReadMessage` wrapper: a frame read from a peer speaking
+/// `subprotocol`, turned into raw terminal bytes (a binary frame).
+/// Non-data frames and unknown subprotocols pass through unchanged.
+pub fn wrap_read(subprotocol: &str, frame: Frame) -> Result<Frame, ProtocolError> {
+    if matches!(frame.kind, FrameKind::Other(_)) {
+        return Ok(frame);
+    }
+    let payload = match subprotocol {
+        TERMINAL_GITLAB => frame.payload,
+        BASE64_TERMINAL_GITLAB => decode_b64(&frame.payload, BASE64_TERMINAL_GITLAB)?,
+        CHANNEL_K8S | V4_CHANNEL_K8S => frame
+            .payload
+            .get(1..)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
+        BASE64_CHANNEL_K8S => decode_b64(
+            frame.payload.get(1..).unwrap_or_default(),
+            BASE64_CHANNEL_K8S,
+        )?,
+        _ => return Ok(frame),
+    };
+    Ok(Frame::binary(payload))
+}
+
+/// Workhorse's `WriteMessage` wrapper: raw terminal bytes to be sent to a
+/// peer speaking `subprotocol` (stdin channel for the k8s framings).
+pub fn wrap_write(subprotocol: &str, frame: Frame) -> Frame {
+    if matches!(frame.kind, FrameKind::Other(_)) {
+        return frame;
+    }
+    let b64 = |p: &[u8]| base64::engine::general_purpose::STANDARD.encode(p);
+    match subprotocol {
+        TERMINAL_GITLAB => Frame::binary(frame.payload),
+        BASE64_TERMINAL_GITLAB => Frame::text(b64(&frame.payload).into_bytes()),
+        CHANNEL_K8S | V4_CHANNEL_K8S => k8s_stdin_frame(&frame.payload),
+        BASE64_CHANNEL_K8S => Frame::text(format!("0{}", b64(&frame.payload)).into_bytes()),
+        _ => frame,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_prefers_the_server_order() {
+        assert_eq!(
+            negotiate(["base64.terminal.gitlab.com", "terminal.gitlab.com"]),
+            Some(TERMINAL_GITLAB)
+        );
+        assert_eq!(negotiate(["v4.channel.k8s.io"]), Some(V4_CHANNEL_K8S));
+        assert_eq!(negotiate(["x"]), None);
+    }
+
+    #[test]
+    fn k8s_channels() {
+        let c = ServerCodec::new(Protocol::K8sChannel);
+        assert_eq!(
+            c.decode(FrameKind::Binary, b"\x00ls\n").unwrap(),
+            Incoming::Input(b"ls\n".to_vec())
+        );
+        assert_eq!(
+            c.decode(FrameKind::Binary, b"\x04{\"Width\":120,\"Height\":40}")
+                .unwrap(),
+            Incoming::Resize {
+                cols: 120,
+                rows: 40
+            }
+        );
+        assert!(c.decode(FrameKind::Binary, b"\x04{bad").is_err());
+        assert!(c.decode(FrameKind::Binary, b"").is_err());
+        assert_eq!(
+            c.decode(FrameKind::Binary, b"\x02x").unwrap(),
+            Incoming::Ignore
+        );
+        assert_eq!(c.encode_output(b"hi").payload, b"\x01hi");
+        let f = k8s_resize_frame(80, 24);
+        assert_eq!(
+            c.decode(f.kind, &f.payload).unwrap(),
+            Incoming::Resize { cols: 80, rows: 24 }
+        );
+    }
+
+    #[test]
+    fn base64_terminal() {
+        let c = ServerCodec::new(Protocol::Base64Terminal);
+        assert_eq!(
+            c.decode(FrameKind::Text, b"Zm9vIGJhcg==").unwrap(),
+            Incoming::Input(b"foo bar".to_vec())
+        );
+        assert!(c.decode(FrameKind::Text, b"!!!").is_err());
+        let f = c.encode_output(b"foo bar");
+        assert_eq!(
+            (f.kind, f.payload),
+            (FrameKind::Text, b"Zm9vIGJhcg==".to_vec())
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let c = ServerCodec::new(Protocol::Terminal);
+        let big = vec![b'a'; MAX_INPUT_FRAME + 1];
+        assert_eq!(
+            c.decode(FrameKind::Binary, &big),
+            Err(ProtocolError::FrameTooLarge {
+                size: MAX_INPUT_FRAME + 1,
+                limit: MAX_INPUT_FRAME
+            })
+        );
+        let frames = c.encode_output_chunks(&vec![0u8; MAX_OUTPUT_FRAME * 2 + 1]);
+        assert_eq!(frames.len(), 3);
+        assert!(frames.iter().all(|f| f.payload.len() <= MAX_OUTPUT_FRAME));
+    }
+}
