@@ -153,8 +153,10 @@ impl Demo {
             );
         }
         let text = std::fs::read_to_string(&config)?;
-        let text = text.replacen("concurrent = 1", "concurrent = 8", 1);
-        std::fs::write(&config, format!("check_interval = 1\n{text}"))?;
+        std::fs::write(
+            &config,
+            set_global_keys(&text, &[("concurrent", "8"), ("check_interval", "1")]),
+        )?;
 
         let runner_log = dir.join("runner.log");
         let runner = Command::new(&bin)
@@ -223,6 +225,26 @@ impl Demo {
     }
 }
 
+/// Set top-level `key = value` lines of a config.toml (replacing existing
+/// ones, else adding them at the top).
+fn set_global_keys(text: &str, kv: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut in_root = true;
+    for line in text.lines() {
+        if line.trim_start().starts_with('[') {
+            in_root = false;
+        }
+        let key = line.split('=').next().map(str::trim).unwrap_or_default();
+        if in_root && kv.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let head: String = kv.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+    head + &out
+}
+
 fn print_jobs(jobs: &[Value]) {
     println!(
         "{:<6} {:<12} {:<10} {:<22} EXIT",
@@ -231,7 +253,7 @@ fn print_jobs(jobs: &[Value]) {
     for j in jobs {
         println!(
             "{:<6} {:<12} {:<10} {:<22} {}",
-            j["id"],
+            j["id"].to_string(),
             j["name"].as_str().unwrap_or("-"),
             j["state"].as_str().unwrap_or("-"),
             j["failure_reason"].as_str().unwrap_or("-"),
@@ -309,5 +331,20 @@ impl SignalWaiter {
     fn wait(&mut self) -> Result<()> {
         self.0.wait().context("waiting for a signal")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_keys_replace_not_duplicate() {
+        let t = "concurrent = 1\ncheck_interval = 3\n\n[[runners]]\n  concurrent = 9\n";
+        let out = set_global_keys(t, &[("concurrent", "8"), ("check_interval", "1")]);
+        assert_eq!(
+            out,
+            "concurrent = 8\ncheck_interval = 1\n\n[[runners]]\n  concurrent = 9\n"
+        );
     }
 }

@@ -92,6 +92,11 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
             info: crate::manage::version_info("shell", "bash"),
             client_factory: factory,
             update_interval: crate::coordinator::trace::DEFAULT_INTERVAL,
+            session_timeout: cfg
+                .session_server
+                .as_ref()
+                .map(|s| s.session_timeout_duration())
+                .unwrap_or(Duration::from_secs(crate::config::DEFAULT_SESSION_TIMEOUT)),
         },
         config: cfg.clone(),
         sessions: None,

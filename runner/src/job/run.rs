@@ -14,7 +14,9 @@ use crate::coordinator::client::{Client, UpdateOutcome};
 use crate::coordinator::trace::{FinalState, TraceUploader};
 use crate::executor::{self, ExecError, JobContext, StepResult, StepScript};
 use crate::metrics::Metrics;
+use crate::session::{Session, SessionRegistry};
 use crate::trace::JobTrace;
+use termgate::metrics::close_reason;
 
 /// Default job timeout when GitLab sends none (1 h, as GitLab's default).
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -35,6 +37,9 @@ pub struct JobEnv {
     pub info: VersionInfo,
     /// Trace update interval before the coordinator sets one.
     pub update_interval: Duration,
+    /// `[session_server] session_timeout`: how long a connected terminal
+    /// holds the job open after its script.
+    pub session_timeout: Duration,
 }
 
 /// How a job ended.
@@ -104,6 +109,7 @@ pub async fn run_job(
     job: JobResponse,
     slot: usize,
     force: CancellationToken,
+    session: Option<(Arc<SessionRegistry>, Arc<Session>)>,
 ) {
     let span = tracing::info_span!(
         "job",
@@ -112,9 +118,16 @@ pub async fn run_job(
         runner = %runner_short,
         runner_name = %runner.name,
     );
-    run_job_inner(env, runner, runner_short, job, slot, force)
+    let registry = session.as_ref().map(|(r, _)| r.clone());
+    let session = session.map(|(_, s)| s);
+    let id = session.as_ref().map(|s| s.id.clone());
+    run_job_inner(env, runner, runner_short, job, slot, force, session.clone())
         .instrument(span)
-        .await
+        .await;
+    // The job is over: its terminals close and its URL stops resolving.
+    if let (Some(reg), Some(id)) = (registry, id) {
+        reg.remove(&id, close_reason::JOB_FINISHED);
+    }
 }
 
 async fn run_job_inner(
@@ -124,6 +137,7 @@ async fn run_job_inner(
     job: JobResponse,
     slot: usize,
     force: CancellationToken,
+    session: Option<Arc<Session>>,
 ) {
     let started = Instant::now();
     let job = Arc::new(job);
@@ -191,10 +205,15 @@ async fn run_job_inner(
         let cancel = cancel.clone();
         let aborted = aborted.clone();
         let force = force.clone();
+        let session = session.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                _ = aborted.cancelled() => {}
-                _ = force.cancelled() => {}
+            // A cancelled job's terminal closes at once (upstream kept it).
+            let reason = tokio::select! {
+                _ = aborted.cancelled() => close_reason::JOB_CANCELLED,
+                _ = force.cancelled() => close_reason::RUNNER_SHUTDOWN,
+            };
+            if let Some(s) = &session {
+                s.close(reason);
             }
             cancel.cancel();
         })
@@ -207,7 +226,7 @@ async fn run_job_inner(
         slot,
         trace: trace.clone(),
     };
-    let outcome = execute(&env, &ctx, &cancel, &force, &aborted).await;
+    let outcome = execute(&env, &ctx, &cancel, &force, &aborted, session.as_deref()).await;
     watcher.abort();
 
     match outcome.error_text() {
@@ -310,6 +329,7 @@ async fn execute(
     cancel: &CancellationToken,
     force: &CancellationToken,
     aborted: &CancellationToken,
+    session: Option<&Session>,
 ) -> Outcome {
     let id = ctx.job.id;
     let mut exec = match executor::for_runner(&ctx.runner) {
@@ -319,6 +339,9 @@ async fn execute(
     if let Err(e) = exec.prepare(ctx).await {
         exec.cleanup(ctx).await;
         return Outcome::System(e);
+    }
+    if let (Some(s), Some(t)) = (session, exec.terminal()) {
+        s.set_terminal(t);
     }
     let job_timeout = ctx
         .job
@@ -411,6 +434,21 @@ async fn execute(
             && outcome == Outcome::Success
         {
             outcome = this;
+        }
+    }
+    if let Some(s) = session {
+        if !cancel.is_cancelled() {
+            env.builds
+                .update(id, |b| b.stage = stage::TERMINAL_HOLD.into());
+            let left = deadline.saturating_duration_since(Instant::now());
+            super::hold::hold_for_terminal(
+                s,
+                &ctx.trace,
+                env.session_timeout.min(left),
+                cancel,
+                force,
+            )
+            .await;
         }
     }
     env.builds.update(id, |b| {

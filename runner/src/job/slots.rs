@@ -10,12 +10,17 @@ use tokio::sync::Notify;
 struct Inner {
     total: usize,
     per_runner: HashMap<String, BTreeSet<usize>>,
+    /// `concurrent` and each job-taking runner's `limit` (0 = none), for
+    /// the `available` figure.
+    capacity: Option<(usize, Vec<(String, usize)>)>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Slots {
     inner: Arc<Mutex<Inner>>,
     freed: Arc<Notify>,
+    /// `gitlab_runner_session_terminals_available`, kept current.
+    available: Option<prometheus::IntGauge>,
 }
 
 /// A held slot; freed on drop.
@@ -27,6 +32,34 @@ pub struct SlotGuard {
 }
 
 impl Slots {
+    /// Slots that keep `gauge` at the number of jobs that could start now.
+    pub fn with_available_gauge(gauge: prometheus::IntGauge) -> Self {
+        Slots {
+            available: Some(gauge),
+            ..Default::default()
+        }
+    }
+
+    /// The config's `concurrent` and the `(runner, limit)` of every runner
+    /// that takes jobs.
+    pub fn set_capacity(&self, concurrent: usize, runners: Vec<(String, usize)>) {
+        self.lock().capacity = Some((concurrent, runners));
+        self.publish();
+    }
+
+    /// Jobs that could still start now: free slots under `concurrent` and
+    /// every runner's `limit`.
+    pub fn available(&self) -> usize {
+        let g = self.lock();
+        available_of(&g)
+    }
+
+    fn publish(&self) {
+        if let Some(gauge) = &self.available {
+            gauge.set(i64::try_from(self.available()).unwrap_or(i64::MAX));
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -44,6 +77,8 @@ impl Slots {
         let index = (0..).find(|i| !used.contains(i)).unwrap_or(used.len());
         used.insert(index);
         g.total += 1;
+        drop(g);
+        self.publish();
         Some(SlotGuard {
             slots: self.clone(),
             runner: runner.to_string(),
@@ -73,8 +108,25 @@ impl Drop for SlotGuard {
             s.remove(&self.index);
         }
         drop(g);
+        self.slots.publish();
         self.slots.freed.notify_waiters();
     }
+}
+
+fn available_of(g: &Inner) -> usize {
+    let Some((concurrent, runners)) = &g.capacity else {
+        return 0;
+    };
+    let global = concurrent.saturating_sub(g.total);
+    let mut per_runner = 0usize;
+    for (r, limit) in runners {
+        if *limit == 0 {
+            return global;
+        }
+        let used = g.per_runner.get(r).map_or(0, BTreeSet::len);
+        per_runner = per_runner.saturating_add(limit.saturating_sub(used));
+    }
+    global.min(per_runner)
 }
 
 #[cfg(test)]
@@ -96,5 +148,23 @@ mod tests {
         assert_eq!(s.total(), 3);
         drop((b, c, d));
         assert_eq!(s.total(), 0);
+    }
+
+    #[test]
+    fn available_follows_slots_and_limits() {
+        let gauge = prometheus::IntGauge::new("a", "a").unwrap();
+        let s = Slots::with_available_gauge(gauge.clone());
+        assert_eq!(gauge.get(), 0, "no capacity known yet");
+        s.set_capacity(3, vec![("r1".into(), 2)]);
+        assert_eq!(gauge.get(), 2, "runner limit caps it");
+        let a = s.try_acquire("r1", 2, 3).unwrap();
+        assert_eq!(gauge.get(), 1);
+        s.set_capacity(3, vec![("r1".into(), 2), ("r2".into(), 0)]);
+        assert_eq!(gauge.get(), 2, "an unlimited runner: concurrent decides");
+        let b = s.try_acquire("r2", 0, 3).unwrap();
+        let c = s.try_acquire("r2", 0, 3).unwrap();
+        assert_eq!(gauge.get(), 0, "concurrent is full");
+        drop((a, b, c));
+        assert_eq!(gauge.get(), 3);
     }
 }

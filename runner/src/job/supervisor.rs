@@ -15,13 +15,7 @@ use super::run::{fail_malformed, run_job, JobEnv};
 use super::slots::Slots;
 use crate::config::{Config, RunnerConfig};
 use crate::coordinator::client::{Client, RequestJobOutcome};
-
-/// Hands out per-job session info with each job request (the session
-/// server implements it); `None` when there is no session server.
-pub trait SessionProvider: Send + Sync {
-    /// A fresh session for the next request.
-    fn new_session(&self) -> Option<termgate::api::SessionInfo>;
-}
+use crate::session::{SessionJob, SessionRegistry};
 
 /// Builds the API client for a runner (tests swap in observers).
 pub type ClientFactory = Arc<dyn Fn(&RunnerConfig) -> anyhow::Result<Client> + Send + Sync>;
@@ -29,7 +23,8 @@ pub type ClientFactory = Arc<dyn Fn(&RunnerConfig) -> anyhow::Result<Client> + S
 pub struct Supervisor {
     pub env_template: JobEnvTemplate,
     pub config: Arc<Config>,
-    pub sessions: Option<Arc<dyn SessionProvider>>,
+    /// The session server's sessions; `None` without a session server.
+    pub sessions: Option<Arc<SessionRegistry>>,
 }
 
 /// The parts of [`JobEnv`] shared by all runners.
@@ -41,6 +36,7 @@ pub struct JobEnvTemplate {
     pub info: termgate::api::VersionInfo,
     pub client_factory: ClientFactory,
     pub update_interval: Duration,
+    pub session_timeout: Duration,
 }
 
 /// Controls a running supervisor.
@@ -75,7 +71,12 @@ impl Supervisor {
             force: CancellationToken::new(),
             reload: Arc::new(Mutex::new(None)),
             reload_notify: Arc::new(tokio::sync::Notify::new()),
-            slots: Slots::default(),
+            slots: Slots::with_available_gauge(
+                self.env_template
+                    .metrics
+                    .session_terminals_available
+                    .clone(),
+            ),
         }
     }
 
@@ -128,6 +129,15 @@ impl Supervisor {
     ) -> Feeders {
         let token = handle.stop_requesting.child_token();
         let mut tasks = JoinSet::new();
+        handle.slots.set_capacity(
+            config.concurrent,
+            config
+                .runners
+                .iter()
+                .filter(|r| crate::config::IMPLEMENTED_EXECUTORS.contains(&r.executor.as_str()))
+                .map(|r| (short_token(r.token.expose()), r.limit))
+                .collect(),
+        );
         let last_updates: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         for runner in &config.runners {
             if !crate::config::IMPLEMENTED_EXECUTORS.contains(&runner.executor.as_str()) {
@@ -168,7 +178,7 @@ struct Feeder {
     client: Client,
     config: Arc<Config>,
     env: JobEnvTemplate,
-    sessions: Option<Arc<dyn SessionProvider>>,
+    sessions: Option<Arc<SessionRegistry>>,
     slots: Slots,
     force: CancellationToken,
     jobs: Arc<tokio::sync::Mutex<JoinSet<()>>>,
@@ -208,8 +218,11 @@ impl Feeder {
                     .get(&self.short)
                     .cloned()
                     .unwrap_or_default(),
-                session: self.sessions.as_ref().and_then(|s| s.new_session()),
+                session: None,
             };
+            let pending = self.sessions.as_ref().map(|r| r.create());
+            let mut req = req;
+            req.session = pending.as_ref().map(|p| p.info.clone());
             let outcome = tokio::select! {
                 o = self.client.request_job(&req) => o,
                 _ = stop.cancelled() => return,
@@ -227,9 +240,24 @@ impl Feeder {
                     let runner = self.runner.clone();
                     let short = self.short.clone();
                     let force = self.force.clone();
+                    // The session becomes routable now that its job exists.
+                    let session = match (&self.sessions, pending) {
+                        (Some(reg), Some(p)) => Some((
+                            reg.clone(),
+                            reg.activate(
+                                p,
+                                SessionJob {
+                                    job_id: job.id,
+                                    project: job.job_info.project_full_path.clone(),
+                                    executor: runner.executor.clone(),
+                                },
+                            ),
+                        )),
+                        _ => None,
+                    };
                     self.jobs.lock().await.spawn(async move {
                         let index = slot.index;
-                        run_job(env, runner, short, *job, index, force).await;
+                        run_job(env, runner, short, *job, index, force, session).await;
                         drop(slot);
                     });
                     // A job came: ask again at once.
@@ -300,6 +328,7 @@ impl Feeder {
             system_id: self.env.system_id.clone(),
             info: self.env.info.clone(),
             update_interval: self.env.update_interval,
+            session_timeout: self.env.session_timeout,
         }
     }
 }
