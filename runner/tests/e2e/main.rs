@@ -8,3 +8,5 @@ mod jobs;
 mod lifecycle;
 mod registration;
 mod support;
+mod term_client;
+mod terminals;

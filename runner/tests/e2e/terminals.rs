@@ -1,0 +1,413 @@
+//! Interactive terminals end to end: a real runner with its session server,
+//! the coordinator as Workhorse, real WebSocket clients.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::{json, Value};
+
+use crate::support::*;
+use crate::term_client::Term;
+
+const SECS: Duration = Duration::from_secs(1);
+
+fn terminal_runner(
+    coord: &Coord,
+    name: &str,
+    session_timeout: u64,
+    concurrent: usize,
+) -> (RunnerSetup, RunnerProc) {
+    let setup = RunnerSetup::register(coord, name, &["--run-untagged"]);
+    setup.set_global("check_interval = 1");
+    setup.set_global(&format!("concurrent = {concurrent}"));
+    setup.set_global("shutdown_timeout = 10");
+    setup.edit(|t| {
+        format!("{t}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n  session_timeout = {session_timeout}\n")
+    });
+    let r = setup.start();
+    (setup, r)
+}
+
+/// Enqueue a job and wait until it runs with a session.
+fn running_job(coord: &Coord, name: &str, script: &[&str]) -> (u64, Value) {
+    let id = coord.enqueue(job(name, script));
+    let j = wait_until(
+        &format!("job {id} running with a session"),
+        30 * SECS,
+        || {
+            let j = coord.job(id);
+            (j["state"] == "running" && j["session"]["url"].is_string()).then_some(j)
+        },
+    );
+    (id, j["session"].clone())
+}
+
+fn trace_text(coord: &Coord, id: u64) -> String {
+    String::from_utf8_lossy(&coord.trace(id)).into_owned()
+}
+
+fn metric(r: &RunnerProc, line_prefix: &str) -> Option<f64> {
+    r.metrics()
+        .lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn workhorse_terminal_shows_job_id_and_session_timeout_holds_then_releases() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "hold-timeout", 4, 2);
+    let (id, session) = running_job(&coord, "terminal", &["sleep 2"]);
+    let url = session["url"].as_str().unwrap();
+    let sid = url.rsplit_once("/session/").unwrap().1;
+    assert!(
+        url.starts_with("https://127.0.0.1:") && sid.len() == 64,
+        "{url}"
+    );
+    assert_eq!(session["authorization"].as_str().unwrap().len(), 64);
+    assert!(session["certificate"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    let mut t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("terminal");
+    let out = t.run("echo \"job=$CI_JOB_ID\"", 10 * SECS);
+    assert!(out.contains(&format!("job={id}")), "{out:?}");
+    assert_eq!(
+        metric(&r, "gitlab_runner_session_terminals_active"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &r,
+            "gitlab_runner_session_websocket_connections{role=\"interactive\"}"
+        ),
+        Some(1.0)
+    );
+    // The script ends; the connected terminal holds the job.
+    wait_until("hold message", 15 * SECS, || {
+        trace_text(&coord, id)
+            .contains("Terminal is connected, will time out in 4s...")
+            .then_some(())
+    });
+    assert_eq!(coord.job(id)["state"], "running");
+    let t0 = Instant::now();
+    let (_code, reason) = t.wait_close(10 * SECS);
+    assert_eq!(reason, "session_timeout");
+    assert!(t0.elapsed() <= 6 * SECS, "held {:?}", t0.elapsed());
+    assert!(
+        String::from_utf8_lossy(&t.output).contains("terminal closed"),
+        "banner before the close"
+    );
+    let j = coord.wait_finished(id, 15 * SECS);
+    assert_eq!(j["state"], "success");
+    assert!(
+        trace_text(&coord, id).contains("terminal session timed out (maximum time allowed - 4s)")
+    );
+    wait_until("closes counted", 5 * SECS, || {
+        (metric(
+            &r,
+            "gitlab_runner_session_closes_total{reason=\"session_timeout\"}",
+        ) == Some(1.0))
+        .then_some(())
+    });
+    assert_eq!(
+        metric(&r, "gitlab_runner_session_terminals_active"),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn client_leaving_releases_the_held_job() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "hold-leave", 1800, 2);
+    let (id, _) = running_job(&coord, "terminal", &["sleep 1"]);
+    let mut t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("terminal");
+    t.run("true", 10 * SECS);
+    wait_until("hold", 15 * SECS, || {
+        trace_text(&coord, id)
+            .contains("Terminal is connected, will time out in 30m0s...")
+            .then_some(())
+    });
+    t.close();
+    let j = coord.wait_finished(id, 10 * SECS);
+    assert_eq!(j["state"], "success");
+    assert!(trace_text(&coord, id).contains("Terminal disconnected"));
+    r.wait_log("Closed active terminal connection", 5 * SECS);
+}
+
+#[test]
+fn base64_and_k8s_resize_directly_over_pinned_tls() {
+    let coord = Coord::start(None);
+    let (_s, _r) = terminal_runner(&coord, "protocols", 1, 2);
+    let (_, session) = running_job(&coord, "terminal", &["sleep 60"]);
+    let mut b =
+        Term::direct(&session, Some("base64.terminal.gitlab.com"), None).expect("base64 terminal");
+    assert!(b.run("echo b64-$((6*7))", 10 * SECS).contains("b64-42"));
+    b.close();
+    let mut k = Term::direct(&session, Some("v4.channel.k8s.io"), None).expect("k8s terminal");
+    assert_eq!(k.run("stty size", 10 * SECS).trim(), "24 80");
+    k.resize(120, 40);
+    assert_eq!(k.run("stty size", 10 * SECS).trim(), "40 120");
+    k.close();
+}
+
+#[test]
+fn rejections_have_upstream_status_codes_logs_and_metrics() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "rejects", 1, 2);
+    let (_, session) = running_job(&coord, "terminal", &["sleep 60"]);
+    let url = session["url"].as_str().unwrap();
+    let pem = session["certificate"].as_str().unwrap();
+    // 401: wrong token (raw token header; `Bearer x` is wrong too).
+    assert_eq!(
+        Term::direct(&session, Some("terminal.gitlab.com"), Some("nope")).err(),
+        Some(401)
+    );
+    let bearer = format!("Bearer {}", session["authorization"].as_str().unwrap());
+    assert_eq!(
+        Term::direct(&session, Some("terminal.gitlab.com"), Some(&bearer)).err(),
+        Some(401)
+    );
+    // 404: unknown session.
+    let other = format!(
+        "{}/session/{}/exec",
+        url.rsplit_once("/session/").unwrap().0,
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        Term::direct_url(
+            &other,
+            pem,
+            session["authorization"].as_str(),
+            Some("terminal.gitlab.com")
+        )
+        .err(),
+        Some(404)
+    );
+    // 405: not a WebSocket.
+    let https = reqwest::blocking::Client::builder()
+        .use_preconfigured_tls(crate::term_client::pinned_tls(pem))
+        .build()
+        .unwrap();
+    let res = https
+        .get(format!("{url}/exec"))
+        .header("Authorization", session["authorization"].as_str().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    // 423: a second interactive client; the first keeps working.
+    let mut first = Term::direct(&session, Some("terminal.gitlab.com"), None).expect("first");
+    assert_eq!(
+        Term::direct(&session, Some("terminal.gitlab.com"), None).err(),
+        Some(423)
+    );
+    assert!(first
+        .run("echo still-mine", 10 * SECS)
+        .contains("still-mine"));
+    for (reason, n) in [
+        ("unauthorized", 2.0),
+        ("not_found", 1.0),
+        ("not_websocket", 1.0),
+        ("locked", 1.0),
+    ] {
+        assert_eq!(
+            metric(
+                &r,
+                &format!("gitlab_runner_session_rejections_total{{reason=\"{reason}\"}}")
+            ),
+            Some(n),
+            "{reason}"
+        );
+    }
+    for msg in [
+        "Authorization header is not valid",
+        "Request is not a web socket connection",
+        "Terminal already connected, revoking connection",
+        "Mux handler not found",
+    ] {
+        r.wait_log(msg, 5 * SECS);
+    }
+    let log = r.log_text();
+    assert!(
+        !log.contains(session["authorization"].as_str().unwrap()),
+        "session token logged"
+    );
+    first.close();
+}
+
+#[test]
+fn connect_failure_is_500() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "connect-fail", 1, 2);
+    // The build directory disappears: a new shell cannot start there.
+    let (_, session) = running_job(
+        &coord,
+        "broken",
+        &["cd / && rm -rf \"$CI_PROJECT_DIR\" && sleep 60"],
+    );
+    let err = wait_until(
+        "500 once the build dir is gone",
+        10 * SECS,
+        || match Term::direct(&session, Some("terminal.gitlab.com"), None) {
+            Err(500) => Some(500),
+            Ok(t) => {
+                t.close();
+                None
+            }
+            Err(other) => panic!("unexpected {other}"),
+        },
+    );
+    assert_eq!(err, 500);
+    r.wait_log("Failed to connect to terminal", 5 * SECS);
+}
+
+#[test]
+fn hundred_megabytes_arrive_complete_and_in_order() {
+    let coord = Coord::start(None);
+    let (_s, _r) = terminal_runner(&coord, "bulk", 1, 2);
+    let (_, session) = running_job(&coord, "terminal", &["sleep 120"]);
+    let mut t = Term::direct(&session, Some("terminal.gitlab.com"), None).expect("terminal");
+    t.run("stty -echo", 10 * SECS);
+    let last: u64 = 12_500_000;
+    t.send(format!("seq 1 {last}; echo END-OF-SEQ\n").as_bytes());
+    let (next, bytes) = t.check_sequence(last, Duration::from_secs(120));
+    assert_eq!(next, last + 1, "every number arrived, in order");
+    assert!(bytes >= 100_000_000, "{bytes} bytes");
+    t.close();
+}
+
+#[test]
+fn cancel_closes_the_terminal_at_once() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "cancel-term", 1800, 2);
+    let (id, _) = running_job(&coord, "terminal", &["sleep 600"]);
+    let mut t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("terminal");
+    t.run("true", 10 * SECS);
+    let t0 = Instant::now();
+    coord.cancel(id);
+    let (_, reason) = t.wait_close(6 * SECS);
+    assert_eq!(reason, "job_cancelled");
+    assert!(t0.elapsed() < 5 * SECS, "{:?}", t0.elapsed());
+    assert!(
+        String::from_utf8_lossy(&t.output).contains("job cancelled")
+            || String::from_utf8_lossy(&t.output).contains("job_cancelled")
+    );
+    wait_until("cancel close counted", 5 * SECS, || {
+        (metric(
+            &r,
+            "gitlab_runner_session_closes_total{reason=\"job_cancelled\"}",
+        ) == Some(1.0))
+        .then_some(())
+    });
+}
+
+#[test]
+fn sigterm_closes_every_terminal_with_the_shutdown_reason() {
+    let coord = Coord::start(None);
+    let (_s, mut r) = terminal_runner(&coord, "shutdown-term", 1800, 3);
+    let (a, _) = running_job(&coord, "t1", &["sleep 600"]);
+    let (b, _) = running_job(&coord, "t2", &["sleep 600"]);
+    let mut ta = Term::workhorse(&coord.url, a, "terminal.gitlab.com").expect("a");
+    let mut tb = Term::workhorse(&coord.url, b, "terminal.gitlab.com").expect("b");
+    ta.run("true", 10 * SECS);
+    tb.run("true", 10 * SECS);
+    r.signal(Signal::SIGTERM);
+    assert_eq!(ta.wait_close(10 * SECS).1, "runner_shutdown");
+    assert_eq!(tb.wait_close(10 * SECS).1, "runner_shutdown");
+    assert!(r.wait_exit(15 * SECS).success());
+}
+
+#[test]
+fn gauges_follow_sessions_and_available_drops_as_jobs_fill_concurrent() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "gauges", 1, 2);
+    wait_until("available 2", 10 * SECS, || {
+        (metric(&r, "gitlab_runner_session_terminals_available") == Some(2.0)).then_some(())
+    });
+    let (a, _) = running_job(&coord, "t1", &["sleep 600"]);
+    wait_until("available 1", 10 * SECS, || {
+        (metric(&r, "gitlab_runner_session_terminals_available") == Some(1.0)).then_some(())
+    });
+    assert_eq!(
+        metric(&r, "gitlab_runner_session_terminals_idle"),
+        Some(1.0)
+    );
+    let (_b, _) = running_job(&coord, "t2", &["sleep 600"]);
+    wait_until("available 0", 10 * SECS, || {
+        (metric(&r, "gitlab_runner_session_terminals_available") == Some(0.0)).then_some(())
+    });
+    let mut t = Term::workhorse(&coord.url, a, "terminal.gitlab.com").expect("terminal");
+    t.run("true", 10 * SECS);
+    assert_eq!(
+        metric(&r, "gitlab_runner_session_terminals_active"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&r, "gitlab_runner_session_terminals_idle"),
+        Some(1.0)
+    );
+    t.close();
+    wait_until("active 0", 10 * SECS, || {
+        (metric(&r, "gitlab_runner_session_terminals_active") == Some(0.0)).then_some(())
+    });
+    coord.cancel(a);
+    wait_until("available 1 again", 15 * SECS, || {
+        (metric(&r, "gitlab_runner_session_terminals_available") == Some(1.0)).then_some(())
+    });
+    let text = r.metrics();
+    assert!(
+        text.contains("gitlab_runner_session_websocket_connections_total{role=\"interactive\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("gitlab_runner_session_bytes_total{direction=\"in\"}"));
+}
+
+#[test]
+fn workhorse_path_pins_the_runner_certificate() {
+    let coord = Coord::start(None);
+    let (_s, _r) = terminal_runner(&coord, "pinning", 1, 2);
+    let (id, session) = running_job(&coord, "terminal", &["sleep 600"]);
+    let t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("pinned cert works");
+    t.close();
+    // A different certificate for the same URL: the proxy must refuse.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let mut forged = session.clone();
+    forged["certificate"] = json!(other.cert.pem());
+    let res = http()
+        .put(format!("{}/admin/jobs/{id}/session", coord.url))
+        .json(&forged)
+        .send()
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        Term::workhorse(&coord.url, id, "terminal.gitlab.com").err(),
+        Some(502)
+    );
+}
+
+#[test]
+fn oversized_frame_closes_only_that_connection() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "oversize", 1, 3);
+    let (_, s1) = running_job(&coord, "t1", &["sleep 600"]);
+    let (_, s2) = running_job(&coord, "t2", &["sleep 600"]);
+    let mut bad = Term::direct(&s1, Some("terminal.gitlab.com"), None).expect("t1");
+    let mut good = Term::direct(&s2, Some("terminal.gitlab.com"), None).expect("t2");
+    good.run("true", 10 * SECS);
+    let big = vec![b'x'; termgate::terminal::MAX_INPUT_FRAME + 1];
+    let _ = bad.send_raw(tokio_tungstenite::tungstenite::Message::Binary(big.into()));
+    let (code, reason) = bad.wait_close(10 * SECS);
+    assert_eq!(code, 1009, "{reason}");
+    assert!(
+        reason.contains("frame_too_large") || reason.contains("too large"),
+        "{reason}"
+    );
+    assert!(good
+        .run("echo unaffected", 10 * SECS)
+        .contains("unaffected"));
+    assert!(r
+        .metrics()
+        .contains("gitlab_runner_session_closes_total{reason=\"frame_too_large\"} 1"));
+    good.close();
+}
