@@ -476,6 +476,9 @@ where
                     | ts::Error::AlreadyClosed
                     | ts::Error::Protocol(ts::error::ProtocolError::ResetWithoutClosingHandshake),
                 )) => return End::RunnerGone,
+                // gitlab-runner ends a terminal by closing the TCP connection
+                // (no close frame, no TLS close_notify).
+                Some(Err(ts::Error::Io(e))) if is_eof(&e) => return End::RunnerGone,
                 Some(Err(e)) => return End::Error(format!("reading from the runner: {e}")),
                 Some(Ok(msg)) => match msg {
                     ts::Message::Binary(b) => client_message(protocol, Frame::binary(b.into())),
@@ -494,6 +497,14 @@ where
     }
 }
 
+fn is_eof(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+    )
+}
+
 /// Raw runner output as a frame of the client's subprotocol.
 fn client_message(protocol: &str, frame: Frame) -> ws::Message {
     let out = wrap_write(protocol, frame);
@@ -502,5 +513,518 @@ fn client_message(protocol: &str, frame: Frame) -> ws::Message {
             ws::Message::Text(String::from_utf8_lossy(&out.payload).into_owned().into())
         }
         _ => ws::Message::Binary(out.payload.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_coordinator::testkit::{start, Kit};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use serde_json::Value;
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// What the fake runner saw, in order.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Ev {
+        Handshake {
+            path: String,
+            auth: String,
+            xff: String,
+            protocols: String,
+        },
+        Binary(Vec<u8>),
+        Text(String),
+        Close,
+        Gone,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Mode {
+        /// Echo data; on `bye\n` close with 4001 "build container exited",
+        /// on `drop\n` end the connection without a close frame.
+        Echo,
+        /// Refuse the upgrade with this status.
+        Reject(u16),
+    }
+
+    struct FakeRunner {
+        url: String,
+        cert_pem: String,
+        events: mpsc::Receiver<Ev>,
+    }
+
+    impl FakeRunner {
+        async fn next(&mut self) -> Ev {
+            tokio::time::timeout(WAIT, self.events.recv())
+                .await
+                .expect("fake runner event in time")
+                .expect("fake runner alive")
+        }
+    }
+
+    /// A runner session server: TLS with a fresh rcgen certificate for
+    /// 127.0.0.1 (IP SAN), `/session/<id>/exec` checking the raw token and
+    /// the subprotocol.
+    async fn fake_runner(mode: Mode) -> FakeRunner {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    serve_exec(tls, mode, tx).await;
+                });
+            }
+        });
+        FakeRunner {
+            url: format!("https://{addr}/session/{}", "ab".repeat(32)),
+            cert_pem: ck.cert.pem(),
+            events: rx,
+        }
+    }
+
+    // tungstenite's `Callback` fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
+    async fn serve_exec<S>(stream: S, mode: Mode, tx: mpsc::Sender<Ev>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let seen = tx.clone();
+        let callback =
+            move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+                let get = |n: &str| {
+                    req.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let _ = seen.try_send(Ev::Handshake {
+                    path: req.uri().path().to_owned(),
+                    auth: get("authorization"),
+                    xff: get("x-forwarded-for"),
+                    protocols: get("sec-websocket-protocol"),
+                });
+                let refuse = |code: u16, body: &str| {
+                    let mut r = ErrorResponse::new(Some(body.to_owned()));
+                    *r.status_mut() = StatusCode::from_u16(code).unwrap();
+                    r
+                };
+                if !req.uri().path().ends_with("/exec") {
+                    return Err(refuse(404, "Mux handler not found"));
+                }
+                if get("authorization") != TOKEN {
+                    return Err(refuse(401, "Authorization header is not valid"));
+                }
+                if let Mode::Reject(code) = mode {
+                    return Err(refuse(
+                        code,
+                        "Terminal already connected, revoking connection",
+                    ));
+                }
+                if !get("sec-websocket-protocol")
+                    .split(',')
+                    .any(|p| p.trim() == TERMINAL_GITLAB)
+                {
+                    return Err(refuse(400, "no terminal.gitlab.com"));
+                }
+                resp.headers_mut().insert(
+                    header::SEC_WEBSOCKET_PROTOCOL,
+                    HeaderValue::from_static(TERMINAL_GITLAB),
+                );
+                Ok(resp)
+            };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+            return;
+        };
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                ts::Message::Binary(b) => {
+                    let _ = tx.send(Ev::Binary(b.to_vec())).await;
+                    if &b[..] == b"drop\n" {
+                        // Like gitlab-runner: no close handshake, just EOF.
+                        break;
+                    }
+                    if &b[..] == b"bye\n" {
+                        let close = CloseFrame {
+                            code: CloseCode::from(4001),
+                            reason: "build container exited".into(),
+                        };
+                        let _ = ws.send(ts::Message::Close(Some(close))).await;
+                    } else {
+                        let _ = ws.send(ts::Message::Binary(b)).await;
+                    }
+                }
+                ts::Message::Text(t) => {
+                    let _ = tx.send(Ev::Text(t.as_str().to_owned())).await;
+                }
+                ts::Message::Close(_) => {
+                    let _ = tx.send(Ev::Close).await;
+                }
+                _ => {}
+            }
+        }
+        let _ = tx.send(Ev::Gone).await;
+    }
+
+    /// A running job whose runner sent `session`.
+    async fn running_job(k: &Kit, session: Value) -> u64 {
+        let rt = k.runner(&[], true).await;
+        k.job("term", &[]).await;
+        let r = k.request(&rt, json!({ "session": session })).await;
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let (id, jt) = (v["id"].as_u64().unwrap(), v["token"].as_str().unwrap());
+        let r = k.put(id, json!({"token": jt, "state": "running"})).await;
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        id
+    }
+
+    fn session_of(r: &FakeRunner) -> Value {
+        json!({"url": r.url, "certificate": r.cert_pem, "authorization": TOKEN})
+    }
+
+    type Client = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn connect(k: &Kit, id: u64, protocols: &str) -> Result<(Client, String), ts::Error> {
+        let mut req = format!("ws://{}/admin/jobs/{id}/terminal.ws", k.c.addr())
+            .into_client_request()
+            .unwrap();
+        if !protocols.is_empty() {
+            req.headers_mut().insert(
+                header::SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_str(protocols).unwrap(),
+            );
+        }
+        let (ws, resp) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("connect in time")?;
+        let proto = resp
+            .headers()
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Ok((ws, proto))
+    }
+
+    /// The status and JSON `error` of a refused connection.
+    async fn refused(k: &Kit, id: u64, protocols: &str) -> (u16, String) {
+        match connect(k, id, protocols).await {
+            Err(ts::Error::Http(resp)) => {
+                let body: Value =
+                    serde_json::from_slice(resp.body().as_deref().unwrap_or_default()).unwrap();
+                (
+                    resp.status().as_u16(),
+                    body["error"].as_str().unwrap_or("").to_owned(),
+                )
+            }
+            Err(e) => panic!("expected an HTTP refusal, got {e}"),
+            Ok(_) => panic!("expected an HTTP refusal, got a websocket"),
+        }
+    }
+
+    /// The next message that is not a ping or pong.
+    async fn next_msg(c: &mut Client) -> Option<ts::Message> {
+        loop {
+            let m = tokio::time::timeout(WAIT, c.next())
+                .await
+                .expect("message in time");
+            match m {
+                Some(Ok(ts::Message::Ping(_) | ts::Message::Pong(_))) => continue,
+                Some(Ok(m)) => return Some(m),
+                _ => return None,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn echo_through_the_proxy() {
+        let k = start().await;
+        let mut r = fake_runner(Mode::Echo).await;
+        let id = running_job(&k, session_of(&r)).await;
+        let (mut c, proto) = connect(&k, id, TERMINAL_GITLAB).await.unwrap();
+        assert_eq!(proto, TERMINAL_GITLAB);
+        match r.next().await {
+            Ev::Handshake {
+                path,
+                auth,
+                xff,
+                protocols,
+            } => {
+                assert!(path.ends_with("/exec"), "{path}");
+                assert_eq!(auth, TOKEN, "raw token, no Bearer");
+                assert_eq!(xff, "127.0.0.1");
+                assert_eq!(protocols, TERMINAL_GITLAB);
+            }
+            e => panic!("{e:?}"),
+        }
+        c.send(ts::Message::Binary(Bytes::from_static(b"ls\n")))
+            .await
+            .unwrap();
+        assert_eq!(
+            next_msg(&mut c).await,
+            Some(ts::Message::Binary(Bytes::from_static(b"ls\n")))
+        );
+        assert_eq!(r.next().await, Ev::Binary(b"ls\n".to_vec()));
+        // A text frame is data too, and reaches the runner as binary.
+        c.send(ts::Message::Text("pwd\n".into())).await.unwrap();
+        assert_eq!(r.next().await, Ev::Binary(b"pwd\n".to_vec()));
+        assert_eq!(
+            next_msg(&mut c).await,
+            Some(ts::Message::Binary(Bytes::from_static(b"pwd\n")))
+        );
+        // Pings are answered through the proxy.
+        c.send(ts::Message::Ping(Bytes::from_static(b"p")))
+            .await
+            .unwrap();
+        let pong = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(Ok(ts::Message::Pong(p))) = c.next().await {
+                    return p;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(&pong[..], b"p");
+        k.c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn base64_client_subprotocol() {
+        let k = start().await;
+        let mut r = fake_runner(Mode::Echo).await;
+        let id = running_job(&k, session_of(&r)).await;
+        let (mut c, proto) = connect(&k, id, BASE64_TERMINAL_GITLAB).await.unwrap();
+        assert_eq!(proto, BASE64_TERMINAL_GITLAB);
+        assert!(
+            matches!(r.next().await, Ev::Handshake { protocols, .. } if protocols == TERMINAL_GITLAB)
+        );
+        c.send(ts::Message::Text("bHMK".into())).await.unwrap();
+        assert_eq!(r.next().await, Ev::Binary(b"ls\n".to_vec()));
+        assert_eq!(
+            next_msg(&mut c).await,
+            Some(ts::Message::Text("bHMK".into()))
+        );
+        // Offering both picks Workhorse's first choice.
+        let (_c2, proto) = connect(&k, id, "base64.terminal.gitlab.com, terminal.gitlab.com")
+            .await
+            .unwrap();
+        assert_eq!(proto, TERMINAL_GITLAB);
+        k.c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn client_leaving_sends_eot_first() {
+        let k = start().await;
+        let mut r = fake_runner(Mode::Echo).await;
+        let id = running_job(&k, session_of(&r)).await;
+        // With a close frame.
+        let (mut c, _) = connect(&k, id, TERMINAL_GITLAB).await.unwrap();
+        assert!(matches!(r.next().await, Ev::Handshake { .. }));
+        c.send(ts::Message::Binary(Bytes::from_static(b"a")))
+            .await
+            .unwrap();
+        assert_eq!(r.next().await, Ev::Binary(b"a".to_vec()));
+        c.close(None).await.unwrap();
+        assert_eq!(r.next().await, Ev::Binary(vec![EOT]));
+        let rest = [r.next().await, r.next().await];
+        assert_eq!(rest, [Ev::Close, Ev::Gone]);
+        // Without one (the TCP connection just ends).
+        let (mut c, _) = connect(&k, id, TERMINAL_GITLAB).await.unwrap();
+        assert!(matches!(r.next().await, Ev::Handshake { .. }));
+        c.send(ts::Message::Binary(Bytes::from_static(b"b")))
+            .await
+            .unwrap();
+        assert_eq!(r.next().await, Ev::Binary(b"b".to_vec()));
+        drop(c);
+        assert_eq!(r.next().await, Ev::Binary(vec![EOT]));
+        assert_eq!(r.next().await, Ev::Close);
+        k.c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn runner_close_reason_reaches_the_client() {
+        let k = start().await;
+        let mut r = fake_runner(Mode::Echo).await;
+        let id = running_job(&k, session_of(&r)).await;
+        let (mut c, _) = connect(&k, id, TERMINAL_GITLAB).await.unwrap();
+        c.send(ts::Message::Binary(Bytes::from_static(b"bye\n")))
+            .await
+            .unwrap();
+        match next_msg(&mut c).await {
+            Some(ts::Message::Close(Some(f))) => {
+                assert_eq!(u16::from(f.code), 4001);
+                assert_eq!(f.reason.as_str(), "build container exited");
+            }
+            m => panic!("expected the runner's close frame, got {m:?}"),
+        }
+        assert!(matches!(r.next().await, Ev::Handshake { .. }));
+        assert_eq!(r.next().await, Ev::Binary(b"bye\n".to_vec()));
+        k.c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn runner_eof_closes_the_client() {
+        let k = start().await;
+        let r = fake_runner(Mode::Echo).await;
+        let id = running_job(&k, session_of(&r)).await;
+        let (mut c, _) = connect(&k, id, TERMINAL_GITLAB).await.unwrap();
+        c.send(ts::Message::Binary(Bytes::from_static(b"drop\n")))
+            .await
+            .unwrap();
+        match next_msg(&mut c).await {
+            Some(ts::Message::Close(Some(f))) => {
+                assert_eq!(f.code, CloseCode::Normal, "{f:?}");
+                assert!(f.reason.as_str().contains("runner closed"), "{f:?}");
+            }
+            m => panic!("expected a close frame, got {m:?}"),
+        }
+        k.c.shutdown().await;
+    }
+
+    /// The client gets an empty ping every period even when the runner is
+    /// silent.
+    #[tokio::test]
+    async fn keepalive_pings_the_client() {
+        let (c_tx, mut c_rx) = futures::channel::mpsc::channel::<ws::Message>(1);
+        let mut c_tx = c_tx.sink_map_err(axum::Error::new);
+        let mut u_rx = futures::stream::pending::<Result<ts::Message, ts::Error>>();
+        let relay = runner_to_client(
+            &mut u_rx,
+            &mut c_tx,
+            TERMINAL_GITLAB,
+            Duration::from_millis(20),
+        );
+        let pings = async {
+            for _ in 0..2 {
+                assert_eq!(c_rx.next().await, Some(ws::Message::Ping(Bytes::new())));
+            }
+        };
+        tokio::select! {
+            end = relay => panic!("relay ended: {end}"),
+            r = tokio::time::timeout(WAIT, pings) => r.unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn certificate_pinning() {
+        let k = start().await;
+        let mut r = fake_runner(Mode::Echo).await;
+        let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let id = running_job(
+            &k,
+            json!({"url": r.url, "certificate": other.cert.pem(), "authorization": TOKEN}),
+        )
+        .await;
+        let (status, msg) = refused(&k, id, TERMINAL_GITLAB).await;
+        assert_eq!(status, 502);
+        assert!(msg.contains("TLS") && msg.contains("certificate"), "{msg}");
+        // The runner never saw a request.
+        assert!(r.events.try_recv().is_err());
+        k.c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn runner_refusals_pass_through() {
+        let k = start().await;
+        let r = fake_runner(Mode::Reject(423)).await;
+        let id = running_job(&k, session_of(&r)).await;
+        let (status, msg) = refused(&k, id, TERMINAL_GITLAB).await;
+        assert_eq!(status, 423);
+        assert!(msg.contains("Terminal already connected"), "{msg}");
+
+        let k2 = start().await;
+        let r = fake_runner(Mode::Echo).await;
+        let id = running_job(
+            &k2,
+            json!({"url": r.url, "certificate": r.cert_pem, "authorization": "wrong"}),
+        )
+        .await;
+        assert_eq!(refused(&k2, id, TERMINAL_GITLAB).await.0, 401);
+        k.c.shutdown().await;
+        k2.c.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn refusals_before_dialing() {
+        let k = start().await;
+        let (status, msg) = refused(&k, 99, TERMINAL_GITLAB).await;
+        assert_eq!((status, msg.as_str()), (404, "no such job"));
+        // running, but its runner sent no session
+        let id = running_job(&k, json!({})).await;
+        let (status, msg) = refused(&k, id, TERMINAL_GITLAB).await;
+        assert_eq!(status, 409);
+        assert!(msg.contains("no terminal session"), "{msg}");
+        // pending
+        let r = fake_runner(Mode::Echo).await;
+        let id = k.job("pending", &["nobody"]).await;
+        let (status, msg) = refused(&k, id, TERMINAL_GITLAB).await;
+        assert_eq!(status, 409);
+        assert!(msg.contains("pending"), "{msg}");
+        // no (known) subprotocol
+        let id = running_job(&k, session_of(&r)).await;
+        assert_eq!(refused(&k, id, "").await.0, 400);
+        assert_eq!(refused(&k, id, "v4.channel.k8s.io").await.0, 400);
+        k.c.shutdown().await;
+    }
+
+    #[test]
+    fn exec_urls() {
+        assert_eq!(
+            exec_url("https://runner:8093/session/ab").unwrap(),
+            "wss://runner:8093/session/ab/exec"
+        );
+        assert_eq!(
+            exec_url("HTTPS://r/session/ab/").unwrap(),
+            "wss://r/session/ab/exec"
+        );
+        assert_eq!(exec_url("http://r/s").unwrap(), "ws://r/s/exec");
+        assert!(exec_url("runner:8093/session/ab").is_err());
+        assert!(exec_url("https://").is_err());
+        assert!(pinned_tls("not a pem").is_err());
+    }
+
+    #[test]
+    fn ping_period() {
+        assert_eq!(ping_interval(None), DEFAULT_PING);
+        assert_eq!(ping_interval(Some("5")), Duration::from_secs(5));
+        assert_eq!(ping_interval(Some("0")), DEFAULT_PING);
+        assert_eq!(ping_interval(Some("x")), DEFAULT_PING);
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let peer = Some(SocketAddr::from(([10, 0, 0, 1], 5)));
+        let mut h = HeaderMap::new();
+        assert_eq!(forwarded_for(&h, peer).as_deref(), Some("10.0.0.1"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        assert_eq!(
+            forwarded_for(&h, peer).as_deref(),
+            Some("1.2.3.4, 10.0.0.1")
+        );
+        assert_eq!(forwarded_for(&h, None), None);
     }
 }
