@@ -13,7 +13,7 @@
 //! - the runner's HTTP refusal (401, 404, 423, 500, 503, …) is answered to
 //!   the client with the same status and a JSON `{"error": …}`;
 //! - frames are translated with Workhorse's wrappers
-//!   ([`termgate::terminal::wrap_read`]/[`wrap_write`]); pings are
+//!   ([`termgate::terminal::wrap_read`]/[`termgate::terminal::wrap_write`]); pings are
 //!   forwarded and the client gets an empty ping every 30 s
 //!   (`TERMGATE_PING_SECS`);
 //! - when the client leaves, one binary `0x04` goes upstream first, then the
@@ -28,25 +28,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{self, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use bytes::Bytes;
-use futures::{Sink, SinkExt as _, Stream, StreamExt as _};
 use serde_json::json;
 use termgate::api::SessionInfo;
-use termgate::terminal::{
-    wrap_read, wrap_write, Frame, FrameKind, BASE64_TERMINAL_GITLAB, EOT, TERMINAL_GITLAB,
-};
+use termgate::terminal::{BASE64_TERMINAL_GITLAB, TERMINAL_GITLAB};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self as ts};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::state::Phase;
 use super::Shared;
+use relay::{proxy, End};
 
 /// Subprotocols a client may offer, in Workhorse's order of preference.
 pub const CLIENT_SUBPROTOCOLS: [&str; 2] = [TERMINAL_GITLAB, BASE64_TERMINAL_GITLAB];
@@ -58,13 +55,9 @@ pub const PING_ENV: &str = "TERMGATE_PING_SECS";
 pub const DEFAULT_PING: Duration = Duration::from_secs(30);
 /// Giving up on a runner that does not complete the handshake.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
-/// Bound on each closing step (EOT, close frames).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest message accepted from either side (the runner sends ≤ 32 KiB,
 /// and refuses client frames over 64 KiB; base64 adds a third).
 const MAX_MESSAGE: usize = 1024 * 1024;
-/// Longest close reason a close frame can carry.
-const MAX_CLOSE_REASON: usize = 123;
 
 type Upstream = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -338,355 +331,22 @@ fn truncate(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
-/// How a proxied session ended.
-#[derive(Debug)]
-enum End {
-    /// The client sent a close frame or went away.
-    ClientLeft(&'static str),
-    /// The runner sent this close frame.
-    RunnerClosed(Option<CloseFrame>),
-    /// The runner's connection ended without a close frame.
-    RunnerGone,
-    /// Reading, writing or decoding failed.
-    Error(String),
-}
-
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::ClientLeft(how) => write!(f, "client left ({how})"),
-            End::RunnerClosed(Some(c)) => {
-                write!(
-                    f,
-                    "runner closed ({} {:?})",
-                    u16::from(c.code),
-                    c.reason.as_str()
-                )
-            }
-            End::RunnerClosed(None) => write!(f, "runner closed"),
-            End::RunnerGone => write!(f, "runner connection ended"),
-            End::Error(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-/// Relay until either side ends, then close both as Workhorse does.
-async fn proxy(
-    client: WebSocket,
-    upstream: Upstream,
-    protocol: &'static str,
-    ping: Duration,
-) -> End {
-    let (mut c_tx, mut c_rx) = client.split();
-    let (mut u_tx, mut u_rx) = upstream.split();
-    let end = tokio::select! {
-        e = client_to_runner(&mut c_rx, &mut u_tx, protocol) => e,
-        e = runner_to_client(&mut u_rx, &mut c_tx, protocol, ping) => e,
-    };
-    match &end {
-        End::RunnerClosed(frame) => {
-            let frame = frame.as_ref().map(|f| ws::CloseFrame {
-                code: u16::from(f.code),
-                reason: f.reason.as_str().into(),
-            });
-            bounded(c_tx.send(ws::Message::Close(frame))).await;
-            bounded(c_tx.close()).await;
-            // Completes the close handshake the runner started.
-            bounded(u_tx.close()).await;
-        }
-        End::RunnerGone => {
-            let frame = ws::CloseFrame {
-                code: 1000,
-                reason: "the runner closed the terminal connection".into(),
-            };
-            bounded(c_tx.send(ws::Message::Close(Some(frame)))).await;
-            bounded(c_tx.close()).await;
-        }
-        End::ClientLeft(_) | End::Error(_) => {
-            // Workhorse: `defer upstream.WriteMessage(BinaryMessage, eot)`.
-            bounded(u_tx.send(ts::Message::Binary(Bytes::from_static(&[EOT])))).await;
-            bounded(u_tx.close()).await;
-            if let End::Error(e) = &end {
-                let frame = ws::CloseFrame {
-                    code: 1011,
-                    reason: truncate(&format!("terminal proxy error: {e}"), MAX_CLOSE_REASON)
-                        .into(),
-                };
-                bounded(c_tx.send(ws::Message::Close(Some(frame)))).await;
-            }
-            bounded(c_tx.close()).await;
-        }
-    }
-    end
-}
-
-/// Run a closing step, ignoring its failure and bounding its time.
-async fn bounded<F: std::future::Future>(step: F) {
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, step).await;
-}
-
-/// Client frames → raw bytes → the runner.
-async fn client_to_runner<R, W>(c_rx: &mut R, u_tx: &mut W, protocol: &str) -> End
-where
-    R: Stream<Item = Result<ws::Message, axum::Error>> + Unpin,
-    W: Sink<ts::Message, Error = ts::Error> + Unpin,
-{
-    loop {
-        let frame = match c_rx.next().await {
-            None => return End::ClientLeft("connection ended"),
-            Some(Err(_)) => return End::ClientLeft("connection lost"),
-            Some(Ok(msg)) => match msg {
-                ws::Message::Binary(b) => Frame::binary(b.into()),
-                ws::Message::Text(t) => Frame::text(t.as_str().as_bytes().to_vec()),
-                ws::Message::Ping(p) => {
-                    if let Err(e) = u_tx.send(ts::Message::Ping(p)).await {
-                        return End::Error(format!("writing to the runner: {e}"));
-                    }
-                    continue;
-                }
-                ws::Message::Pong(_) => continue,
-                ws::Message::Close(_) => return End::ClientLeft("close frame"),
-            },
-        };
-        let raw = match wrap_read(protocol, frame) {
-            Ok(f) => f.payload,
-            Err(e) => return End::Error(format!("reading from the client: {e}")),
-        };
-        if let Err(e) = u_tx.send(ts::Message::Binary(raw.into())).await {
-            return End::Error(format!("writing to the runner: {e}"));
-        }
-    }
-}
-
-/// Runner output → client frames, plus the keepalive ping.
-async fn runner_to_client<R, W>(u_rx: &mut R, c_tx: &mut W, protocol: &str, ping: Duration) -> End
-where
-    R: Stream<Item = Result<ts::Message, ts::Error>> + Unpin,
-    W: Sink<ws::Message, Error = axum::Error> + Unpin,
-{
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + ping, ping);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let msg = tokio::select! {
-            _ = tick.tick() => ws::Message::Ping(Bytes::new()),
-            m = u_rx.next() => match m {
-                None => return End::RunnerGone,
-                Some(Err(
-                    ts::Error::ConnectionClosed
-                    | ts::Error::AlreadyClosed
-                    | ts::Error::Protocol(ts::error::ProtocolError::ResetWithoutClosingHandshake),
-                )) => return End::RunnerGone,
-                // gitlab-runner ends a terminal by closing the TCP connection
-                // (no close frame, no TLS close_notify).
-                Some(Err(ts::Error::Io(e))) if is_eof(&e) => return End::RunnerGone,
-                Some(Err(e)) => return End::Error(format!("reading from the runner: {e}")),
-                Some(Ok(msg)) => match msg {
-                    ts::Message::Binary(b) => client_message(protocol, Frame::binary(b.into())),
-                    ts::Message::Text(t) => {
-                        client_message(protocol, Frame::text(t.as_str().as_bytes().to_vec()))
-                    }
-                    ts::Message::Ping(p) => ws::Message::Ping(p),
-                    ts::Message::Pong(_) | ts::Message::Frame(_) => continue,
-                    ts::Message::Close(f) => return End::RunnerClosed(f),
-                },
-            },
-        };
-        if let Err(e) = c_tx.send(msg).await {
-            return End::Error(format!("writing to the client: {e}"));
-        }
-    }
-}
-
-fn is_eof(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind;
-    matches!(
-        e.kind(),
-        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-    )
-}
-
-/// Raw runner output as a frame of the client's subprotocol.
-fn client_message(protocol: &str, frame: Frame) -> ws::Message {
-    let out = wrap_write(protocol, frame);
-    match out.kind {
-        FrameKind::Text => {
-            ws::Message::Text(String::from_utf8_lossy(&out.payload).into_owned().into())
-        }
-        _ => ws::Message::Binary(out.payload.into()),
-    }
-}
+#[cfg(test)]
+pub(crate) mod fake_runner;
+mod relay;
 
 #[cfg(test)]
 mod tests {
+    use super::fake_runner::{fake_runner, Ev, FakeRunner, Mode, TOKEN};
     use super::*;
     use crate::local_coordinator::testkit::{start, Kit};
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use bytes::Bytes;
+    use futures::{SinkExt as _, StreamExt as _};
     use serde_json::Value;
-    use tokio::sync::mpsc;
-    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    use termgate::terminal::EOT;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-    const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const WAIT: Duration = Duration::from_secs(10);
-
-    /// What the fake runner saw, in order.
-    #[derive(Debug, Clone, PartialEq)]
-    enum Ev {
-        Handshake {
-            path: String,
-            auth: String,
-            xff: String,
-            protocols: String,
-        },
-        Binary(Vec<u8>),
-        Text(String),
-        Close,
-        Gone,
-    }
-
-    #[derive(Clone, Copy)]
-    enum Mode {
-        /// Echo data; on `bye\n` close with 4001 "build container exited",
-        /// on `drop\n` end the connection without a close frame.
-        Echo,
-        /// Refuse the upgrade with this status.
-        Reject(u16),
-    }
-
-    struct FakeRunner {
-        url: String,
-        cert_pem: String,
-        events: mpsc::Receiver<Ev>,
-    }
-
-    impl FakeRunner {
-        async fn next(&mut self) -> Ev {
-            tokio::time::timeout(WAIT, self.events.recv())
-                .await
-                .expect("fake runner event in time")
-                .expect("fake runner alive")
-        }
-    }
-
-    /// A runner session server: TLS with a fresh rcgen certificate for
-    /// 127.0.0.1 (IP SAN), `/session/<id>/exec` checking the raw token and
-    /// the subprotocol.
-    async fn fake_runner(mode: Mode) -> FakeRunner {
-        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
-        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![ck.cert.der().clone()], key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    serve_exec(tls, mode, tx).await;
-                });
-            }
-        });
-        FakeRunner {
-            url: format!("https://{addr}/session/{}", "ab".repeat(32)),
-            cert_pem: ck.cert.pem(),
-            events: rx,
-        }
-    }
-
-    // tungstenite's `Callback` fixes the closure's error type.
-    #[allow(clippy::result_large_err)]
-    async fn serve_exec<S>(stream: S, mode: Mode, tx: mpsc::Sender<Ev>)
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    {
-        let seen = tx.clone();
-        let callback =
-            move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-                let get = |n: &str| {
-                    req.headers()
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                let _ = seen.try_send(Ev::Handshake {
-                    path: req.uri().path().to_owned(),
-                    auth: get("authorization"),
-                    xff: get("x-forwarded-for"),
-                    protocols: get("sec-websocket-protocol"),
-                });
-                let refuse = |code: u16, body: &str| {
-                    let mut r = ErrorResponse::new(Some(body.to_owned()));
-                    *r.status_mut() = StatusCode::from_u16(code).unwrap();
-                    r
-                };
-                if !req.uri().path().ends_with("/exec") {
-                    return Err(refuse(404, "Mux handler not found"));
-                }
-                if get("authorization") != TOKEN {
-                    return Err(refuse(401, "Authorization header is not valid"));
-                }
-                if let Mode::Reject(code) = mode {
-                    return Err(refuse(
-                        code,
-                        "Terminal already connected, revoking connection",
-                    ));
-                }
-                if !get("sec-websocket-protocol")
-                    .split(',')
-                    .any(|p| p.trim() == TERMINAL_GITLAB)
-                {
-                    return Err(refuse(400, "no terminal.gitlab.com"));
-                }
-                resp.headers_mut().insert(
-                    header::SEC_WEBSOCKET_PROTOCOL,
-                    HeaderValue::from_static(TERMINAL_GITLAB),
-                );
-                Ok(resp)
-            };
-        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
-            return;
-        };
-        while let Some(Ok(msg)) = ws.next().await {
-            match msg {
-                ts::Message::Binary(b) => {
-                    let _ = tx.send(Ev::Binary(b.to_vec())).await;
-                    if &b[..] == b"drop\n" {
-                        // Like gitlab-runner: no close handshake, just EOF.
-                        break;
-                    }
-                    if &b[..] == b"bye\n" {
-                        let close = CloseFrame {
-                            code: CloseCode::from(4001),
-                            reason: "build container exited".into(),
-                        };
-                        let _ = ws.send(ts::Message::Close(Some(close))).await;
-                    } else {
-                        let _ = ws.send(ts::Message::Binary(b)).await;
-                    }
-                }
-                ts::Message::Text(t) => {
-                    let _ = tx.send(Ev::Text(t.as_str().to_owned())).await;
-                }
-                ts::Message::Close(_) => {
-                    let _ = tx.send(Ev::Close).await;
-                }
-                _ => {}
-            }
-        }
-        let _ = tx.send(Ev::Gone).await;
-    }
 
     /// A running job whose runner sent `session`.
     async fn running_job(k: &Kit, session: Value) -> u64 {
@@ -903,30 +563,6 @@ mod tests {
             m => panic!("expected a close frame, got {m:?}"),
         }
         k.c.shutdown().await;
-    }
-
-    /// The client gets an empty ping every period even when the runner is
-    /// silent.
-    #[tokio::test]
-    async fn keepalive_pings_the_client() {
-        let (c_tx, mut c_rx) = futures::channel::mpsc::channel::<ws::Message>(1);
-        let mut c_tx = c_tx.sink_map_err(axum::Error::new);
-        let mut u_rx = futures::stream::pending::<Result<ts::Message, ts::Error>>();
-        let relay = runner_to_client(
-            &mut u_rx,
-            &mut c_tx,
-            TERMINAL_GITLAB,
-            Duration::from_millis(20),
-        );
-        let pings = async {
-            for _ in 0..2 {
-                assert_eq!(c_rx.next().await, Some(ws::Message::Ping(Bytes::new())));
-            }
-        };
-        tokio::select! {
-            end = relay => panic!("relay ended: {end}"),
-            r = tokio::time::timeout(WAIT, pings) => r.unwrap(),
-        }
     }
 
     #[tokio::test]
