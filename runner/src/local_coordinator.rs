@@ -18,6 +18,7 @@ pub mod payload;
 pub mod runner_api;
 pub mod state;
 pub mod store;
+pub mod workhorse;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -229,9 +230,12 @@ impl Coordinator {
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
-            let res = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
+            let res = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
             if let Err(e) = res {
                 tracing::error!(error = %e, "local coordinator server failed");
             }

@@ -21,6 +21,10 @@ pub fn router() -> Router<Shared> {
         .route("/admin/jobs/{id}", get(get_job))
         .route("/admin/jobs/{id}/trace", get(get_trace))
         .route("/admin/jobs/{id}/cancel", post(cancel_job))
+        .route(
+            "/admin/jobs/{id}/terminal.ws",
+            get(super::workhorse::terminal_ws),
+        )
         .route("/admin/runners", post(create_runner).get(list_runners))
 }
 
