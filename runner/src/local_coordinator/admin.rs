@@ -21,6 +21,7 @@ pub fn router() -> Router<Shared> {
         .route("/admin/jobs/{id}", get(get_job))
         .route("/admin/jobs/{id}/trace", get(get_trace))
         .route("/admin/jobs/{id}/cancel", post(cancel_job))
+        .route("/admin/jobs/{id}/session", axum::routing::put(set_session))
         .route(
             "/admin/jobs/{id}/terminal.ws",
             get(super::workhorse::terminal_ws),
@@ -143,6 +144,27 @@ async fn cancel_job(State(s): State<Shared>, Path(id): Path<u64>) -> Response {
         }
     }
     g.queue_changed();
+    if let Err(e) = g.save_job(id).await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
+    }
+    match g.jobs.get(&id) {
+        Some(j) => Json(j.view()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such job"),
+    }
+}
+
+/// `PUT /admin/jobs/{id}/session`: replace the session info stored for a
+/// job (simulates a runner whose certificate changed; tests pinning).
+async fn set_session(State(s): State<Shared>, Path(id): Path<u64>, body: Bytes) -> Response {
+    let session: termgate::api::SessionInfo = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid session: {e}")),
+    };
+    let mut g = s.lock().await;
+    let Some(job) = g.jobs.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "no such job");
+    };
+    job.rec.session = Some(session);
     if let Err(e) = g.save_job(id).await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"));
     }

@@ -2,8 +2,17 @@ use std::time::Duration;
 
 use crate::support::*;
 
+/// `shared/fixtures/runner-config`, found beside the checkout (CI lays
+/// `shared/` next to the clone).
 fn fixtures() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/runner-config")
+    let mut d = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let c = d.join("shared/fixtures/runner-config");
+        if c.is_dir() {
+            return c;
+        }
+        assert!(d.pop(), "shared/fixtures not found above {}", env!("CARGO_MANIFEST_DIR"));
+    }
 }
 
 fn run_with(config_text: &str) -> std::process::Output {
