@@ -219,6 +219,7 @@ where
         }
     };
 
+    let mut await_close_reply = None;
     match &end {
         End::Server {
             reason,
@@ -247,24 +248,15 @@ where
                     .await?;
                 sink.send(Message::Close(Some(frame))).await
             };
-            let sent = tokio::time::timeout_at(deadline, send).await;
-            control.close().await;
-            if matches!(sent, Ok(Ok(()))) {
-                // Let the client answer the Close (it may still send data).
-                let _ = tokio::time::timeout_at(deadline, async {
-                    while let Some(Ok(m)) = stream.next().await {
-                        if m.is_close() {
-                            break;
-                        }
-                    }
-                })
-                .await;
+            if let Ok(Ok(())) = tokio::time::timeout_at(deadline, send).await {
+                await_close_reply = Some(deadline);
             }
+            control.close().await;
         }
         End::ClientLeft => {
+            control.close().await;
             // Flush the echo of the client's Close, if any.
             let _ = tokio::time::timeout(CLOSE_WAIT, sink.close()).await;
-            control.close().await;
         }
     }
 
@@ -290,6 +282,19 @@ where
     );
     tracing::warn!(job, "{}", msg::CLOSED_ACTIVE);
     drop(ctx.seat);
+
+    if let Some(deadline) = await_close_reply {
+        // Give the client until the deadline to answer the Close (it may
+        // still send data first), then drop the connection.
+        let _ = tokio::time::timeout_at(deadline, async {
+            while let Some(Ok(m)) = stream.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     reason
 }
 

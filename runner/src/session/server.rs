@@ -385,14 +385,18 @@ async fn handle(req: Request<Incoming>, st: Arc<State>, peer: SocketAddr) -> Res
                 status_text(StatusCode::NOT_FOUND),
             )
         }
-        _ => reject(
-            &st,
-            peer,
-            job,
-            StatusCode::NOT_FOUND,
-            rejection_reason::NOT_FOUND,
-            "404 page not found",
-        ),
+        _ => {
+            tracing::warn!(job, uri = %uri, "{}", msg::SESSION_NOT_FOUND);
+            tracing::error!(job, uri = %uri, "{}", msg::MUX_NOT_FOUND);
+            reject(
+                &st,
+                peer,
+                job,
+                StatusCode::NOT_FOUND,
+                rejection_reason::NOT_FOUND,
+                "404 page not found",
+            )
+        }
     }
 }
 

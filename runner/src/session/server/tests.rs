@@ -2,345 +2,21 @@
 //! tokio-tungstenite client that trusts only the server's certificate PEM,
 //! fake terminals. No sleeps: conditions are polled with a timeout.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::task::{Context, Poll};
+mod support;
 
-use async_trait::async_trait;
+use std::sync::atomic::Ordering;
+
 use futures::{SinkExt as _, StreamExt as _};
 use termgate::metrics::close_reason;
 use termgate::terminal::{k8s_resize_frame, k8s_stdin_frame, MAX_INPUT_FRAME};
-use tokio::io::{AsyncRead, AsyncWriteExt as _, ReadBuf};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::*;
-use crate::builds::{Builds, ProcessStateCell};
-use crate::executor::terminal::{TerminalControl, TerminalFactory, TerminalHandle};
 use crate::session::SessionJob;
-
-type Ws = WebSocketStream<TlsStream<TcpStream>>;
-
-fn timeout() -> Duration {
-    let secs = std::env::var("TERMGATE_TEST_TIMEOUT_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    Duration::from_secs(secs)
-}
-
-async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout();
-    while !pred() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-// ---- fake terminals -------------------------------------------------------
-
-#[derive(Default)]
-struct Calls {
-    resizes: Mutex<Vec<TermSize>>,
-    closes: AtomicUsize,
-    opens: AtomicUsize,
-}
-
-struct Control {
-    calls: Arc<Calls>,
-    stop: CancellationToken,
-}
-
-#[async_trait]
-impl TerminalControl for Control {
-    async fn resize(&self, size: TermSize) -> std::io::Result<()> {
-        self.calls
-            .resizes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(size);
-        Ok(())
-    }
-    async fn close(&self) {
-        self.calls.closes.fetch_add(1, Ordering::SeqCst);
-        self.stop.cancel();
-    }
-}
-
-/// What the fake terminal does.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// Echo input back as output.
-    Echo,
-    /// Endless output; input discarded.
-    Flood,
-    /// `open` fails.
-    Fail,
-}
-
-struct Fake {
-    kind: Kind,
-    calls: Arc<Calls>,
-    /// Bytes the flood terminal has handed to the bridge.
-    produced: Arc<AtomicU64>,
-}
-
-impl Fake {
-    fn new(kind: Kind) -> Arc<Self> {
-        Arc::new(Fake {
-            kind,
-            calls: Arc::default(),
-            produced: Arc::default(),
-        })
-    }
-}
-
-/// Endless `x` bytes, counted.
-struct Flood(Arc<AtomicU64>);
-
-impl AsyncRead for Flood {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let n = buf.remaining();
-        buf.put_slice(&vec![b'x'; n]);
-        self.0.fetch_add(n as u64, Ordering::SeqCst);
-        Poll::Ready(Ok(()))
-    }
-}
-
-#[async_trait]
-impl TerminalFactory for Fake {
-    async fn open(&self, _size: TermSize) -> Result<TerminalHandle, String> {
-        self.calls.opens.fetch_add(1, Ordering::SeqCst);
-        let stop = CancellationToken::new();
-        let control = Box::new(Control {
-            calls: self.calls.clone(),
-            stop: stop.clone(),
-        });
-        match self.kind {
-            Kind::Fail => Err("failed to create exec for build container".into()),
-            Kind::Echo => {
-                let (ours, theirs) = tokio::io::duplex(4096);
-                let (out, inp) = tokio::io::split(ours);
-                let (mut rd, mut wr) = tokio::io::split(theirs);
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tokio::io::copy(&mut rd, &mut wr) => {}
-                        _ = stop.cancelled() => {}
-                    }
-                });
-                Ok(TerminalHandle {
-                    output: Box::pin(out),
-                    input: Box::pin(inp),
-                    control,
-                })
-            }
-            Kind::Flood => Ok(TerminalHandle {
-                output: Box::pin(Flood(self.produced.clone())),
-                input: Box::pin(tokio::io::sink()),
-                control,
-            }),
-        }
-    }
-}
-
-// ---- server and client ----------------------------------------------------
-
-struct Fixture {
-    handle: SessionServerHandle,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-}
-
-struct TestSession {
-    session: Arc<Session>,
-    token: String,
-}
-
-async fn fixture_with(opts: ServerOptions) -> Fixture {
-    let metrics = Metrics::new(Builds::default(), ProcessStateCell::default(), "0", "x").unwrap();
-    let cfg = config::SessionServer {
-        listen_address: Some("127.0.0.1:0".into()),
-        ..Default::default()
-    };
-    let shutdown = CancellationToken::new();
-    let handle = start_with(&cfg, metrics.clone(), shutdown.clone(), opts)
-        .await
-        .unwrap();
-    Fixture {
-        handle,
-        metrics,
-        shutdown,
-    }
-}
-
-async fn fixture() -> Fixture {
-    fixture_with(ServerOptions {
-        terminal_wait: timeout(),
-        ..Default::default()
-    })
-    .await
-}
-
-impl Fixture {
-    fn session(&self, terminal: Option<Arc<Fake>>) -> TestSession {
-        let r = &self.handle.registry;
-        let p = r.create();
-        let token = p.token.clone();
-        let session = r.activate(
-            p,
-            SessionJob {
-                job_id: 42,
-                ..Default::default()
-            },
-        );
-        if let Some(t) = terminal {
-            session.set_terminal(t);
-        }
-        TestSession { session, token }
-    }
-
-    fn url(&self, s: &TestSession) -> String {
-        format!(
-            "{}/session/{}/exec",
-            self.handle.registry.base_url(),
-            s.session.id
-        )
-    }
-
-    fn rejections(&self, reason: &str) -> u64 {
-        self.metrics
-            .session_rejections_total
-            .with_label_values(&[reason])
-            .get()
-    }
-
-    fn closes(&self, reason: &str) -> u64 {
-        self.metrics
-            .session_closes_total
-            .with_label_values(&[reason])
-            .get()
-    }
-
-    fn tls_client(&self) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut self.handle.registry.certificate_pem().as_bytes()) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-        )
-    }
-
-    async fn tls(&self, recv_buffer: Option<u32>) -> TlsStream<TcpStream> {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        if let Some(n) = recv_buffer {
-            sock.set_recv_buffer_size(n).unwrap();
-        }
-        let tcp = sock.connect(self.handle.local_addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        tokio_rustls::TlsConnector::from(self.tls_client())
-            .connect(name, tcp)
-            .await
-            .unwrap()
-    }
-
-    /// A WebSocket dial like Workhorse's: raw token, chosen subprotocols.
-    async fn dial(
-        &self,
-        s: &TestSession,
-        token: &str,
-        protocols: &[&str],
-        recv_buffer: Option<u32>,
-    ) -> Result<(Ws, Option<String>), tungstenite::Error> {
-        let mut req = self
-            .url(s)
-            .replace("https://", "wss://")
-            .into_client_request()?;
-        req.headers_mut()
-            .insert("Authorization", token.parse().unwrap());
-        if !protocols.is_empty() {
-            req.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                protocols.join(", ").parse().unwrap(),
-            );
-        }
-        let tls = self.tls(recv_buffer).await;
-        let (ws, resp) = tokio_tungstenite::client_async(req, tls).await?;
-        let proto = resp
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .map(|v| v.to_str().unwrap().to_string());
-        Ok((ws, proto))
-    }
-
-    async fn connect(&self, s: &TestSession, protocols: &[&str]) -> (Ws, Option<String>) {
-        self.dial(s, &s.token, protocols, None).await.unwrap()
-    }
-
-    fn http(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(self.handle.registry.certificate_pem().as_bytes())
-                    .unwrap(),
-            )
-            .tls_built_in_root_certs(false)
-            .build()
-            .unwrap()
-    }
-}
-
-fn status_of(r: Result<(Ws, Option<String>), tungstenite::Error>) -> u16 {
-    match r {
-        Err(tungstenite::Error::Http(resp)) => resp.status().as_u16(),
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(_) => panic!("unexpectedly upgraded"),
-    }
-}
-
-/// The next non-ping/pong message.
-async fn next_msg(ws: &mut Ws) -> Message {
-    loop {
-        let m = tokio::time::timeout(timeout(), ws.next())
-            .await
-            .expect("timed out waiting for a message")
-            .expect("stream ended")
-            .expect("websocket error");
-        if !matches!(m, Message::Ping(_) | Message::Pong(_)) {
-            return m;
-        }
-    }
-}
-
-/// Send `data` as a binary frame and read the echo back (possibly in pieces).
-async fn echo(ws: &mut Ws, data: &[u8]) {
-    ws.send(Message::Binary(data.to_vec().into()))
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    while got.len() < data.len() {
-        match next_msg(ws).await {
-            Message::Binary(b) => got.extend_from_slice(&b),
-            m => panic!("unexpected {m:?}"),
-        }
-    }
-    assert_eq!(got, data);
-}
+use support::*;
 
 // ---- tests ------------------------------------------------------------------
 
@@ -858,4 +534,64 @@ fn env_overrides() {
     assert_eq!(parse_secs(Some("-1")), None);
     assert_eq!(parse_secs(Some("x")), None);
     assert_eq!(parse_secs(None), None);
+}
+
+#[tokio::test]
+async fn logs_upstream_lines_and_events_without_the_token() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let logs = LogBuf::default();
+    let sub = tracing_subscriber::registry().with(crate::logging::layer_for(
+        crate::logging::LogFormat::Json,
+        logs.clone(),
+    ));
+    // Current-thread runtime: every server task logs on this thread.
+    let _guard = tracing::subscriber::set_default(sub);
+
+    let f = fixture().await;
+    let s = f.session(Some(Fake::new(Kind::Echo)));
+    assert_eq!(status_of(f.dial(&s, "not-the-token", &[], None).await), 401);
+    let (mut ws, _) = f.connect(&s, &[]).await;
+    echo(&mut ws, b"hi").await;
+    s.session.close(close_reason::JOB_FINISHED);
+    let _banner = next_msg(&mut ws).await;
+    let _close = next_msg(&mut ws).await;
+    wait_until("disconnect logged", || {
+        logs.text().contains("terminal_disconnected")
+    })
+    .await;
+
+    let text = logs.text();
+    assert!(!text.contains(&s.token), "token leaked: {text}");
+    assert!(!text.contains("not-the-token"), "header leaked: {text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        lines
+            .iter()
+            .find(|l| pred(l))
+            .unwrap_or_else(|| panic!("no such line in {text}"))
+            .clone()
+    };
+    let listening = find(&|l| l["msg"] == "Session server listening");
+    assert_eq!(
+        listening["advertise_address"],
+        f.handle.advertise_address.as_str()
+    );
+    let auth = find(&|l| l["msg"] == "Authorization header is not valid");
+    assert_eq!(auth["level"], "error");
+    let rejected = find(&|l| l["event"] == "terminal_rejected");
+    assert_eq!(rejected["reason"], "unauthorized");
+    assert!(rejected["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    let connected = find(&|l| l["event"] == "terminal_connected");
+    assert_eq!(connected["role"], "interactive");
+    assert_eq!(connected["level"], "info");
+    let gone = find(&|l| l["event"] == "terminal_disconnected");
+    assert_eq!(gone["reason"], "job_finished");
+    assert_eq!(gone["bytes_in"], 2);
+    assert_eq!(gone["bytes_out"], 2);
+    assert!(gone["duration_s"].is_number());
+    let closed = find(&|l| l["msg"] == "Closed active terminal connection");
+    assert_eq!(closed["level"], "warning");
 }
