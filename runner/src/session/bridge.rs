@@ -9,7 +9,9 @@
 //!   one is read (a terminal that stops reading input pauses the client);
 //! - an empty Ping goes out every `ping_interval` (gitlab-runner: 30 s); pongs
 //!   to the client's pings are queued by tungstenite and sent with the next
-//!   write.
+//!   write;
+//! - with an idle timeout, nothing going either way for that long closes
+//!   the connection with `idle_timeout` (the session stays open).
 //!
 //! Every close has a reason (`termgate::metrics::close_reason`, plus
 //! [`TERMINAL_EXITED`]). When the server ends the connection it first sends a
@@ -79,6 +81,8 @@ pub struct BridgeContext {
     /// When the `/exec` request arrived (for `session_connect_seconds`).
     pub requested_at: Instant,
     pub ping_interval: Duration,
+    /// Close with `idle_timeout` after this long without input or output.
+    pub idle_timeout: Option<Duration>,
     /// Runner shutdown: closes with `runner_shutdown`.
     pub shutdown: CancellationToken,
 }
@@ -141,14 +145,34 @@ pub fn human_reason(reason: &str) -> &'static str {
     }
 }
 
-/// Byte counts of one connection.
-#[derive(Default)]
+/// Byte counts and activity of one connection.
 struct Counts {
+    started: Instant,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     /// The last input was a lone EOT (what Workhorse sends when the browser
     /// leaves): a shell exiting right after is the client leaving.
     last_input_eot: AtomicBool,
+    /// Milliseconds from the start of the connection to the last input or
+    /// output byte.
+    last_activity_ms: AtomicU64,
+}
+
+impl Counts {
+    fn new() -> Self {
+        Counts {
+            started: Instant::now(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            last_input_eot: AtomicBool::new(false),
+            last_activity_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
 }
 
 /// Keeps `session_websocket_connections{role}` right even if the task is
@@ -187,7 +211,8 @@ pub async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let started = Instant::now();
+    let counts = Counts::new();
+    let started = counts.started;
     let _gauge = ConnectionGauge::new(ctx.metrics.clone());
     let job = ctx.session.job.job_id;
     tracing::info!(
@@ -203,7 +228,6 @@ where
         mut input,
         control,
     } = term;
-    let counts = Counts::default();
     let (mut sink, mut stream) = ws.split();
 
     let end = {
@@ -212,6 +236,7 @@ where
         tokio::select! {
             e = from_client => e,
             e = to_client => e,
+            e = idle(ctx.idle_timeout, &counts) => e,
             _ = ctx.session.closed() => End::session(
                 ctx.session.close_reason().unwrap_or(close_reason::JOB_FINISHED),
             ),
@@ -296,6 +321,22 @@ where
         .await;
     }
     reason
+}
+
+/// Resolves with `idle_timeout` once nothing went either way for `limit`.
+async fn idle(limit: Option<Duration>, counts: &Counts) -> End {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    loop {
+        let last =
+            counts.started + Duration::from_millis(counts.last_activity_ms.load(Ordering::Relaxed));
+        let deadline = last + limit;
+        if Instant::now() >= deadline {
+            return End::session(close_reason::IDLE_TIMEOUT);
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+    }
 }
 
 /// Close reasons are at most 123 bytes on the wire.
@@ -384,6 +425,7 @@ where
                         Some(format!("writing to the terminal failed: {e}")),
                     );
                 }
+                counts.touch();
                 let n = data.len() as u64;
                 counts.bytes_in.fetch_add(n, Ordering::Relaxed);
                 counts
@@ -466,6 +508,7 @@ where
                     .session_connect_seconds
                     .observe(ctx.requested_at.elapsed().as_secs_f64());
             }
+            counts.touch();
             let n = n as u64;
             counts.bytes_out.fetch_add(n, Ordering::Relaxed);
             ctx.metrics

@@ -69,6 +69,9 @@ pub struct ServerOptions {
     pub terminal_wait: Duration,
     pub ping_interval: Duration,
     pub handshake_timeout: Duration,
+    /// Close a terminal after this long without input or output; `None`
+    /// takes `[session_server] idle_timeout` (0 there = off).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -77,6 +80,7 @@ impl Default for ServerOptions {
             terminal_wait: DEFAULT_TERMINAL_WAIT,
             ping_interval: DEFAULT_PING_INTERVAL,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: None,
         }
     }
 }
@@ -90,6 +94,7 @@ impl ServerOptions {
             terminal_wait: secs(ENV_TERMINAL_WAIT).unwrap_or(d.terminal_wait),
             ping_interval: secs(ENV_PING).unwrap_or(d.ping_interval),
             handshake_timeout: d.handshake_timeout,
+            idle_timeout: None,
         }
     }
 }
@@ -139,8 +144,9 @@ pub async fn start_with(
     cfg: &config::SessionServer,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-    opts: ServerOptions,
+    mut opts: ServerOptions,
 ) -> anyhow::Result<SessionServerHandle> {
+    opts.idle_timeout = opts.idle_timeout.or(cfg.idle_timeout_duration());
     let listen = cfg
         .listen_address
         .as_deref()
@@ -604,6 +610,7 @@ async fn exec(
         peer,
         requested_at,
         ping_interval: st.opts.ping_interval,
+        idle_timeout: st.opts.idle_timeout,
         shutdown: st.shutdown.clone(),
     };
     st.tracker.spawn(async move {

@@ -595,3 +595,32 @@ async fn logs_upstream_lines_and_events_without_the_token() {
     let closed = find(&|l| l["msg"] == "Closed active terminal connection");
     assert_eq!(closed["level"], "warning");
 }
+
+#[tokio::test]
+async fn idle_terminal_is_closed_with_idle_timeout() {
+    let f = fixture_with(ServerOptions {
+        terminal_wait: timeout(),
+        idle_timeout: Some(Duration::from_millis(100)),
+        ..Default::default()
+    })
+    .await;
+    let fake = Fake::new(Kind::Echo);
+    let s = f.session(Some(fake.clone()));
+    let (mut ws, _) = f.connect(&s, &[]).await;
+    echo(&mut ws, b"x").await;
+    match next_msg(&mut ws).await {
+        Message::Binary(b) => assert!(String::from_utf8_lossy(&b).contains("no input or output")),
+        m => panic!("unexpected {m:?}"),
+    }
+    match next_msg(&mut ws).await {
+        Message::Close(Some(c)) => assert_eq!(c.reason.as_str(), "idle_timeout"),
+        m => panic!("unexpected {m:?}"),
+    }
+    wait_until("idle close counted", || {
+        f.closes(close_reason::IDLE_TIMEOUT) == 1
+    })
+    .await;
+    assert_eq!(fake.calls.closes.load(Ordering::SeqCst), 1);
+    // Only the connection ended, not the session.
+    assert!(!s.session.is_closed());
+}
