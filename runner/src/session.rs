@@ -5,7 +5,16 @@
 //! - [`registry`]: sessions, their tokens, terminal seat and close reasons;
 //!   shared by the job loop (creates, activates, holds, closes) and the
 //!   server (routes, connects).
+//! - [`tls`]: the self-signed (or configured) certificate and the
+//!   advertise-address checks.
+//! - [`server`]: the HTTPS server and `GET /session/{id}/exec`, in
+//!   gitlab-runner's order and with its status codes.
+//! - [`bridge`]: one WebSocket ↔ terminal connection (framing, back-pressure,
+//!   keepalive, close reasons, metrics).
 
+pub mod bridge;
 pub mod registry;
+pub mod server;
+pub mod tls;
 
 pub use registry::{PendingSession, SeatGuard, Session, SessionJob, SessionRegistry};

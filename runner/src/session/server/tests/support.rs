@@ -1,0 +1,370 @@
+//! Test support for the session server: fake terminals, a server on
+//! 127.0.0.1:0 and a WebSocket client that trusts only its certificate.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use futures::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::super::*;
+use crate::builds::{Builds, ProcessStateCell};
+use crate::executor::terminal::{TerminalControl, TerminalFactory, TerminalHandle};
+use crate::session::SessionJob;
+
+pub type Ws = WebSocketStream<TlsStream<TcpStream>>;
+
+/// Captured log output (a `MakeWriter`).
+#[derive(Clone, Default)]
+pub struct LogBuf(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogBuf {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+pub fn timeout() -> Duration {
+    let secs = std::env::var("TERMGATE_TEST_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+pub async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout();
+    while !pred() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+// ---- fake terminals -------------------------------------------------------
+
+#[derive(Default)]
+pub struct Calls {
+    pub resizes: Mutex<Vec<TermSize>>,
+    pub closes: AtomicUsize,
+    pub opens: AtomicUsize,
+}
+
+struct Control {
+    calls: Arc<Calls>,
+    stop: CancellationToken,
+}
+
+#[async_trait]
+impl TerminalControl for Control {
+    async fn resize(&self, size: TermSize) -> std::io::Result<()> {
+        self.calls
+            .resizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(size);
+        Ok(())
+    }
+    async fn close(&self) {
+        self.calls.closes.fetch_add(1, Ordering::SeqCst);
+        self.stop.cancel();
+    }
+}
+
+/// What the fake terminal does.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// Echo input back as output.
+    Echo,
+    /// Endless output; input discarded.
+    Flood,
+    /// `open` fails.
+    Fail,
+}
+
+pub struct Fake {
+    pub kind: Kind,
+    pub calls: Arc<Calls>,
+    /// Bytes the flood terminal has handed to the bridge.
+    pub produced: Arc<AtomicU64>,
+}
+
+impl Fake {
+    pub fn new(kind: Kind) -> Arc<Self> {
+        Arc::new(Fake {
+            kind,
+            calls: Arc::default(),
+            produced: Arc::default(),
+        })
+    }
+}
+
+/// Endless `x` bytes, counted.
+struct Flood(Arc<AtomicU64>);
+
+impl AsyncRead for Flood {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let n = buf.remaining();
+        buf.put_slice(&vec![b'x'; n]);
+        self.0.fetch_add(n as u64, Ordering::SeqCst);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[async_trait]
+impl TerminalFactory for Fake {
+    async fn open(&self, _size: TermSize) -> Result<TerminalHandle, String> {
+        self.calls.opens.fetch_add(1, Ordering::SeqCst);
+        let stop = CancellationToken::new();
+        let control = Box::new(Control {
+            calls: self.calls.clone(),
+            stop: stop.clone(),
+        });
+        match self.kind {
+            Kind::Fail => Err("failed to create exec for build container".into()),
+            Kind::Echo => {
+                let (ours, theirs) = tokio::io::duplex(4096);
+                let (out, inp) = tokio::io::split(ours);
+                let (mut rd, mut wr) = tokio::io::split(theirs);
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = tokio::io::copy(&mut rd, &mut wr) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                });
+                Ok(TerminalHandle {
+                    output: Box::pin(out),
+                    input: Box::pin(inp),
+                    control,
+                })
+            }
+            Kind::Flood => Ok(TerminalHandle {
+                output: Box::pin(Flood(self.produced.clone())),
+                input: Box::pin(tokio::io::sink()),
+                control,
+            }),
+        }
+    }
+}
+
+// ---- server and client ----------------------------------------------------
+
+pub struct Fixture {
+    pub handle: SessionServerHandle,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+}
+
+pub struct TestSession {
+    pub session: Arc<Session>,
+    pub token: String,
+}
+
+pub async fn fixture_with(opts: ServerOptions) -> Fixture {
+    let metrics = Metrics::new(Builds::default(), ProcessStateCell::default(), "0", "x").unwrap();
+    let cfg = config::SessionServer {
+        listen_address: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let shutdown = CancellationToken::new();
+    let handle = start_with(&cfg, metrics.clone(), shutdown.clone(), opts)
+        .await
+        .unwrap();
+    Fixture {
+        handle,
+        metrics,
+        shutdown,
+    }
+}
+
+pub async fn fixture() -> Fixture {
+    fixture_with(ServerOptions {
+        terminal_wait: timeout(),
+        ..Default::default()
+    })
+    .await
+}
+
+impl Fixture {
+    pub fn session(&self, terminal: Option<Arc<Fake>>) -> TestSession {
+        let r = &self.handle.registry;
+        let p = r.create();
+        let token = p.token.clone();
+        let session = r.activate(
+            p,
+            SessionJob {
+                job_id: 42,
+                ..Default::default()
+            },
+        );
+        if let Some(t) = terminal {
+            session.set_terminal(t);
+        }
+        TestSession { session, token }
+    }
+
+    pub fn url(&self, s: &TestSession) -> String {
+        format!(
+            "{}/session/{}/exec",
+            self.handle.registry.base_url(),
+            s.session.id
+        )
+    }
+
+    pub fn rejections(&self, reason: &str) -> u64 {
+        self.metrics
+            .session_rejections_total
+            .with_label_values(&[reason])
+            .get()
+    }
+
+    pub fn closes(&self, reason: &str) -> u64 {
+        self.metrics
+            .session_closes_total
+            .with_label_values(&[reason])
+            .get()
+    }
+
+    pub fn tls_client(&self) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut self.handle.registry.certificate_pem().as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        )
+    }
+
+    pub async fn tls(&self, recv_buffer: Option<u32>) -> TlsStream<TcpStream> {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(n) = recv_buffer {
+            sock.set_recv_buffer_size(n).unwrap();
+        }
+        let tcp = sock.connect(self.handle.local_addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        tokio_rustls::TlsConnector::from(self.tls_client())
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    }
+
+    /// A WebSocket dial like Workhorse's: raw token, chosen subprotocols.
+    pub async fn dial(
+        &self,
+        s: &TestSession,
+        token: &str,
+        protocols: &[&str],
+        recv_buffer: Option<u32>,
+    ) -> Result<(Ws, Option<String>), tungstenite::Error> {
+        let mut req = self
+            .url(s)
+            .replace("https://", "wss://")
+            .into_client_request()?;
+        req.headers_mut()
+            .insert("Authorization", token.parse().unwrap());
+        if !protocols.is_empty() {
+            req.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                protocols.join(", ").parse().unwrap(),
+            );
+        }
+        let tls = self.tls(recv_buffer).await;
+        let (ws, resp) = tokio_tungstenite::client_async(req, tls).await?;
+        let proto = resp
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .map(|v| v.to_str().unwrap().to_string());
+        Ok((ws, proto))
+    }
+
+    pub async fn connect(&self, s: &TestSession, protocols: &[&str]) -> (Ws, Option<String>) {
+        self.dial(s, &s.token, protocols, None).await.unwrap()
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(self.handle.registry.certificate_pem().as_bytes())
+                    .unwrap(),
+            )
+            .tls_built_in_root_certs(false)
+            .build()
+            .unwrap()
+    }
+}
+
+pub fn status_of(r: Result<(Ws, Option<String>), tungstenite::Error>) -> u16 {
+    match r {
+        Err(tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("unexpectedly upgraded"),
+    }
+}
+
+/// The next non-ping/pong message.
+pub async fn next_msg(ws: &mut Ws) -> Message {
+    loop {
+        let m = tokio::time::timeout(timeout(), ws.next())
+            .await
+            .expect("timed out waiting for a message")
+            .expect("stream ended")
+            .expect("websocket error");
+        if !matches!(m, Message::Ping(_) | Message::Pong(_)) {
+            return m;
+        }
+    }
+}
+
+/// Send `data` as a binary frame and read the echo back (possibly in pieces).
+pub async fn echo(ws: &mut Ws, data: &[u8]) {
+    ws.send(Message::Binary(data.to_vec().into()))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < data.len() {
+        match next_msg(ws).await {
+            Message::Binary(b) => got.extend_from_slice(&b),
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    assert_eq!(got, data);
+}
