@@ -110,6 +110,8 @@ pub mod close_reason {
     pub const RUNNER_SHUTDOWN: &str = "runner_shutdown";
     pub const REPLACED: &str = "replaced";
     pub const FRAME_TOO_LARGE: &str = "frame_too_large";
+    /// The shell ended by itself (`exit`, Ctrl-D).
+    pub const TERMINAL_EXITED: &str = "terminal_exited";
     pub const ERROR: &str = "error";
 }
 

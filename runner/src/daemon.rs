@@ -71,6 +71,18 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
         tracing::info!("listen_address not defined, metrics & debug endpoints disabled");
     }
 
+    // The session server (interactive terminals), when configured.
+    let mut session_server = None;
+    if let Some(scfg) = cfg.enabled_session_server() {
+        let handle = crate::session::server::start(scfg, metrics.clone(), shutdown_servers.clone())
+            .await
+            .context("starting the session server")?;
+        session_server = Some(handle);
+    } else {
+        tracing::info!("[session_server].listen_address not defined, session endpoints disabled");
+    }
+    let sessions = session_server.as_ref().map(|h| h.registry.clone());
+
     let metrics_obs = metrics.clone();
     let factory: ClientFactory = Arc::new(move |r: &config::RunnerConfig| {
         let short = termgate::api::short_token(r.token.expose());
@@ -99,7 +111,7 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
                 .unwrap_or(Duration::from_secs(crate::config::DEFAULT_SESSION_TIMEOUT)),
         },
         config: cfg.clone(),
-        sessions: None,
+        sessions: sessions.clone(),
     };
     let handle = sup.handle();
     let mut sup_task = tokio::spawn(sup.run(handle.clone()));
@@ -166,7 +178,14 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
         }
     }
     let _ = current_cfg;
+    // The session server goes last, as upstream's does.
+    if let Some(reg) = &sessions {
+        reg.close_all(termgate::metrics::close_reason::RUNNER_SHUTDOWN);
+    }
     shutdown_servers.cancel();
+    if let Some(h) = &session_server {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h.wait()).await;
+    }
     if let Some(t) = metrics_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }

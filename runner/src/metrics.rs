@@ -234,6 +234,7 @@ impl Metrics {
             close_reason::RUNNER_SHUTDOWN,
             close_reason::REPLACED,
             close_reason::FRAME_TOO_LARGE,
+            close_reason::TERMINAL_EXITED,
             close_reason::ERROR,
         ] {
             session_closes_total.with_label_values(&[reason]);

@@ -45,7 +45,7 @@ use crate::session::{SeatGuard, Session, SessionRegistry};
 pub const ROLE_INTERACTIVE: &str = "interactive";
 /// Close reason when the terminal's shell ended on its own (the user typed
 /// `exit`). Not in `termgate::metrics::close_reason` yet: proposed there.
-pub const TERMINAL_EXITED: &str = "terminal_exited";
+pub const TERMINAL_EXITED: &str = close_reason::TERMINAL_EXITED;
 /// Bytes read from the terminal per frame. Linux PTYs return at most ~4 KiB
 /// a read anyway; a small buffer keeps a connected session's memory small
 /// (well under upstream's 32 KiB `io.Copy` buffer, [`MAX_OUTPUT_FRAME`]).
