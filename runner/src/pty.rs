@@ -25,13 +25,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nix::fcntl::OFlag;
 use nix::pty::PtyMaster;
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::process::Child;
 
-use crate::executor::terminal::{TermSize, TerminalControl, TerminalFactory, TerminalHandle};
+use crate::executor::terminal::{TermSize, TerminalControl, TerminalHandle};
+
+mod factory;
+mod session;
+
+pub use factory::PtyTerminalFactory;
+use session::signal_session;
+#[cfg(test)]
+use session::{parse_stat, session_members, ProcStat};
 
 /// Grace between SIGHUP and SIGKILL when closing a terminal.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -404,157 +412,13 @@ impl TerminalControl for PtyControl {
     }
 }
 
-/// Send `sig` to every live process whose session is `sid` (a session
-/// leader's pid cannot be reused while its session has members). Without
-/// `/proc`, only the leader's process group is signalled.
-fn signal_session(sid: Pid, sig: Signal) {
-    let _ = killpg(sid, sig);
-    // A few rounds: a process may fork while we scan.
-    for _ in 0..8 {
-        let Some(members) = session_members(sid) else {
-            return;
-        };
-        if members.is_empty() {
-            return;
-        }
-        for p in &members {
-            let _ = kill(*p, sig);
-        }
-        if sig != Signal::SIGKILL {
-            return;
-        }
-    }
-}
-
-/// Live (not zombie) processes in session `sid`; `None` without `/proc`.
-fn session_members(sid: Pid) -> Option<Vec<Pid>> {
-    let dir = std::fs::read_dir("/proc").ok()?;
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if let Some(s) = parse_stat(&stat) {
-            if s.session == sid.as_raw() && s.state != 'Z' && s.state != 'X' {
-                out.push(Pid::from_raw(pid));
-            }
-        }
-    }
-    Some(out)
-}
-
-/// The fields of `/proc/<pid>/stat` we need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ProcStat {
-    state: char,
-    ppid: i32,
-    pgrp: i32,
-    session: i32,
-}
-
-/// `pid (comm) state ppid pgrp session ...`; comm may hold spaces and
-/// parentheses, so split after the last `)`.
-fn parse_stat(stat: &str) -> Option<ProcStat> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut it = rest.split_ascii_whitespace();
-    let state = it.next()?.chars().next()?;
-    let ppid = it.next()?.parse().ok()?;
-    let pgrp = it.next()?.parse().ok()?;
-    let session = it.next()?.parse().ok()?;
-    Some(ProcStat {
-        state,
-        ppid,
-        pgrp,
-        session,
-    })
-}
-
-/// Opens a new interactive shell per call in a job's build directory with
-/// the job's environment: the shell executor's web terminal.
-#[derive(Debug, Clone)]
-pub struct PtyTerminalFactory {
-    shell: String,
-    cwd: PathBuf,
-    env: Vec<(String, String)>,
-}
-
-impl PtyTerminalFactory {
-    pub fn new(
-        shell: impl Into<String>,
-        cwd: impl Into<PathBuf>,
-        env: Vec<(String, String)>,
-    ) -> Self {
-        PtyTerminalFactory {
-            shell: shell.into(),
-            cwd: cwd.into(),
-            env,
-        }
-    }
-
-    pub fn shell(&self) -> &str {
-        &self.shell
-    }
-
-    pub fn cwd(&self) -> &Path {
-        &self.cwd
-    }
-
-    pub fn env(&self) -> &[(String, String)] {
-        &self.env
-    }
-
-    /// Like [`TerminalFactory::open`], keeping the concrete type. Must run
-    /// inside a tokio runtime.
-    pub fn spawn(&self, size: TermSize) -> Result<PtyProcess, String> {
-        let fail = |e: &io::Error| {
-            format!(
-                "starting {} in {}: {}",
-                self.shell,
-                self.cwd.display(),
-                describe(e)
-            )
-        };
-        // Spawn reports a missing cwd and a missing shell alike (ENOENT);
-        // check the directory first so the message is unambiguous.
-        if let Err(e) = std::fs::metadata(&self.cwd) {
-            return Err(fail(&e));
-        }
-        let cmd = PtyCommand::shell(&self.shell, &self.cwd, &self.env, size);
-        spawn(cmd).map_err(|e| fail(&e))
-    }
-}
-
-#[async_trait]
-impl TerminalFactory for PtyTerminalFactory {
-    async fn open(&self, size: TermSize) -> Result<TerminalHandle, String> {
-        let p = self.spawn(size)?;
-        tracing::debug!(pid = p.pid(), shell = %self.shell, cwd = %self.cwd.display(), "terminal shell started");
-        Ok(p.into_handle())
-    }
-}
-
-/// `No such file or directory` rather than `... (os error 2)`.
-fn describe(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Test timeout; override with `TERMGATE_TEST_TIMEOUT_SECS`.
-    fn timeout() -> Duration {
+    pub(crate) fn timeout() -> Duration {
         let secs = std::env::var("TERMGATE_TEST_TIMEOUT_SECS")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -563,7 +427,7 @@ mod tests {
     }
 
     /// Poll `pred` until it holds or the timeout passes.
-    async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+    pub(crate) async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
         let deadline = tokio::time::Instant::now() + timeout();
         while !pred() {
             assert!(
@@ -575,7 +439,11 @@ mod tests {
     }
 
     /// Read until `marker` appears in everything read so far; returns it all.
-    async fn read_until(r: &mut (impl AsyncRead + Unpin), acc: &mut Vec<u8>, marker: &[u8]) {
+    pub(crate) async fn read_until(
+        r: &mut (impl AsyncRead + Unpin),
+        acc: &mut Vec<u8>,
+        marker: &[u8],
+    ) {
         let deadline = tokio::time::Instant::now() + timeout();
         let mut buf = [0u8; 4096];
         while !contains(acc, marker) {
@@ -609,7 +477,7 @@ mod tests {
         out
     }
 
-    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
         hay.windows(needle.len()).any(|w| w == needle)
     }
 
@@ -660,21 +528,6 @@ mod tests {
                     .is_ok_and(|c| c.trim_end() == name)
             })
             .collect()
-    }
-
-    #[test]
-    fn parses_proc_stat() {
-        let s = parse_stat("42 (a (b) c) S 1 42 42 34816 42 4194560 0 0").unwrap();
-        assert_eq!(
-            s,
-            ProcStat {
-                state: 'S',
-                ppid: 1,
-                pgrp: 42,
-                session: 42
-            }
-        );
-        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]
@@ -912,51 +765,5 @@ mod tests {
         assert!(n > 0);
         p.control.close().await;
         assert!(stat_of(pid as i32).is_none());
-    }
-
-    #[tokio::test]
-    async fn factory_errors_are_clear() {
-        let f = PtyTerminalFactory::new("sh", "/nonexistent/termgate", vec![]);
-        let e = f.open(TermSize::default()).await.unwrap_err();
-        assert_eq!(
-            e,
-            "starting sh in /nonexistent/termgate: No such file or directory"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let f = PtyTerminalFactory::new("no-such-shell-termgate", dir.path(), vec![]);
-        let e = f.open(TermSize::default()).await.unwrap_err();
-        assert_eq!(
-            e,
-            format!(
-                "starting no-such-shell-termgate in {}: No such file or directory",
-                dir.path().display()
-            )
-        );
-    }
-
-    #[tokio::test]
-    async fn factory_opens_independent_shells() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = PtyTerminalFactory::new("sh", dir.path(), vec![("CI_JOB_ID".into(), "7".into())]);
-        let mut a = f.open(TermSize::default()).await.unwrap();
-        let mut b = f
-            .open(TermSize {
-                cols: 100,
-                rows: 30,
-            })
-            .await
-            .unwrap();
-        for (h, want) in [(&mut a, "24 80"), (&mut b, "30 100")] {
-            h.input
-                .write_all(b"stty size; echo \"id=$CI_JOB_ID\"; echo END-$((6*7))\n")
-                .await
-                .unwrap();
-            let mut acc = Vec::new();
-            read_until(&mut h.output, &mut acc, b"END-42").await;
-            let out = String::from_utf8_lossy(&acc);
-            assert!(out.contains(want) && out.contains("id=7"), "{out}");
-        }
-        a.control.close().await;
-        b.control.close().await;
     }
 }
