@@ -14,6 +14,7 @@ pub mod local_coordinator;
 pub mod logging;
 pub mod manage;
 pub mod metrics;
+pub mod pty;
 pub mod session;
 pub mod signals;
 pub mod system_id;

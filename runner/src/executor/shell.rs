@@ -5,6 +5,7 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,8 +14,10 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
+use super::terminal::TerminalFactory;
 use super::{valid_env_key, ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::RunnerConfig;
+use crate::pty::PtyTerminalFactory;
 use crate::trace::ansi;
 
 /// Grace between SIGTERM and SIGKILL when stopping a step.
@@ -279,6 +282,20 @@ impl Executor for ShellExecutor {
     fn build_dir(&self) -> Option<PathBuf> {
         self.build_dir.clone()
     }
+
+    /// A fresh login-less shell on a PTY in the build directory with the
+    /// job's environment. Upstream offers none for PowerShell.
+    fn terminal(&self) -> Option<Arc<dyn TerminalFactory>> {
+        let build_dir = self.build_dir.as_ref()?;
+        if !matches!(self.shell.as_str(), "bash" | "sh") {
+            return None;
+        }
+        Some(Arc::new(PtyTerminalFactory::new(
+            self.shell.clone(),
+            build_dir.clone(),
+            self.env.clone(),
+        )))
+    }
 }
 
 fn dup(fd: &OwnedFd) -> Result<OwnedFd, ExecError> {
@@ -324,5 +341,81 @@ mod tests {
         assert!(s.contains("cd '/b'\n"));
         assert!(s.contains("$ echo hi"));
         assert!(s.ends_with("echo hi\n"));
+    }
+
+    fn job_ctx(builds: &Path, shell: &str) -> (ShellExecutor, JobContext) {
+        use termgate::api::{JobResponse, JobVariable};
+        let runner = RunnerConfig {
+            builds_dir: Some(builds.to_path_buf()),
+            shell: Some(shell.to_string()),
+            environment: vec!["FROM_RUNNER=yes".into()],
+            ..RunnerConfig::default()
+        };
+        let mut job = JobResponse {
+            id: 4242,
+            ..JobResponse::default()
+        };
+        job.job_info.project_full_path = "group/project".into();
+        job.variables.push(JobVariable {
+            key: "CI_JOB_ID".into(),
+            value: "4242".into(),
+            ..JobVariable::default()
+        });
+        let ctx = JobContext {
+            job: Arc::new(job),
+            runner: Arc::new(runner.clone()),
+            runner_short: "abc123".into(),
+            slot: 0,
+            trace: crate::trace::JobTrace::new(Vec::new(), 1 << 20),
+        };
+        (ShellExecutor::new(&runner), ctx)
+    }
+
+    #[tokio::test]
+    async fn terminal_opens_a_shell_in_the_build_dir_with_the_job_env() {
+        use crate::executor::terminal::TermSize;
+        use tokio::io::AsyncWriteExt;
+
+        let builds = tempfile::tempdir().unwrap();
+        let builds = builds.path().canonicalize().unwrap();
+        let (mut exec, ctx) = job_ctx(&builds, &detect_shell());
+        assert!(exec.terminal().is_none(), "no terminal before prepare");
+        exec.prepare(&ctx).await.unwrap();
+        let build_dir = exec.build_dir().unwrap();
+        let factory = exec.terminal().unwrap();
+
+        let mut h = factory.open(TermSize::default()).await.unwrap();
+        h.input
+            .write_all(b"echo \"id=$CI_JOB_ID r=$FROM_RUNNER\"; pwd; echo END-$((6*7))\n")
+            .await
+            .unwrap();
+        let mut acc = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read_all = async {
+            while !String::from_utf8_lossy(&acc).contains("END-42") {
+                let n = h.output.read(&mut buf).await.unwrap();
+                assert!(n > 0, "EOF: {}", String::from_utf8_lossy(&acc));
+                acc.extend_from_slice(&buf[..n]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), read_all)
+            .await
+            .unwrap();
+        let out = String::from_utf8_lossy(&acc);
+        assert!(out.contains("id=4242 r=yes"), "{out}");
+        assert!(
+            out.contains(&format!("{}\r\n", build_dir.display())),
+            "{out}"
+        );
+        h.control.close().await;
+        exec.cleanup(&ctx).await;
+    }
+
+    #[tokio::test]
+    async fn no_terminal_for_powershell() {
+        let builds = tempfile::tempdir().unwrap();
+        let (mut exec, ctx) = job_ctx(builds.path(), "pwsh");
+        exec.prepare(&ctx).await.unwrap();
+        assert!(exec.terminal().is_none());
     }
 }

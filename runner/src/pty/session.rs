@@ -1,0 +1,98 @@
+//! Signalling a terminal shell's whole session through `/proc`: an
+//! interactive shell with job control puts each job in its own process
+//! group, so the shell's group alone misses them.
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+
+/// Send `sig` to every live process whose session is `sid` (a session
+/// leader's pid cannot be reused while its session has members). Without
+/// `/proc`, only the leader's process group is signalled.
+pub(super) fn signal_session(sid: Pid, sig: Signal) {
+    let _ = killpg(sid, sig);
+    // A few rounds: a process may fork while we scan.
+    for _ in 0..8 {
+        let Some(members) = session_members(sid) else {
+            return;
+        };
+        if members.is_empty() {
+            return;
+        }
+        for p in &members {
+            let _ = kill(*p, sig);
+        }
+        if sig != Signal::SIGKILL {
+            return;
+        }
+    }
+}
+
+/// Live (not zombie) processes in session `sid`; `None` without `/proc`.
+pub(super) fn session_members(sid: Pid) -> Option<Vec<Pid>> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some(s) = parse_stat(&stat) {
+            if s.session == sid.as_raw() && s.state != 'Z' && s.state != 'X' {
+                out.push(Pid::from_raw(pid));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The fields of `/proc/<pid>/stat` we need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ProcStat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+}
+
+/// `pid (comm) state ppid pgrp session ...`; comm may hold spaces and
+/// parentheses, so split after the last `)`.
+pub(super) fn parse_stat(stat: &str) -> Option<ProcStat> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut it = rest.split_ascii_whitespace();
+    let state = it.next()?.chars().next()?;
+    let ppid = it.next()?.parse().ok()?;
+    let pgrp = it.next()?.parse().ok()?;
+    let session = it.next()?.parse().ok()?;
+    Some(ProcStat {
+        state,
+        ppid,
+        pgrp,
+        session,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat() {
+        let s = parse_stat("42 (a (b) c) S 1 42 42 34816 42 4194560 0 0").unwrap();
+        assert_eq!(
+            s,
+            ProcStat {
+                state: 'S',
+                ppid: 1,
+                pgrp: 42,
+                session: 42
+            }
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
+}
