@@ -578,7 +578,7 @@ mod tests {
             )));
         }
         assert_eq!(sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(), 7);
-        assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 9);
+        assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 10);
         let version = sample_lines(&out, names::VERSION_INFO);
         assert_eq!(version.len(), 1);
         assert!(version[0].contains("name=\"termgate-runner\""));

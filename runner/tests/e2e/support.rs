@@ -278,6 +278,10 @@ impl RunnerSetup {
     pub fn start(&self) -> RunnerProc {
         RunnerProc::start(&self.config, self.dir.path())
     }
+
+    pub fn start_with_env(&self, env: &[(&str, String)]) -> RunnerProc {
+        RunnerProc::start_env(&self.config, self.dir.path(), env)
+    }
 }
 
 /// A running `termgate-runner run` whose stderr goes to a log file.
@@ -289,10 +293,15 @@ pub struct RunnerProc {
 
 impl RunnerProc {
     pub fn start(config: &Path, workdir: &Path) -> RunnerProc {
+        Self::start_env(config, workdir, &[])
+    }
+
+    pub fn start_env(config: &Path, workdir: &Path, env: &[(&str, String)]) -> RunnerProc {
         let log = workdir.join(format!("runner-{}.log", std::process::id()));
         let log = unique(log);
         let f = std::fs::File::create(&log).unwrap();
         let child = Command::new(BIN)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args(["--log-format", "json", "--log-level", "debug", "run", "-c"])
             .arg(config)
             .args(["--listen-address", "127.0.0.1:0", "-d"])

@@ -152,7 +152,10 @@ impl Term {
     /// Read one message; false when the connection ended.
     fn pump(&mut self, until: Instant) -> bool {
         let left = until.saturating_duration_since(Instant::now());
-        let next = self.rt.block_on(tokio::time::timeout(left, self.ws.next()));
+        let ws = &mut self.ws;
+        let next = self
+            .rt
+            .block_on(async move { tokio::time::timeout(left, ws.next()).await });
         match next {
             Err(_) => true,
             Ok(None) => {
@@ -217,18 +220,27 @@ impl Term {
         }
     }
 
-    /// Run a command and return the output lines after its echo, up to a marker.
+    /// Run a command and return its output, without `\r` and
+    /// bracketed-paste switches. The shell prints computed start and end
+    /// markers around it, so the echo of the typed (and maybe wrapped) line
+    /// never matches them.
     pub fn run(&mut self, cmd: &str, timeout: Duration) -> String {
-        let marker = format!("__done_{}__", rand_u32());
+        let n = rand_u32();
+        let (start, end) = (format!("__start_{n}__"), format!("__done_{n}__"));
         self.output.clear();
-        self.send(format!("{cmd}; echo {marker}\n").as_bytes());
-        // The marker appears twice: in the echo of the typed line and in the output.
-        let text = self.wait_for(&format!("\n{marker}"), timeout);
-        let body = text
-            .rsplit_once(&format!("\n{marker}"))
-            .map(|(a, _)| a)
-            .unwrap_or(&text);
-        body.lines().skip(1).collect::<Vec<_>>().join("\n")
+        self.send(
+            format!("echo __start_$((0+{n}))__; {cmd}; echo __done_$((0+{n}))__\n").as_bytes(),
+        );
+        let text = self.wait_for(&end, timeout);
+        let clean = text
+            .replace("\x1b[?2004h", "")
+            .replace("\x1b[?2004l", "")
+            .replace('\r', "");
+        let body = clean.strip_suffix(&end).unwrap_or(&clean);
+        let body = body.rsplit_once(&start).map(|(_, b)| b).unwrap_or(body);
+        body.trim_start_matches('\n')
+            .trim_end_matches('\n')
+            .to_string()
     }
 
     /// Read `1\r\n2\r\n…` up to `last` without keeping it: returns the next

@@ -289,9 +289,10 @@ fn cancel_closes_the_terminal_at_once() {
     let (_, reason) = t.wait_close(6 * SECS);
     assert_eq!(reason, "job_cancelled");
     assert!(t0.elapsed() < 5 * SECS, "{:?}", t0.elapsed());
+    let banner = String::from_utf8_lossy(&t.output).to_string();
     assert!(
-        String::from_utf8_lossy(&t.output).contains("job cancelled")
-            || String::from_utf8_lossy(&t.output).contains("job_cancelled")
+        banner.contains("terminal closed") && banner.contains("cancelled"),
+        "{banner:?}"
     );
     wait_until("cancel close counted", 5 * SECS, || {
         (metric(
@@ -410,4 +411,49 @@ fn oversized_frame_closes_only_that_connection() {
         .metrics()
         .contains("gitlab_runner_session_closes_total{reason=\"frame_too_large\"} 1"));
     good.close();
+}
+
+#[test]
+fn no_terminal_within_the_wait_is_503() {
+    // A PowerShell shell executor has no interactive terminal (as upstream):
+    // /exec waits for one, then answers 503. `pwsh` here is a stand-in that
+    // runs the job's script with sh.
+    let coord = Coord::start(None);
+    let setup = RunnerSetup::register(
+        &coord,
+        "no-terminal",
+        &["--run-untagged", "--shell", "pwsh"],
+    );
+    setup.set_global("check_interval = 1");
+    setup.edit(|t| format!("{t}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n"));
+    let bin = setup.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let pwsh = bin.join("pwsh");
+    std::fs::write(&pwsh, "#!/bin/sh\nexec sh \"$@\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pwsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let r = setup.start_with_env(&[("PATH", path), ("TERMGATE_TERMINAL_WAIT_SECS", "1".into())]);
+    let (_, session) = running_job(&coord, "pwsh-job", &["sleep 60"]);
+    let t0 = Instant::now();
+    assert_eq!(
+        Term::direct(&session, Some("terminal.gitlab.com"), None).err(),
+        Some(503)
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "waited for the terminal first"
+    );
+    r.wait_log("Interactive terminal not set", 5 * SECS);
+    assert_eq!(
+        metric(
+            &r,
+            "gitlab_runner_session_rejections_total{reason=\"unavailable\"}"
+        ),
+        Some(1.0)
+    );
 }
