@@ -1,0 +1,290 @@
+//! The console's data model: what pollers and log tailers publish and what
+//! the UI renders. Plain data, no I/O. Owned by nobody in particular; the
+//! scrape side fills [`RunnerState`], the log side fills [`Tally`] and
+//! [`LogRecord`]s, the UI reads a [`Snapshot`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, SystemTime};
+
+/// Where the console learned about a runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerSource {
+    pub name: String,
+    /// `http://host:9252/metrics` (direct) or the Prometheus `instance`.
+    pub metrics_url: String,
+    /// `https://host:8093` of the session server, when known.
+    pub session_url: Option<String>,
+    /// Log file globs of this runner.
+    pub logs: Vec<String>,
+}
+
+/// Reachability of a runner's metrics endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    /// Not scraped yet.
+    Unknown,
+    Up,
+    /// Last scrape failed: a short reason (`connection refused`, `timeout`,
+    /// `garbage: line 3: …`) and when the next try is.
+    Down { reason: String, retry_at: SystemTime },
+}
+
+/// What kind of runner answered (from `gitlab_runner_version_info`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunnerVersion {
+    /// `termgate-runner` or `gitlab-runner`.
+    pub name: String,
+    pub version: String,
+}
+
+impl RunnerVersion {
+    /// `termgate 0.3` / `gitlab 17.11`, for the Fleet column.
+    pub fn short(&self) -> String {
+        let who = if self.name.starts_with("termgate") { "termgate" } else { "gitlab" };
+        let v: Vec<&str> = self.version.split('.').take(2).collect();
+        format!("{who} {}", v.join("."))
+    }
+}
+
+/// The figures of one successful scrape. `None` = the runner does not export
+/// it (upstream gitlab-runner has no session metrics): shown as `-`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sample {
+    pub at: Option<SystemTime>,
+    pub version: Option<RunnerVersion>,
+    /// Sum of `gitlab_runner_jobs` (all states).
+    pub jobs: Option<f64>,
+    /// `gitlab_runner_jobs` by `state`.
+    pub jobs_by_state: BTreeMap<String, f64>,
+    pub concurrent: Option<f64>,
+    pub terminals_available: Option<f64>,
+    pub terminals_active: Option<f64>,
+    pub terminals_idle: Option<f64>,
+    /// `gitlab_runner_session_websocket_connections` by `role`.
+    pub ws_connections: BTreeMap<String, f64>,
+    /// Counters (totals since the runner started).
+    pub errors_total: BTreeMap<String, f64>,
+    pub rejections_total: BTreeMap<String, f64>,
+    pub closes_total: BTreeMap<String, f64>,
+    pub jobs_total: Option<f64>,
+    pub failed_jobs_total: BTreeMap<String, f64>,
+    pub cpu_seconds_total: Option<f64>,
+    pub rss_bytes: Option<f64>,
+    pub start_time_seconds: Option<f64>,
+}
+
+impl Sample {
+    pub fn ws_total(&self) -> Option<f64> {
+        (!self.ws_connections.is_empty()).then(|| self.ws_connections.values().sum())
+    }
+    pub fn errors_sum(&self) -> Option<f64> {
+        (!self.errors_total.is_empty()).then(|| self.errors_total.values().sum())
+    }
+}
+
+/// Series kept for charts and sparklines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Series {
+    Jobs,
+    TerminalsAvailable,
+    TerminalsActive,
+    TerminalsIdle,
+    WsConnections,
+    /// Errors per minute (rate of `gitlab_runner_errors_total`).
+    ErrorsPerMinute,
+    /// CPU use in percent of one core.
+    CpuPercent,
+    RssBytes,
+}
+
+/// One hour (by default) of points per series, compact: seconds since the
+/// history started and an `f32`. Old points fall off the front.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub origin: SystemTime,
+    pub keep: Duration,
+    pub series: BTreeMap<Series, VecDeque<(u32, f32)>>,
+}
+
+impl History {
+    pub fn new(origin: SystemTime, keep: Duration) -> Self {
+        History {
+            origin,
+            keep,
+            series: BTreeMap::new(),
+        }
+    }
+
+    pub fn push(&mut self, s: Series, at: SystemTime, v: f64) {
+        let t = at.duration_since(self.origin).unwrap_or_default().as_secs() as u32;
+        let q = self.series.entry(s).or_default();
+        q.push_back((t, v as f32));
+        let keep = self.keep.as_secs() as u32;
+        while q.front().is_some_and(|(t0, _)| t.saturating_sub(*t0) > keep) {
+            q.pop_front();
+        }
+    }
+
+    /// Values since `since`, oldest first.
+    pub fn values_since(&self, s: Series, since: SystemTime) -> Vec<f64> {
+        let t = since.duration_since(self.origin).unwrap_or_default().as_secs() as u32;
+        self.series
+            .get(&s)
+            .map(|q| q.iter().filter(|(ti, _)| *ti >= t).map(|(_, v)| f64::from(*v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Points since `since` as `(seconds since origin, value)`.
+    pub fn points_since(&self, s: Series, since: SystemTime) -> Vec<(f64, f64)> {
+        let t = since.duration_since(self.origin).unwrap_or_default().as_secs() as u32;
+        self.series
+            .get(&s)
+            .map(|q| {
+                q.iter()
+                    .filter(|(ti, _)| *ti >= t)
+                    .map(|(ti, v)| (f64::from(*ti), f64::from(*v)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Everything the console knows about one runner.
+#[derive(Debug, Clone)]
+pub struct RunnerState {
+    pub source: RunnerSource,
+    pub health: Health,
+    pub last_ok: Option<SystemTime>,
+    pub last_attempt: Option<SystemTime>,
+    pub latest: Option<Sample>,
+    /// Derived rates from the last two samples.
+    pub errors_per_minute: Option<f64>,
+    pub cpu_percent: Option<f64>,
+    pub history: History,
+}
+
+impl RunnerState {
+    pub fn new(source: RunnerSource, now: SystemTime) -> Self {
+        RunnerState {
+            source,
+            health: Health::Unknown,
+            last_ok: None,
+            last_attempt: None,
+            latest: None,
+            errors_per_minute: None,
+            cpu_percent: None,
+            history: History::new(now, Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// Log levels, as upstream spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Fatal,
+    Panic,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+            Level::Fatal => "fatal",
+            Level::Panic => "panic",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "debug" | "trace" => Level::Debug,
+            "info" => Level::Info,
+            "warn" | "warning" => Level::Warning,
+            "error" | "err" => Level::Error,
+            "fatal" => Level::Fatal,
+            "panic" => Level::Panic,
+            _ => return None,
+        })
+    }
+}
+
+/// One parsed log line (any of the formats the console reads).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    /// The runner (source name) whose file it came from.
+    pub runner: String,
+    pub time: Option<SystemTime>,
+    pub level: Level,
+    pub msg: String,
+    /// Other fields, in the order they appeared, values as text.
+    pub fields: Vec<(String, String)>,
+}
+
+/// One error fingerprint's tally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorEntry {
+    pub fingerprint: String,
+    /// The highest level seen for it.
+    pub level: Level,
+    pub count: u64,
+    pub first_seen: Option<SystemTime>,
+    pub last_seen: Option<SystemTime>,
+    pub runners: BTreeSet<String>,
+    /// The latest example's message.
+    pub sample: String,
+    /// A few recent raw lines (bounded).
+    pub examples: VecDeque<String>,
+    /// Counts per minute over the window, oldest first (for the trend).
+    pub per_minute: VecDeque<(u64, u32)>,
+}
+
+/// Errors (warning and above) grouped by fingerprint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub entries: BTreeMap<String, ErrorEntry>,
+    pub lines: u64,
+    /// Lines that were not log records (counted, never fatal).
+    pub unparsed: u64,
+}
+
+/// What the UI draws from: the pollers' and tailers' latest state.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub runners: Vec<RunnerState>,
+    pub tally: Tally,
+    /// The live tail, newest last, bounded.
+    pub logs: VecDeque<LogRecord>,
+    pub taken_at: Option<SystemTime>,
+    /// Poll interval, for the header.
+    pub interval: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_the_window() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut h = History::new(t0, Duration::from_secs(10));
+        for i in 0..30 {
+            h.push(Series::Jobs, t0 + Duration::from_secs(i), i as f64);
+        }
+        let v = h.values_since(Series::Jobs, t0);
+        assert_eq!(v.first(), Some(&19.0));
+        assert_eq!(v.last(), Some(&29.0));
+    }
+
+    #[test]
+    fn version_short() {
+        let v = RunnerVersion { name: "gitlab-runner".into(), version: "17.11.0".into() };
+        assert_eq!(v.short(), "gitlab 17.11");
+        let v = RunnerVersion { name: "termgate-runner".into(), version: "0.1.0".into() };
+        assert_eq!(v.short(), "termgate 0.1");
+    }
+}
