@@ -165,7 +165,15 @@ impl Supervisor {
                     jobs: jobs.clone(),
                     last_updates: last_updates.clone(),
                 };
-                tasks.spawn(feeder.run(token.clone()));
+                let span = tracing::info_span!(
+                    "runner",
+                    runner = %feeder.short,
+                    runner_name = %feeder.runner.name,
+                );
+                tasks.spawn(tracing::Instrument::instrument(
+                    feeder.run(token.clone()),
+                    span,
+                ));
             }
         }
         Feeders { token, tasks }

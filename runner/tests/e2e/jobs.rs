@@ -114,6 +114,13 @@ fn exit_codes_failure_reasons_after_script_and_masking() {
     let warn = r.wait_log("Job failed: exit code 3", Duration::from_secs(5));
     assert_eq!(warn["level"], "warning");
     assert_eq!(warn["job"], fail);
+    assert_eq!(warn["runner_name"], "results");
+    let received = r.wait_log("Checking for jobs... received", Duration::from_secs(5));
+    assert_eq!(received["runner_name"], "results", "{received}");
+    assert!(
+        received["runner"].as_str().is_some_and(|s| s.len() == 9),
+        "{received}"
+    );
     r.wait_log("Job succeeded", Duration::from_secs(5));
 }
 
