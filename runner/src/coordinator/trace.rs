@@ -285,3 +285,144 @@ enum Step {
     Retry,
     Aborted,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{patch, put};
+    use axum::Router;
+
+    use super::*;
+
+    /// A coordinator that stores the trace by Content-Range, and fails on
+    /// purpose: every 3rd patch gets a 502, and once it "forgets" its last
+    /// 10 bytes (answering the next patch with 416 and a smaller Range).
+    #[derive(Default)]
+    struct Fake {
+        stored: Vec<u8>,
+        patches: usize,
+        forgot: bool,
+        final_state: Option<UpdateJobRequest>,
+    }
+
+    type Shared = Arc<Mutex<Fake>>;
+
+    async fn patch_trace(
+        State(s): State<Shared>,
+        Path(_id): Path<u64>,
+        h: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Response {
+        let mut f = s.lock().unwrap();
+        f.patches += 1;
+        if f.patches % 3 == 0 {
+            return StatusCode::BAD_GATEWAY.into_response();
+        }
+        if f.patches == 4 && !f.forgot && f.stored.len() > 10 {
+            f.forgot = true;
+            let n = f.stored.len() - 10;
+            f.stored.truncate(n);
+        }
+        let range = h
+            .get("Content-Range")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let (start, _) = termgate::api::parse_content_range(range).unwrap();
+        if start as usize != f.stored.len() {
+            let size = f.stored.len();
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [("Range", format!("0-{size}"))],
+            )
+                .into_response();
+        }
+        f.stored.extend_from_slice(&body);
+        let size = f.stored.len();
+        (
+            StatusCode::ACCEPTED,
+            [
+                ("Range", format!("0-{size}")),
+                ("Job-Status", "running".to_string()),
+            ],
+        )
+            .into_response()
+    }
+
+    async fn update(
+        State(s): State<Shared>,
+        Path(_id): Path<u64>,
+        axum::Json(req): axum::Json<UpdateJobRequest>,
+    ) -> Response {
+        let mut f = s.lock().unwrap();
+        if req.state != JobState::Running {
+            let crc = termgate::api::trace_checksum(crc32fast::hash(&f.stored));
+            if req.output.checksum != crc || req.output.bytesize != f.stored.len() as u64 {
+                return StatusCode::PRECONDITION_FAILED.into_response();
+            }
+            f.final_state = Some(req);
+        }
+        StatusCode::OK.into_response()
+    }
+
+    #[tokio::test]
+    async fn survives_5xx_and_416_without_losing_or_duplicating_a_byte() {
+        let state: Shared = Arc::default();
+        let app = Router::new()
+            .route("/api/v4/jobs/{id}/trace", patch(patch_trace))
+            .route("/api/v4/jobs/{id}", put(update))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let client = Client::new(&format!("http://{addr}"), None).unwrap();
+        let trace = JobTrace::new(vec![], 64 << 20);
+        let mut up = TraceUploader::new(
+            client,
+            1,
+            "tok".into(),
+            trace.clone(),
+            CancellationToken::new(),
+        )
+        .with_interval(Duration::from_millis(20));
+        let done = CancellationToken::new();
+        let writer = {
+            let trace = trace.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                for i in 0..300u32 {
+                    trace.write(
+                        format!("line {i:05} {}\n", "x".repeat((i % 7) as usize * 300)).as_bytes(),
+                    );
+                    if i % 50 == 0 {
+                        // A big burst: more than one 1 MiB patch.
+                        trace.write(&vec![b'b'; 1_500_000]);
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                done.cancel();
+            })
+        };
+        up.run(done.clone()).await;
+        writer.await.unwrap();
+        let fin = FinalState {
+            state: JobState::Success,
+            failure_reason: None,
+            exit_code: Some(0),
+        };
+        assert!(
+            up.finish(&fin, Duration::from_secs(30), CancellationToken::new())
+                .await
+        );
+        let f = state.lock().unwrap();
+        assert!(f.forgot, "the 416 path was exercised");
+        assert!(f.patches >= 6, "{} patches", f.patches);
+        assert_eq!(f.stored.len(), trace.contents().len());
+        assert!(f.stored == trace.contents(), "stored trace differs");
+        assert_eq!(f.final_state.as_ref().unwrap().output.bytesize, trace.len());
+    }
+}
