@@ -225,6 +225,22 @@ mod tests {
     }
 
     #[test]
+    fn filter_prompt_replaces_the_footer_while_typing() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        for c in "4/term".chars() {
+            app.handle(crate::event::Event::char(c), &snap);
+        }
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        let footer = text.lines().last().unwrap_or_default();
+        assert!(
+            footer.starts_with("\"/term▏  Enter apply · Esc cancel"),
+            "{footer}"
+        );
+    }
+
+    #[test]
     fn tiny_terminals_do_not_panic() {
         let snap = fixed_snapshot();
         for screen in Screen::ALL {
