@@ -1,5 +1,9 @@
 //! termgate: the operations console. Today: `termgate demo`.
 
+pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod event;
 pub mod model;
+pub mod tui;
+pub mod ui;

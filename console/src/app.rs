@@ -1,0 +1,1053 @@
+//! The TUI's state and its reaction to input. No I/O: the loop in
+//! [`crate::tui`] feeds events and the clock in, turns the [`Outcome`] into
+//! effects, and draws with [`crate::ui::render`].
+
+use std::cmp::Ordering;
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+
+use crate::event::Event;
+use crate::model::{ErrorEntry, Health, Level, LogRecord, RunnerState, Snapshot};
+use crate::ui::widgets::Theme;
+
+/// The screens, in tab order (`1`-`4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Fleet,
+    Runner,
+    Errors,
+    Logs,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 4] = [Screen::Fleet, Screen::Runner, Screen::Errors, Screen::Logs];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Fleet => "Fleet",
+            Screen::Runner => "Runner",
+            Screen::Errors => "Errors",
+            Screen::Logs => "Logs",
+        }
+    }
+    fn index(self) -> usize {
+        Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+    fn next(self) -> Screen {
+        Screen::ALL[(self.index() + 1) % Screen::ALL.len()]
+    }
+    fn prev(self) -> Screen {
+        Screen::ALL[(self.index() + Screen::ALL.len() - 1) % Screen::ALL.len()]
+    }
+    /// Screens with a `/` text filter.
+    fn filters(self) -> bool {
+        self != Screen::Runner
+    }
+}
+
+/// What the loop should do after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing changed.
+    None,
+    Redraw,
+    Quit,
+}
+
+/// Fleet sort columns, in the order `s` cycles through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetSort {
+    Name,
+    State,
+    Jobs,
+    Avail,
+    Active,
+    Ws,
+    Errors,
+    Cpu,
+    Rss,
+    Age,
+}
+
+impl FleetSort {
+    const ALL: [FleetSort; 10] = [
+        FleetSort::Name,
+        FleetSort::State,
+        FleetSort::Jobs,
+        FleetSort::Avail,
+        FleetSort::Active,
+        FleetSort::Ws,
+        FleetSort::Errors,
+        FleetSort::Cpu,
+        FleetSort::Rss,
+        FleetSort::Age,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            FleetSort::Name => "runner",
+            FleetSort::State => "state",
+            FleetSort::Jobs => "jobs",
+            FleetSort::Avail => "avail",
+            FleetSort::Active => "active",
+            FleetSort::Ws => "ws",
+            FleetSort::Errors => "err/min",
+            FleetSort::Cpu => "cpu",
+            FleetSort::Rss => "rss",
+            FleetSort::Age => "age",
+        }
+    }
+    fn next(self) -> FleetSort {
+        let i = FleetSort::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        FleetSort::ALL[(i + 1) % FleetSort::ALL.len()]
+    }
+    /// Sorting by a figure starts with the worst: fewest terminals
+    /// available, most of everything else.
+    fn default_descending(self) -> bool {
+        !matches!(self, FleetSort::Name | FleetSort::Avail)
+    }
+}
+
+/// The Errors screen's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrWindow {
+    M15,
+    H1,
+    H24,
+    D7,
+}
+
+impl ErrWindow {
+    pub const ALL: [ErrWindow; 4] = [ErrWindow::M15, ErrWindow::H1, ErrWindow::H24, ErrWindow::D7];
+    pub fn duration(self) -> Duration {
+        Duration::from_secs(match self {
+            ErrWindow::M15 => 15 * 60,
+            ErrWindow::H1 => 3600,
+            ErrWindow::H24 => 24 * 3600,
+            ErrWindow::D7 => 7 * 24 * 3600,
+        })
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrWindow::M15 => "15m",
+            ErrWindow::H1 => "1h",
+            ErrWindow::H24 => "24h",
+            ErrWindow::D7 => "7d",
+        }
+    }
+    fn next(self) -> ErrWindow {
+        let i = ErrWindow::ALL.iter().position(|w| *w == self).unwrap_or(0);
+        ErrWindow::ALL[(i + 1) % ErrWindow::ALL.len()]
+    }
+}
+
+/// Where the last frame drew things the mouse can hit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hits {
+    /// The rows of the current screen's table or log view.
+    pub table: Option<TableHit>,
+    /// The screen tabs of the footer.
+    pub tabs: Vec<(Rect, Screen)>,
+}
+
+/// A drawn list: its body (rows only, no header), the index of its first
+/// visible row, and how many rows it has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableHit {
+    pub body: Rect,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Fleet screen state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetView {
+    pub selected: usize,
+    pub offset: usize,
+    pub sort: FleetSort,
+    pub descending: bool,
+    pub filter: String,
+}
+
+/// Errors screen state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorsView {
+    pub selected: usize,
+    pub offset: usize,
+    pub window: ErrWindow,
+    /// The fingerprint whose examples are open.
+    pub popup: Option<String>,
+    pub filter: String,
+}
+
+/// Logs screen state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogsView {
+    /// Keep the newest line in view.
+    pub follow: bool,
+    /// Lines scrolled up from the bottom when not following.
+    pub scroll: usize,
+    pub filter: String,
+    /// Show this level and above; `None`: everything.
+    pub min_level: Option<Level>,
+    pub runner: Option<String>,
+}
+
+/// One row of the Errors table: the entry and its figures in the window.
+#[derive(Debug, Clone)]
+pub struct ErrorRow<'a> {
+    pub entry: &'a ErrorEntry,
+    /// Occurrences in the window.
+    pub count: u64,
+    /// First seen within the last hour.
+    pub new: bool,
+}
+
+/// The TUI's state.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub screen: Screen,
+    pub theme: Theme,
+    /// The clock, set by the loop before each event and draw.
+    pub now: SystemTime,
+    pub help: bool,
+    /// Typing a `/` filter: the text so far.
+    pub input: Option<String>,
+    pub fleet: FleetView,
+    /// The runner shown on the Runner screen (source name); the first
+    /// runner when unset.
+    pub runner: Option<String>,
+    pub errors: ErrorsView,
+    pub logs: LogsView,
+    pub hits: Hits,
+}
+
+const PAGE: usize = 10;
+
+impl App {
+    pub fn new(theme: Theme, now: SystemTime) -> App {
+        App {
+            screen: Screen::Fleet,
+            theme,
+            now,
+            help: false,
+            input: None,
+            fleet: FleetView {
+                selected: 0,
+                offset: 0,
+                sort: FleetSort::Name,
+                descending: false,
+                filter: String::new(),
+            },
+            runner: None,
+            errors: ErrorsView {
+                selected: 0,
+                offset: 0,
+                window: ErrWindow::H1,
+                popup: None,
+                filter: String::new(),
+            },
+            logs: LogsView {
+                follow: true,
+                scroll: 0,
+                filter: String::new(),
+                min_level: None,
+                runner: None,
+            },
+            hits: Hits::default(),
+        }
+    }
+
+    /// Remember where the last frame put things, and the scroll offsets
+    /// the widgets settled on.
+    pub fn drawn(&mut self, hits: Hits) {
+        if let Some(t) = hits.table {
+            match self.screen {
+                Screen::Fleet => self.fleet.offset = t.offset,
+                Screen::Errors => self.errors.offset = t.offset,
+                Screen::Runner | Screen::Logs => {}
+            }
+        }
+        self.hits = hits;
+    }
+
+    /// The text filter of a screen.
+    pub fn filter(&self, screen: Screen) -> &str {
+        match screen {
+            Screen::Fleet => &self.fleet.filter,
+            Screen::Errors => &self.errors.filter,
+            Screen::Logs => &self.logs.filter,
+            Screen::Runner => "",
+        }
+    }
+
+    fn set_filter(&mut self, text: String) {
+        match self.screen {
+            Screen::Fleet => {
+                self.fleet.filter = text;
+                self.fleet.selected = 0;
+            }
+            Screen::Errors => {
+                self.errors.filter = text;
+                self.errors.selected = 0;
+            }
+            Screen::Logs => {
+                self.logs.filter = text;
+                self.logs.scroll = 0;
+            }
+            Screen::Runner => {}
+        }
+    }
+
+    /// Fleet rows: filtered by name, sorted by the sort column (ties by name).
+    pub fn fleet_rows<'a>(&self, snap: &'a Snapshot) -> Vec<&'a RunnerState> {
+        let f = self.fleet.filter.to_lowercase();
+        let mut rows: Vec<&RunnerState> = snap
+            .runners
+            .iter()
+            .filter(|r| f.is_empty() || r.source.name.to_lowercase().contains(&f))
+            .collect();
+        let sort = self.fleet.sort;
+        rows.sort_by(|a, b| {
+            let o = match sort {
+                FleetSort::Name => Ordering::Equal,
+                FleetSort::State => state_rank(a).cmp(&state_rank(b)),
+                _ => cmp_opt(sort_value(a, sort), sort_value(b, sort)),
+            };
+            let o = if self.fleet.descending {
+                o.reverse()
+            } else {
+                o
+            };
+            let by_name = a.source.name.cmp(&b.source.name);
+            if sort == FleetSort::Name && self.fleet.descending {
+                by_name.reverse()
+            } else {
+                o.then(by_name)
+            }
+        });
+        rows
+    }
+
+    /// The runner the Runner screen shows.
+    pub fn current_runner<'a>(&self, snap: &'a Snapshot) -> Option<&'a RunnerState> {
+        self.runner
+            .as_deref()
+            .and_then(|n| snap.runners.iter().find(|r| r.source.name == n))
+            .or_else(|| self.fleet_rows(snap).first().copied())
+    }
+
+    /// Errors rows in the window, most frequent first, then latest first.
+    pub fn error_rows<'a>(&self, snap: &'a Snapshot, now: SystemTime) -> Vec<ErrorRow<'a>> {
+        let since = now
+            .checked_sub(self.errors.window.duration())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let f = self.errors.filter.to_lowercase();
+        let mut rows: Vec<ErrorRow> = snap
+            .tally
+            .entries
+            .values()
+            .filter(|e| {
+                f.is_empty()
+                    || e.fingerprint.to_lowercase().contains(&f)
+                    || e.sample.to_lowercase().contains(&f)
+            })
+            .filter_map(|e| {
+                let count = count_since(e, since);
+                (count > 0).then(|| ErrorRow {
+                    entry: e,
+                    count,
+                    new: is_new(e, now),
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(b.entry.last_seen.cmp(&a.entry.last_seen))
+                .then(a.entry.fingerprint.cmp(&b.entry.fingerprint))
+        });
+        rows
+    }
+
+    /// Log lines passing the level, runner and text filters, oldest first.
+    pub fn log_rows<'a>(&self, snap: &'a Snapshot) -> Vec<&'a LogRecord> {
+        let f = self.logs.filter.to_lowercase();
+        snap.logs
+            .iter()
+            .filter(|l| self.logs.min_level.is_none_or(|m| l.level >= m))
+            .filter(|l| self.logs.runner.as_ref().is_none_or(|r| *r == l.runner))
+            .filter(|l| {
+                f.is_empty()
+                    || l.msg.to_lowercase().contains(&f)
+                    || l.fields.iter().any(|(k, v)| {
+                        k.to_lowercase().contains(&f) || v.to_lowercase().contains(&f)
+                    })
+            })
+            .collect()
+    }
+
+    /// React to one input event.
+    pub fn handle(&mut self, ev: Event, snap: &Snapshot) -> Outcome {
+        match ev {
+            Event::Resize(..) => Outcome::Redraw,
+            Event::Key(k) => self.key(k, snap),
+            Event::Mouse(m) => match m.kind {
+                MouseEventKind::ScrollDown => self.scroll(snap, 1),
+                MouseEventKind::ScrollUp => self.scroll(snap, -1),
+                MouseEventKind::Down(MouseButton::Left) => self.click(m.column, m.row, snap),
+                _ => Outcome::None,
+            },
+        }
+    }
+
+    fn key(&mut self, k: KeyEvent, snap: &Snapshot) -> Outcome {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(k.code, KeyCode::Char('c')) {
+            return Outcome::Quit;
+        }
+        if let Some(text) = self.input.as_mut() {
+            match k.code {
+                KeyCode::Enter => {
+                    let text = std::mem::take(text);
+                    self.input = None;
+                    self.set_filter(text);
+                }
+                KeyCode::Esc => self.input = None,
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char('u') if ctrl => text.clear(),
+                KeyCode::Char(c) if !ctrl => text.push(c),
+                _ => return Outcome::None,
+            }
+            return Outcome::Redraw;
+        }
+        if self.help {
+            return match k.code {
+                KeyCode::Char('q') => Outcome::Quit,
+                KeyCode::Esc | KeyCode::Char('?') => {
+                    self.help = false;
+                    Outcome::Redraw
+                }
+                _ => Outcome::None,
+            };
+        }
+        if self.screen == Screen::Errors && self.errors.popup.is_some() {
+            return match k.code {
+                KeyCode::Char('q') => Outcome::Quit,
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Backspace => {
+                    self.errors.popup = None;
+                    Outcome::Redraw
+                }
+                _ => Outcome::None,
+            };
+        }
+        match k.code {
+            KeyCode::Char('q') => return Outcome::Quit,
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Tab => self.switch(self.screen.next()),
+            KeyCode::BackTab => self.switch(self.screen.prev()),
+            KeyCode::Char(c @ '1'..='4') => {
+                let i = c as usize - '1' as usize;
+                self.switch(Screen::ALL[i]);
+            }
+            KeyCode::Char('/') if self.screen.filters() => {
+                self.input = Some(self.filter(self.screen).to_string());
+            }
+            KeyCode::Up | KeyCode::Char('k') => return self.scroll(snap, -1),
+            KeyCode::Down | KeyCode::Char('j') => return self.scroll(snap, 1),
+            KeyCode::PageUp => return self.scroll(snap, -(PAGE as isize)),
+            KeyCode::PageDown => return self.scroll(snap, PAGE as isize),
+            KeyCode::Home | KeyCode::Char('g') => return self.scroll(snap, isize::MIN),
+            KeyCode::End | KeyCode::Char('G') => return self.scroll(snap, isize::MAX),
+            _ => return self.screen_key(k, snap),
+        }
+        Outcome::Redraw
+    }
+
+    fn screen_key(&mut self, k: KeyEvent, snap: &Snapshot) -> Outcome {
+        match (self.screen, k.code) {
+            (Screen::Fleet, KeyCode::Char('s')) => {
+                self.fleet.sort = self.fleet.sort.next();
+                self.fleet.descending = self.fleet.sort.default_descending();
+            }
+            (Screen::Fleet, KeyCode::Char('S')) => self.fleet.descending = !self.fleet.descending,
+            (Screen::Fleet, KeyCode::Enter) => self.open_selected_runner(snap),
+            (Screen::Fleet, KeyCode::Esc) if !self.fleet.filter.is_empty() => {
+                self.set_filter(String::new());
+            }
+            (Screen::Runner, KeyCode::Left | KeyCode::Char('h')) => self.step_runner(snap, -1),
+            (Screen::Runner, KeyCode::Right | KeyCode::Char('l')) => self.step_runner(snap, 1),
+            (Screen::Runner, KeyCode::Esc | KeyCode::Backspace) => self.screen = Screen::Fleet,
+            (Screen::Errors, KeyCode::Char('w')) => {
+                self.errors.window = self.errors.window.next();
+                self.errors.selected = 0;
+            }
+            (Screen::Errors, KeyCode::Enter) => self.open_selected_error(snap),
+            (Screen::Errors, KeyCode::Esc) if !self.errors.filter.is_empty() => {
+                self.set_filter(String::new());
+            }
+            (Screen::Logs, KeyCode::Char('f')) => {
+                self.logs.follow = !self.logs.follow;
+                self.logs.scroll = 0;
+            }
+            (Screen::Logs, KeyCode::Char('l')) => {
+                self.logs.min_level = match self.logs.min_level {
+                    None => Some(Level::Info),
+                    Some(Level::Debug | Level::Info) => Some(Level::Warning),
+                    Some(Level::Warning) => Some(Level::Error),
+                    Some(_) => None,
+                };
+                self.logs.scroll = 0;
+            }
+            (Screen::Logs, KeyCode::Char('r')) => {
+                let mut names: Vec<&str> = snap
+                    .runners
+                    .iter()
+                    .map(|r| r.source.name.as_str())
+                    .collect();
+                names.sort_unstable();
+                self.logs.runner = match self.logs.runner.as_deref() {
+                    None => names.first().map(|s| s.to_string()),
+                    Some(cur) => names
+                        .iter()
+                        .position(|n| *n == cur)
+                        .and_then(|i| names.get(i + 1))
+                        .map(|s| s.to_string()),
+                };
+                self.logs.scroll = 0;
+            }
+            (Screen::Logs, KeyCode::Char('c')) | (Screen::Logs, KeyCode::Esc) => {
+                self.logs.filter.clear();
+                self.logs.min_level = None;
+                self.logs.runner = None;
+                self.logs.scroll = 0;
+            }
+            _ => return Outcome::None,
+        }
+        Outcome::Redraw
+    }
+
+    fn switch(&mut self, s: Screen) {
+        self.screen = s;
+        self.errors.popup = None;
+    }
+
+    fn open_selected_runner(&mut self, snap: &Snapshot) {
+        if let Some(r) = self.fleet_rows(snap).get(self.fleet.selected) {
+            self.runner = Some(r.source.name.clone());
+            self.screen = Screen::Runner;
+        }
+    }
+
+    fn open_selected_error(&mut self, snap: &Snapshot) {
+        if let Some(r) = self.error_rows(snap, self.now).get(self.errors.selected) {
+            self.errors.popup = Some(r.entry.fingerprint.clone());
+        }
+    }
+
+    fn step_runner(&mut self, snap: &Snapshot, by: isize) {
+        let rows = self.fleet_rows(snap);
+        if rows.is_empty() {
+            return;
+        }
+        let cur = self
+            .current_runner(snap)
+            .and_then(|c| rows.iter().position(|r| r.source.name == c.source.name))
+            .unwrap_or(0);
+        let n = rows.len() as isize;
+        let i = (cur as isize + by).rem_euclid(n) as usize;
+        self.runner = rows.get(i).map(|r| r.source.name.clone());
+        self.fleet.selected = i;
+    }
+
+    /// Move the selection (or scroll the log) by `by` rows; `isize::MIN` /
+    /// `isize::MAX` go to the top / bottom.
+    fn scroll(&mut self, snap: &Snapshot, by: isize) -> Outcome {
+        match self.screen {
+            Screen::Fleet => {
+                let n = self.fleet_rows(snap).len();
+                self.fleet.selected = step(self.fleet.selected, by, n);
+            }
+            Screen::Errors => {
+                if self.errors.popup.is_some() {
+                    return Outcome::None;
+                }
+                let n = self.error_rows(snap, self.now).len();
+                self.errors.selected = step(self.errors.selected, by, n);
+            }
+            Screen::Runner => self.step_runner(snap, by.signum()),
+            Screen::Logs => {
+                let n = self.log_rows(snap).len();
+                let page = self
+                    .hits
+                    .table
+                    .map_or(PAGE, |t| usize::from(t.body.height).max(1));
+                let max = n.saturating_sub(page);
+                // The wheel and arrows move three lines at a time in a log.
+                let by = match by {
+                    isize::MIN | isize::MAX => by,
+                    1 | -1 => by * 3,
+                    _ => by,
+                };
+                // Scrolling counts up from the bottom.
+                let up = if by == isize::MIN {
+                    max
+                } else if by == isize::MAX {
+                    0
+                } else {
+                    (self.logs.scroll as isize - by).clamp(0, max as isize) as usize
+                };
+                self.logs.scroll = up;
+                self.logs.follow = up == 0 && (by > 0 || self.logs.follow);
+            }
+        }
+        Outcome::Redraw
+    }
+
+    fn click(&mut self, column: u16, row: u16, snap: &Snapshot) -> Outcome {
+        let pos = Position::new(column, row);
+        if let Some((_, s)) = self.hits.tabs.iter().find(|(r, _)| r.contains(pos)) {
+            self.help = false;
+            self.switch(*s);
+            return Outcome::Redraw;
+        }
+        if self.help || self.errors.popup.is_some() && self.screen == Screen::Errors {
+            return Outcome::None;
+        }
+        let Some(t) = self.hits.table else {
+            return Outcome::None;
+        };
+        if !t.body.contains(pos) {
+            return Outcome::None;
+        }
+        let i = t.offset + usize::from(row - t.body.y);
+        if i >= t.len {
+            return Outcome::None;
+        }
+        match self.screen {
+            Screen::Fleet => {
+                if self.fleet.selected == i {
+                    self.open_selected_runner(snap);
+                } else {
+                    self.fleet.selected = i;
+                }
+            }
+            Screen::Errors => {
+                if self.errors.selected == i {
+                    self.open_selected_error(snap);
+                } else {
+                    self.errors.selected = i;
+                }
+            }
+            Screen::Runner | Screen::Logs => return Outcome::None,
+        }
+        Outcome::Redraw
+    }
+}
+
+fn step(cur: usize, by: isize, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let last = len - 1;
+    match by {
+        isize::MIN => 0,
+        isize::MAX => last,
+        _ => (cur as isize + by).clamp(0, last as isize) as usize,
+    }
+}
+
+fn state_rank(r: &RunnerState) -> u8 {
+    match r.health {
+        Health::Down { .. } => 0,
+        Health::Unknown => 1,
+        Health::Up => 2,
+    }
+}
+
+fn sort_value(r: &RunnerState, s: FleetSort) -> Option<f64> {
+    let l = r.latest.as_ref();
+    match s {
+        FleetSort::Name | FleetSort::State => None,
+        FleetSort::Jobs => l.and_then(|l| l.jobs),
+        FleetSort::Avail => l.and_then(|l| l.terminals_available),
+        FleetSort::Active => l.and_then(|l| l.terminals_active),
+        FleetSort::Ws => l.and_then(|l| l.ws_total()),
+        FleetSort::Errors => r.errors_per_minute,
+        FleetSort::Cpu => r.cpu_percent,
+        FleetSort::Rss => l.and_then(|l| l.rss_bytes),
+        // Oldest scrape first when descending: never scraped is oldest.
+        FleetSort::Age => Some(
+            r.last_ok
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(f64::MAX, |d| -d.as_secs_f64()),
+        ),
+    }
+}
+
+/// Missing figures sort after present ones whichever the direction is
+/// not: they compare as the smallest.
+fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.total_cmp(&b),
+        (Some(_), None) => Ordering::Greater,
+        (None, Some(_)) => Ordering::Less,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// `per_minute` keys are minutes since the Unix epoch.
+fn minute(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 60)
+}
+
+/// Occurrences since `since`: from the per-minute counts, or the whole
+/// count when the entry has none and was last seen in the window.
+pub fn count_since(e: &ErrorEntry, since: SystemTime) -> u64 {
+    if e.per_minute.is_empty() {
+        return if e.last_seen.is_some_and(|t| t >= since) {
+            e.count
+        } else {
+            0
+        };
+    }
+    let m = minute(since);
+    e.per_minute
+        .iter()
+        .filter(|(t, _)| *t >= m)
+        .map(|(_, c)| u64::from(*c))
+        .sum()
+}
+
+/// Per-minute counts over `[now - window, now]` in `n` buckets (for the
+/// trend sparkline).
+pub fn trend(e: &ErrorEntry, now: SystemTime, window: Duration, n: usize) -> Vec<Option<f64>> {
+    let start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
+    let pts = e.per_minute.iter().map(|(m, c)| {
+        (
+            SystemTime::UNIX_EPOCH + Duration::from_secs(m * 60),
+            f64::from(*c),
+        )
+    });
+    crate::ui::widgets::buckets(pts, start, now, n)
+        .into_iter()
+        .map(|v| Some(v.unwrap_or(0.0)))
+        .collect()
+}
+
+/// First seen within the last hour.
+pub fn is_new(e: &ErrorEntry, now: SystemTime) -> bool {
+    e.first_seen
+        .is_some_and(|t| now.duration_since(t).unwrap_or_default() <= Duration::from_secs(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::fixture::{draw, fixed_app, fixed_snapshot};
+
+    fn keys(app: &mut App, snap: &Snapshot, s: &str) {
+        for c in s.chars() {
+            app.handle(Event::char(c), snap);
+        }
+    }
+
+    fn names(app: &App, snap: &Snapshot) -> Vec<String> {
+        app.fleet_rows(snap)
+            .iter()
+            .map(|r| r.source.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn tabs_and_digits_switch_screens() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        assert_eq!(app.screen, Screen::Fleet);
+        app.handle(Event::key(KeyCode::Tab), &snap);
+        assert_eq!(app.screen, Screen::Runner);
+        app.handle(Event::key(KeyCode::BackTab), &snap);
+        app.handle(Event::key(KeyCode::BackTab), &snap);
+        assert_eq!(app.screen, Screen::Logs);
+        keys(&mut app, &snap, "3");
+        assert_eq!(app.screen, Screen::Errors);
+        keys(&mut app, &snap, "1");
+        assert_eq!(app.screen, Screen::Fleet);
+        // No fifth screen.
+        assert_eq!(app.handle(Event::char('5'), &snap), Outcome::None);
+        assert_eq!(app.screen, Screen::Fleet);
+    }
+
+    #[test]
+    fn q_and_ctrl_c_quit() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        assert_eq!(app.handle(Event::char('q'), &snap), Outcome::Quit);
+        assert_eq!(app.handle(Event::ctrl('c'), &snap), Outcome::Quit);
+        // Typing a filter: q is a letter, Ctrl-C still quits.
+        app.handle(Event::char('/'), &snap);
+        assert_eq!(app.handle(Event::char('q'), &snap), Outcome::Redraw);
+        assert_eq!(app.input.as_deref(), Some("q"));
+        assert_eq!(app.handle(Event::ctrl('c'), &snap), Outcome::Quit);
+    }
+
+    #[test]
+    fn sort_cycles_and_reverses() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        assert_eq!(names(&app, &snap), ["prm-3", "prm-4", "prm-5", "prm-6"]);
+        keys(&mut app, &snap, "S");
+        assert_eq!(names(&app, &snap), ["prm-6", "prm-5", "prm-4", "prm-3"]);
+        keys(&mut app, &snap, "s");
+        assert_eq!(app.fleet.sort, FleetSort::State);
+        assert_eq!(names(&app, &snap)[3], "prm-3", "down last when descending");
+        keys(&mut app, &snap, "S");
+        assert_eq!(names(&app, &snap)[0], "prm-3", "down first");
+        keys(&mut app, &snap, "s");
+        assert_eq!(app.fleet.sort, FleetSort::Jobs);
+        assert_eq!(names(&app, &snap), ["prm-4", "prm-5", "prm-6", "prm-3"]);
+        keys(&mut app, &snap, "s");
+        assert_eq!(app.fleet.sort, FleetSort::Avail);
+        assert!(!app.fleet.descending, "fewest available first");
+        // A runner without the figure sorts as the smallest.
+        assert_eq!(names(&app, &snap), ["prm-3", "prm-4", "prm-6", "prm-5"]);
+        for _ in 0..7 {
+            keys(&mut app, &snap, "s");
+        }
+        assert_eq!(app.fleet.sort, FleetSort::Name);
+    }
+
+    #[test]
+    fn filter_typing_applies_on_enter_and_cancels_on_esc() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        keys(&mut app, &snap, "/prm-44");
+        app.handle(Event::key(KeyCode::Backspace), &snap);
+        assert_eq!(app.input.as_deref(), Some("prm-4"));
+        assert!(app.fleet.filter.is_empty(), "not applied while typing");
+        app.handle(Event::key(KeyCode::Enter), &snap);
+        assert_eq!(app.input, None);
+        assert_eq!(app.fleet.filter, "prm-4");
+        assert_eq!(names(&app, &snap), ["prm-4"]);
+        // `/` again starts from the current filter; Esc keeps it.
+        keys(&mut app, &snap, "/x");
+        assert_eq!(app.input.as_deref(), Some("prm-4x"));
+        app.handle(Event::key(KeyCode::Esc), &snap);
+        assert_eq!(app.input, None);
+        assert_eq!(app.fleet.filter, "prm-4");
+        // Esc outside typing clears it.
+        app.handle(Event::key(KeyCode::Esc), &snap);
+        assert_eq!(app.fleet.filter, "");
+        // No filter on the Runner screen.
+        keys(&mut app, &snap, "2/");
+        assert_eq!(app.input, None);
+    }
+
+    #[test]
+    fn moving_is_clamped() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        keys(&mut app, &snap, "kkk");
+        assert_eq!(app.fleet.selected, 0);
+        app.handle(Event::key(KeyCode::PageDown), &snap);
+        assert_eq!(app.fleet.selected, 3);
+        app.handle(Event::key(KeyCode::Home), &snap);
+        assert_eq!(app.fleet.selected, 0);
+        app.handle(Event::key(KeyCode::Down), &snap);
+        keys(&mut app, &snap, "j");
+        assert_eq!(app.fleet.selected, 2);
+        app.handle(Event::wheel(false, 10, 5), &snap);
+        assert_eq!(app.fleet.selected, 1);
+        // Nothing to move in an empty fleet.
+        let empty = Snapshot::default();
+        keys(&mut app, &empty, "jjG");
+        assert_eq!(app.fleet.selected, 0);
+    }
+
+    #[test]
+    fn click_selects_the_row_under_the_cursor_and_a_second_click_opens() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        let (_, hits) = draw(&app, &snap, 80, 24);
+        app.drawn(hits);
+        let body = app.hits.table.expect("fleet table drawn").body;
+        // Header 1 line, table header 2 lines: rows start at y = 3.
+        assert_eq!(body.y, 3);
+        app.handle(Event::click(5, body.y + 2), &snap);
+        assert_eq!(app.fleet.selected, 2);
+        assert_eq!(app.screen, Screen::Fleet);
+        // Below the last row: nothing.
+        assert_eq!(
+            app.handle(Event::click(5, body.y + 4), &snap),
+            Outcome::None
+        );
+        app.handle(Event::click(5, body.y + 2), &snap);
+        assert_eq!(app.screen, Screen::Runner);
+        assert_eq!(app.runner.as_deref(), Some("prm-5"));
+        assert_eq!(
+            app.current_runner(&snap).map(|r| r.source.name.as_str()),
+            Some("prm-5")
+        );
+    }
+
+    #[test]
+    fn clicking_a_tab_switches() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        let (_, hits) = draw(&app, &snap, 80, 24);
+        app.drawn(hits);
+        let (rect, screen) = app.hits.tabs[3];
+        assert_eq!(screen, Screen::Logs);
+        app.handle(Event::click(rect.x + 1, rect.y), &snap);
+        assert_eq!(app.screen, Screen::Logs);
+    }
+
+    #[test]
+    fn errors_popup_opens_on_enter_and_esc_closes_it_before_quitting() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        keys(&mut app, &snap, "3");
+        app.handle(Event::key(KeyCode::Enter), &snap);
+        assert_eq!(
+            app.errors.popup.as_deref(),
+            Some("checking for jobs... client error")
+        );
+        // Moving does nothing under the popup.
+        keys(&mut app, &snap, "j");
+        assert_eq!(app.errors.selected, 0);
+        assert_eq!(app.handle(Event::key(KeyCode::Esc), &snap), Outcome::Redraw);
+        assert_eq!(app.errors.popup, None);
+        assert_eq!(app.screen, Screen::Errors);
+        // Help closes with Esc too.
+        keys(&mut app, &snap, "?");
+        assert!(app.help);
+        app.handle(Event::key(KeyCode::Esc), &snap);
+        assert!(!app.help);
+    }
+
+    #[test]
+    fn error_window_cycles_and_counts_within_it() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        keys(&mut app, &snap, "3");
+        assert_eq!(app.errors.window, ErrWindow::H1);
+        let counts: Vec<u64> = app
+            .error_rows(&snap, app.now)
+            .iter()
+            .map(|r| r.count)
+            .collect();
+        assert_eq!(counts, [150, 17, 3]);
+        keys(&mut app, &snap, "w");
+        assert_eq!(app.errors.window, ErrWindow::H24);
+        keys(&mut app, &snap, "ww");
+        assert_eq!(app.errors.window, ErrWindow::M15);
+        let rows = app.error_rows(&snap, app.now);
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].new && !rows[1].new);
+    }
+
+    #[test]
+    fn logs_follow_and_scroll() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        keys(&mut app, &snap, "4");
+        let (_, hits) = draw(&app, &snap, 80, 8);
+        app.drawn(hits);
+        assert!(app.logs.follow);
+        app.handle(Event::wheel(false, 0, 4), &snap);
+        assert!(!app.logs.follow);
+        assert_eq!(app.logs.scroll, 3);
+        keys(&mut app, &snap, "g");
+        // 11 lines, 5 visible: 6 up at most.
+        assert_eq!(app.logs.scroll, 6);
+        keys(&mut app, &snap, "G");
+        assert!(app.logs.follow);
+        assert_eq!(app.logs.scroll, 0);
+        keys(&mut app, &snap, "f");
+        assert!(!app.logs.follow);
+        keys(&mut app, &snap, "f");
+        assert!(app.logs.follow);
+    }
+
+    #[test]
+    fn logs_runner_and_level_filters_cycle_back_to_all() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        keys(&mut app, &snap, "4r");
+        assert_eq!(app.logs.runner.as_deref(), Some("prm-3"));
+        keys(&mut app, &snap, "rrrr");
+        assert_eq!(app.logs.runner, None);
+        keys(&mut app, &snap, "llll");
+        assert_eq!(app.logs.min_level, None);
+        keys(&mut app, &snap, "lr/x");
+        app.handle(Event::key(KeyCode::Enter), &snap);
+        keys(&mut app, &snap, "c");
+        assert_eq!(
+            (
+                app.logs.min_level,
+                app.logs.runner.as_deref(),
+                app.logs.filter.as_str()
+            ),
+            (None, None, "")
+        );
+    }
+
+    #[test]
+    fn runner_screen_steps_through_runners() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        keys(&mut app, &snap, "2");
+        assert_eq!(
+            app.current_runner(&snap).map(|r| r.source.name.as_str()),
+            Some("prm-3")
+        );
+        keys(&mut app, &snap, "l");
+        assert_eq!(app.runner.as_deref(), Some("prm-4"));
+        keys(&mut app, &snap, "hh");
+        assert_eq!(app.runner.as_deref(), Some("prm-6"), "wraps around");
+        app.handle(Event::key(KeyCode::Esc), &snap);
+        assert_eq!(app.screen, Screen::Fleet);
+        assert_eq!(app.fleet.selected, 3);
+    }
+
+    #[test]
+    fn no_color_env() {
+        use std::ffi::OsStr;
+        assert_eq!(Theme::from_no_color(None), Theme::COLOR);
+        assert_eq!(Theme::from_no_color(Some(OsStr::new(""))), Theme::COLOR);
+        assert_eq!(Theme::from_no_color(Some(OsStr::new("1"))), Theme::MONO);
+    }
+
+    proptest::proptest! {
+        /// Any key sequence keeps the selection inside the rows and never panics.
+        #[test]
+        fn random_input_keeps_state_valid(
+            input in proptest::collection::vec((0u8..40, 0u16..90, 0u16..30), 0..60)
+        ) {
+            let snap = fixed_snapshot();
+            let mut app = fixed_app(Theme::COLOR);
+            let chars = b"jkhlsSw/fr?q123\t";
+            for (k, x, y) in input {
+                let ev = match k {
+                    0..=15 => Event::char(chars[usize::from(k)] as char),
+                    16 => Event::key(KeyCode::Enter),
+                    17 => Event::key(KeyCode::Esc),
+                    18 => Event::key(KeyCode::Tab),
+                    19 => Event::key(KeyCode::PageDown),
+                    20 => Event::key(KeyCode::End),
+                    21..=29 => Event::click(x, y),
+                    _ => Event::wheel(k % 2 == 0, x, y),
+                };
+                app.handle(ev, &snap);
+                let (_, hits) = draw(&app, &snap, 80, 24);
+                app.drawn(hits);
+                proptest::prop_assert!(app.fleet.selected < 4);
+                proptest::prop_assert!(app.errors.selected < 4);
+            }
+        }
+    }
+}

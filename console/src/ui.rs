@@ -1,0 +1,266 @@
+//! Drawing: a header, the current screen, a footer with the tabs and key
+//! hints, and overlays (help, error examples, the filter prompt). Pure: it
+//! reads the [`App`], the [`Snapshot`] and the clock it is given.
+
+pub mod errors;
+pub mod fleet;
+pub mod help;
+pub mod logs;
+pub mod runner;
+pub mod widgets;
+
+#[cfg(test)]
+pub(crate) mod fixture;
+
+use std::time::SystemTime;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
+
+use crate::app::{App, Hits, Screen};
+use crate::model::{Health, Snapshot};
+
+/// Draw everything into `frame`; returns where the mouse can hit things,
+/// for the loop to hand back to [`App::drawn`].
+pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot, now: SystemTime) -> Hits {
+    let area = frame.area();
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header(frame, head, app, snap, now);
+    let mut hits = Hits {
+        table: match app.screen {
+            Screen::Fleet => fleet::render(frame, body, app, snap, now),
+            Screen::Runner => {
+                runner::render(frame, body, app, snap, now);
+                None
+            }
+            Screen::Errors => errors::render(frame, body, app, snap, now),
+            Screen::Logs => logs::render(frame, body, app, snap),
+        },
+        tabs: Vec::new(),
+    };
+    hits.tabs = footer(frame, foot, app);
+    if app.help {
+        help::render(frame, body, app);
+    }
+    hits
+}
+
+fn header(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: SystemTime) {
+    let t = app.theme;
+    let up = snap
+        .runners
+        .iter()
+        .filter(|r| r.health == Health::Up)
+        .count();
+    let down = snap
+        .runners
+        .iter()
+        .filter(|r| matches!(r.health, Health::Down { .. }))
+        .count();
+    let what = match app.screen {
+        Screen::Fleet => "fleet".to_string(),
+        Screen::Runner => match app.current_runner(snap) {
+            Some(r) => format!("runner {}", r.source.name),
+            None => "runner".into(),
+        },
+        Screen::Errors => "errors".into(),
+        Screen::Logs => "logs".into(),
+    };
+    let n = snap.runners.len();
+    let mut left = vec![
+        Span::styled("termgate", t.title()),
+        Span::raw("  "),
+        Span::styled(what, t.accent()),
+        Span::raw(format!("  {n} runner{} · ", if n == 1 { "" } else { "s" })),
+        Span::styled(format!("{up} up"), if up > 0 { t.good() } else { t.dim() }),
+    ];
+    if down > 0 {
+        left.push(Span::raw(" · "));
+        left.push(Span::styled(format!("{down} down"), t.bad()));
+    }
+    let mut right = String::new();
+    if !snap.interval.is_zero() {
+        right.push_str(&format!(
+            "every {} · ",
+            widgets::age(snap.interval).replace(".0s", "s")
+        ));
+    }
+    right.push_str(&widgets::clock(now));
+    let used: usize = left.iter().map(|s| s.content.width()).sum();
+    let room = usize::from(area.width).saturating_sub(used);
+    if room > right.width() {
+        left.push(Span::raw(format!("{right:>room$}")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(left)), area);
+}
+
+/// Footer: the filter prompt while typing, else the tabs and key hints.
+fn footer(frame: &mut Frame, area: Rect, app: &App) -> Vec<(Rect, Screen)> {
+    let t = app.theme;
+    if let Some(text) = &app.input {
+        let line = Line::from(vec![
+            Span::styled("/", t.accent()),
+            Span::raw(text.clone()),
+            Span::styled("▏", t.accent()),
+            Span::styled("  Enter apply · Esc cancel", t.dim()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return Vec::new();
+    }
+    let mut spans = Vec::new();
+    let mut tabs = Vec::new();
+    let mut x = area.x;
+    for (i, s) in Screen::ALL.iter().enumerate() {
+        let label = format!("[{}]{}", i + 1, s.title());
+        let w = label.width() as u16;
+        let style = if *s == app.screen {
+            t.selected()
+        } else {
+            t.dim()
+        };
+        if x + w <= area.right() {
+            tabs.push((Rect::new(x, area.y, w, 1), *s));
+        }
+        spans.push(Span::styled(label, style));
+        spans.push(Span::raw(" "));
+        x += w + 1;
+    }
+    let hints = help::hints(app.screen);
+    let used = usize::from(x - area.x);
+    let room = usize::from(area.width).saturating_sub(used);
+    if room > hints.width() {
+        spans.push(Span::styled(format!("{hints:>room$}"), t.dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    tabs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::fixture::{draw, fixed_app, fixed_snapshot};
+    use crate::ui::widgets::Theme;
+    use insta::assert_snapshot;
+    use ratatui::style::Color;
+
+    #[test]
+    fn header_counts_and_clock() {
+        let snap = fixed_snapshot();
+        let app = fixed_app(Theme::COLOR);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let first: String = (0..80)
+            .map(|x| term.backend().buffer()[(x, 0)].symbol().to_string())
+            .collect();
+        assert_eq!(
+            first,
+            "termgate  fleet  4 runners · 3 up · 1 down               every 2s · 14:02:31 UTC"
+        );
+    }
+
+    #[test]
+    fn colour_theme_uses_basic_colours_only() {
+        let snap = fixed_snapshot();
+        let app = fixed_app(Theme::COLOR);
+        let (term, _) = draw(&app, &snap, 160, 40);
+        let buf = term.backend().buffer();
+        let mut red = false;
+        for c in buf.content() {
+            for col in [c.fg, c.bg] {
+                assert!(
+                    matches!(
+                        col,
+                        Color::Reset
+                            | Color::Black
+                            | Color::Red
+                            | Color::Green
+                            | Color::Yellow
+                            | Color::Blue
+                            | Color::Magenta
+                            | Color::Cyan
+                            | Color::Gray
+                            | Color::DarkGray
+                            | Color::LightRed
+                            | Color::LightGreen
+                            | Color::LightYellow
+                            | Color::LightBlue
+                            | Color::LightMagenta
+                            | Color::LightCyan
+                            | Color::White
+                    ),
+                    "{col:?}"
+                );
+            }
+            red |= c.fg == Color::Red;
+        }
+        assert!(red, "a down runner is red");
+    }
+
+    #[test]
+    fn no_color_means_no_colour() {
+        let snap = fixed_snapshot();
+        for screen in Screen::ALL {
+            let mut app = fixed_app(Theme::MONO);
+            app.screen = screen;
+            let (term, _) = draw(&app, &snap, 80, 24);
+            for c in term.backend().buffer().content() {
+                assert_eq!((c.fg, c.bg), (Color::Reset, Color::Reset), "{screen:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_color_fleet_keeps_markers() {
+        let snap = fixed_snapshot();
+        let app = fixed_app(Theme::MONO);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        assert_snapshot!(term.backend());
+    }
+
+    #[test]
+    fn filter_prompt_replaces_the_footer_while_typing() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        for c in "4/term".chars() {
+            app.handle(crate::event::Event::char(c), &snap);
+        }
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        let footer = text.lines().last().unwrap_or_default();
+        assert!(
+            footer.starts_with("\"/term▏  Enter apply · Esc cancel"),
+            "{footer}"
+        );
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_panic() {
+        let snap = fixed_snapshot();
+        for screen in Screen::ALL {
+            for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (0, 0)] {
+                let mut app = fixed_app(Theme::COLOR);
+                app.screen = screen;
+                app.help = true;
+                let _ = draw(&app, &snap, w, h);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_snapshot_draws() {
+        let snap = Snapshot::default();
+        for screen in Screen::ALL {
+            let mut app = fixed_app(Theme::COLOR);
+            app.screen = screen;
+            let (term, _) = draw(&app, &snap, 80, 24);
+            assert!(format!("{}", term.backend()).contains("termgate"));
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! Shared pieces of the screens: the colour theme, number and age
+//! formatting, text sparklines, and a small column layout that collapses
+//! right to left and lets a cell span the rest of a row.
+
+use std::time::{Duration, SystemTime};
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::model::Level;
+
+/// Colours: the 16 basic ANSI colours only, or none at all (`NO_COLOR`).
+/// Everything highlighted also carries a text marker, so a monochrome
+/// screen loses nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    pub const COLOR: Theme = Theme { color: true };
+    pub const MONO: Theme = Theme { color: false };
+
+    /// Colours unless `NO_COLOR` is set to a non-empty value
+    /// (<https://no-color.org>).
+    pub fn from_no_color(no_color: Option<&std::ffi::OsStr>) -> Theme {
+        Theme {
+            color: no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn fg(self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+
+    /// Something is wrong: a runner down, no terminal available, a new error.
+    pub fn bad(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    pub fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+    pub fn good(self) -> Style {
+        self.fg(Color::Green)
+    }
+    pub fn dim(self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new()
+        }
+    }
+    pub fn accent(self) -> Style {
+        self.fg(Color::Cyan)
+    }
+    pub fn title(self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+    /// The selected row: reverse video works without colours too.
+    pub fn selected(self) -> Style {
+        Style::new().add_modifier(Modifier::REVERSED)
+    }
+    pub fn level(self, l: Level) -> Style {
+        match l {
+            Level::Debug => self.dim(),
+            Level::Info => Style::new(),
+            Level::Warning => self.warn(),
+            Level::Error | Level::Fatal | Level::Panic => self.bad(),
+        }
+    }
+    /// Series colours for charts and sparklines, by position.
+    pub fn series(self, i: usize) -> Style {
+        const C: [Color; 6] = [
+            Color::Green,
+            Color::Cyan,
+            Color::Yellow,
+            Color::Magenta,
+            Color::Blue,
+            Color::Red,
+        ];
+        self.fg(C[i % C.len()])
+    }
+}
+
+/// `-` for a figure the runner does not export; integers without decimals,
+/// small fractions with one, thousands as `12.3k`.
+pub fn num(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if !v.is_finite() => "-".into(),
+        Some(v) if v.abs() >= 10_000.0 => format!("{:.1}k", v / 1000.0),
+        Some(v) if v.fract() == 0.0 => format!("{v:.0}"),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.1}"),
+    }
+}
+
+/// `142M`, `1.2G`, `980K`.
+pub fn bytes(v: Option<f64>) -> String {
+    let Some(v) = v.filter(|v| v.is_finite() && *v >= 0.0) else {
+        return "-".into();
+    };
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = v;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v < 10.0 && u > 0 {
+        format!("{v:.1}{}", UNITS[u])
+    } else {
+        format!("{v:.0}{}", UNITS[u])
+    }
+}
+
+/// `0.8s`, `12s`, `3m`, `2h`, `3d`.
+pub fn age(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 10.0 {
+        format!("{s:.1}s")
+    } else if s < 120.0 {
+        format!("{s:.0}s")
+    } else if s < 2.0 * 3600.0 {
+        format!("{}m", (s / 60.0) as u64)
+    } else if s < 2.0 * 86400.0 {
+        format!("{}h", (s / 3600.0) as u64)
+    } else {
+        format!("{}d", (s / 86400.0) as u64)
+    }
+}
+
+/// Age of `t` at `now`; a time in the future counts as zero.
+pub fn age_at(now: SystemTime, t: SystemTime) -> String {
+    age(now.duration_since(t).unwrap_or_default())
+}
+
+/// `3h12m`, `4d2h`, `12m`.
+pub fn uptime(d: Duration) -> String {
+    let m = d.as_secs() / 60;
+    let (d_, h, m) = (m / 1440, (m / 60) % 24, m % 60);
+    if d_ > 0 {
+        format!("{d_}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else {
+        format!("{m}m")
+    }
+}
+
+/// `14:02:31 UTC`.
+pub fn clock(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%H:%M:%S UTC")
+        .to_string()
+}
+
+/// `14:02`.
+pub fn hhmm(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%H:%M")
+        .to_string()
+}
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A text sparkline: one character per value, scaled to the largest;
+/// zero and missing values are blank so gaps stand out.
+pub fn spark(values: &[Option<f64>]) -> String {
+    let max = values.iter().flatten().fold(0.0_f64, |a, b| a.max(*b));
+    values
+        .iter()
+        .map(|v| match v {
+            Some(v) if *v > 0.0 && max > 0.0 => {
+                let i = ((v / max) * (BARS.len() - 1) as f64).round() as usize;
+                BARS[i.min(BARS.len() - 1)]
+            }
+            _ => ' ',
+        })
+        .collect()
+}
+
+/// Points `(time, value)` averaged into `n` equal buckets over
+/// `[start, end)`; buckets without a point are `None`.
+pub fn buckets(
+    points: impl IntoIterator<Item = (SystemTime, f64)>,
+    start: SystemTime,
+    end: SystemTime,
+    n: usize,
+) -> Vec<Option<f64>> {
+    let span = end.duration_since(start).unwrap_or_default().as_secs_f64();
+    let mut sums = vec![(0.0, 0u32); n];
+    if n == 0 || span <= 0.0 {
+        return vec![None; n];
+    }
+    for (t, v) in points {
+        let Ok(d) = t.duration_since(start) else {
+            continue;
+        };
+        let i = (d.as_secs_f64() / span * n as f64) as usize;
+        if let Some(b) = sums.get_mut(i) {
+            b.0 += v;
+            b.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(s, c)| (c > 0).then(|| s / f64::from(c)))
+        .collect()
+}
+
+/// Cut `s` to `width` columns, ending with `…` when cut.
+pub fn truncate(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw + 1 > width {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
+}
+
+/// Control characters shown as a replacement character (they would move
+/// the cursor).
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// Pad (or cut) `s` to exactly `width` columns.
+pub fn pad(s: &str, width: usize, right: bool) -> String {
+    let s = truncate(&clean(s), width);
+    let fill = " ".repeat(width.saturating_sub(s.width()));
+    if right {
+        fill + &s
+    } else {
+        s + &fill
+    }
+}
+
+/// One column of a [`Columns`] layout.
+#[derive(Debug, Clone)]
+pub struct Col {
+    pub title: String,
+    /// Second header line (`avail` under `TERMINALS`), if any.
+    pub sub: String,
+    pub right: bool,
+    /// Never dropped when narrow.
+    pub keep: bool,
+    /// Takes the width left over (only one column should).
+    pub flex: bool,
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Col {
+    pub fn left(title: &str, min: usize, max: usize) -> Col {
+        Col {
+            title: title.to_string(),
+            sub: String::new(),
+            right: false,
+            keep: false,
+            flex: false,
+            min,
+            max,
+        }
+    }
+    pub fn right(title: &str, min: usize, max: usize) -> Col {
+        Col {
+            right: true,
+            ..Col::left(title, min, max)
+        }
+    }
+    pub fn under(mut self, sub: &str) -> Col {
+        self.sub = sub.to_string();
+        self
+    }
+    pub fn keep(mut self) -> Col {
+        self.keep = true;
+        self
+    }
+    pub fn flex(mut self) -> Col {
+        self.flex = true;
+        self
+    }
+}
+
+/// A cell of a row: text and style; `span` makes it run to the end of the
+/// row (a down runner's reason).
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub text: String,
+    pub style: Style,
+    pub span: bool,
+}
+
+impl Cell {
+    pub fn new(text: impl Into<String>, style: Style) -> Cell {
+        Cell {
+            text: text.into(),
+            style,
+            span: false,
+        }
+    }
+    pub fn plain(text: impl Into<String>) -> Cell {
+        Cell::new(text, Style::new())
+    }
+    pub fn spanning(text: impl Into<String>, style: Style) -> Cell {
+        Cell {
+            span: true,
+            ..Cell::new(text, style)
+        }
+    }
+}
+
+/// Column widths fitted to an area: natural widths from the content,
+/// columns dropped right to left (except `keep` ones) until they fit,
+/// then spare width given to the flex column or spread between columns.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    cols: Vec<Col>,
+    /// `(column index, width)` of the visible columns, in order.
+    pub shown: Vec<(usize, usize)>,
+    gap: usize,
+}
+
+impl Columns {
+    pub fn fit(cols: Vec<Col>, rows: &[Vec<Cell>], width: usize) -> Columns {
+        let natural: Vec<usize> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let content = rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .filter(|cell| !cell.span)
+                    .map(|cell| cell.text.width())
+                    .max()
+                    .unwrap_or(0);
+                // A group title may run over its columns; a flex column
+                // only claims its minimum and gets what is left.
+                let head = if c.sub.is_empty() {
+                    c.title.width()
+                } else {
+                    c.sub.width()
+                };
+                if c.flex {
+                    c.min
+                } else {
+                    content.max(head).clamp(c.min, c.max.max(c.min))
+                }
+            })
+            .collect();
+        let mut shown: Vec<usize> = (0..cols.len()).collect();
+        let total = |s: &[usize], gap: usize| -> usize {
+            s.iter().map(|i| natural[*i]).sum::<usize>() + s.len().saturating_sub(1) * gap
+        };
+        while total(&shown, 1) > width {
+            let Some(pos) = shown.iter().rposition(|i| !cols[*i].keep) else {
+                break;
+            };
+            shown.remove(pos);
+        }
+        let mut widths: Vec<(usize, usize)> = shown.iter().map(|i| (*i, natural[*i])).collect();
+        let used = total(&shown, 1);
+        let mut gap = 1;
+        let spare = width.saturating_sub(used);
+        if let Some(f) = widths.iter_mut().find(|(i, _)| cols[*i].flex) {
+            f.1 += spare;
+        } else if widths.len() > 1 {
+            // Wider gaps, at most 3, so wide screens use their width.
+            gap = (1 + spare / (widths.len() - 1)).min(3);
+        }
+        // Still too wide (only keep columns): shrink from the right.
+        let mut over = total(&shown, gap).saturating_sub(width);
+        for w in widths.iter_mut().rev() {
+            let cut = over.min(w.1.saturating_sub(1));
+            w.1 -= cut;
+            over -= cut;
+        }
+        Columns {
+            cols,
+            shown: widths,
+            gap,
+        }
+    }
+
+    pub fn is_shown(&self, col: usize) -> bool {
+        self.shown.iter().any(|(i, _)| *i == col)
+    }
+
+    /// The header lines: titles, then sub-titles when any column has one.
+    /// A sub-titled group's title is written once, over its first column.
+    pub fn header(&self, style: Style) -> Vec<Line<'static>> {
+        let width = self.width();
+        let mut top: Vec<String> = vec![" ".into(); width];
+        let mut bottom: Vec<String> = vec![" ".into(); width];
+        let mut has_sub = false;
+        let mut last_title: &str = "";
+        let mut x = 0;
+        for (n, (i, w)) in self.shown.iter().enumerate() {
+            let c = &self.cols[*i];
+            if n > 0 {
+                x += self.gap;
+            }
+            if c.sub.is_empty() {
+                put(&mut top, x, &pad(&c.title, *w, c.right));
+            } else {
+                has_sub = true;
+                if c.title != last_title {
+                    // A group title may run over the next columns.
+                    put(&mut top, x, &c.title);
+                }
+                put(&mut bottom, x, &pad(&c.sub, *w, c.right));
+            }
+            last_title = &c.title;
+            x += w;
+        }
+        let mut out = vec![Line::styled(top.concat().trim_end().to_string(), style)];
+        if has_sub {
+            out.push(Line::styled(bottom.concat().trim_end().to_string(), style));
+        }
+        out
+    }
+
+    /// Total width of the shown columns.
+    pub fn width(&self) -> usize {
+        self.shown.iter().map(|(_, w)| w).sum::<usize>()
+            + self.shown.len().saturating_sub(1) * self.gap
+    }
+
+    /// One row as a line.
+    pub fn row(&self, cells: &[Cell]) -> Line<'static> {
+        let mut spans = Vec::new();
+        let mut x = 0;
+        let total = self.width();
+        for (n, (i, w)) in self.shown.iter().enumerate() {
+            if n > 0 {
+                spans.push(Span::raw(" ".repeat(self.gap)));
+                x += self.gap;
+            }
+            let Some(cell) = cells.get(*i) else {
+                spans.push(Span::raw(" ".repeat(*w)));
+                x += w;
+                continue;
+            };
+            if cell.span {
+                let rest = total.saturating_sub(x);
+                spans.push(Span::styled(pad(&cell.text, rest, false), cell.style));
+                break;
+            }
+            spans.push(Span::styled(
+                pad(&cell.text, *w, self.cols[*i].right),
+                cell.style,
+            ));
+            x += w;
+        }
+        Line::from(spans)
+    }
+}
+
+/// Write `s` into a line of one-column cells from `x`, cutting at the end.
+fn put(line: &mut [String], x: usize, s: &str) {
+    let mut x = x;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if cw == 0 {
+            continue;
+        }
+        if x + cw > line.len() {
+            break;
+        }
+        line[x] = c.to_string();
+        for cell in line.iter_mut().skip(x + 1).take(cw - 1) {
+            cell.clear();
+        }
+        x += cw;
+    }
+}
+
+/// A rectangle of `w` × `h` cells (clamped) centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(h.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [r] = Layout::horizontal([Constraint::Length(w.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(num(None), "-");
+        assert_eq!(num(Some(212.0)), "212");
+        assert_eq!(num(Some(0.44)), "0.4");
+        assert_eq!(num(Some(12_345.0)), "12.3k");
+        assert_eq!(num(Some(f64::NAN)), "-");
+        assert_eq!(bytes(Some(142.0 * 1024.0 * 1024.0)), "142M");
+        assert_eq!(bytes(Some(1.5 * 1024.0 * 1024.0 * 1024.0)), "1.5G");
+        assert_eq!(bytes(None), "-");
+        assert_eq!(age(Duration::from_millis(800)), "0.8s");
+        assert_eq!(age(Duration::from_secs(300)), "5m");
+        assert_eq!(uptime(Duration::from_secs(3 * 3600 + 12 * 60)), "3h12m");
+    }
+
+    #[test]
+    fn sparks_leave_gaps_at_zero() {
+        assert_eq!(spark(&[Some(0.0), Some(1.0), None, Some(7.0)]), " ▂ █");
+        assert_eq!(spark(&[]), "");
+    }
+
+    #[test]
+    fn text_cut_to_width() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(pad("ab", 4, true), "  ab");
+        assert_eq!(pad("abcdef", 4, false), "abc…");
+    }
+
+    #[test]
+    fn columns_collapse_right_to_left() {
+        let cols = vec![
+            Col::left("NAME", 4, 10).keep(),
+            Col::right("A", 3, 3),
+            Col::right("B", 3, 3),
+        ];
+        let rows = vec![vec![Cell::plain("x"), Cell::plain("1"), Cell::plain("2")]];
+        let c = Columns::fit(cols.clone(), &rows, 8);
+        assert_eq!(c.shown, vec![(0, 4), (1, 3)]);
+        let c = Columns::fit(cols.clone(), &rows, 12);
+        assert_eq!(c.shown.len(), 3);
+        let c = Columns::fit(cols, &rows, 2);
+        assert_eq!(c.shown, vec![(0, 2)]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rows_never_exceed_the_width(width in 0usize..200, text in ".{0,40}") {
+            let cols = vec![
+                Col::left("NAME", 4, 30).keep(),
+                Col::right("N", 2, 6),
+                Col::left("REST", 4, 60).flex(),
+            ];
+            let rows = vec![vec![Cell::plain(text.clone()), Cell::plain("12"), Cell::plain(text)]];
+            let c = Columns::fit(cols, &rows, width);
+            let line = c.row(&rows[0]);
+            proptest::prop_assert!(line.width() <= width.max(4));
+        }
+    }
+}
