@@ -292,6 +292,15 @@ fn docker_inspect_shows_hardening_and_cancel_removes_the_container() {
         "{status}"
     );
 
+    // The job's executor stage while its script runs.
+    let m = r.metrics();
+    assert!(
+        m.lines().any(|l| l.starts_with("gitlab_runner_jobs{")
+            && l.contains("executor_stage=\"docker_run\"")
+            && l.ends_with(" 1")),
+        "{m}"
+    );
+
     // Cancel: the container is stopped and removed within 5 s.
     let t0 = Instant::now();
     coord.cancel(id);
@@ -499,5 +508,61 @@ fn stale_labelled_containers_are_removed_at_start() {
         labelled(&short).is_empty().then_some(())
     });
     r.wait_log("Removed stale Docker resources", 5 * SECS);
+    drop(r);
+}
+
+#[test]
+fn docker_step_timeout_kills_the_script_and_after_script_still_runs() {
+    if !docker_ready() {
+        return;
+    }
+    let coord = Coord::start(None);
+    let setup = docker_runner(
+        &coord,
+        "docker-timeout",
+        "  pull_policy = [\"if-not-present\"]",
+        &[],
+    );
+    let short = runner_short(&setup);
+    let _sweep = Sweep(vec![short.clone()]);
+    let r = setup.start();
+    let id = coord.enqueue(json!({"name": "slow", "timeout": 3,
+        "script": ["echo before", "sleep 600", "echo never-printed"],
+        "after_script": ["echo after-timeout; ps | grep -c 'sleep 600' || true"]}));
+    let j = coord.wait_finished(id, 60 * SECS);
+    let trace = trace_text(&coord, id);
+    assert_eq!(j["state"], "failed", "{trace}");
+    assert_eq!(j["failure_reason"], "job_execution_timeout", "{j}");
+    assert!(
+        trace.contains("before") && !trace.contains("never-printed"),
+        "{trace}"
+    );
+    assert!(trace.contains("after-timeout"), "{trace}");
+    wait_until("job resources removed", 15 * SECS, || {
+        labelled(&short).is_empty().then_some(())
+    });
+    drop(r);
+}
+
+#[test]
+fn docker_host_from_the_environment_is_honoured() {
+    if !docker_ready() {
+        return;
+    }
+    let coord = Coord::start(None);
+    let setup = docker_runner(&coord, "docker-env-host", "", &[]);
+    let _sweep = Sweep(vec![runner_short(&setup)]);
+    let r = setup.start_with_env(&[(
+        "DOCKER_HOST",
+        "unix:///nonexistent/from-env.sock".to_string(),
+    )]);
+    let id = coord.enqueue(job("env-host", &["echo never"]));
+    let j = coord.wait_finished(id, 60 * SECS);
+    let trace = trace_text(&coord, id);
+    assert_eq!(j["failure_reason"], "runner_system_failure", "{j}");
+    assert!(
+        trace.contains("unix:///nonexistent/from-env.sock"),
+        "{trace}"
+    );
     drop(r);
 }
