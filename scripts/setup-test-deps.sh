@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine (idempotent):
 # promtool (Debian's `prometheus` package) to check /metrics, tmux to drive
-# the console in tests.
+# the console in tests, Debian's static busybox for the Docker executor's
+# test image (built by scripts/build-test-image.sh when Docker is reachable).
 set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2
@@ -14,4 +16,9 @@ if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  bash "$(dirname "$0")/build-test-image.sh"
+else
+  echo "setup-test-deps: Docker engine not reachable; Docker e2e tests need it (or TERMGATE_SKIP_DOCKER=1)" >&2
 fi

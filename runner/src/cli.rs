@@ -1,5 +1,5 @@
 //! Command line: `run`, `register`, `verify`, `unregister`, `list`,
-//! `coordinator`. Flags follow gitlab-runner's where they exist.
+//! `doctor`, `coordinator`. Flags follow gitlab-runner's where they exist.
 
 use std::path::PathBuf;
 
@@ -40,6 +40,8 @@ pub enum Command {
     Unregister(UnregisterArgs),
     /// List the configured runners.
     List(ConfigArg),
+    /// Check the config: warn where Docker runners weaken container hardening.
+    Doctor(ConfigArg),
     /// Run a local GitLab-runner-API coordinator (demos, tests).
     Coordinator(crate::local_coordinator::CoordinatorArgs),
 }
@@ -208,6 +210,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let _log = log.init(None)?;
             crate::manage::list(args)
         }
+        Command::Doctor(args) => crate::doctor::run(args),
         Command::Coordinator(args) => {
             let _log = log.init(None)?;
             let shutdown = tokio_util::sync::CancellationToken::new();

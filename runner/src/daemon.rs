@@ -45,6 +45,8 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
     let system_id = crate::system_id::load_or_create(&path)?;
     apply_config_metrics(&metrics, &cfg, &system_id);
     metrics.configuration_loaded(true);
+    // Containers, networks and volumes a crashed run left behind.
+    crate::executor::docker::remove_stale(&cfg).await;
 
     let shutdown_servers = CancellationToken::new();
     let ready = Arc::new(AtomicBool::new(false));

@@ -2,6 +2,7 @@
 //! container). The job loop drives them through [`Executor`]; interactive
 //! terminals are an optional capability added by the session server.
 
+pub mod docker;
 pub mod shell;
 pub mod terminal;
 
@@ -27,6 +28,27 @@ pub struct JobContext {
     /// (`CI_CONCURRENT_ID`), used in build paths.
     pub slot: usize,
     pub trace: JobTrace,
+    /// Reports the executor stage (`executor_stage` label).
+    pub stage: StageHook,
+}
+
+impl JobContext {
+    /// Set the job's `executor_stage`.
+    pub fn stage(&self, stage: &'static str) {
+        if let Some(f) = &self.stage.0 {
+            f(stage);
+        }
+    }
+}
+
+/// A callback setting the job's executor stage; the default does nothing.
+#[derive(Clone, Default)]
+pub struct StageHook(pub Option<Arc<dyn Fn(&'static str) + Send + Sync>>);
+
+impl std::fmt::Debug for StageHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StageHook")
+    }
 }
 
 /// One step to run: the lines of a `script`/`after_script`.
@@ -99,6 +121,7 @@ pub trait Executor: Send + Sync {
 pub fn for_runner(runner: &RunnerConfig) -> Result<Box<dyn Executor>, ExecError> {
     match runner.executor.as_str() {
         "" | "shell" => Ok(Box::new(shell::ShellExecutor::new(runner))),
+        "docker" => Ok(Box::new(docker::DockerExecutor::new(runner))),
         other => Err(ExecError {
             reason: failure_reason::RUNNER_CONFIGURATION_ERROR,
             message: format!("executor {other:?} is not supported by termgate (shell, docker)"),

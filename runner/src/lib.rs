@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod coordinator;
 pub mod daemon;
+pub mod doctor;
 pub mod executor;
 pub mod job;
 pub mod local_coordinator;

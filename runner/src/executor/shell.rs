@@ -367,6 +367,7 @@ mod tests {
             runner_short: "abc123".into(),
             slot: 0,
             trace: crate::trace::JobTrace::new(Vec::new(), 1 << 20),
+            stage: Default::default(),
         };
         (ShellExecutor::new(&runner), ctx)
     }

@@ -225,6 +225,12 @@ async fn run_job_inner(
         runner_short: runner_short.clone(),
         slot,
         trace: trace.clone(),
+        stage: {
+            let builds = env.builds.clone();
+            executor::StageHook(Some(Arc::new(move |s: &'static str| {
+                builds.update(id, |b| b.executor_stage = s.into());
+            })))
+        },
     };
     let outcome = execute(&env, &ctx, &cancel, &force, &aborted, session.as_deref()).await;
     watcher.abort();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod config_errors;
+mod docker;
 mod jobs;
 mod lifecycle;
 mod registration;

@@ -193,11 +193,12 @@ impl RunnerSetup {
             &coord.url,
             "--registration-token",
             &coord.registration_token,
-            "--executor",
-            "shell",
             "--name",
             name,
         ];
+        if !extra.contains(&"--executor") {
+            args.extend_from_slice(&["--executor", "shell"]);
+        }
         args.extend_from_slice(extra);
         let out = runner_cmd(&args);
         assert!(
