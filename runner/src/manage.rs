@@ -53,9 +53,11 @@ pub fn version_info(executor: &str, shell: &str) -> termgate::api::VersionInfo {
     f.cancelable = true;
     f.return_exit_code = true;
     f.two_phase_job_commit = true;
-    f.session = true;
-    f.terminal = true;
     f.image = executor == "docker";
+    // PowerShell has no interactive terminal (as upstream).
+    let terminal = !matches!(shell, "pwsh" | "powershell");
+    f.session = terminal;
+    f.terminal = terminal;
     f.services = false;
     info
 }

@@ -152,13 +152,19 @@ impl Supervisor {
                     continue;
                 }
             };
+            // `info` describes this runner's executor (features.image, …).
+            let mut env = self.env_template.clone();
+            env.info = crate::manage::version_info(
+                &runner.executor,
+                runner.shell.as_deref().unwrap_or("bash"),
+            );
             for _ in 0..runner.effective_request_concurrency() {
                 let feeder = Feeder {
                     runner: runner.clone(),
                     short: short_token(runner.token.expose()),
                     client: client.clone(),
                     config: config.clone(),
-                    env: self.env_template.clone(),
+                    env: env.clone(),
                     sessions: self.sessions.clone(),
                     slots: handle.slots.clone(),
                     force: handle.force.clone(),
