@@ -445,6 +445,65 @@ process_start_time_seconds 1.7e9
         assert_eq!(s.cpu_seconds_total, None);
     }
 
+    /// Contract: what the real runner renders parses into the right sample.
+    #[test]
+    fn real_runner_metrics() {
+        use termgate_runner::builds::{BuildInfo, Builds, ProcessStateCell};
+        let builds = Builds::default();
+        let m = termgate_runner::metrics::Metrics::new(
+            builds.clone(),
+            ProcessStateCell::default(),
+            "0.3.1",
+            "abc",
+        )
+        .unwrap();
+        for (id, state) in [(1, "running"), (2, "running"), (3, "pending")] {
+            builds.insert(BuildInfo {
+                id,
+                runner: "abcd1234".into(),
+                runner_name: "r1".into(),
+                system_id: "s_1".into(),
+                project_url: "https://gitlab.example.com/a/b".into(),
+                state,
+                stage: "step_script".into(),
+                executor_stage: "shell_run".into(),
+                started: std::time::Instant::now(),
+            });
+        }
+        m.set_concurrent(8);
+        m.session_terminals_available.set(5);
+        m.session_terminals_active.set(2);
+        m.session_websocket_connections
+            .with_label_values(&["observer"])
+            .set(3);
+        m.errors_total.with_label_values(&["error"]).inc_by(4);
+        m.job_started("abcd1234", "r1", "s_1");
+        let text = m.render();
+        let s = parse_metrics(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(s.jobs, Some(3.0), "{text}");
+        assert_eq!(s.jobs_by_state.get("running"), Some(&2.0));
+        assert_eq!(s.concurrent, Some(8.0));
+        assert_eq!(s.terminals_available, Some(5.0));
+        assert_eq!(s.terminals_active, Some(2.0));
+        assert_eq!(s.terminals_idle, Some(0.0));
+        assert_eq!(s.ws_connections.get("observer"), Some(&3.0));
+        assert_eq!(s.errors_total.get("error"), Some(&4.0));
+        assert_eq!(
+            s.errors_total.get("warning"),
+            Some(&0.0),
+            "levels pre-initialised"
+        );
+        assert_eq!(s.jobs_total, Some(1.0));
+        assert_eq!(
+            s.version.as_ref().map(|v| v.short()),
+            Some("termgate 0.3".into())
+        );
+        if cfg!(target_os = "linux") {
+            assert!(s.cpu_seconds_total.is_some() && s.rss_bytes.is_some());
+            assert!(s.start_time_seconds.is_some());
+        }
+    }
+
     /// What a runner can export, rendered as text.
     #[derive(Debug, Clone)]
     struct Exported {
