@@ -10,4 +10,4 @@ pub mod prometheus;
 
 pub use client::{ScrapeClient, ScrapeError};
 pub use parse::{parse_metrics, ParseError, SampleBuilder};
-pub use poller::{spawn, Backoff, Link, PollOptions};
+pub use poller::{spawn, spawn_with_states, Backoff, Link, PollOptions};

@@ -283,6 +283,20 @@ pub fn spawn(
     rx
 }
 
+/// Like [`spawn`], starting from existing states (one per source, same
+/// order): their history and latest samples are kept, e.g. across a config
+/// reload.
+pub fn spawn_with_states(
+    states: Vec<RunnerState>,
+    opts: PollOptions,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Vec<RunnerState>> {
+    let sources = states.iter().map(|s| s.source.clone()).collect();
+    let (tx, rx) = watch::channel(states);
+    tokio::spawn(Poller::new(sources, opts).run(tx, shutdown));
+    rx
+}
+
 type Outcome = (usize, Result<Sample, ScrapeError>, SystemTime, Instant);
 
 /// The direct-scrape poller (see [`spawn`]).
