@@ -714,24 +714,31 @@ mod tests {
             src("good", format!("http://{addr}/good")),
         ];
         let stop = CancellationToken::new();
-        let mut o = opts(100, 700);
-        o.concurrency = 2; // the two stuck ones hold every permit for a while
+        let o = opts(100, 1500);
         let started = Instant::now();
         let mut rx = spawn(sources, o, stop.clone());
-        // The good one gets samples while the others are stuck.
-        wait_until(&mut rx, "good samples meanwhile", |v| {
+        // The good one gets samples while the others are still stuck.
+        let v = wait_until(&mut rx, "good samples meanwhile", |v| {
             v[2].history
                 .values_since(Series::Jobs, SystemTime::UNIX_EPOCH)
                 .len()
                 >= 3
         })
         .await;
+        if started.elapsed() < Duration::from_millis(1400) {
+            assert_eq!(
+                v[0].health,
+                Health::Unknown,
+                "still waiting on the black hole"
+            );
+            assert_eq!(v[1].health, Health::Unknown, "still waiting on the hang");
+        }
         let v = wait_until(&mut rx, "both time out", |v| {
             reason(&v[0]) == Some("timeout") && reason(&v[1]) == Some("timeout")
         })
         .await;
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(700), "{took:?}");
+        assert!(took >= Duration::from_millis(1500), "{took:?}");
         assert_eq!(v[2].health, Health::Up);
         stop.cancel();
     }
