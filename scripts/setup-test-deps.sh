@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine (idempotent):
-# promtool (Debian's `prometheus` package) to check /metrics, tmux to drive
-# the console in tests, Debian's static busybox for the Docker executor's
-# test image (built by scripts/build-test-image.sh when Docker is reachable).
+# promtool and the `prometheus` server (Debian's `prometheus` package: promtool
+# checks /metrics; console/tests/prometheus.rs runs its own server on a free
+# port), tmux to drive the console in tests, Debian's static busybox for the
+# Docker executor's test image (built by scripts/build-test-image.sh when
+# Docker is reachable).
 set -euo pipefail
 need=()
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  need+=(prometheus)
+fi
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 if ((${#need[@]})); then
@@ -16,6 +20,12 @@ if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
+  # The package starts its own server on :9090 where systemd runs; the tests
+  # start theirs, so stop the one we just installed.
+  if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 \
+    && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 fi
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   bash "$(dirname "$0")/build-test-image.sh"

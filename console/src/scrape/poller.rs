@@ -1,0 +1,836 @@
+//! Polls every runner's `/metrics` on a shared tick with bounded concurrency,
+//! backs off per runner when it is down, derives rates, keeps an hour of
+//! history and publishes `Vec<RunnerState>` on a `watch` channel.
+//!
+//! The channel holds the only copy of the states: the poller updates it in
+//! place (`send_modify`), once per batch of results, so an hour of history
+//! for a large fleet is not duplicated on every publish. Readers should
+//! `borrow()` and render, not clone whole histories every frame.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{ScrapeClient, ScrapeError};
+use crate::model::{Health, RunnerSource, RunnerState, Sample, Series};
+
+/// Results arriving within this window are published together.
+const COALESCE: Duration = Duration::from_millis(100);
+
+/// Retry delays of a runner that is down: `min`, doubling, capped at `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// Delay before the next try after `failures` failures in a row (≥ 1).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let doubled = self
+            .min
+            .checked_mul(1u32 << failures.saturating_sub(1).min(20))
+            .unwrap_or(self.max);
+        doubled.min(self.max)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollOptions {
+    pub interval: Duration,
+    /// Per request, connect to last byte.
+    pub timeout: Duration,
+    /// Scrapes in flight at most.
+    pub concurrency: usize,
+    pub backoff: Backoff,
+    /// How much history each runner keeps.
+    pub history: Duration,
+    /// Window of `errors_per_minute`.
+    pub rate_window: Duration,
+}
+
+impl Default for PollOptions {
+    fn default() -> Self {
+        PollOptions {
+            interval: crate::config::DEFAULT_INTERVAL,
+            timeout: crate::config::DEFAULT_TIMEOUT,
+            concurrency: crate::config::DEFAULT_CONCURRENCY,
+            backoff: Backoff::default(),
+            history: Duration::from_secs(3600),
+            rate_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The connection state of one runner: the reconnect state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Not tried yet: due at once.
+    Fresh,
+    /// Last scrape worked: due on the next tick.
+    Up,
+    /// `failures` in a row; the next try is at `retry_at`.
+    Backoff {
+        failures: u32,
+        delay: Duration,
+        retry_at: Instant,
+    },
+}
+
+impl Link {
+    pub fn succeeded(&mut self) {
+        *self = Link::Up;
+    }
+
+    /// Record a failure at `now`; returns the delay until the next try.
+    pub fn failed(&mut self, now: Instant, backoff: &Backoff) -> Duration {
+        let failures = match *self {
+            Link::Backoff { failures, .. } => failures.saturating_add(1),
+            Link::Fresh | Link::Up => 1,
+        };
+        let delay = backoff.delay(failures);
+        *self = Link::Backoff {
+            failures,
+            delay,
+            retry_at: now + delay,
+        };
+        delay
+    }
+
+    /// When the next scrape is due; `tick` is the next shared tick.
+    pub fn due_at(&self, now: Instant, tick: Instant) -> Instant {
+        match *self {
+            Link::Fresh => now,
+            Link::Up => tick,
+            Link::Backoff { retry_at, .. } => retry_at,
+        }
+    }
+}
+
+/// Increase of a counter over a sliding window, resets handled (a drop is
+/// a restart: the new value is the increase since).
+#[derive(Debug, Clone)]
+pub struct CounterWindow {
+    window: Duration,
+    points: VecDeque<(SystemTime, f64)>,
+}
+
+impl CounterWindow {
+    pub fn new(window: Duration) -> Self {
+        CounterWindow {
+            window,
+            points: VecDeque::new(),
+        }
+    }
+
+    /// Add a reading; returns the rate per second over the window (from the
+    /// newest reading at or before the window's start), if there are two.
+    pub fn push(&mut self, at: SystemTime, v: f64) -> Option<f64> {
+        if let Some(&(last, _)) = self.points.back() {
+            if at <= last {
+                // Clock went back or a duplicate: start over.
+                self.points.clear();
+            }
+        }
+        self.points.push_back((at, v));
+        let start = at
+            .checked_sub(self.window)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        while self.points.len() > 2 && self.points.get(1).is_some_and(|(t, _)| *t <= start) {
+            self.points.pop_front();
+        }
+        let (t0, _) = *self.points.front()?;
+        let span = at.duration_since(t0).ok()?.as_secs_f64();
+        if self.points.len() < 2 || span <= 0.0 {
+            return None;
+        }
+        let increase: f64 = self
+            .points
+            .iter()
+            .zip(self.points.iter().skip(1))
+            .map(|((_, a), (_, b))| if b >= a { b - a } else { *b })
+            .sum();
+        Some(increase / span)
+    }
+
+    pub fn clear(&mut self) {
+        self.points.clear();
+    }
+}
+
+/// What the poller keeps per runner besides the published state.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    pub link: Link,
+    pub in_flight: bool,
+    errors: CounterWindow,
+    cpu: CounterWindow,
+}
+
+impl Tracker {
+    pub fn new(opts: &PollOptions) -> Self {
+        Tracker {
+            link: Link::Fresh,
+            in_flight: false,
+            errors: CounterWindow::new(opts.rate_window),
+            // The last two readings only.
+            cpu: CounterWindow::new(Duration::ZERO),
+        }
+    }
+
+    /// Compute `cpu_percent` over `window` instead of the last two readings
+    /// (for sources that repeat a value until the next scrape).
+    pub fn with_cpu_window(mut self, window: Duration) -> Self {
+        self.cpu = CounterWindow::new(window);
+        self
+    }
+
+    /// A successful scrape taken at `at`: health, rates, history.
+    pub fn apply_ok(&mut self, st: &mut RunnerState, mut sample: Sample, at: SystemTime) {
+        self.link.succeeded();
+        sample.at = Some(at);
+        st.health = Health::Up;
+        st.last_ok = Some(at);
+        st.last_attempt = Some(at);
+        st.errors_per_minute = match sample.errors_sum() {
+            Some(v) => self.errors.push(at, v).map(|r| r * 60.0),
+            None => None,
+        };
+        st.cpu_percent = match sample.cpu_seconds_total {
+            Some(v) => self.cpu.push(at, v).map(|r| r * 100.0),
+            None => None,
+        };
+        let h = &mut st.history;
+        let points = [
+            (Series::Jobs, sample.jobs),
+            (Series::TerminalsAvailable, sample.terminals_available),
+            (Series::TerminalsActive, sample.terminals_active),
+            (Series::TerminalsIdle, sample.terminals_idle),
+            (Series::WsConnections, sample.ws_total()),
+            (Series::ErrorsPerMinute, st.errors_per_minute),
+            (Series::CpuPercent, st.cpu_percent),
+            (Series::RssBytes, sample.rss_bytes),
+        ];
+        for (s, v) in points {
+            if let Some(v) = v {
+                h.push(s, at, v);
+            }
+        }
+        st.latest = Some(sample);
+    }
+
+    /// A failed scrape: `Down` with a short reason and the next try.
+    pub fn apply_err(
+        &mut self,
+        st: &mut RunnerState,
+        reason: String,
+        at: SystemTime,
+        now: Instant,
+        backoff: &Backoff,
+    ) {
+        let delay = self.link.failed(now, backoff);
+        st.health = Health::Down {
+            reason,
+            retry_at: at + delay,
+        };
+        st.last_attempt = Some(at);
+        st.errors_per_minute = None;
+        st.cpu_percent = None;
+        // A rate across an outage would mix two processes.
+        self.cpu.clear();
+    }
+}
+
+/// The next shared tick strictly after `after`.
+fn next_tick(t0: Instant, after: Instant, interval: Duration) -> Instant {
+    let n = after.saturating_duration_since(t0).as_nanos() / interval.as_nanos().max(1) + 1;
+    let k = u32::try_from(n).unwrap_or(u32::MAX);
+    interval.checked_mul(k).map_or(after + interval, |d| t0 + d)
+}
+
+/// Start polling `sources` until `shutdown`; must be called inside a tokio
+/// runtime. The receiver starts with every runner `Unknown`.
+pub fn spawn(
+    sources: Vec<RunnerSource>,
+    opts: PollOptions,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Vec<RunnerState>> {
+    let now = SystemTime::now();
+    let states: Vec<RunnerState> = sources
+        .iter()
+        .map(|s| RunnerState::new(s.clone(), now))
+        .map(|mut s| {
+            s.history.keep = opts.history;
+            s
+        })
+        .collect();
+    let (tx, rx) = watch::channel(states);
+    tokio::spawn(Poller::new(sources, opts).run(tx, shutdown));
+    rx
+}
+
+/// Like [`spawn`], starting from existing states (one per source, same
+/// order): their history and latest samples are kept, e.g. across a config
+/// reload.
+pub fn spawn_with_states(
+    states: Vec<RunnerState>,
+    opts: PollOptions,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Vec<RunnerState>> {
+    let sources = states.iter().map(|s| s.source.clone()).collect();
+    let (tx, rx) = watch::channel(states);
+    tokio::spawn(Poller::new(sources, opts).run(tx, shutdown));
+    rx
+}
+
+type Outcome = (usize, Result<Sample, ScrapeError>, SystemTime, Instant);
+
+/// The direct-scrape poller (see [`spawn`]).
+pub struct Poller {
+    sources: Vec<RunnerSource>,
+    opts: PollOptions,
+    trackers: Vec<Tracker>,
+}
+
+impl Poller {
+    pub fn new(sources: Vec<RunnerSource>, opts: PollOptions) -> Self {
+        let trackers = sources.iter().map(|_| Tracker::new(&opts)).collect();
+        Poller {
+            sources,
+            opts,
+            trackers,
+        }
+    }
+
+    pub async fn run(mut self, tx: watch::Sender<Vec<RunnerState>>, shutdown: CancellationToken) {
+        let client = match ScrapeClient::new(self.opts.timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = e.to_string();
+                tx.send_modify(|v| {
+                    for st in v {
+                        st.health = Health::Down {
+                            reason: reason.clone(),
+                            retry_at: SystemTime::now(),
+                        };
+                    }
+                });
+                return;
+            }
+        };
+        let sem = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
+        let interval = self.opts.interval.max(Duration::from_millis(10));
+        let t0 = Instant::now();
+        let mut tick = t0;
+        let mut inflight = FuturesUnordered::new();
+        let mut pending: Vec<Outcome> = Vec::new();
+        let mut publish_at: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            for (i, tr) in self.trackers.iter_mut().enumerate() {
+                let src = &self.sources[i];
+                if tr.in_flight || tr.link.due_at(now, tick) > now {
+                    continue;
+                }
+                tr.in_flight = true;
+                let (client, sem, url) = (client.clone(), sem.clone(), src.metrics_url.clone());
+                inflight.push(async move {
+                    let permit = sem.acquire_owned().await;
+                    let r = client.scrape(&url).await;
+                    drop(permit);
+                    (i, r, SystemTime::now(), Instant::now())
+                });
+            }
+            if now >= tick {
+                tick = next_tick(t0, now, interval);
+            }
+            let wake = self
+                .trackers
+                .iter()
+                .filter(|t| !t.in_flight)
+                .map(|t| t.link.due_at(now, tick))
+                .chain(publish_at)
+                .min()
+                .unwrap_or(tick);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(first) = inflight.next(), if !inflight.is_empty() => {
+                    pending.push(first);
+                    while let Some(Some(more)) = inflight.next().now_or_never() {
+                        pending.push(more);
+                    }
+                    if inflight.is_empty() {
+                        publish_at = Some(Instant::now());
+                    } else {
+                        publish_at.get_or_insert_with(|| Instant::now() + COALESCE);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            if publish_at.is_some_and(|p| p <= Instant::now()) {
+                publish_at = None;
+                self.publish(&tx, std::mem::take(&mut pending));
+            }
+        }
+    }
+
+    fn publish(&mut self, tx: &watch::Sender<Vec<RunnerState>>, batch: Vec<Outcome>) {
+        if batch.is_empty() {
+            return;
+        }
+        let backoff = self.opts.backoff;
+        let trackers = &mut self.trackers;
+        tx.send_modify(|states| {
+            for (i, r, at, done) in batch {
+                let (Some(tr), Some(st)) = (trackers.get_mut(i), states.get_mut(i)) else {
+                    continue;
+                };
+                tr.in_flight = false;
+                match r {
+                    Ok(sample) => tr.apply_ok(st, sample, at),
+                    Err(e) => {
+                        tracing::debug!(runner = %st.source.name, error = %e, "scrape failed");
+                        tr.apply_err(st, e.to_string(), at, done, &backoff)
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_server {
+    //! Local HTTP servers that answer well, badly or not at all.
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+
+    #[derive(Debug, Clone)]
+    pub enum Reply {
+        Text(String),
+        Status(u16),
+        /// Never answer.
+        Hang,
+    }
+
+    #[derive(Clone, Default)]
+    pub struct Routes(pub Arc<Mutex<HashMap<String, Reply>>>);
+
+    impl Routes {
+        pub fn set(&self, path: &str, r: Reply) {
+            self.0.lock().unwrap().insert(path.to_string(), r);
+        }
+    }
+
+    async fn serve_path(State(routes): State<Routes>, Path(p): Path<String>) -> Response {
+        let r = routes.0.lock().unwrap().get(&p).cloned();
+        match r {
+            Some(Reply::Text(t)) => t.into_response(),
+            Some(Reply::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
+            Some(Reply::Hang) => {
+                std::future::pending::<()>().await;
+                StatusCode::OK.into_response()
+            }
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+
+    /// An axum server on `127.0.0.1:0` answering `/{path}` from `routes`.
+    pub async fn start(routes: Routes) -> SocketAddr {
+        let app = axum::Router::new()
+            .route("/{*p}", axum::routing::get(serve_path))
+            .with_state(routes);
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        addr
+    }
+
+    /// Accepts connections and never reads or writes.
+    pub async fn black_hole() -> SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        addr
+    }
+
+    /// A port nothing listens on (bound, then released).
+    pub fn free_port() -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_server::{self, Reply, Routes};
+    use super::*;
+
+    const GOOD: &str = "gitlab_runner_concurrent 4\n\
+        gitlab_runner_jobs{state=\"running\"} 2\n\
+        gitlab_runner_session_terminals_available 2\n\
+        gitlab_runner_errors_total{level=\"error\"} 10\n\
+        process_cpu_seconds_total 1\n\
+        process_resident_memory_bytes 1000\n";
+
+    fn good(errors: f64, cpu: f64) -> String {
+        format!(
+            "gitlab_runner_concurrent 4\ngitlab_runner_jobs{{state=\"running\"}} 2\n\
+             gitlab_runner_errors_total{{level=\"error\"}} {errors}\n\
+             process_cpu_seconds_total {cpu}\n"
+        )
+    }
+
+    fn src(name: &str, url: String) -> RunnerSource {
+        RunnerSource {
+            name: name.into(),
+            metrics_url: url,
+            session_url: None,
+            logs: vec![],
+        }
+    }
+
+    fn opts(interval_ms: u64, timeout_ms: u64) -> PollOptions {
+        PollOptions {
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(timeout_ms),
+            concurrency: 4,
+            backoff: Backoff {
+                min: Duration::from_millis(100),
+                max: Duration::from_millis(400),
+            },
+            ..Default::default()
+        }
+    }
+
+    fn wait_secs() -> Duration {
+        let s = std::env::var("TERMGATE_TEST_WAIT_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(15);
+        Duration::from_secs(s)
+    }
+
+    /// Wait until `pred` holds for the published states.
+    async fn wait_until(
+        rx: &mut watch::Receiver<Vec<RunnerState>>,
+        what: &str,
+        pred: impl Fn(&[RunnerState]) -> bool,
+    ) -> Vec<RunnerState> {
+        let deadline = tokio::time::Instant::now() + wait_secs();
+        loop {
+            {
+                let v = rx.borrow_and_update();
+                if pred(&v) {
+                    return v.clone();
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => panic!(
+                    "timed out waiting for {what}: {:#?}",
+                    rx.borrow()
+                        .iter()
+                        .map(|s| (&s.source.name, &s.health))
+                        .collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    fn reason(s: &RunnerState) -> Option<&str> {
+        match &s.health {
+            Health::Down { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let b = Backoff::default();
+        let d: Vec<u64> = (1..=8).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(d, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(30));
+        let mut l = Link::Fresh;
+        let now = Instant::now();
+        assert_eq!(l.failed(now, &b), Duration::from_secs(1));
+        assert_eq!(l.failed(now, &b), Duration::from_secs(2));
+        assert!(matches!(l, Link::Backoff { failures: 2, .. }));
+        assert_eq!(
+            l.due_at(now, now + Duration::from_secs(9)),
+            now + Duration::from_secs(2)
+        );
+        l.succeeded();
+        assert_eq!(l, Link::Up);
+    }
+
+    #[test]
+    fn counter_rate_over_a_window_with_resets() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut w = CounterWindow::new(Duration::from_secs(60));
+        assert_eq!(w.push(at(0), 100.0), None);
+        assert_eq!(w.push(at(30), 130.0), Some(1.0));
+        // Restart: 130 → 5 counts as +5.
+        assert_eq!(w.push(at(60), 5.0), Some(35.0 / 60.0));
+        // The window slides: [30..90] → (130→5: +5) + (5→65: +60).
+        assert_eq!(w.push(at(90), 65.0), Some(65.0 / 60.0));
+        // Flat counter → zero.
+        let mut w = CounterWindow::new(Duration::from_secs(60));
+        for s in 0..200 {
+            w.push(at(s), 7.0);
+        }
+        assert_eq!(w.push(at(200), 7.0), Some(0.0));
+        assert!(w.points.len() <= 62, "{}", w.points.len());
+        // Last-two-readings mode.
+        let mut w = CounterWindow::new(Duration::ZERO);
+        w.push(at(0), 1.0);
+        w.push(at(1), 1.5);
+        assert_eq!(w.push(at(3), 2.5), Some(0.5));
+    }
+
+    #[test]
+    fn ticks_stay_on_the_grid() {
+        let t0 = Instant::now();
+        let i = Duration::from_secs(2);
+        assert_eq!(next_tick(t0, t0, i), t0 + i);
+        assert_eq!(
+            next_tick(t0, t0 + Duration::from_millis(2500), i),
+            t0 + 2 * i
+        );
+    }
+
+    #[test]
+    fn apply_fills_rates_and_history() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let o = PollOptions::default();
+        let mut st = RunnerState::new(src("a", "x".into()), t0);
+        let mut tr = Tracker::new(&o);
+        let s = |e: f64, c: f64| crate::scrape::parse_metrics(&good(e, c)).unwrap();
+        tr.apply_ok(&mut st, s(10.0, 1.0), t0);
+        assert_eq!(st.errors_per_minute, None);
+        tr.apply_ok(&mut st, s(13.0, 1.5), t0 + Duration::from_secs(2));
+        assert_eq!(st.errors_per_minute, Some(90.0));
+        assert_eq!(st.cpu_percent, Some(25.0));
+        assert_eq!(st.history.values_since(Series::Jobs, t0), [2.0, 2.0]);
+        assert_eq!(st.history.values_since(Series::CpuPercent, t0), [25.0]);
+        assert!(st
+            .history
+            .values_since(Series::TerminalsAvailable, t0)
+            .is_empty());
+        tr.apply_err(
+            &mut st,
+            "refused".into(),
+            t0 + Duration::from_secs(4),
+            Instant::now(),
+            &o.backoff,
+        );
+        assert_eq!(reason(&st), Some("refused"));
+        assert!(
+            st.latest.is_some(),
+            "the last good sample stays for the Runner screen"
+        );
+        assert_eq!(st.cpu_percent, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn good_garbage_status_and_big_bodies_each_in_their_own_row() {
+        let routes = Routes::default();
+        routes.set("good", Reply::Text(GOOD.into()));
+        routes.set(
+            "html",
+            Reply::Text("<html><body>login</body></html>".into()),
+        );
+        routes.set("e500", Reply::Status(500));
+        routes.set("big", Reply::Text("a 1\n".repeat(10 << 20 >> 2) + "\n"));
+        let addr = test_server::start(routes).await;
+        let sources = ["good", "html", "e500", "big"]
+            .iter()
+            .map(|p| src(p, format!("http://{addr}/{p}")))
+            .collect();
+        let stop = CancellationToken::new();
+        let mut rx = spawn(sources, opts(200, 2000), stop.clone());
+        let v = wait_until(&mut rx, "all four answered", |v| {
+            v.iter().all(|s| s.health != Health::Unknown)
+        })
+        .await;
+        assert_eq!(v[0].health, Health::Up);
+        let s = v[0].latest.as_ref().unwrap();
+        assert_eq!(s.jobs, Some(2.0));
+        assert_eq!(s.terminals_available, Some(2.0));
+        assert!(s.at.is_some());
+        assert_eq!(reason(&v[1]), Some("garbage: HTML page"));
+        assert_eq!(reason(&v[2]), Some("HTTP 500"));
+        assert_eq!(reason(&v[3]), Some("too large: over 8 MiB"));
+        // Good keeps going while the others back off.
+        let n = v[0]
+            .history
+            .values_since(Series::Jobs, SystemTime::UNIX_EPOCH)
+            .len();
+        wait_until(&mut rx, "more good samples", |v| {
+            v[0].history
+                .values_since(Series::Jobs, SystemTime::UNIX_EPOCH)
+                .len()
+                >= n + 3
+        })
+        .await;
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_runner_times_out_and_never_delays_the_others() {
+        let routes = Routes::default();
+        routes.set("good", Reply::Text(GOOD.into()));
+        routes.set("hang", Reply::Hang);
+        let addr = test_server::start(routes).await;
+        let hole = test_server::black_hole().await;
+        let sources = vec![
+            src("hole", format!("http://{hole}/metrics")),
+            src("hang", format!("http://{addr}/hang")),
+            src("good", format!("http://{addr}/good")),
+        ];
+        let stop = CancellationToken::new();
+        let o = opts(100, 1500);
+        let started = Instant::now();
+        let mut rx = spawn(sources, o, stop.clone());
+        // The good one gets samples while the others are still stuck.
+        let v = wait_until(&mut rx, "good samples meanwhile", |v| {
+            v[2].history
+                .values_since(Series::Jobs, SystemTime::UNIX_EPOCH)
+                .len()
+                >= 3
+        })
+        .await;
+        if started.elapsed() < Duration::from_millis(1400) {
+            assert_eq!(
+                v[0].health,
+                Health::Unknown,
+                "still waiting on the black hole"
+            );
+            assert_eq!(v[1].health, Health::Unknown, "still waiting on the hang");
+        }
+        let v = wait_until(&mut rx, "both time out", |v| {
+            reason(&v[0]) == Some("timeout") && reason(&v[1]) == Some("timeout")
+        })
+        .await;
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1500), "{took:?}");
+        assert_eq!(v[2].health, Health::Up);
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_then_back_with_backoff() {
+        let addr = test_server::free_port();
+        let stop = CancellationToken::new();
+        let mut rx = spawn(
+            vec![src("r", format!("http://{addr}/metrics"))],
+            opts(100, 1000),
+            stop.clone(),
+        );
+        let v = wait_until(&mut rx, "refused", |v| reason(&v[0]) == Some("refused")).await;
+        let Health::Down { retry_at, .. } = v[0].health.clone() else {
+            unreachable!()
+        };
+        let at = v[0].last_attempt.unwrap();
+        assert_eq!(
+            retry_at.duration_since(at).unwrap(),
+            Duration::from_millis(100)
+        );
+        // Later failures wait longer, up to the cap.
+        let v = wait_until(&mut rx, "backoff grows to the cap", |v| {
+            match &v[0].health {
+                Health::Down { retry_at, .. } => {
+                    v[0].last_attempt
+                        .and_then(|a| retry_at.duration_since(a).ok())
+                        == Some(Duration::from_millis(400))
+                }
+                _ => false,
+            }
+        })
+        .await;
+        assert!(v[0].latest.is_none());
+        // It comes back on the same port.
+        let app = axum::Router::new().route("/metrics", axum::routing::get(|| async { GOOD }));
+        let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        let v = wait_until(&mut rx, "up again", |v| v[0].health == Health::Up).await;
+        assert_eq!(v[0].latest.as_ref().unwrap().jobs, Some(2.0));
+        stop.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn counter_reset_gives_a_sane_rate() {
+        let routes = Routes::default();
+        routes.set("m", Reply::Text(good(1000.0, 50.0)));
+        let addr = test_server::start(routes.clone()).await;
+        let stop = CancellationToken::new();
+        let mut rx = spawn(
+            vec![src("r", format!("http://{addr}/m"))],
+            opts(100, 1000),
+            stop.clone(),
+        );
+        wait_until(&mut rx, "a flat rate", |v| {
+            v[0].errors_per_minute == Some(0.0)
+        })
+        .await;
+        // The runner restarts: counters drop to small values.
+        routes.set("m", Reply::Text(good(3.0, 0.5)));
+        let v = wait_until(&mut rx, "rate after the reset", |v| {
+            v[0].latest.as_ref().and_then(|s| s.errors_sum()) == Some(3.0)
+                && v[0].errors_per_minute.is_some_and(|r| r > 0.0)
+        })
+        .await;
+        let epm = v[0].errors_per_minute.unwrap();
+        // +3 errors within the last minute, never a negative or a huge rate.
+        assert!(epm > 0.0 && epm <= 3.0 * 60.0 / 0.09, "{epm}");
+        assert!(
+            v[0].cpu_percent.is_some_and(|c| c >= 0.0),
+            "{:?}",
+            v[0].cpu_percent
+        );
+        let series = v[0]
+            .history
+            .values_since(Series::ErrorsPerMinute, SystemTime::UNIX_EPOCH);
+        assert!(series.iter().all(|r| *r >= 0.0), "{series:?}");
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_the_channel() {
+        let stop = CancellationToken::new();
+        let mut rx = spawn(
+            vec![src("r", format!("http://{}/m", test_server::free_port()))],
+            opts(100, 500),
+            stop.clone(),
+        );
+        stop.cancel();
+        let r =
+            tokio::time::timeout(wait_secs(), async { while rx.changed().await.is_ok() {} }).await;
+        assert!(r.is_ok(), "the poller ended");
+    }
+}

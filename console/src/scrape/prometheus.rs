@@ -1,0 +1,469 @@
+//! `--prometheus URL`: the fleet as a Prometheus server sees it.
+//!
+//! Runners are discovered from the `up` series (one per `job`/`instance`);
+//! their latest values come from one instant query over the metric names a
+//! [`Sample`] needs, grouped by `job`/`instance` and folded by the same
+//! [`SampleBuilder`] as a direct scrape, so both paths show the same numbers.
+//! A target with `up == 0` is `Down` with the reason Prometheus saw
+//! (`/api/v1/targets` `lastError`, shortened).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::client::{ScrapeClient, ScrapeError};
+use super::parse::SampleBuilder;
+use super::poller::{Link, PollOptions, Tracker};
+use crate::model::{Health, RunnerSource, RunnerState, Sample};
+
+/// `(job, instance)`.
+pub type TargetKey = (String, String);
+
+/// One scrape target of the Prometheus server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub job: String,
+    pub instance: String,
+    pub up: bool,
+    /// Short reason when down (`refused`, `timeout`, `HTTP 500`, `down`).
+    pub reason: Option<String>,
+}
+
+/// What one round of queries returned.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    pub targets: Vec<Target>,
+    pub samples: BTreeMap<TargetKey, Sample>,
+}
+
+fn api_url(base: &str, path: &str, params: &[(&str, &str)]) -> Result<String, ScrapeError> {
+    let url = format!("{}/api/v1/{path}", base.trim_end_matches('/'));
+    reqwest::Url::parse_with_params(&url, params)
+        .map(String::from)
+        .map_err(|e| ScrapeError::Client(format!("{url}: {e}")))
+}
+
+fn garbage(what: &str) -> ScrapeError {
+    ScrapeError::Parse(super::ParseError::Garbage(what.to_string()))
+}
+
+async fn get_json(client: &ScrapeClient, url: &str) -> Result<Value, ScrapeError> {
+    let text = client.get_text(url).await?;
+    let v: Value = serde_json::from_str(&text).map_err(|_| garbage("not Prometheus API JSON"))?;
+    if v["status"] != "success" {
+        let msg = v["error"].as_str().unwrap_or("API error");
+        return Err(garbage(&msg.chars().take(60).collect::<String>()));
+    }
+    Ok(v)
+}
+
+/// An instant query's vector: `(labels, value)` per series.
+pub async fn query(
+    client: &ScrapeClient,
+    base: &str,
+    promql: &str,
+) -> Result<Vec<(Vec<(String, String)>, f64)>, ScrapeError> {
+    let v = get_json(client, &api_url(base, "query", &[("query", promql)])?).await?;
+    let result = v["data"]["result"]
+        .as_array()
+        .ok_or_else(|| garbage("no data.result"))?;
+    Ok(result
+        .iter()
+        .filter_map(|r| {
+            let labels = r["metric"]
+                .as_object()?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            let value = r["value"].get(1)?.as_str()?;
+            let value = match value {
+                "NaN" => f64::NAN,
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v.parse().ok()?,
+            };
+            Some((labels, value))
+        })
+        .collect())
+}
+
+fn get<'a>(labels: &'a [(String, String)], key: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// `Get "http://…": dial tcp …: connect: connection refused` → `refused`.
+pub fn short_reason(last_error: &str) -> String {
+    let e = last_error.to_ascii_lowercase();
+    if e.contains("connection refused") {
+        "refused".into()
+    } else if e.contains("deadline") || e.contains("timeout") {
+        "timeout".into()
+    } else if let Some(i) = e.find("http status ") {
+        let code: String = e[i + 12..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        format!("HTTP {code}")
+    } else if e.is_empty() {
+        "down".into()
+    } else {
+        format!("down: {}", last_error.chars().take(40).collect::<String>())
+    }
+}
+
+/// Targets from `up`, with Prometheus' last error for those down.
+pub async fn discover(client: &ScrapeClient, base: &str) -> Result<Vec<Target>, ScrapeError> {
+    let up = query(client, base, "up").await?;
+    let mut targets: Vec<Target> = up
+        .iter()
+        .map(|(l, v)| Target {
+            job: get(l, "job").to_string(),
+            instance: get(l, "instance").to_string(),
+            up: *v >= 1.0,
+            reason: None,
+        })
+        .collect();
+    targets.sort_by(|a, b| (&a.instance, &a.job).cmp(&(&b.instance, &b.job)));
+    if targets.iter().any(|t| !t.up) {
+        // Best effort: the reason for the ones down.
+        let mut errors: HashMap<TargetKey, String> = HashMap::new();
+        if let Ok(v) = get_json(client, &api_url(base, "targets", &[("state", "active")])?).await {
+            for t in v["data"]["activeTargets"].as_array().into_iter().flatten() {
+                let key = (
+                    t["labels"]["job"].as_str().unwrap_or_default().to_string(),
+                    t["labels"]["instance"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+                errors.insert(key, t["lastError"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        for t in targets.iter_mut().filter(|t| !t.up) {
+            let e = errors
+                .get(&(t.job.clone(), t.instance.clone()))
+                .map(String::as_str)
+                .unwrap_or("");
+            t.reason = Some(short_reason(e));
+        }
+    }
+    Ok(targets)
+}
+
+/// The PromQL selecting every series a [`Sample`] is built from.
+pub fn sample_selector() -> String {
+    format!("{{__name__=~\"{}\"}}", SampleBuilder::METRICS.join("|"))
+}
+
+/// Latest values of every target, grouped by `job`/`instance`.
+pub async fn read_samples(
+    client: &ScrapeClient,
+    base: &str,
+) -> Result<BTreeMap<TargetKey, Sample>, ScrapeError> {
+    let series = query(client, base, &sample_selector()).await?;
+    let mut builders: BTreeMap<TargetKey, SampleBuilder> = BTreeMap::new();
+    for (labels, v) in series {
+        let key = (
+            get(&labels, "job").to_string(),
+            get(&labels, "instance").to_string(),
+        );
+        let name = get(&labels, "__name__").to_string();
+        builders.entry(key).or_default().add(&name, &labels, v);
+    }
+    Ok(builders.into_iter().map(|(k, b)| (k, b.finish())).collect())
+}
+
+/// One round: targets and their samples.
+pub async fn fetch(client: &ScrapeClient, base: &str) -> Result<Fleet, ScrapeError> {
+    let targets = discover(client, base).await?;
+    let samples = read_samples(client, base).await?;
+    Ok(Fleet { targets, samples })
+}
+
+/// Display names: the instance, or `job/instance` when an instance is
+/// scraped by several jobs.
+fn names(targets: &[Target]) -> Vec<String> {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for t in targets {
+        *count.entry(t.instance.as_str()).or_default() += 1;
+    }
+    targets
+        .iter()
+        .map(|t| {
+            if count.get(t.instance.as_str()).copied().unwrap_or(0) > 1 {
+                format!("{}/{}", t.job, t.instance)
+            } else {
+                t.instance.clone()
+            }
+        })
+        .collect()
+}
+
+/// Poll `base` every interval until `shutdown`, like [`super::poller::spawn`].
+/// If Prometheus itself fails, every known runner shows it as the reason and
+/// the server is retried with backoff.
+pub fn spawn(
+    base: String,
+    opts: PollOptions,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Vec<RunnerState>> {
+    let (tx, rx) = watch::channel(Vec::new());
+    tokio::spawn(run(base, opts, tx, shutdown));
+    rx
+}
+
+async fn run(
+    base: String,
+    opts: PollOptions,
+    tx: watch::Sender<Vec<RunnerState>>,
+    shutdown: CancellationToken,
+) {
+    let mut trackers: HashMap<TargetKey, Tracker> = HashMap::new();
+    let mut keys: Vec<TargetKey> = Vec::new();
+    let mut server = Link::Fresh;
+    let client = ScrapeClient::new(opts.timeout);
+    let interval = opts.interval.max(Duration::from_millis(10));
+    let mut next = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep_until(next.into()) => {}
+        }
+        let started = Instant::now();
+        let result = match &client {
+            Ok(c) => tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = fetch(c, &base) => r,
+            },
+            Err(e) => Err(e.clone()),
+        };
+        let at = SystemTime::now();
+        let now = Instant::now();
+        match result {
+            Ok(fleet) => {
+                server.succeeded();
+                let names = names(&fleet.targets);
+                let mut fresh_keys = Vec::new();
+                tx.send_modify(|states| {
+                    let mut old: HashMap<TargetKey, RunnerState> =
+                        keys.drain(..).zip(states.drain(..)).collect();
+                    for (t, name) in fleet.targets.iter().zip(names) {
+                        let key = (t.job.clone(), t.instance.clone());
+                        let mut st = old.remove(&key).unwrap_or_else(|| {
+                            let src = RunnerSource {
+                                name: name.clone(),
+                                metrics_url: t.instance.clone(),
+                                session_url: None,
+                                logs: Vec::new(),
+                            };
+                            let mut st = RunnerState::new(src, at);
+                            st.history.keep = opts.history;
+                            st
+                        });
+                        st.source.name = name;
+                        let tr = trackers.entry(key.clone()).or_insert_with(|| {
+                            Tracker::new(&opts).with_cpu_window(Duration::from_secs(30))
+                        });
+                        match (t.up, fleet.samples.get(&key)) {
+                            (true, Some(s)) => tr.apply_ok(&mut st, s.clone(), at),
+                            (true, None) => {
+                                tr.apply_err(&mut st, "no series".into(), at, now, &opts.backoff)
+                            }
+                            (false, _) => {
+                                let reason = t.reason.clone().unwrap_or_else(|| "down".into());
+                                tr.apply_err(&mut st, reason, at, now, &opts.backoff);
+                                // Prometheus scrapes on its own schedule.
+                                st.health = Health::Down {
+                                    reason: match st.health {
+                                        Health::Down { reason, .. } => reason,
+                                        _ => "down".into(),
+                                    },
+                                    retry_at: at + interval,
+                                };
+                            }
+                        }
+                        fresh_keys.push(key);
+                        states.push(st);
+                    }
+                });
+                trackers.retain(|k, _| fresh_keys.contains(k));
+                keys = fresh_keys;
+                next = started + interval;
+            }
+            Err(e) => {
+                let delay = server.failed(now, &opts.backoff).max(interval);
+                let reason = format!("prometheus: {e}");
+                tracing::debug!(%reason, "prometheus query failed");
+                tx.send_modify(|states| {
+                    for (st, key) in states.iter_mut().zip(&keys) {
+                        st.health = Health::Down {
+                            reason: reason.clone(),
+                            retry_at: at + delay,
+                        };
+                        st.last_attempt = Some(at);
+                        if let Some(tr) = trackers.get_mut(key) {
+                            tr.link = server;
+                        }
+                    }
+                });
+                next = now + delay;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::poller::test_server::{self, Reply, Routes};
+
+    #[test]
+    fn reasons_are_short() {
+        let r = short_reason(
+            "Get \"http://127.0.0.1:1/metrics\": dial tcp 127.0.0.1:1: connect: connection refused",
+        );
+        assert_eq!(r, "refused");
+        assert_eq!(short_reason("context deadline exceeded"), "timeout");
+        assert_eq!(
+            short_reason("server returned HTTP status 500 Internal Server Error"),
+            "HTTP 500"
+        );
+        assert_eq!(short_reason(""), "down");
+    }
+
+    #[test]
+    fn names_disambiguate_instances() {
+        let t = |job: &str, inst: &str| Target {
+            job: job.into(),
+            instance: inst.into(),
+            up: true,
+            reason: None,
+        };
+        let n = names(&[t("a", "h:1"), t("b", "h:1"), t("a", "h:2")]);
+        assert_eq!(n, ["a/h:1", "b/h:1", "h:2"]);
+    }
+
+    #[test]
+    fn selector_lists_every_family() {
+        let s = sample_selector();
+        assert!(s.starts_with("{__name__=~\""));
+        assert!(s.contains("|gitlab_runner_jobs|") || s.contains("\"gitlab_runner_jobs|"));
+        assert!(s.contains("process_cpu_seconds_total"));
+    }
+
+    fn api(result: &str) -> String {
+        format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{result}]}}}}"#)
+    }
+
+    /// A fake Prometheus answering `up` and the selector query.
+    async fn fake(up: &str, series: &str, targets: &str) -> String {
+        let (up, series, targets) = (api(up), api(series), targets.to_string());
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/query",
+                axum::routing::get(move |q: axum::extract::Query<HashMap<String, String>>| {
+                    let (up, series) = (up.clone(), series.clone());
+                    async move {
+                        if q.get("query").map(String::as_str) == Some("up") {
+                            up
+                        } else {
+                            series
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/api/v1/targets",
+                axum::routing::get(move || {
+                    let t = targets.clone();
+                    async move { t }
+                }),
+            );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        format!("http://{addr}")
+    }
+
+    const UP: &str = r#"{"metric":{"__name__":"up","instance":"h:1","job":"runners"},"value":[1.7e9,"1"]},
+        {"metric":{"__name__":"up","instance":"h:2","job":"runners"},"value":[1.7e9,"0"]}"#;
+    const SERIES: &str = r#"{"metric":{"__name__":"gitlab_runner_jobs","instance":"h:1","job":"runners","state":"running"},"value":[1.7e9,"3"]},
+        {"metric":{"__name__":"gitlab_runner_errors_total","instance":"h:1","job":"runners","level":"error"},"value":[1.7e9,"4"]},
+        {"metric":{"__name__":"gitlab_runner_session_terminals_available","instance":"h:1","job":"runners"},"value":[1.7e9,"5"]},
+        {"metric":{"__name__":"gitlab_runner_version_info","instance":"h:1","job":"runners","name":"termgate-runner","version":"0.1.0"},"value":[1.7e9,"1"]}"#;
+    const TARGETS: &str = r#"{"status":"success","data":{"activeTargets":[
+        {"labels":{"instance":"h:2","job":"runners"},"health":"down","lastError":"Get \"http://h:2/metrics\": dial tcp: connect: connection refused"}]}}"#;
+
+    #[tokio::test]
+    async fn fetch_groups_by_instance() {
+        let base = fake(UP, SERIES, TARGETS).await;
+        let c = ScrapeClient::new(Duration::from_secs(2)).unwrap();
+        let f = fetch(&c, &base).await.unwrap();
+        assert_eq!(f.targets.len(), 2);
+        assert!(f.targets[0].up);
+        assert_eq!(f.targets[1].reason.as_deref(), Some("refused"));
+        let s = &f.samples[&("runners".to_string(), "h:1".to_string())];
+        assert_eq!(s.jobs, Some(3.0));
+        assert_eq!(s.errors_total["error"], 4.0);
+        assert_eq!(s.terminals_available, Some(5.0));
+        assert_eq!(s.version.as_ref().unwrap().name, "termgate-runner");
+        // The same text scraped directly gives the same sample.
+        let direct = crate::scrape::parse_metrics(
+            "gitlab_runner_jobs{state=\"running\"} 3\ngitlab_runner_errors_total{level=\"error\"} 4\n\
+             gitlab_runner_session_terminals_available 5\n\
+             gitlab_runner_version_info{name=\"termgate-runner\",version=\"0.1.0\"} 1\n",
+        )
+        .unwrap();
+        assert_eq!(&direct, s);
+    }
+
+    #[tokio::test]
+    async fn poller_publishes_up_and_down_targets() {
+        let base = fake(UP, SERIES, TARGETS).await;
+        let stop = CancellationToken::new();
+        let opts = PollOptions {
+            interval: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let mut rx = spawn(base, opts, stop.clone());
+        let v = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                rx.changed().await.unwrap();
+                let v = rx.borrow_and_update().clone();
+                if v.len() == 2 {
+                    break v;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v[0].source.name, "h:1");
+        assert_eq!(v[0].health, Health::Up);
+        assert_eq!(v[0].latest.as_ref().unwrap().jobs, Some(3.0));
+        assert!(matches!(&v[1].health, Health::Down { reason, .. } if reason == "refused"));
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn not_prometheus_is_a_clear_error() {
+        let routes = Routes::default();
+        routes.set(
+            "api/v1/query",
+            Reply::Text("<html>proxy login</html>".into()),
+        );
+        let addr = test_server::start(routes).await;
+        let c = ScrapeClient::new(Duration::from_secs(2)).unwrap();
+        let e = fetch(&c, &format!("http://{addr}")).await.unwrap_err();
+        assert_eq!(e.to_string(), "garbage: not Prometheus API JSON");
+        let port = test_server::free_port();
+        let e = fetch(&c, &format!("http://{port}")).await.unwrap_err();
+        assert_eq!(e.to_string(), "refused");
+    }
+}

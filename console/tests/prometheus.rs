@@ -1,0 +1,409 @@
+//! Issue 5: Debian's `prometheus` scraping two real runners shows the same
+//! numbers through `--prometheus` as through direct scraping.
+//!
+//! Needs `prometheus` on PATH (`scripts/setup-test-deps.sh`). Without it the
+//! test is skipped, unless `TERMGATE_REQUIRE_PROMETHEUS=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use termgate_console::model::{Health, Sample};
+use termgate_console::scrape::{self, prometheus, ScrapeClient};
+use tokio_util::sync::CancellationToken;
+
+const REG_TOKEN: &str = "reg-TOKEN-console-prom-1234";
+
+/// The workspace's `termgate-runner`, built next to `termgate`.
+fn runner_bin() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_termgate")).with_file_name("termgate-runner");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the suite from the workspace (cargo test --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn scaled(d: Duration) -> Duration {
+    let k: f64 = std::env::var("TERMGATE_TEST_TIMEOUT_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    d.mul_f64(k)
+}
+
+fn wait_until<T>(what: &str, timeout: Duration, mut pred: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + scaled(timeout);
+    loop {
+        if let Some(v) = pred() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed when dropped.
+struct Proc(Child, &'static str);
+
+impl Drop for Proc {
+    /// SIGTERM first, so a runner aborts its jobs' processes; then SIGKILL.
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn check_alive(&mut self, log: &Path) {
+        if let Ok(Some(st)) = self.0.try_wait() {
+            panic!(
+                "{} exited ({st}): {}",
+                self.1,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Cancels the job (and waits for it to end) so no `sleep` outlives the test.
+struct CancelOnDrop(String);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let c = reqwest::blocking::Client::new();
+        let _ = c.post(format!("{}/cancel", self.0)).send();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let state = c
+                .get(&self.0)
+                .send()
+                .and_then(|r| r.json::<Value>())
+                .map(|j| j["state"].as_str().unwrap_or("").to_string())
+                .unwrap_or_default();
+            if ["success", "failed", "canceled", ""].contains(&state.as_str()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn start_coordinator() -> (Proc, String) {
+    let mut child = Command::new(runner_bin())
+        .args([
+            "coordinator",
+            "--listen",
+            "127.0.0.1:0",
+            "--registration-token",
+            REG_TOKEN,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("coordinator printed nothing").unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no url in {first:?}"))
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child, "coordinator"), url)
+}
+
+/// Register a shell runner with `concurrent` slots, start it, return its
+/// metrics address (`127.0.0.1:PORT`).
+fn start_runner(dir: &Path, coord: &str, name: &str, concurrent: u32) -> (Proc, String) {
+    let config = dir.join(format!("{name}.toml"));
+    let out = Command::new(runner_bin())
+        .args([
+            "register",
+            "--non-interactive",
+            "--executor",
+            "shell",
+            "--run-untagged",
+        ])
+        .args([
+            "--name",
+            name,
+            "--url",
+            coord,
+            "--registration-token",
+            REG_TOKEN,
+            "-c",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "register: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .lines()
+        .filter(|l| {
+            let k = l.split('=').next().unwrap_or("").trim();
+            k != "concurrent" && k != "check_interval"
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(
+        &config,
+        format!("concurrent = {concurrent}\ncheck_interval = 1\n{text}\n"),
+    )
+    .unwrap();
+    let log = dir.join(format!("{name}.log"));
+    let work = dir.join(name);
+    std::fs::create_dir_all(&work).unwrap();
+    let child = Command::new(runner_bin())
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "--listen-address",
+            "127.0.0.1:0",
+            "-c",
+        ])
+        .arg(&config)
+        .arg("-d")
+        .arg(&work)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut p = Proc(child, "runner");
+    let addr = wait_until("runner metrics server", Duration::from_secs(20), || {
+        p.check_alive(&log);
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["msg"] == "Metrics server listening")
+            .and_then(|l| l["address"].as_str().map(str::to_owned))
+    });
+    (p, addr)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_prometheus(bin: &Path, dir: &Path, targets: &[&str]) -> (Proc, String, PathBuf) {
+    let cfg = dir.join("prometheus.yml");
+    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: termgate\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = dir.join("prometheus.log");
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    (
+        Proc(child, "prometheus"),
+        format!("http://127.0.0.1:{port}"),
+        log,
+    )
+}
+
+/// The fields the Fleet screen shows from a sample (not process_*: those
+/// move between two reads).
+fn shown(s: &Sample) -> Value {
+    json!({
+        "version": s.version.as_ref().map(|v| format!("{} {}", v.name, v.version)),
+        "jobs": s.jobs,
+        "jobs_by_state": s.jobs_by_state,
+        "concurrent": s.concurrent,
+        "terminals": [s.terminals_available, s.terminals_active, s.terminals_idle],
+        "ws": s.ws_connections,
+        "errors": s.errors_total,
+        "rejections": s.rejections_total,
+        "closes": s.closes_total,
+        "jobs_total": s.jobs_total,
+        "failed": s.failed_jobs_total,
+    })
+}
+
+#[test]
+fn prometheus_shows_the_same_numbers_as_direct_scraping() {
+    let Some(prom_bin) = which("prometheus") else {
+        assert!(
+            std::env::var("TERMGATE_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
+            "prometheus is not installed and TERMGATE_REQUIRE_PROMETHEUS=1: \
+             run scripts/setup-test-deps.sh (Debian package `prometheus`)"
+        );
+        eprintln!("SKIPPED: prometheus not on PATH (scripts/setup-test-deps.sh installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_coord, coord_url) = start_coordinator();
+    let (mut r1, a1) = start_runner(dir.path(), coord_url.as_str(), "prom-a", 3);
+    let (mut r2, a2) = start_runner(dir.path(), coord_url.as_str(), "prom-b", 5);
+    // One long job, so one runner has jobs = 1 and fewer terminals available.
+    let res: Value = reqwest::blocking::Client::new()
+        .post(format!("{coord_url}/admin/jobs"))
+        .json(&json!({"name": "hold", "script": ["sleep 120"]}))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    let job = CancelOnDrop(format!("{coord_url}/admin/jobs/{}", res["ids"][0]));
+    let (mut prom, prom_url, prom_log) = start_prometheus(&prom_bin, dir.path(), &[&a1, &a2]);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = ScrapeClient::new(Duration::from_secs(2)).unwrap();
+    wait_until(
+        "prometheus sees both runners up",
+        Duration::from_secs(60),
+        || {
+            prom.check_alive(&prom_log);
+            r1.check_alive(&dir.path().join("prom-a.log"));
+            r2.check_alive(&dir.path().join("prom-b.log"));
+            let t = rt.block_on(prometheus::discover(&client, &prom_url)).ok()?;
+            (t.len() == 2 && t.iter().all(|t| t.up)).then_some(())
+        },
+    );
+
+    let direct_url = |a: &str| format!("http://{a}/metrics");
+    let deadline = Instant::now() + scaled(Duration::from_secs(30));
+    let mut last = String::from("no answer from prometheus");
+    let compared = loop {
+        assert!(Instant::now() < deadline, "numbers differ:\n{last}");
+        std::thread::sleep(Duration::from_millis(200));
+        let fleet = match rt.block_on(prometheus::fetch(&client, &prom_url)) {
+            Ok(f) => f,
+            Err(e) => {
+                last = format!("prometheus: {e}");
+                continue;
+            }
+        };
+        let mut rows = Vec::new();
+        for a in [&a1, &a2] {
+            let direct = rt.block_on(client.scrape(&direct_url(a))).unwrap();
+            let Some(via) = fleet.samples.get(&("termgate".to_string(), a.to_string())) else {
+                last = format!("{a}: no series in prometheus");
+                break;
+            };
+            let (d, v) = (shown(&direct), shown(via));
+            if d != v {
+                last = format!("{a}:\n direct {d}\n prom   {v}");
+                break;
+            }
+            rows.push((a.to_string(), direct));
+        }
+        // Once the job is picked up the runners differ; compare then.
+        let jobs: f64 = rows.iter().map(|(_, s)| s.jobs.unwrap_or(0.0)).sum();
+        if rows.len() == 2 && jobs == 1.0 {
+            break rows;
+        }
+        if rows.len() == 2 {
+            last = format!("equal, but the job is not running yet (jobs = {jobs})");
+        }
+    };
+    for (a, s) in &compared {
+        eprintln!("{a}: {}", shown(s));
+        assert!(s
+            .version
+            .as_ref()
+            .is_some_and(|v| v.name == "termgate-runner"));
+        assert!(
+            s.terminals_available.is_some(),
+            "termgate exports terminals"
+        );
+        assert!(
+            s.errors_total.contains_key("error"),
+            "levels pre-initialised"
+        );
+    }
+    let concurrents: Vec<f64> = compared.iter().filter_map(|(_, s)| s.concurrent).collect();
+    assert_eq!(concurrents, [3.0, 5.0]);
+
+    // The --prometheus poller publishes both, up, named by instance.
+    rt.block_on(async {
+        let stop = CancellationToken::new();
+        let opts = scrape::PollOptions {
+            interval: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let mut rx = prometheus::spawn(prom_url.clone(), opts, stop.clone());
+        let v = tokio::time::timeout(scaled(Duration::from_secs(20)), async {
+            loop {
+                rx.changed().await.unwrap();
+                let v = rx.borrow_and_update().clone();
+                if v.len() == 2 && v.iter().all(|s| s.health == Health::Up) {
+                    break v;
+                }
+            }
+        })
+        .await
+        .expect("the prometheus poller shows both runners up");
+        let mut names: Vec<&str> = v.iter().map(|s| s.source.name.as_str()).collect();
+        names.sort_unstable();
+        let mut want = [a1.as_str(), a2.as_str()];
+        want.sort_unstable();
+        assert_eq!(names, want);
+        stop.cancel();
+    });
+
+    // A runner that stops is Down through Prometheus too.
+    drop(job);
+    drop(r2);
+    wait_until(
+        "prometheus sees prom-b down",
+        Duration::from_secs(30),
+        || {
+            let t = rt.block_on(prometheus::discover(&client, &prom_url)).ok()?;
+            let b = t.iter().find(|t| t.instance == a2)?;
+            (!b.up).then(|| assert_eq!(b.reason.as_deref(), Some("refused"), "{b:?}"))
+        },
+    );
+    drop(r1);
+}
