@@ -26,7 +26,10 @@ pub enum Health {
     Up,
     /// Last scrape failed: a short reason (`connection refused`, `timeout`,
     /// `garbage: line 3: …`) and when the next try is.
-    Down { reason: String, retry_at: SystemTime },
+    Down {
+        reason: String,
+        retry_at: SystemTime,
+    },
 }
 
 /// What kind of runner answered (from `gitlab_runner_version_info`).
@@ -40,7 +43,11 @@ pub struct RunnerVersion {
 impl RunnerVersion {
     /// `termgate 0.3` / `gitlab 17.11`, for the Fleet column.
     pub fn short(&self) -> String {
-        let who = if self.name.starts_with("termgate") { "termgate" } else { "gitlab" };
+        let who = if self.name.starts_with("termgate") {
+            "termgate"
+        } else {
+            "gitlab"
+        };
         let v: Vec<&str> = self.version.split('.').take(2).collect();
         format!("{who} {}", v.join("."))
     }
@@ -120,23 +127,37 @@ impl History {
         let q = self.series.entry(s).or_default();
         q.push_back((t, v as f32));
         let keep = self.keep.as_secs() as u32;
-        while q.front().is_some_and(|(t0, _)| t.saturating_sub(*t0) > keep) {
+        while q
+            .front()
+            .is_some_and(|(t0, _)| t.saturating_sub(*t0) > keep)
+        {
             q.pop_front();
         }
     }
 
     /// Values since `since`, oldest first.
     pub fn values_since(&self, s: Series, since: SystemTime) -> Vec<f64> {
-        let t = since.duration_since(self.origin).unwrap_or_default().as_secs() as u32;
+        let t = since
+            .duration_since(self.origin)
+            .unwrap_or_default()
+            .as_secs() as u32;
         self.series
             .get(&s)
-            .map(|q| q.iter().filter(|(ti, _)| *ti >= t).map(|(_, v)| f64::from(*v)).collect())
+            .map(|q| {
+                q.iter()
+                    .filter(|(ti, _)| *ti >= t)
+                    .map(|(_, v)| f64::from(*v))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Points since `since` as `(seconds since origin, value)`.
     pub fn points_since(&self, s: Series, since: SystemTime) -> Vec<(f64, f64)> {
-        let t = since.duration_since(self.origin).unwrap_or_default().as_secs() as u32;
+        let t = since
+            .duration_since(self.origin)
+            .unwrap_or_default()
+            .as_secs() as u32;
         self.series
             .get(&s)
             .map(|q| {
@@ -282,9 +303,15 @@ mod tests {
 
     #[test]
     fn version_short() {
-        let v = RunnerVersion { name: "gitlab-runner".into(), version: "17.11.0".into() };
+        let v = RunnerVersion {
+            name: "gitlab-runner".into(),
+            version: "17.11.0".into(),
+        };
         assert_eq!(v.short(), "gitlab 17.11");
-        let v = RunnerVersion { name: "termgate-runner".into(), version: "0.1.0".into() };
+        let v = RunnerVersion {
+            name: "termgate-runner".into(),
+            version: "0.1.0".into(),
+        };
         assert_eq!(v.short(), "termgate 0.1");
     }
 }
