@@ -10,8 +10,9 @@
 //! - `"…"` and `'…'` quoted values → `"…"`, `'…'`;
 //! - within other tokens, words of `[A-Za-z0-9_-]`: numbers (`62.01`) → `N`;
 //!   hex runs of 6 or more with a digit (commit shas, container ids) and
-//!   mixed letter/digit words of 8 or more (tokens) → `H`; other digit runs
-//!   → `N` (`1h0m0s` → `NhNmNs`);
+//!   mixed letter/digit words of 8 or more (tokens) → `H`; words of up to 3
+//!   starting with a letter stay (`S3`, `v4`, `k8s`); other digit runs →
+//!   `N` (`1h0m0s` → `NhNmNs`, `crc32` → `crcN`);
 //! - whitespace collapsed. The result is at most [`MAX_FINGERPRINT`] bytes.
 
 use super::parse::clip;
@@ -207,6 +208,9 @@ fn words(tok: &str, out: &mut String) {
                 }
             }
             out.push('N');
+        } else if w.len() <= 3 && w[0].is_ascii_alphabetic() {
+            // Names rather than numbers: `S3`, `v4`, `k8s`, `md5`.
+            out.push_str(&tok[i..j]);
         } else if digits > 0
             && ((w.len() >= 6 && w.iter().all(u8::is_ascii_hexdigit))
                 || (w.len() >= 8 && w.iter().any(u8::is_ascii_alphabetic)))
@@ -276,6 +280,7 @@ mod tests {
             ("checksum=crc32:76dac24d", "checksum=crcN:H"),
             ("", ""),
             ("ünïcödé 42 ✓", "ünïcödé N ✓"),
+            ("error while generating S3 pre-signed URL via v4 k8s", "error while generating S3 pre-signed URL via v4 k8s"),
         ] {
             assert_eq!(fingerprint(msg), want, "{msg:?}");
         }

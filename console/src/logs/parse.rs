@@ -355,7 +355,11 @@ fn build(runner: &str, h: Head<'_>, now: SystemTime) -> LogRecord {
                 Some((end, start)) => (&rest[..end], &rest[start..]),
                 None => (rest, ""),
             };
-            rec.msg = clip(msg.trim_end().trim_end_matches(':'), MAX_MSG).to_owned();
+            let mut msg = msg.trim_end();
+            if h.format == Format::Hclog {
+                msg = msg.trim_end_matches(':'); // `name: msg: k=v`
+            }
+            rec.msg = clip(msg, MAX_MSG).to_owned();
             for (k, v) in Kvs::new(fields) {
                 push_field(&mut rec.fields, k, v.text(MAX_FIELD));
             }
@@ -646,6 +650,10 @@ mod tests {
         assert_eq!(r.level, Level::Info);
         assert_eq!(r.msg, "Runtime platform");
         assert_eq!(f(&r, "version"), Some("development version"));
+        assert_eq!(
+            p("WARN[0000] Use sudo for system-mode:").msg,
+            "Use sudo for system-mode:"
+        );
         let r = p("WARN[0000] Running in user-mode.");
         assert_eq!(
             (r.level, r.msg.as_str()),

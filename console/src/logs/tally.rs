@@ -29,6 +29,8 @@ pub const MAX_ENTRIES: usize = 5000;
 pub const OTHER: &str = "(other fingerprints)";
 /// Per-minute buckets kept (7 days: the Errors screen's widest window).
 pub const TREND_MINUTES: u64 = 7 * 24 * 60;
+/// Longest line [`Tallier::read_from`] keeps, in bytes.
+pub const MAX_READ_LINE: usize = 1 << 20;
 /// Continuation lines appended to one example at most.
 const MAX_CONTINUATION_LINES: usize = 40;
 
@@ -299,6 +301,67 @@ impl Tallier {
         k
     }
 
+    /// Reads `r` to its end, line by line (`\n`, a trailing `\r` removed;
+    /// invalid UTF-8 decoded lossily; lines over [`MAX_READ_LINE`] keep
+    /// their start). Returns the bytes read.
+    pub fn read_from(&mut self, runner: &str, mut r: impl std::io::Read) -> std::io::Result<u64> {
+        let mut buf = vec![0u8; MAX_READ_LINE];
+        let mut filled = 0;
+        let mut total = 0u64;
+        let mut skipping = false;
+        loop {
+            let n = match r.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                if filled > 0 && !skipping {
+                    self.bytes_line(runner, &buf[..filled]);
+                }
+                return Ok(total);
+            }
+            total += n as u64;
+            let scan_from = filled;
+            filled += n;
+            let mut start = 0;
+            let mut at = scan_from;
+            while let Some(p) = memchr::memchr(b'\n', &buf[at..filled]) {
+                let end = at + p;
+                if skipping {
+                    skipping = false;
+                } else {
+                    self.bytes_line(runner, &buf[start..end]);
+                }
+                start = end + 1;
+                at = start;
+            }
+            if start == 0 && filled == buf.len() {
+                // A line longer than the buffer: keep its start, skip the rest.
+                if !skipping {
+                    self.bytes_line(runner, &buf[..filled]);
+                }
+                skipping = true;
+                filled = 0;
+            } else {
+                buf.copy_within(start..filled, 0);
+                filled -= start;
+            }
+        }
+    }
+
+    fn bytes_line(&mut self, runner: &str, b: &[u8]) {
+        let b = b.strip_suffix(b"\r").unwrap_or(b);
+        match std::str::from_utf8(b) {
+            Ok(s) => {
+                self.line(runner, s);
+            }
+            Err(_) => {
+                self.line(runner, &String::from_utf8_lossy(b));
+            }
+        }
+    }
+
     pub fn finish(self) -> Tally {
         self.tally
     }
@@ -460,6 +523,32 @@ mod tests {
         assert_eq!(tally.entries["exit N"].count, 5);
         assert_eq!(tally.entries["no time here"].count, 1);
         assert_eq!(tally.lines, 11);
+    }
+
+    #[test]
+    fn read_from_splits_lines() {
+        let mut data = b"ERROR: one\r\nWARNING: two \xff\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 3 * MAX_READ_LINE + 7));
+        data.extend(b"\nERROR: three");
+        let mut tl = Tallier::new();
+        // A reader that returns small and odd-sized pieces.
+        struct Dribble<'a>(&'a [u8], usize);
+        impl std::io::Read for Dribble<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                self.1 = self.1 % 7919 + 1;
+                let n = self.1.min(out.len()).min(self.0.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let n = tl.read_from("r", Dribble(&data, 0)).unwrap();
+        assert_eq!(n, data.len() as u64);
+        let tally = tl.finish();
+        assert_eq!(tally.lines, 4);
+        assert!(tally.entries.contains_key("one"));
+        assert!(tally.entries.contains_key("two \u{FFFD}"));
+        assert!(tally.entries.contains_key("three"));
     }
 
     proptest! {
