@@ -118,7 +118,15 @@ pub fn parse_line(runner: &str, line: &str) -> Option<LogRecord> {
 pub fn parse_line_at(runner: &str, line: &str, now: SystemTime) -> Option<LogRecord> {
     let clean = wrap::strip_ansi(line);
     let h = head(&clean).ok()?;
-    Some(build(runner, h, now))
+    Some(build(runner, h, now, true))
+}
+
+/// [`parse_line_at`] without the fields (`fields` stays empty): what the
+/// tally needs, cheaper.
+pub fn parse_line_lite(runner: &str, line: &str, now: SystemTime) -> Option<LogRecord> {
+    let clean = wrap::strip_ansi(line);
+    let h = head(&clean).ok()?;
+    Some(build(runner, h, now, false))
 }
 
 /// Fields of a continuation line (`  duration_s=62.0 job=34991 …`): empty
@@ -318,7 +326,7 @@ fn logrus_level(s: &str) -> Option<Level> {
         .and_then(|(_, v)| level_word(v.raw))
 }
 
-fn build(runner: &str, h: Head<'_>, now: SystemTime) -> LogRecord {
+fn build(runner: &str, h: Head<'_>, now: SystemTime, with_fields: bool) -> LogRecord {
     let mut rec = LogRecord {
         runner: runner.to_owned(),
         time: None,
@@ -335,7 +343,8 @@ fn build(runner: &str, h: Head<'_>, now: SystemTime) -> LogRecord {
                     "time" if rec.time.is_none() => {
                         rec.time = v.plain_str().and_then(wrap::parse_iso);
                     }
-                    _ => push_field(&mut rec.fields, k, v.to_text(MAX_FIELD)),
+                    _ if with_fields => push_field(&mut rec.fields, k, v.to_text(MAX_FIELD)),
+                    _ => {}
                 }
             }
         }
@@ -345,7 +354,8 @@ fn build(runner: &str, h: Head<'_>, now: SystemTime) -> LogRecord {
                     "level" => {}
                     "msg" => rec.msg = v.text(MAX_MSG),
                     "time" if rec.time.is_none() => rec.time = wrap::parse_iso(v.raw),
-                    _ => push_field(&mut rec.fields, k, v.text(MAX_FIELD)),
+                    _ if with_fields => push_field(&mut rec.fields, k, v.text(MAX_FIELD)),
+                    _ => {}
                 }
             }
         }
@@ -360,8 +370,10 @@ fn build(runner: &str, h: Head<'_>, now: SystemTime) -> LogRecord {
                 msg = msg.trim_end_matches(':'); // `name: msg: k=v`
             }
             rec.msg = clip(msg, MAX_MSG).to_owned();
-            for (k, v) in Kvs::new(fields) {
-                push_field(&mut rec.fields, k, v.text(MAX_FIELD));
+            if with_fields {
+                for (k, v) in Kvs::new(fields) {
+                    push_field(&mut rec.fields, k, v.text(MAX_FIELD));
+                }
             }
             rec.time = h.own_time.and_then(wrap::parse_iso);
         }
@@ -371,7 +383,9 @@ fn build(runner: &str, h: Head<'_>, now: SystemTime) -> LogRecord {
                 None => (h.rest, ""),
             };
             rec.msg = clip(msg.trim_end(), MAX_MSG).to_owned();
-            rec.fields = runner_fields(fields);
+            if with_fields {
+                rec.fields = runner_fields(fields);
+            }
         }
     }
     if rec.time.is_none() {
@@ -846,7 +860,11 @@ mod tests {
             let k = classify(&s);
             let r = parse_line("r", &s);
             prop_assert_eq!(r.is_some(), matches!(k, LineKind::Record(_)));
-            if let (Some(r), LineKind::Record(l)) = (r, k) { prop_assert_eq!(r.level, l); }
+            if let (Some(r), LineKind::Record(l)) = (r, k) {
+                prop_assert_eq!(r.level, l);
+                let lite = parse_line_lite("r", &s, SystemTime::now()).unwrap();
+                prop_assert_eq!((lite.msg, lite.time), (r.msg, r.time));
+            }
             let _ = continuation_fields(&s);
         }
 

@@ -63,23 +63,25 @@ impl Tally {
             return None;
         }
         let mut fp = fingerprint(&rec.msg);
-        if !self.entries.contains_key(&fp) && self.entries.len() >= MAX_ENTRIES {
-            fp = OTHER.to_owned();
+        if !self.entries.contains_key(&fp) {
+            if self.entries.len() >= MAX_ENTRIES {
+                fp = OTHER.to_owned();
+            }
+            self.entries
+                .entry(fp.clone())
+                .or_insert_with(|| ErrorEntry {
+                    fingerprint: fp.clone(),
+                    level: rec.level,
+                    count: 0,
+                    first_seen: None,
+                    last_seen: None,
+                    runners: Default::default(),
+                    sample: String::new(),
+                    examples: Default::default(),
+                    per_minute: Default::default(),
+                });
         }
-        let e = self
-            .entries
-            .entry(fp.clone())
-            .or_insert_with(|| ErrorEntry {
-                fingerprint: fp.clone(),
-                level: rec.level,
-                count: 0,
-                first_seen: None,
-                last_seen: None,
-                runners: Default::default(),
-                sample: String::new(),
-                examples: Default::default(),
-                per_minute: Default::default(),
-            });
+        let e = self.entries.get_mut(&fp)?;
         e.count += 1;
         e.level = e.level.max(rec.level);
         if let Some(t) = rec.time {
@@ -92,11 +94,15 @@ impl Tally {
         }
         e.sample.clear();
         e.sample.push_str(clip(&rec.msg, MAX_EXAMPLE_LEN));
-        if e.examples.len() >= MAX_EXAMPLES {
-            e.examples.pop_front();
-        }
-        e.examples
-            .push_back(clip(&wrap::strip_ansi(raw), MAX_EXAMPLE_LEN).to_owned());
+        // Reuse the oldest example's buffer.
+        let mut ex = if e.examples.len() >= MAX_EXAMPLES {
+            e.examples.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        ex.clear();
+        ex.push_str(clip(&wrap::strip_ansi(raw), MAX_EXAMPLE_LEN));
+        e.examples.push_back(ex);
         Some(fp)
     }
 
@@ -263,7 +269,7 @@ impl Tallier {
         match k {
             LineKind::Record(l) if l >= Level::Warning => {
                 self.last = None;
-                let Some(rec) = parse::parse_line_at(runner, line, self.now) else {
+                let Some(rec) = parse::parse_line_lite(runner, line, self.now) else {
                     return k;
                 };
                 if let (Some(s), Some(t)) = (self.since, rec.time) {
