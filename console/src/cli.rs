@@ -15,6 +15,8 @@ pub struct Cli {
 pub enum Command {
     /// Start a local coordinator and a runner, feed them jobs, and show what happens.
     Demo(DemoArgs),
+    /// Tally errors (warnings and above) in runner log files by fingerprint.
+    Tally(crate::tally_cmd::TallyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -30,7 +32,7 @@ pub struct DemoArgs {
     pub dir: Option<std::path::PathBuf>,
 }
 
-/// `10s`, `2m`, `1h`, `500ms` or plain seconds.
+/// `10s`, `2m`, `1h`, `7d`, `500ms` or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(
@@ -45,9 +47,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
         _ => {
             return Err(format!(
-                "invalid duration unit in {s:?} (use ms, s, m or h)"
+                "invalid duration unit in {s:?} (use ms, s, m, h or d)"
             ))
         }
     };
@@ -61,6 +64,7 @@ pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Demo(args) => crate::demo::run(args),
+        Command::Tally(args) => crate::tally_cmd::run(args),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -87,6 +91,10 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("5y").is_err());
     }

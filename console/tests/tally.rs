@@ -1,0 +1,196 @@
+//! `termgate tally` on the real-log fixtures and on a generated termgate log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use termgate::logschema as ls;
+
+fn fixtures() -> PathBuf {
+    let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let f = d.join("shared/fixtures/logs");
+        if f.is_dir() {
+            return f;
+        }
+        assert!(d.pop(), "shared/fixtures/logs not found");
+    }
+}
+
+fn tally(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_termgate"))
+        .arg("tally")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = tally(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn by_fp<'a>(v: &'a [serde_json::Value], fp: &str) -> &'a serde_json::Value {
+    v.iter()
+        .find(|e| e["fingerprint"] == fp)
+        .unwrap_or_else(|| panic!("no {fp:?} in {v:#?}"))
+}
+
+#[test]
+fn table_on_the_fixtures() {
+    let g = fixtures().join("*.log").to_string_lossy().into_owned();
+    let j = fixtures().join("*.jsonl").to_string_lossy().into_owned();
+    let out = tally(&["--logs", &g, &j]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8(out.stdout).unwrap();
+    let first = s.lines().next().unwrap();
+    for col in [
+        "COUNT",
+        "LEVEL",
+        "FIRST-SEEN",
+        "LAST-SEEN",
+        "RUNNERS",
+        "FINGERPRINT/SAMPLE",
+    ] {
+        assert!(first.contains(col), "{first}");
+    }
+    let failed = s
+        .lines()
+        .find(|l| l.ends_with("Checking for jobs... failed"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(failed.trim_start().starts_with("8 "), "{failed}");
+    assert!(failed.contains("gitlab-runner-real,"), "{failed}");
+    assert!(s.contains("Runner \"…\" is unhealthy and will be disabled for NhNmNs seconds!"));
+    assert!(s.contains(" 0 unparsed"), "{s}");
+}
+
+#[test]
+fn json_on_the_fixtures() {
+    let f = fixtures();
+    let real = format!("upstream={}", f.join("gitlab-runner-real.log").display());
+    let wrapped = f
+        .join("gitlab-runner-real-wrapped.log")
+        .to_string_lossy()
+        .into_owned();
+    let v = ok_json(&["--logs", &real, &wrapped, "--json", "--top", "0"]);
+    let forbidden = by_fp(&v, "Checking for jobs... forbidden");
+    assert_eq!(forbidden["count"], 7);
+    assert_eq!(forbidden["level"], "error");
+    assert_eq!(
+        forbidden["runners"],
+        serde_json::json!(["gitlab-runner-real-wrapped", "upstream"])
+    );
+    assert!(forbidden["examples"].as_array().unwrap().len() <= 5);
+    let unhealthy = by_fp(
+        &v,
+        "Runner \"…\" is unhealthy and will be disabled for NhNmNs seconds!",
+    );
+    assert_eq!(unhealthy["count"], 3);
+    // Sorted by count.
+    let counts: Vec<u64> = v.iter().map(|e| e["count"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    for e in &v {
+        for k in [
+            "fingerprint",
+            "level",
+            "count",
+            "first_seen",
+            "last_seen",
+            "runners",
+            "sample",
+            "examples",
+            "per_minute",
+        ] {
+            assert!(e.get(k).is_some(), "{k} missing in {e}");
+        }
+    }
+    let top2 = ok_json(&["--logs", &real, "--json", "--top", "2"]);
+    assert_eq!(top2.len(), 2);
+}
+
+#[test]
+fn generated_termgate_log_with_since() {
+    let d = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let mut text = String::new();
+    let line = |ago_min: i64, level: &str, msg: &str, job: u64| {
+        let mut m = serde_json::Map::new();
+        m.insert(ls::JOB.into(), job.into());
+        m.insert(ls::LEVEL.into(), level.into());
+        m.insert(ls::MSG.into(), msg.into());
+        m.insert(ls::RUNNER.into(), "abc".into());
+        m.insert(ls::RUNNER_NAME.into(), "r1".into());
+        let t = now - chrono::Duration::minutes(ago_min);
+        m.insert(
+            ls::TIME.into(),
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+                .into(),
+        );
+        serde_json::Value::Object(m).to_string() + "\n"
+    };
+    for i in 0..10u64 {
+        // Two days old, then the last hour.
+        text += &line(
+            2 * 24 * 60 + i as i64,
+            "warning",
+            &format!("Job failed: exit code {i}"),
+            i,
+        );
+        text += &line(
+            i as i64,
+            "warning",
+            &format!("Job failed: exit code {}", i + 1),
+            100 + i,
+        );
+        text += &line(i as i64, "info", ls::msg::JOB_SUCCEEDED, 200 + i);
+    }
+    text += &line(1, "error", ls::msg::CHECKING_FOR_JOBS_FORBIDDEN, 0);
+    text += "garbage that is not \u{1} a log line\n";
+    let p = d.path().join("prm-5.log");
+    std::fs::write(&p, text).unwrap();
+    let g = p.to_string_lossy().into_owned();
+
+    let all = ok_json(&["--logs", &g, "--json"]);
+    assert_eq!(by_fp(&all, "Job failed: exit code N")["count"], 20);
+    assert_eq!(
+        by_fp(&all, "Job failed: exit code N")["runners"],
+        serde_json::json!(["prm-5"])
+    );
+    let recent = ok_json(&["--logs", &g, "--json", "--since", "24h"]);
+    let jf = by_fp(&recent, "Job failed: exit code N");
+    assert_eq!(jf["count"], 10);
+    assert_eq!(jf["sample"], "Job failed: exit code 10");
+    assert_eq!(
+        by_fp(&recent, "Checking for jobs... forbidden")["level"],
+        "error"
+    );
+    assert_eq!(recent.len(), 2);
+
+    let out = tally(&["--logs", &g]);
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("1 unparsed"), "{s}");
+    assert!(s.contains("e.g. Job failed: exit code"), "{s}");
+}
+
+#[test]
+fn a_glob_matching_nothing_is_a_clear_error() {
+    let out = tally(&["--logs", "/nonexistent/dir/*.log"]);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("no log file matches \"/nonexistent/dir/*.log\""),
+        "{e}"
+    );
+    let out = tally(&[]);
+    assert!(!out.status.success());
+}
