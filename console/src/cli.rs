@@ -5,10 +5,37 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "termgate", version, about = "termgate operations console")]
+#[command(
+    name = "termgate",
+    version,
+    about = "termgate operations console: watch runners' terminals, jobs and errors",
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    #[command(flatten)]
+    pub watch: WatchArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// Where the fleet view gets its runners (the default command).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WatchArgs {
+    /// console.toml with [[runners]] (name, metrics_url, session_url, logs).
+    #[arg(long, short = 'c', env = "TERMGATE_CONSOLE_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// A runner to watch: NAME=METRICS_URL (repeatable).
+    #[arg(long = "runner", value_name = "NAME=URL")]
+    pub runners: Vec<String>,
+    /// Log files of a runner: NAME=GLOB (repeatable).
+    #[arg(long = "logs", value_name = "NAME=GLOB")]
+    pub logs: Vec<String>,
+    /// Discover runners from a Prometheus server's `up` series instead.
+    #[arg(long)]
+    pub prometheus: Option<String>,
+    /// Poll interval (default 2s, or console.toml's).
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,8 +90,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
-        Command::Demo(args) => crate::demo::run(args),
-        Command::Tally(args) => crate::tally_cmd::run(args),
+        None => crate::watch::run(cli.watch),
+        Some(Command::Demo(args)) => crate::demo::run(args),
+        Some(Command::Tally(args)) => crate::tally_cmd::run(args),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -153,10 +153,10 @@ impl Demo {
             );
         }
         let text = std::fs::read_to_string(&config)?;
-        std::fs::write(
-            &config,
-            set_global_keys(&text, &[("concurrent", "8"), ("check_interval", "1")]),
-        )?;
+        let text = set_global_keys(&text, &[("concurrent", "8"), ("check_interval", "1")]);
+        // Interactive terminals on an ephemeral loopback port.
+        let text = format!("{text}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n  session_timeout = 1800\n");
+        std::fs::write(&config, text)?;
 
         let runner_log = dir.join("runner.log");
         let runner = Command::new(&bin)
@@ -204,6 +204,15 @@ impl Demo {
             _coordinator: coordinator,
             _tmp: tmp,
         })
+    }
+
+    pub fn enqueue(&self, job: &Value) -> Result<()> {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/admin/jobs", self.coordinator_url))
+            .json(job)
+            .send()?
+            .error_for_status()?;
+        Ok(())
     }
 
     pub fn jobs(&self) -> Result<Vec<Value>> {
@@ -266,72 +275,214 @@ fn print_jobs(jobs: &[Value]) {
 
 pub fn run(args: DemoArgs) -> Result<()> {
     let demo = Demo::start(args.dir.as_deref())?;
-    println!(
-        "coordinator {}  runner metrics {}/metrics",
-        demo.coordinator_url, demo.metrics_url
-    );
-    println!("files in {}", demo.dir.display());
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let mut signals = signal_hook_lite()?;
-        std::thread::spawn(move || {
-            let _ = signals.wait();
-            stop.store(true, Ordering::SeqCst);
-        });
+    // More terminal jobs than we attach to: some active, some idle.
+    for _ in 0..2 {
+        demo.enqueue(&terminal_job())?;
     }
-    let duration = args
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let stop = stop.clone();
+        let url = demo.coordinator_url.clone();
+        std::thread::spawn(move || feed_jobs(&url, &stop))
+    };
+    let headless_for = args
         .duration
         .or(args.headless.then_some(Duration::from_secs(20)));
-    let started = Instant::now();
-    let mut last = String::new();
-    while !stop.load(Ordering::SeqCst) && duration.is_none_or(|d| started.elapsed() < d) {
-        let jobs = demo.jobs()?;
-        let summary: String = jobs
-            .iter()
-            .map(|j| format!("{}:{} ", j["id"], j["state"].as_str().unwrap_or("?")))
-            .collect();
-        if summary != last && !args.headless {
-            println!("{} {}", chrono_like(started.elapsed()), summary.trim_end());
-            last = summary;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = rt.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(attach_terminals(
+            demo.coordinator_url.clone(),
+            2,
+            shutdown.clone(),
+        ));
+        let sources = vec![crate::model::RunnerSource {
+            name: "demo-runner".into(),
+            metrics_url: format!("{}/metrics", demo.metrics_url),
+            session_url: None,
+            logs: vec![demo.runner_log.display().to_string()],
+        }];
+        let opts = crate::scrape::poller::PollOptions {
+            interval: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let snaps =
+            crate::watch::start(&crate::cli::WatchArgs::default(), sources, opts, &shutdown);
+        let res = if args.headless {
+            let d = headless_for.unwrap_or(Duration::from_secs(20));
+            tokio::time::sleep(d).await;
+            let snap = snaps.borrow().clone();
+            println!("{}", render_fleet_text(&snap, 120, 30));
+            Ok(())
+        } else if let Some(d) = headless_for {
+            tokio::select! {
+                r = crate::tui::run_tui(snaps, shutdown.clone()) => r,
+                _ = tokio::time::sleep(d) => Ok(()),
+            }
+        } else {
+            crate::tui::run_tui(snaps, shutdown.clone()).await
+        };
+        shutdown.cancel();
+        res
+    });
+    rt.shutdown_timeout(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let _ = feeder.join();
+    result?;
+    if args.headless {
+        println!(
+            "coordinator {}  runner metrics {}/metrics",
+            demo.coordinator_url, demo.metrics_url
+        );
+        println!("files in {}", demo.dir.display());
+        println!();
+        print_jobs(&demo.jobs()?);
+        println!();
+        for l in demo.metric_lines(&[
+            "gitlab_runner_jobs_total",
+            "gitlab_runner_failed_jobs_total",
+            "gitlab_runner_jobs{",
+            "gitlab_runner_session_terminals",
+        ])? {
+            println!("{l}");
         }
-        std::thread::sleep(Duration::from_millis(500));
     }
-    println!();
-    print_jobs(&demo.jobs()?);
-    println!();
-    for l in demo.metric_lines(&[
-        "gitlab_runner_jobs_total",
-        "gitlab_runner_failed_jobs_total",
-        "gitlab_runner_jobs{",
-    ])? {
-        println!("{l}");
-    }
+    // Dropping `demo` stops the runner, then the coordinator.
     Ok(())
 }
 
-fn chrono_like(d: Duration) -> String {
-    format!("[{:>5.1}s]", d.as_secs_f64())
+fn terminal_job() -> Value {
+    serde_json::json!({
+        "name": "terminal",
+        "stage": "terminal",
+        "tags": ["interactive-web-terminal"],
+        "script": ["sleep 1800"],
+    })
 }
 
-/// Waits for SIGINT or SIGTERM without installing a process-wide handler
-/// crate: a blocked signal set read with `sigwait` on a thread.
-struct SignalWaiter(nix::sys::signal::SigSet);
-
-fn signal_hook_lite() -> Result<SignalWaiter> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
-    set.thread_block().context("blocking signals")?;
-    Ok(SignalWaiter(set))
-}
-
-impl SignalWaiter {
-    fn wait(&mut self) -> Result<()> {
-        self.0.wait().context("waiting for a signal")?;
-        Ok(())
+/// Every few seconds a CI job, some failing, so the error figures move.
+fn feed_jobs(coordinator: &str, stop: &AtomicBool) {
+    let client = reqwest::blocking::Client::new();
+    let jobs = [
+        serde_json::json!({"name": "lint", "script": ["echo linting", "exit 1"]}),
+        serde_json::json!({"name": "build", "script": ["echo building", "sleep 2"]}),
+        serde_json::json!({"name": "deploy", "script": ["echo deploying", "exit 3"], "after_script": ["echo cleanup"]}),
+    ];
+    let mut i = 0usize;
+    while !stop.load(Ordering::SeqCst) {
+        for _ in 0..40 {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = client
+            .post(format!("{coordinator}/admin/jobs"))
+            .json(&jobs[i % jobs.len()])
+            .send();
+        i += 1;
     }
+}
+
+/// Keep `n` terminals attached to running terminal jobs through the
+/// coordinator's Workhorse path, typing now and then.
+async fn attach_terminals(
+    coordinator: String,
+    n: usize,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let client = reqwest::Client::new();
+    let mut attached: std::collections::BTreeSet<u64> = Default::default();
+    while !shutdown.is_cancelled() {
+        let jobs: Vec<Value> = match client.get(format!("{coordinator}/admin/jobs")).send().await {
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v.as_array().cloned())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        for j in jobs {
+            let (Some(id), true) = (
+                j["id"].as_u64(),
+                j["name"] == "terminal" && j["state"] == "running",
+            ) else {
+                continue;
+            };
+            if attached.len() >= n || attached.contains(&id) || !j["session"]["url"].is_string() {
+                continue;
+            }
+            let url = format!(
+                "{}/admin/jobs/{id}/terminal.ws",
+                coordinator.replacen("http://", "ws://", 1)
+            );
+            let Ok(mut req) = url.into_client_request() else {
+                continue;
+            };
+            req.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                tokio_tungstenite::tungstenite::http::HeaderValue::from_static(
+                    "terminal.gitlab.com",
+                ),
+            );
+            let Ok((ws, _)) = tokio_tungstenite::connect_async(req).await else {
+                continue;
+            };
+            attached.insert(id);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let (mut tx, mut rx) = ws.split();
+                let reader =
+                    tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+                let mut tick = tokio::time::interval(Duration::from_secs(3));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tick.tick() => {
+                            let line = b"echo \"hello from the termgate demo: $(date)\"\n".to_vec();
+                            if tx.send(Message::Binary(line.into())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = tx.close().await;
+                reader.abort();
+            });
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The Fleet screen as plain text (headless demo, scripts).
+pub fn render_fleet_text(snap: &crate::model::Snapshot, width: u16, height: u16) -> String {
+    let backend = ratatui::backend::TestBackend::new(width, height);
+    let Ok(mut terminal) = ratatui::Terminal::new(backend) else {
+        return String::new();
+    };
+    let now = std::time::SystemTime::now();
+    let app = crate::app::App::new(crate::ui::widgets::Theme::MONO, now);
+    let _ = terminal.draw(|f| {
+        crate::ui::render(f, &app, snap, now);
+    });
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -44,6 +44,15 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
         "{stdout}"
     );
     assert!(row("terminal").contains("running"), "{stdout}");
+    // The Fleet screen, as text: the runner is up with terminals attached.
+    let fleet = stdout
+        .lines()
+        .find(|l| l.contains("demo-runner") && l.contains("termgate"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let cols: Vec<&str> = fleet.split_whitespace().collect();
+    assert_eq!(cols[1], "up", "{fleet}");
+    let active: u32 = cols[6].parse().unwrap_or_else(|_| panic!("{fleet}"));
+    assert!(active >= 1, "terminals attached by the demo: {fleet}");
     assert!(stdout.contains("gitlab_runner_jobs_total{"), "{stdout}");
     // Everything it started is gone.
     let log = std::fs::read_to_string(dir.path().join("runner.log")).unwrap();

@@ -1,0 +1,194 @@
+//! Joins the sources into the one [`Snapshot`] the UI draws: the poller's
+//! runner states and the live log tail (parsed, tallied). Publishes at most
+//! a few times a second, only when something changed.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::logs::parse::{self, LineKind};
+use crate::logs::tail;
+use crate::model::{LogRecord, RunnerState, Snapshot, Tally};
+
+/// Lines kept for the Logs screen.
+pub const LOG_CAPACITY: usize = 2000;
+/// Shortest time between two published snapshots.
+pub const MIN_PUBLISH: Duration = Duration::from_millis(250);
+
+/// The log side of a snapshot: live tail and tally.
+#[derive(Debug, Default)]
+pub struct LogState {
+    pub tally: Tally,
+    pub logs: VecDeque<LogRecord>,
+}
+
+impl LogState {
+    /// One raw line from `runner`'s log.
+    pub fn line(&mut self, runner: &str, line: &str, now: SystemTime) {
+        self.tally.lines += 1;
+        match parse::classify(line) {
+            LineKind::Blank => {}
+            LineKind::Continuation => {
+                if let Some(last) = self.logs.back_mut() {
+                    if last.runner == runner {
+                        parse::attach_continuation(last, line);
+                    }
+                }
+            }
+            LineKind::Unparsed => self.tally.unparsed += 1,
+            LineKind::Record(_) => {
+                let Some(mut rec) = parse::parse_line_at(runner, line, now) else {
+                    self.tally.unparsed += 1;
+                    return;
+                };
+                // Upstream's `runner` format has no time: use arrival.
+                rec.time.get_or_insert(now);
+                self.tally.tally(&rec, line);
+                if self.logs.len() >= LOG_CAPACITY {
+                    self.logs.pop_front();
+                }
+                self.logs.push_back(rec);
+            }
+        }
+    }
+}
+
+/// Start the hub: runner states from `runners`, log lines from the files of
+/// `log_sources` (`(runner, globs)`), published on the returned channel.
+pub fn spawn(
+    runners: watch::Receiver<Vec<RunnerState>>,
+    log_sources: Vec<(String, Vec<String>)>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Snapshot> {
+    let lines = if log_sources.iter().any(|(_, g)| !g.is_empty()) {
+        tail::spawn(log_sources, tail::TailOptions::default(), shutdown.clone())
+    } else {
+        mpsc::channel(1).1
+    };
+    spawn_with_lines(runners, lines, interval, shutdown)
+}
+
+/// As [`spawn`], with the log lines from any channel (tests, the demo).
+pub fn spawn_with_lines(
+    mut runners: watch::Receiver<Vec<RunnerState>>,
+    mut lines: mpsc::Receiver<(String, String)>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Snapshot> {
+    let (tx, rx) = watch::channel(Snapshot {
+        interval,
+        ..Snapshot::default()
+    });
+    tokio::spawn(async move {
+        let mut logs = LogState::default();
+        let mut dirty = true;
+        let mut lines_open = true;
+        let mut tick = tokio::time::interval(MIN_PUBLISH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = runners.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    dirty = true;
+                }
+                line = lines.recv(), if lines_open => match line {
+                    Some((runner, line)) => {
+                        logs.line(&runner, &line, SystemTime::now());
+                        // Take what is already queued without waiting.
+                        while let Ok((runner, line)) = lines.try_recv() {
+                            logs.line(&runner, &line, SystemTime::now());
+                        }
+                        dirty = true;
+                    }
+                    None => lines_open = false,
+                },
+                _ = tick.tick() => {
+                    if dirty {
+                        dirty = false;
+                        let snap = Snapshot {
+                            runners: runners.borrow().clone(),
+                            tally: logs.tally.clone(),
+                            logs: logs.logs.clone(),
+                            taken_at: Some(SystemTime::now()),
+                            interval,
+                        };
+                        if tx.send(snap).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_feed_logs_and_tally() {
+        let mut s = LogState::default();
+        let now = SystemTime::now();
+        s.line(
+            "r1",
+            r#"{"level":"warning","msg":"Job failed: exit code 1","time":"2026-11-27T19:00:00Z"}"#,
+            now,
+        );
+        s.line(
+            "r1",
+            r#"{"level":"warning","msg":"Job failed: exit code 2","time":"2026-11-27T19:00:01Z"}"#,
+            now,
+        );
+        s.line(
+            "r1",
+            r#"{"level":"info","msg":"Job succeeded","time":"2026-11-27T19:00:02Z"}"#,
+            now,
+        );
+        s.line("r1", "  job=328 project=12", now);
+        assert_eq!(
+            s.logs.len(),
+            3,
+            "a continuation line joins the record before it"
+        );
+        assert_eq!(s.tally.entries.len(), 1, "exit codes fall together");
+        assert_eq!(s.tally.entries.values().next().unwrap().count, 2);
+        assert_eq!(s.tally.lines, 4);
+    }
+
+    #[tokio::test]
+    async fn publishes_runner_and_log_changes() {
+        let (rtx, rrx) = watch::channel(Vec::new());
+        let (ltx, lrx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let mut snaps = spawn_with_lines(rrx, lrx, Duration::from_secs(2), shutdown.clone());
+        ltx.send((
+            "r1".into(),
+            r#"{"level":"error","msg":"boom","time":"2026-11-27T19:00:00Z"}"#.into(),
+        ))
+        .await
+        .unwrap();
+        let snap = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                snaps.changed().await.unwrap();
+                let s = snaps.borrow().clone();
+                if !s.logs.is_empty() {
+                    return s;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(snap.tally.entries.len(), 1);
+        assert_eq!(snap.interval, Duration::from_secs(2));
+        drop(rtx);
+        shutdown.cancel();
+    }
+}

@@ -1,0 +1,85 @@
+//! `termgate` (no subcommand): the live fleet view over the runners of
+//! console.toml, `--runner` flags, or a Prometheus server.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::WatchArgs;
+use crate::config::{parse_runner_flag, ConsoleConfig};
+use crate::model::{RunnerSource, RunnerState, Snapshot};
+use crate::scrape::poller::PollOptions;
+
+/// Sources and options from the flags and the config file.
+pub fn sources(args: &WatchArgs) -> Result<(Vec<RunnerSource>, PollOptions)> {
+    let cfg = match &args.config {
+        Some(p) => {
+            Some(ConsoleConfig::load(p).with_context(|| format!("loading {}", p.display()))?)
+        }
+        None => None,
+    };
+    let mut sources = cfg.as_ref().map(ConsoleConfig::sources).unwrap_or_default();
+    for flag in &args.runners {
+        let s = parse_runner_flag(flag)?;
+        sources.retain(|o| o.name != s.name);
+        sources.push(s);
+    }
+    for flag in &args.logs {
+        let Some((name, glob)) = flag.split_once('=') else {
+            bail!("--logs {flag:?}: expected NAME=GLOB");
+        };
+        match sources.iter_mut().find(|s| s.name == name) {
+            Some(s) => s.logs.push(glob.to_string()),
+            None => bail!("--logs {flag:?}: no runner named {name:?} (add it with --runner)"),
+        }
+    }
+    let mut opts = cfg
+        .as_ref()
+        .map(ConsoleConfig::poll_options)
+        .unwrap_or_default();
+    if let Some(i) = args.interval {
+        opts.interval = i;
+    }
+    Ok((sources, opts))
+}
+
+/// Start polling (direct or via Prometheus) and the hub.
+pub fn start(
+    args: &WatchArgs,
+    sources: Vec<RunnerSource>,
+    opts: PollOptions,
+    shutdown: &CancellationToken,
+) -> watch::Receiver<Snapshot> {
+    let interval = opts.interval;
+    let log_sources: Vec<(String, Vec<String>)> = sources
+        .iter()
+        .map(|s| (s.name.clone(), s.logs.clone()))
+        .collect();
+    let runners: watch::Receiver<Vec<RunnerState>> = match &args.prometheus {
+        Some(url) => crate::scrape::prometheus::spawn(url.clone(), opts, shutdown.clone()),
+        None => crate::scrape::poller::spawn(sources, opts, shutdown.clone()),
+    };
+    crate::hub::spawn(runners, log_sources, interval, shutdown.clone())
+}
+
+pub fn run(args: WatchArgs) -> Result<()> {
+    let (sources, opts) = sources(&args)?;
+    if sources.is_empty() && args.prometheus.is_none() {
+        bail!(
+            "no runners to watch: give --runner NAME=URL, --config console.toml (see assets/console.example.toml) or --prometheus URL; try `termgate demo`"
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async {
+        let shutdown = CancellationToken::new();
+        let snaps = start(&args, sources, opts, &shutdown);
+        let res = crate::tui::run_tui(snaps, shutdown.clone()).await;
+        shutdown.cancel();
+        res
+    })?;
+    // Do not wait for blocked poll requests: they time out on their own.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    Ok(())
+}
