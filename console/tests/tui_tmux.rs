@@ -1,0 +1,124 @@
+//! The real `termgate demo` TUI driven in tmux: it starts, shows the live
+//! runner with attached terminals, switches screens on keys, and `q` stops
+//! everything it started.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_screen(
+    session: &str,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    let until = Instant::now() + timeout;
+    loop {
+        let screen = tmux(&["capture-pane", "-p", "-t", session]);
+        if pred(&screen) {
+            return screen;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out waiting for {what}; screen:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The value of the `active` column in the demo-runner row.
+fn active(screen: &str) -> Option<u32> {
+    let row = screen
+        .lines()
+        .find(|l| l.contains("demo-runner") && l.contains("termgate"))?;
+    row.split_whitespace().nth(6)?.parse().ok()
+}
+
+#[test]
+fn demo_tui_in_tmux_shows_counts_switches_screens_and_quits_cleanly() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "tmux is required in CI (scripts/setup-test-deps.sh installs it)"
+        );
+        eprintln!("tmux missing: skipped");
+        return;
+    }
+    let me = std::path::PathBuf::from(env!("CARGO_BIN_EXE_termgate"));
+    let runner = me.with_file_name("termgate-runner");
+    assert!(runner.is_file(), "build the workspace first");
+    let dir = tempfile::tempdir().unwrap();
+    let session = format!("tg{}", std::process::id());
+    let cmd = format!(
+        "TERMGATE_RUNNER_BIN={} {} demo --dir {}; echo DEMO-EXITED-$?; sleep 30",
+        runner.display(),
+        me.display(),
+        dir.path().display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "35",
+        &cmd,
+    ]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .output();
+        }
+    }
+    let _kill = Kill(session.clone());
+
+    let first = wait_screen(&session, "the fleet row", Duration::from_secs(40), |s| {
+        s.contains("demo-runner") && s.contains(" up ")
+    });
+    assert!(first.contains("[1]Fleet"), "{first}");
+    // The demo attaches terminals: the active count rises to 2.
+    let screen = wait_screen(
+        &session,
+        "two active terminals",
+        Duration::from_secs(40),
+        |s| active(s) == Some(2),
+    );
+    assert!(screen.contains("TERMINALS"), "{screen}");
+
+    tmux(&["send-keys", "-t", &session, "3"]);
+    wait_screen(
+        &session,
+        "the Errors screen",
+        Duration::from_secs(10),
+        |s| s.contains("COUNT") && s.contains("LEVEL"),
+    );
+    tmux(&["send-keys", "-t", &session, "4"]);
+    wait_screen(&session, "the Logs screen", Duration::from_secs(10), |s| {
+        s.contains("Checking for jobs") || s.contains("Job succeeded") || s.contains("Job failed")
+    });
+    tmux(&["send-keys", "-t", &session, "?"]);
+    wait_screen(&session, "help", Duration::from_secs(10), |s| {
+        s.to_lowercase().contains("help")
+    });
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let end = wait_screen(&session, "the demo to exit", Duration::from_secs(30), |s| {
+        s.contains("DEMO-EXITED-")
+    });
+    assert!(end.contains("DEMO-EXITED-0"), "{end}");
+    let log = std::fs::read_to_string(dir.path().join("runner.log")).unwrap();
+    assert!(
+        log.contains("Can exit now!"),
+        "the runner was stopped: {log}"
+    );
+}
