@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::logs::parse::{self, LineKind};
 use crate::logs::tail;
-use crate::model::{LogRecord, RunnerState, Snapshot, Tally};
+use crate::model::{LogRecord, RunnerState, Series, Snapshot, Tally};
 
 /// Lines kept for the Logs screen.
 pub const LOG_CAPACITY: usize = 2000;
@@ -84,6 +84,8 @@ pub fn spawn_with_lines(
     });
     tokio::spawn(async move {
         let mut logs = LogState::default();
+        let mut fleet = crate::model::History::default();
+        let mut runners_changed = true;
         let mut dirty = true;
         let mut lines_open = true;
         let mut tick = tokio::time::interval(MIN_PUBLISH);
@@ -96,6 +98,7 @@ pub fn spawn_with_lines(
                         break;
                     }
                     dirty = true;
+                    runners_changed = true;
                 }
                 line = lines.recv(), if lines_open => match line {
                     Some((runner, line)) => {
@@ -111,8 +114,14 @@ pub fn spawn_with_lines(
                 _ = tick.tick() => {
                     if dirty {
                         dirty = false;
+                        let now = SystemTime::now();
+                        let runners = runners.borrow().clone();
+                        if std::mem::take(&mut runners_changed) {
+                            add_fleet_point(&mut fleet, &runners, now);
+                        }
                         let snap = Snapshot {
-                            runners: runners.borrow().clone(),
+                            fleet: fleet.clone(),
+                            runners,
                             tally: logs.tally.clone(),
                             logs: logs.logs.clone(),
                             taken_at: Some(SystemTime::now()),
@@ -127,6 +136,35 @@ pub fn spawn_with_lines(
         }
     });
     rx
+}
+
+/// Series summed over the fleet for the Fleet screen's sparklines.
+pub const FLEET_SERIES: [Series; 6] = [
+    Series::TerminalsAvailable,
+    Series::TerminalsActive,
+    Series::TerminalsIdle,
+    Series::WsConnections,
+    Series::Jobs,
+    Series::ErrorsPerMinute,
+];
+
+/// One point per series: the sum of every runner's newest value.
+pub fn add_fleet_point(
+    fleet: &mut crate::model::History,
+    runners: &[RunnerState],
+    now: SystemTime,
+) {
+    for s in FLEET_SERIES {
+        let mut sum = None;
+        for r in runners {
+            if let Some(v) = r.history.last(s) {
+                sum = Some(sum.unwrap_or(0.0) + v);
+            }
+        }
+        if let Some(v) = sum {
+            fleet.push(s, now, v);
+        }
+    }
 }
 
 #[cfg(test)]

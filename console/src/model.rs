@@ -170,6 +170,23 @@ impl History {
     }
 }
 
+impl Default for History {
+    /// An empty hour-long history counted from the Unix epoch.
+    fn default() -> Self {
+        History::new(SystemTime::UNIX_EPOCH, Duration::from_secs(3600))
+    }
+}
+
+impl History {
+    /// The newest value of a series.
+    pub fn last(&self, s: Series) -> Option<f64> {
+        self.series
+            .get(&s)
+            .and_then(|q| q.back())
+            .map(|(_, v)| f64::from(*v))
+    }
+}
+
 /// Everything the console knows about one runner.
 #[derive(Debug, Clone)]
 pub struct RunnerState {
@@ -283,6 +300,9 @@ pub struct Snapshot {
     pub taken_at: Option<SystemTime>,
     /// Poll interval, for the header.
     pub interval: Duration,
+    /// Fleet-wide sums of the runners' series (one point per update),
+    /// kept by the publisher so a frame never walks every runner's history.
+    pub fleet: History,
 }
 
 #[cfg(test)]

@@ -368,5 +368,7 @@ pub fn fixed_snapshot() -> Snapshot {
         logs: logs(),
         taken_at: Some(ago(0.5)),
         interval: Duration::from_secs(2),
+        // Empty: the screens sum the runners' own history (the fallback).
+        fleet: Default::default(),
     }
 }

@@ -220,13 +220,19 @@ pub fn rule(title: &str, width: u16, t: Theme) -> Line<'static> {
 /// last hour; `None` where no runner has a point.
 pub fn fleet_series(snap: &Snapshot, s: Series, now: SystemTime, n: usize) -> Vec<Option<f64>> {
     let start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
+    // The publisher keeps the fleet's sums: one series, whatever the fleet size.
+    let precomputed = snap.fleet.series.get(&s).is_some_and(|q| !q.is_empty());
+    let histories: Vec<&crate::model::History> = if precomputed {
+        vec![&snap.fleet]
+    } else {
+        snap.runners.iter().map(|r| &r.history).collect()
+    };
     let mut out: Vec<Option<f64>> = vec![None; n];
-    for r in &snap.runners {
-        let pts = r
-            .history
+    for h in histories {
+        let pts = h
             .points_since(s, start)
             .into_iter()
-            .map(|(secs, v)| (r.history.origin + Duration::from_secs_f64(secs), v));
+            .map(|(secs, v)| (h.origin + Duration::from_secs_f64(secs), v));
         let mut b = widgets::buckets(pts, start, now, n);
         // A gauge holds its value between points: fill the gaps when
         // buckets are narrower than the scrape interval.
