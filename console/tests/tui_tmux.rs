@@ -94,6 +94,42 @@ fn demo_tui_in_tmux_shows_counts_switches_screens_and_quits_cleanly() {
         |s| active(s) == Some(2),
     );
     assert!(screen.contains("TERMINALS"), "{screen}");
+    // Cancel one attached terminal job on the coordinator: the count drops.
+    let cfg = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    let url = cfg
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("url = \"")
+                .map(|u| u.trim_end_matches('"').to_string())
+        })
+        .unwrap();
+    let jobs: serde_json::Value = reqwest::blocking::get(format!("{url}/admin/jobs"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let running: Vec<u64> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["name"] == "terminal" && j["state"] == "running")
+        .map(|j| j["id"].as_u64().unwrap())
+        .collect();
+    assert!(running.len() >= 2, "{jobs}");
+    for id in running {
+        reqwest::blocking::Client::new()
+            .post(format!("{url}/admin/jobs/{id}/cancel"))
+            .send()
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    wait_screen(
+        &session,
+        "the active count to drop",
+        Duration::from_secs(30),
+        |s| active(s) == Some(0),
+    );
 
     tmux(&["send-keys", "-t", &session, "3"]);
     wait_screen(

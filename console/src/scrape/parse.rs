@@ -595,3 +595,70 @@ process_start_time_seconds 1.7e9
         }
     }
 }
+
+#[cfg(test)]
+mod upstream_fleet_row {
+    use std::time::SystemTime;
+
+    use crate::model::{Health, RunnerSource, RunnerState};
+
+    /// A real gitlab-runner scrape fills the Fleet row with what it has and
+    /// `-` for termgate's session columns, never an error.
+    #[test]
+    fn upstream_scrape_populates_a_fleet_row() {
+        let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let fixtures = loop {
+            let c = dir.join("shared/fixtures/metrics");
+            if c.is_dir() {
+                break c;
+            }
+            assert!(dir.pop(), "shared/fixtures not found");
+        };
+        let text = std::fs::read_to_string(fixtures.join("gitlab-runner-10.0.0-beta.28-docs.prom"))
+            .unwrap();
+        let sample = super::parse_metrics(&text).unwrap();
+        assert!(
+            sample.terminals_available.is_none(),
+            "upstream has no session metrics"
+        );
+        let now = SystemTime::now();
+        let mut st = RunnerState::new(
+            RunnerSource {
+                name: "prm-4".into(),
+                metrics_url: "http://10.0.0.4:9252/metrics".into(),
+                session_url: None,
+                logs: vec![],
+            },
+            now,
+        );
+        st.health = Health::Up;
+        st.last_ok = Some(now);
+        st.latest = Some(sample);
+        let snap = crate::model::Snapshot {
+            runners: vec![st],
+            ..Default::default()
+        };
+        let app = crate::app::App::new(crate::ui::widgets::Theme::MONO, now);
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12)).unwrap();
+        term.draw(|f| {
+            crate::ui::render(f, &app, &snap, now);
+        })
+        .unwrap();
+        let buf = term.backend().buffer();
+        let row = (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .find(|l| l.contains("prm-4"))
+            .unwrap();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1], "up", "{row}");
+        assert!(
+            cols[2] == "gitlab",
+            "version column from ci_runner_version_info: {row}"
+        );
+        assert!(row.contains(" - "), "session columns show '-': {row}");
+    }
+}
