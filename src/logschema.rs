@@ -27,6 +27,59 @@ pub const MAX_BUILDS: &str = "max_builds";
 /// Levels as they appear in JSON logs (upstream spells `warning`).
 pub const LEVELS: [&str; 6] = ["debug", "info", "warning", "error", "fatal", "panic"];
 
+/// A log level, ordered from least to most severe, spelled as logrus does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Fatal,
+    Panic,
+}
+
+impl Level {
+    /// logrus `Level.String()`: one of [`LEVELS`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+            Level::Fatal => "fatal",
+            Level::Panic => "panic",
+        }
+    }
+
+    /// Any spelling runners use (`warn`/`warning`, `err`, `trace`), any case.
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "debug" | "trace" => Level::Debug,
+            "info" => Level::Info,
+            "warn" | "warning" => Level::Warning,
+            "error" | "err" => Level::Error,
+            "fatal" => Level::Fatal,
+            "panic" => Level::Panic,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_round_trip_and_order() {
+        for name in LEVELS {
+            assert_eq!(Level::parse(name).map(Level::as_str), Some(name));
+        }
+        assert_eq!(Level::parse("WARN"), Some(Level::Warning));
+        assert!(Level::Warning < Level::Error && Level::Error < Level::Panic);
+        assert_eq!(Level::parse("loud"), None);
+    }
+}
+
 /// `event` values of session lifecycle lines.
 pub mod event {
     pub const SESSION_CREATED: &str = "session_created";

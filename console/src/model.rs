@@ -216,40 +216,8 @@ impl RunnerState {
     }
 }
 
-/// Log levels, as upstream spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Level {
-    Debug,
-    Info,
-    Warning,
-    Error,
-    Fatal,
-    Panic,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warning => "warning",
-            Level::Error => "error",
-            Level::Fatal => "fatal",
-            Level::Panic => "panic",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Level> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "debug" | "trace" => Level::Debug,
-            "info" => Level::Info,
-            "warn" | "warning" => Level::Warning,
-            "error" | "err" => Level::Error,
-            "fatal" => Level::Fatal,
-            "panic" => Level::Panic,
-            _ => return None,
-        })
-    }
-}
+/// Log levels: the shared log schema's.
+pub use termgate::logschema::Level;
 
 /// One parsed log line (any of the formats the console reads).
 #[derive(Debug, Clone, PartialEq)]

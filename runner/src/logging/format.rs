@@ -12,30 +12,16 @@ use chrono::{DateTime, FixedOffset, Timelike};
 
 use super::LogFormat;
 
-/// Levels as upstream spells them in JSON (`logschema::LEVELS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Debug,
-    Info,
-    Warning,
-    Error,
-    Fatal,
-    Panic,
+pub use termgate::logschema::Level;
+
+/// How each level looks in the text formats.
+trait LevelLook {
+    fn runner_prefix(self) -> &'static str;
+    fn runner_color(self) -> &'static str;
+    fn logrus_color(self) -> &'static str;
 }
 
-impl Level {
-    /// logrus `Level.String()`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warning => "warning",
-            Level::Error => "error",
-            Level::Fatal => "fatal",
-            Level::Panic => "panic",
-        }
-    }
-
+impl LevelLook for Level {
     /// Prefix of the `runner` format.
     fn runner_prefix(self) -> &'static str {
         match self {
