@@ -129,6 +129,61 @@ pub fn for_runner(runner: &RunnerConfig) -> Result<Box<dyn Executor>, ExecError>
     }
 }
 
+/// A job's environment, as both executors build it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JobEnvironment {
+    /// Runner `environment`, predefined `CI_*` and job variables, in order
+    /// (later wins); a file variable's value is its file's path.
+    pub vars: Vec<(String, String)>,
+    /// File variables to write: `(path, contents)`.
+    pub files: Vec<(String, String)>,
+}
+
+/// The job's environment in `build_dir`, with builds under `builds_dir` and
+/// file variables in `file_dir`; `extra` predefined variables go after the
+/// common ones. Variables with invalid names are skipped with a trace warning.
+pub fn job_environment(
+    ctx: &JobContext,
+    build_dir: &str,
+    builds_dir: &str,
+    file_dir: &str,
+    extra: &[(&str, &str)],
+) -> JobEnvironment {
+    let mut env = JobEnvironment::default();
+    for kv in &ctx.runner.environment {
+        if let Some((k, v)) = kv.split_once('=') {
+            env.vars.push((k.to_string(), v.to_string()));
+        }
+    }
+    let predefined = [
+        ("CI_PROJECT_DIR", build_dir.to_string()),
+        ("CI_BUILDS_DIR", builds_dir.to_string()),
+        ("CI_CONCURRENT_ID", ctx.slot.to_string()),
+        ("CI_RUNNER_SHORT_TOKEN", ctx.runner_short.clone()),
+        ("CI_RUNNER_VERSION", env!("CARGO_PKG_VERSION").to_string()),
+        ("CI_SERVER", "yes".to_string()),
+    ];
+    env.vars
+        .extend(predefined.into_iter().map(|(k, v)| (k.to_string(), v)));
+    env.vars
+        .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    for v in &ctx.job.variables {
+        if !valid_env_key(&v.key) {
+            ctx.trace
+                .warning(&format!("skipping variable with invalid name {:?}", v.key));
+            continue;
+        }
+        if v.is_file() {
+            let path = format!("{}/{}", file_dir.trim_end_matches('/'), v.key);
+            env.files.push((path.clone(), v.value.clone()));
+            env.vars.push((v.key.clone(), path));
+        } else {
+            env.vars.push((v.key.clone(), v.value.clone()));
+        }
+    }
+    env
+}
+
 /// Is `name` a valid environment variable name?
 pub fn valid_env_key(name: &str) -> bool {
     let mut chars = name.chars();

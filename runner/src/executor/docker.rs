@@ -21,7 +21,7 @@ use self::container::{ContainerSpec, JobResources, BUILDS_DIR};
 use self::exec::ExecSpec;
 use super::shell::{render_script, sh_quote};
 use super::terminal::TerminalFactory;
-use super::{valid_env_key, ExecError, Executor, JobContext, StepResult, StepScript};
+use super::{ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::{DockerConfig, RunnerConfig};
 
 /// What `prepare` made.
@@ -169,42 +169,29 @@ impl DockerExecutor {
             .line("Skipping Git repository setup (termgate does not fetch sources)");
         ctx.trace.line(&format!("Build directory: {build_dir}"));
 
-        let mut env: Vec<String> = ctx
-            .runner
-            .environment
-            .iter()
-            .filter(|kv| kv.contains('='))
-            .cloned()
-            .collect();
-        env.push(format!("CI_PROJECT_DIR={build_dir}"));
-        env.push(format!("CI_BUILDS_DIR={BUILDS_DIR}"));
-        env.push(format!("CI_CONCURRENT_ID={}", ctx.slot));
-        env.push(format!("CI_RUNNER_SHORT_TOKEN={}", ctx.runner_short));
-        env.push(format!("CI_RUNNER_VERSION={}", env!("CARGO_PKG_VERSION")));
-        env.push("CI_SERVER=yes".into());
-        env.push("CI_DISPOSABLE_ENVIRONMENT=true".into());
-        for v in &job.variables {
-            if !valid_env_key(&v.key) {
-                ctx.trace
-                    .warning(&format!("skipping variable with invalid name {:?}", v.key));
-                continue;
-            }
-            if v.is_file() {
-                let path = format!("{tmp_dir}/{}", v.key);
-                self.run_helper(
-                    "printf '%s' \"$TERMGATE_FILE_DATA\" > \"$TERMGATE_FILE_PATH\"",
-                    vec![
-                        format!("TERMGATE_FILE_PATH={path}"),
-                        format!("TERMGATE_FILE_DATA={}", v.value),
-                    ],
-                )
-                .await
-                .map_err(|e| ExecError::system(format!("writing file variable {}: {e}", v.key)))?;
-                env.push(format!("{}={path}", v.key));
-            } else {
-                env.push(format!("{}={}", v.key, v.value));
-            }
+        let job_env = super::job_environment(
+            ctx,
+            &build_dir,
+            BUILDS_DIR,
+            &tmp_dir,
+            &[("CI_DISPOSABLE_ENVIRONMENT", "true")],
+        );
+        for (path, contents) in &job_env.files {
+            self.run_helper(
+                "printf '%s' \"$TERMGATE_FILE_DATA\" > \"$TERMGATE_FILE_PATH\"",
+                vec![
+                    format!("TERMGATE_FILE_PATH={path}"),
+                    format!("TERMGATE_FILE_DATA={contents}"),
+                ],
+            )
+            .await
+            .map_err(|e| ExecError::system(format!("writing file variable {path}: {e}")))?;
         }
+        let env: Vec<String> = job_env
+            .vars
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         self.env = env;
         self.build_dir = Some(build_dir);
         self.tmp_dir = Some(tmp_dir);

@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::terminal::TerminalFactory;
-use super::{valid_env_key, ExecError, Executor, JobContext, StepResult, StepScript};
+use super::{ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::RunnerConfig;
 use crate::pty::PtyTerminalFactory;
 use crate::trace::ansi;
@@ -148,40 +148,19 @@ impl Executor for ShellExecutor {
         ctx.trace
             .line(&format!("Build directory: {}", build_dir.display()));
 
-        let mut env: Vec<(String, String)> = Vec::new();
-        for kv in &ctx.runner.environment {
-            if let Some((k, v)) = kv.split_once('=') {
-                env.push((k.to_string(), v.to_string()));
-            }
+        let env = super::job_environment(
+            ctx,
+            &build_dir.to_string_lossy(),
+            &self.builds_dir.to_string_lossy(),
+            &tmp_dir.to_string_lossy(),
+            &[],
+        );
+        for (path, contents) in &env.files {
+            tokio::fs::write(path, contents.as_bytes())
+                .await
+                .map_err(|e| ExecError::system(format!("writing file variable {path}: {e}")))?;
         }
-        let dir = build_dir.to_string_lossy().to_string();
-        env.push(("CI_PROJECT_DIR".into(), dir.clone()));
-        env.push((
-            "CI_BUILDS_DIR".into(),
-            self.builds_dir.to_string_lossy().to_string(),
-        ));
-        env.push(("CI_CONCURRENT_ID".into(), ctx.slot.to_string()));
-        env.push(("CI_RUNNER_SHORT_TOKEN".into(), ctx.runner_short.clone()));
-        env.push(("CI_RUNNER_VERSION".into(), env!("CARGO_PKG_VERSION").into()));
-        env.push(("CI_SERVER".into(), "yes".into()));
-        for v in &job.variables {
-            if !valid_env_key(&v.key) {
-                ctx.trace
-                    .warning(&format!("skipping variable with invalid name {:?}", v.key));
-                continue;
-            }
-            if v.is_file() {
-                let path = tmp_dir.join(&v.key);
-                tokio::fs::write(&path, v.value.as_bytes())
-                    .await
-                    .map_err(|e| {
-                        ExecError::system(format!("writing file variable {}: {e}", v.key))
-                    })?;
-                env.push((v.key.clone(), path.to_string_lossy().to_string()));
-            } else {
-                env.push((v.key.clone(), v.value.clone()));
-            }
-        }
+        let env = env.vars;
         self.env = env;
         self.build_dir = Some(build_dir);
         self.tmp_dir = Some(tmp_dir);
