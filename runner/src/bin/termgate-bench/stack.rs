@@ -203,17 +203,55 @@ impl Stack {
         }
     }
 
-    /// SIGTERM (the runner aborts its jobs), then SIGKILL after a grace.
-    pub fn stop(&mut self) {
-        stop_child(&mut self.runner, Duration::from_secs(20));
+    /// SIGTERM (the runner aborts its jobs), then SIGKILL after a grace;
+    /// then kill whatever job process outlived it. The directory (with the
+    /// runner's log) is removed only when `clean`.
+    pub fn stop(&mut self, clean: bool) {
+        stop_child(&mut self.runner, Duration::from_secs(30));
         stop_child(&mut self.coord, Duration::from_secs(5));
-        let _ = std::fs::remove_dir_all(&self.dir);
+        kill_leftovers(&self.dir);
+        if clean {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("runner log kept: {}", self.dir.join("runner.log").display());
+        }
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        self.stop();
+        // Reached with the runner still up only on an error path.
+        let clean = matches!(self.runner.try_wait(), Ok(Some(_)));
+        self.stop(clean);
+    }
+}
+
+/// SIGKILL the process group of every process whose command line or
+/// environment names `dir` (job scripts live under it and their children
+/// inherit `CI_PROJECT_DIR`; an aborted job's `sleep` can outlive its
+/// script).
+fn kill_leftovers(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let names_dir = ["cmdline", "environ"].iter().any(|f| {
+            std::fs::read(e.path().join(f))
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(&needle))
+        });
+        if names_dir {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
+                if pgid.as_raw() > 1 && pgid != nix::unistd::getpgrp() {
+                    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 
