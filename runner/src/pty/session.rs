@@ -10,20 +10,30 @@ use nix::unistd::Pid;
 /// `/proc`, only the leader's process group is signalled.
 pub(super) fn signal_session(sid: Pid, sig: Signal) {
     let _ = killpg(sid, sig);
-    // A few rounds: a process may fork while we scan.
+    // A few rounds: a process may fork while we scan. Each round reads all
+    // of /proc, so a round that finds no process not already signalled
+    // ends it (a SIGKILLed process stays listed until it is reaped; with
+    // thousands of processes, rescanning for those made closing a
+    // terminal take most of a second).
+    let mut signalled: Vec<Pid> = Vec::new();
     for _ in 0..8 {
         let Some(members) = session_members(sid) else {
             return;
         };
-        if members.is_empty() {
+        let fresh: Vec<Pid> = members
+            .into_iter()
+            .filter(|p| !signalled.contains(p))
+            .collect();
+        if fresh.is_empty() {
             return;
         }
-        for p in &members {
+        for p in &fresh {
             let _ = kill(*p, sig);
         }
         if sig != Signal::SIGKILL {
             return;
         }
+        signalled.extend(fresh);
     }
 }
 

@@ -52,6 +52,13 @@ pub const TERMINAL_EXITED: &str = close_reason::TERMINAL_EXITED;
 ///
 /// [`MAX_OUTPUT_FRAME`]: termgate::terminal::MAX_OUTPUT_FRAME
 pub const OUTPUT_CHUNK: usize = 4 * 1024;
+/// Under bulk output (a read filled at least half of [`OUTPUT_CHUNK`]), whatever more the
+/// terminal has ready right now is appended, up to this much, and sent as
+/// one frame: one TLS record (16 KiB of plaintext, less the 4-byte frame
+/// header) and one socket write instead of four. The larger buffer is
+/// given back as soon as output slows down, so an idle session keeps only
+/// [`OUTPUT_CHUNK`].
+pub const BURST_CHUNK: usize = 16 * 1024 - 4;
 /// How long a server-initiated close waits for the client to take the banner
 /// and the Close frame, and to answer it.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -62,7 +69,7 @@ pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// between 64 KiB and 1 MiB are refused by the codec).
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_frame_size(Some(1024 * 1024))
@@ -474,10 +481,11 @@ where
     let period = ctx.ping_interval.max(Duration::from_millis(10));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let bytes_out = ctx.metrics.session_bytes_total.with_label_values(&["out"]);
     let mut first_byte_sent = false;
     loop {
         let (msg, n) = tokio::select! {
-            r = output.read(&mut buf) => match r {
+            r = output.read(&mut buf[..OUTPUT_CHUNK]) => match r {
                 Ok(0) => {
                     // The shell ended. Right after Workhorse's hang-up EOT
                     // that is the client leaving.
@@ -487,7 +495,19 @@ where
                         End::server(TERMINAL_EXITED, CloseCode::Normal, None)
                     };
                 }
-                Ok(n) => (to_message(ctx.codec.encode_output(&buf[..n])), n),
+                Ok(n) => {
+                    let n = if n >= OUTPUT_CHUNK / 2 {
+                        read_ready(output, &mut buf, n)
+                    } else {
+                        if buf.len() > OUTPUT_CHUNK {
+                            // Output slowed down: give the burst buffer back.
+                            buf.truncate(OUTPUT_CHUNK);
+                            buf.shrink_to_fit();
+                        }
+                        n
+                    };
+                    (to_message(ctx.codec.encode_output(&buf[..n])), n)
+                }
                 Err(e) => {
                     return End::server(
                         close_reason::ERROR,
@@ -511,13 +531,30 @@ where
             counts.touch();
             let n = n as u64;
             counts.bytes_out.fetch_add(n, Ordering::Relaxed);
-            ctx.metrics
-                .session_bytes_total
-                .with_label_values(&["out"])
-                .inc_by(n);
+            bytes_out.inc_by(n);
             ctx.registry.bump_bytes(&ctx.session, 0, n);
         }
     }
+}
+
+/// After a large read of `len` bytes: append whatever `output` has ready
+/// without waiting, up to [`BURST_CHUNK`]; returns the new length. End of
+/// file and errors stop the appending and show up on the next read.
+fn read_ready<R>(output: &mut R, buf: &mut Vec<u8>, mut len: usize) -> usize
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    use futures::FutureExt as _;
+    if buf.len() < BURST_CHUNK {
+        buf.resize(BURST_CHUNK, 0);
+    }
+    while len < BURST_CHUNK {
+        match output.read(&mut buf[len..BURST_CHUNK]).now_or_never() {
+            Some(Ok(n)) if n > 0 => len += n,
+            _ => break,
+        }
+    }
+    len
 }
 
 #[cfg(test)]

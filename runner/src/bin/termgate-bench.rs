@@ -1,0 +1,510 @@
+//! Session-server benchmark: echo round trips, bulk throughput and memory
+//! per connected session of a real `termgate-runner run` (shell executor,
+//! `wss://…/exec` with the session certificate pinned), next to the same
+//! figures for a bare PTY driven directly in the same run (the floor).
+//!
+//! ```text
+//! cargo run --release -p termgate-runner --bin termgate-bench -- \
+//!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--secs 10] [--quick]
+//! ```
+//!
+//! Each session types a key every 100 ms (`x`, then DEL, so the line stays
+//! empty) into an interactive `bash` at its prompt and times send → first
+//! byte of the echo. Bulk: `head -c <n> /dev/zero | tr '\0' x` in one
+//! session. RSS: the runner's VmRSS with every job running and no client,
+//! then with N clients connected and idle; per session = delta / N (TLS,
+//! WebSocket, bridge and PTY included; the shells are other processes).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use futures::StreamExt as _;
+
+// A binary's root resolves `mod` next to itself; the modules live in
+// `termgate-bench/`.
+#[path = "termgate-bench/conn.rs"]
+mod conn;
+#[path = "termgate-bench/load.rs"]
+mod load;
+#[path = "termgate-bench/stack.rs"]
+mod stack;
+
+use conn::{Conn, ConnectError, SessionTarget};
+use load::Echoes;
+
+/// Keys per second per session while measuring RTT.
+const TYPING_PERIOD: Duration = Duration::from_millis(100);
+/// One echo per second per session in the hold test.
+const HOLD_PERIOD: Duration = Duration::from_secs(1);
+/// Connections (or PTYs) opened at once.
+const CONNECT_PARALLEL: usize = 32;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "termgate-bench",
+    about = "Benchmark the runner's session server against a bare PTY"
+)]
+struct Cli {
+    /// Concurrent sessions per RTT level [default: 1,50,300].
+    #[arg(long, value_delimiter = ',')]
+    sessions: Option<Vec<usize>>,
+    /// Sessions in the hold test (one echo a second each); 0 skips it
+    /// [default: 1000].
+    #[arg(long)]
+    hold: Option<usize>,
+    /// Seconds of the hold test [default: 10].
+    #[arg(long)]
+    hold_secs: Option<u64>,
+    /// Megabytes (10^6 bytes) through one session for throughput
+    /// [default: 100].
+    #[arg(long)]
+    bulk_mb: Option<u64>,
+    /// Seconds of typing per RTT level [default: 10].
+    #[arg(long)]
+    secs: Option<u64>,
+    /// Bulk runs per side, alternating bare and runner (the machine may be
+    /// shared: best and median are reported) [default: 3].
+    #[arg(long)]
+    bulk_rounds: Option<usize>,
+    /// Smoke run: sessions 1,10, hold 20 for 3 s, 10 MB, 3 s per level
+    /// (options given explicitly still win).
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Debug)]
+struct Args {
+    sessions: Vec<usize>,
+    hold: usize,
+    hold_secs: u64,
+    bulk_mb: u64,
+    secs: u64,
+    bulk_rounds: usize,
+}
+
+impl Cli {
+    fn resolve(self) -> Args {
+        let q = self.quick;
+        Args {
+            sessions: self
+                .sessions
+                .unwrap_or_else(|| if q { vec![1, 10] } else { vec![1, 50, 300] }),
+            hold: self.hold.unwrap_or(if q { 20 } else { 1000 }),
+            hold_secs: self.hold_secs.unwrap_or(if q { 3 } else { 10 }),
+            bulk_mb: self.bulk_mb.unwrap_or(if q { 10 } else { 100 }),
+            secs: self.secs.unwrap_or(if q { 3 } else { 10 }),
+            bulk_rounds: self.bulk_rounds.unwrap_or(if q { 1 } else { 3 }).max(1),
+        }
+    }
+}
+
+/// One RTT level, both sides.
+struct Level {
+    n: usize,
+    bare: Echoes,
+    runner: Echoes,
+    /// Runner RSS delta per connected session, KiB, against the RSS right
+    /// before the level (the heap may reuse what earlier phases freed).
+    rss_per_session: f64,
+}
+
+struct Hold {
+    n: usize,
+    connected: usize,
+    echoes: Echoes,
+    rss_per_session: f64,
+}
+
+struct Report {
+    levels: Vec<Level>,
+    bulk_bytes: u64,
+    /// MB/s of each round.
+    bare_bulk: Vec<f64>,
+    runner_bulk: Vec<f64>,
+    rss_baseline_kib: u64,
+    hold: Option<Hold>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Cli::parse().resolve();
+    if args.sessions.is_empty() || args.sessions.contains(&0) {
+        bail!("--sessions needs positive counts");
+    }
+    let nofile = raise_nofile();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let report = rt.block_on(run(&args))?;
+    print_report(&args, &report, nofile);
+    Ok(())
+}
+
+/// Soft RLIMIT_NOFILE up to the hard limit; the runner (a child) inherits it.
+#[allow(unsafe_code)]
+fn raise_nofile() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit the kernel fills in / only reads.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return raised.rlim_cur;
+        }
+    }
+    lim.rlim_cur
+}
+
+async fn run(args: &Args) -> anyhow::Result<Report> {
+    let max_level = args.sessions.iter().copied().max().unwrap_or(1);
+    let jobs = max_level.max(args.hold);
+    let bulk_bytes = args.bulk_mb * 1_000_000;
+    let typing = Duration::from_secs(args.secs);
+
+    // Every job runs (idle) before anything is measured, and each level runs
+    // the bare PTYs right before the runner's: the same background for both.
+    eprintln!("starting coordinator and runner, {jobs} jobs…");
+    let mut stack = stack::Stack::start(jobs + 8).await?;
+    let ids = stack.enqueue_sleepers(jobs).await?;
+    let cwd = stack.dir.join("bare");
+    std::fs::create_dir_all(&cwd).context("bare PTY directory")?;
+    let limit = Duration::from_secs(60 + jobs as u64 / 5);
+    let targets = stack.sessions(&ids, limit).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = stack.runner_pid();
+    let rss_baseline_kib = stack::rss_kib(pid)?;
+
+    // The hold first: its memory figure is then the first touch of that
+    // many sessions, not helped (or hurt) by what earlier phases freed.
+    let hold = if args.hold > 0 {
+        eprintln!("hold: {} sessions on the runner…", args.hold);
+        let (conns, failed) = connect_all(&targets[..args.hold]).await;
+        for e in failed.iter().take(3) {
+            eprintln!("  connect failed: {e:#}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = stack::rss_kib(pid)?;
+        let connected = conns.len();
+        let (mut echoes, conns) =
+            type_all(conns, HOLD_PERIOD, Duration::from_secs(args.hold_secs)).await;
+        // A session that never connected failed every echo it had to make.
+        echoes.failed += failed.len() as u64 * args.hold_secs;
+        close_all(conns).await;
+        Some(Hold {
+            n: args.hold,
+            connected,
+            echoes,
+            rss_per_session: (rss as f64 - rss_baseline_kib as f64) / connected.max(1) as f64,
+        })
+    } else {
+        None
+    };
+    let mut levels = Vec::new();
+    for &n in &args.sessions {
+        eprintln!("{n} sessions: bare PTY…");
+        let bare = bare_level(&cwd, n, typing).await?;
+        eprintln!("{n} sessions: runner…");
+        let rss_before = stack::rss_kib(pid)?;
+        let (conns, failed) = connect_all(&targets[..n]).await;
+        if let Some(e) = failed.into_iter().next() {
+            bail!("connecting {n} sessions: {e:#}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = stack::rss_kib(pid)?;
+        let (runner, conns) = type_all(conns, TYPING_PERIOD, typing).await;
+        close_all(conns).await;
+        levels.push(Level {
+            n,
+            bare,
+            runner,
+            rss_per_session: (rss as f64 - rss_before as f64) / n as f64,
+        });
+    }
+
+    let (mut bare_bulk, mut runner_bulk) = (Vec::new(), Vec::new());
+    for round in 1..=args.bulk_rounds {
+        eprintln!("bulk {} MB, round {round}: bare PTY…", args.bulk_mb);
+        let mut c = Conn::bare(&cwd)?;
+        load::wait_prompt(&mut c, Duration::from_millis(300), Duration::from_secs(20)).await?;
+        let r = load::bulk(&mut c, bulk_bytes, Duration::from_secs(600)).await?;
+        c.close().await;
+        bare_bulk.push(mbps(r));
+
+        eprintln!("bulk {} MB, round {round}: runner…", args.bulk_mb);
+        let (mut conns, failed) = connect_all(&targets[..1]).await;
+        if let Some(e) = failed.into_iter().next() {
+            bail!("connecting the bulk session: {e:#}");
+        }
+        let mut c = conns.pop().context("bulk session")?;
+        let r = load::bulk(&mut c, bulk_bytes, Duration::from_secs(600)).await?;
+        c.close().await;
+        runner_bulk.push(mbps(r));
+    }
+
+    stack.stop(true);
+    Ok(Report {
+        levels,
+        bulk_bytes,
+        bare_bulk,
+        runner_bulk,
+        rss_baseline_kib,
+        hold,
+    })
+}
+
+async fn bare_level(cwd: &Path, n: usize, typing: Duration) -> anyhow::Result<Echoes> {
+    let cwd: PathBuf = cwd.to_path_buf();
+    let opened: Vec<anyhow::Result<Conn>> = futures::stream::iter(0..n)
+        .map(|_| {
+            let cwd = cwd.clone();
+            async move {
+                let mut c = Conn::bare(&cwd)?;
+                load::wait_prompt(&mut c, Duration::from_millis(300), Duration::from_secs(30))
+                    .await?;
+                Ok(c)
+            }
+        })
+        .buffer_unordered(CONNECT_PARALLEL)
+        .collect()
+        .await;
+    let conns = opened.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let (echoes, conns) = type_all(conns, TYPING_PERIOD, typing).await;
+    close_all(conns).await;
+    Ok(echoes)
+}
+
+/// Connect to every target and wait for its prompt; the connected terminals
+/// and the errors of the others.
+async fn connect_all(targets: &[SessionTarget]) -> (Vec<Conn>, Vec<anyhow::Error>) {
+    let results: Vec<anyhow::Result<Conn>> = futures::stream::iter(targets.iter().cloned())
+        .map(|t| async move {
+            // The previous client's seat is released a moment after it left.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let mut c = loop {
+                match Conn::ws(&t).await {
+                    Ok(c) => break c,
+                    Err(ConnectError::Busy) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(ConnectError::Busy) => bail!("{}: seat still taken (423)", t.exec_url),
+                    Err(ConnectError::Other(e)) => return Err(e),
+                }
+            };
+            load::wait_prompt(&mut c, Duration::from_millis(300), Duration::from_secs(30)).await?;
+            Ok(c)
+        })
+        .buffer_unordered(CONNECT_PARALLEL)
+        .collect()
+        .await;
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => ok.push(c),
+            Err(e) => failed.push(e),
+        }
+    }
+    (ok, failed)
+}
+
+/// Every session types for `dur`, start times spread over one period.
+async fn type_all(conns: Vec<Conn>, period: Duration, dur: Duration) -> (Echoes, Vec<Conn>) {
+    let n = conns.len().max(1) as u32;
+    let t0 = tokio::time::Instant::now() + Duration::from_millis(200);
+    let end = t0 + dur;
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            let start = t0 + period * (i as u32 % n) / n;
+            tokio::spawn(async move {
+                let e = load::type_keys(&mut c, start, end, period).await;
+                (e, c)
+            })
+        })
+        .collect();
+    let mut all = Echoes::default();
+    let mut back = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok((e, c)) => {
+                all.merge(e);
+                back.push(c);
+            }
+            Err(_) => all.failed += 1,
+        }
+    }
+    (all, back)
+}
+
+async fn close_all(conns: Vec<Conn>) {
+    futures::future::join_all(conns.into_iter().map(Conn::close)).await;
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn mbps((bytes, secs): (u64, f64)) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn print_report(args: &Args, r: &Report, nofile: u64) {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!(
+        "termgate-bench: {cpus} CPUs ({}), RLIMIT_NOFILE {nofile}, {} s typing per level at 10 keys/s",
+        cpu_model(),
+        args.secs
+    );
+    println!();
+    println!("Keystroke echo round trip (ms), send -> first byte of echo:");
+    println!(
+        "{:>8} | {:>8} {:>7} {:>7} {:>7} {:>5} | {:>8} {:>7} {:>7} {:>7} {:>5} | {:>9} | {:>13}",
+        "sessions",
+        "bare n",
+        "p50",
+        "p99",
+        "max",
+        "fail",
+        "runner n",
+        "p50",
+        "p99",
+        "max",
+        "fail",
+        "p99 ratio",
+        "RSS/sess KiB"
+    );
+    let mut levels: Vec<(usize, Echoes, Echoes, f64)> = r
+        .levels
+        .iter()
+        .map(|l| (l.n, l.bare.clone(), l.runner.clone(), l.rss_per_session))
+        .collect();
+    for (_, bare, runner, _) in &mut levels {
+        bare.sort();
+        runner.sort();
+    }
+    for (n, bare, runner, rss) in &levels {
+        let bare_p99 = bare.quantile_ms(0.99);
+        let runner_p99 = runner.quantile_ms(0.99);
+        println!(
+            "{:>8} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>5} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>5} | {:>8.2}x | {:>13.1}",
+            n,
+            bare.sent(),
+            bare.quantile_ms(0.5),
+            bare_p99,
+            bare.quantile_ms(1.0),
+            bare.failed,
+            runner.sent(),
+            runner.quantile_ms(0.5),
+            runner_p99,
+            runner.quantile_ms(1.0),
+            runner.failed,
+            runner_p99 / bare_p99,
+            rss
+        );
+    }
+    println!();
+    let (bare, bare_med) = best_and_median(&r.bare_bulk);
+    let (runner, runner_med) = best_and_median(&r.runner_bulk);
+    println!(
+        "Bulk output, {} MB through one session, best (median) of {}: bare PTY {:.1} ({:.1}) MB/s, runner {:.1} ({:.1}) MB/s = {:.0}% ({:.0}%) of bare",
+        r.bulk_bytes / 1_000_000,
+        r.bare_bulk.len(),
+        bare,
+        bare_med,
+        runner,
+        runner_med,
+        100.0 * runner / bare,
+        100.0 * runner_med / bare_med,
+    );
+    println!(
+        "Runner RSS with every job running and no client yet: {} KiB. Hold RSS/session = (RSS with all hold sessions connected and idle - that) / sessions; a level's = (RSS connected - RSS right before the level) / sessions, so it may reuse memory earlier phases freed",
+        r.rss_baseline_kib
+    );
+    if let Some(h) = &r.hold {
+        let mut e = h.echoes.clone();
+        e.sort();
+        println!(
+            "Hold: {}/{} sessions connected, {} echoes in {} s, {} failed, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, RSS {:.1} KiB/session",
+            h.connected,
+            h.n,
+            e.sent(),
+            args.hold_secs,
+            e.failed,
+            e.quantile_ms(0.5),
+            e.quantile_ms(0.99),
+            e.quantile_ms(1.0),
+            h.rss_per_session
+        );
+    }
+    println!();
+    if let Some((n, bare, runner, _)) = levels.iter().max_by_key(|l| l.0) {
+        let (b, rr) = (bare.quantile_ms(0.99), runner.quantile_ms(0.99));
+        verdict(
+            rr <= 2.0 * b,
+            &format!("p99 echo at {n} sessions {rr:.3} ms <= 2x bare {b:.3} ms"),
+        );
+    }
+    verdict(
+        runner >= 0.9 * bare,
+        &format!("throughput {runner:.1} MB/s >= 90% of bare {bare:.1} MB/s"),
+    );
+    // Fixed costs (the first connection's allocations) dominate at a few
+    // sessions; the per-session figure is judged at the most sessions.
+    let (most, rss_at_most) = r
+        .hold
+        .as_ref()
+        .map(|h| (h.connected, h.rss_per_session))
+        .into_iter()
+        .chain(r.levels.iter().map(|l| (l.n, l.rss_per_session)))
+        .max_by_key(|(n, _)| *n)
+        .unwrap_or((0, f64::NAN));
+    verdict(
+        rss_at_most <= 32.0,
+        &format!(
+            "runner memory {rss_at_most:.1} KiB per connected session at {most} sessions <= 32 KiB"
+        ),
+    );
+    if let Some(h) = &r.hold {
+        verdict(
+            h.connected == h.n && h.echoes.failed == 0,
+            &format!(
+                "{} sessions held, {} failed echoes",
+                h.connected, h.echoes.failed
+            ),
+        );
+    }
+}
+
+/// Best and median of some MB/s figures.
+fn best_and_median(v: &[f64]) -> (f64, f64) {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let best = v.last().copied().unwrap_or(f64::NAN);
+    let median = v.get(v.len() / 2).copied().unwrap_or(f64::NAN);
+    (best, median)
+}
+
+fn verdict(ok: bool, what: &str) {
+    println!("[{}] {what}", if ok { " met " } else { "MISSED" });
+}

@@ -1,0 +1,165 @@
+//! One terminal as the benchmark drives it: a WebSocket client on the
+//! runner's `wss://…/exec` (certificate pinned), or a bare PTY opened here.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use futures::{SinkExt as _, StreamExt as _};
+use termgate_runner::executor::terminal::TermSize;
+use termgate_runner::pty::{self, PtyCommand, PtyControl, PtyReader, PtyWriter};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Subprotocol spoken to the runner (raw binary frames both ways).
+pub const SUBPROTOCOL: &str = "terminal.gitlab.com";
+
+/// Where to connect: a job's session as the coordinator reports it.
+#[derive(Debug, Clone)]
+pub struct SessionTarget {
+    pub exec_url: String,
+    pub authorization: String,
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+pub enum Conn {
+    Ws {
+        ws: Box<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+        last: Bytes,
+    },
+    Pty {
+        reader: PtyReader,
+        writer: PtyWriter,
+        control: PtyControl,
+        buf: Vec<u8>,
+    },
+}
+
+/// Why a connect attempt failed.
+pub enum ConnectError {
+    /// The session's seat is still held by a previous connection (423).
+    Busy,
+    Other(anyhow::Error),
+}
+
+impl Conn {
+    pub async fn ws(target: &SessionTarget) -> Result<Conn, ConnectError> {
+        let mut req = target
+            .exec_url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| ConnectError::Other(e.into()))?;
+        let h = req.headers_mut();
+        let auth = target.authorization.parse().map_err(
+            |e: tungstenite::http::header::InvalidHeaderValue| ConnectError::Other(e.into()),
+        )?;
+        h.insert("Authorization", auth);
+        h.insert(
+            "Sec-WebSocket-Protocol",
+            tungstenite::http::HeaderValue::from_static(SUBPROTOCOL),
+        );
+        let connector = tokio_tungstenite::Connector::Rustls(target.tls.clone());
+        match tokio_tungstenite::connect_async_tls_with_config(req, None, true, Some(connector))
+            .await
+        {
+            Ok((ws, _)) => Ok(Conn::Ws {
+                ws: Box::new(ws),
+                last: Bytes::new(),
+            }),
+            Err(tungstenite::Error::Http(r)) if r.status().as_u16() == 423 => {
+                Err(ConnectError::Busy)
+            }
+            Err(e) => Err(ConnectError::Other(
+                anyhow::Error::new(e).context(format!("connecting to {}", target.exec_url)),
+            )),
+        }
+    }
+
+    /// The runner's terminal shell, started here on a PTY: `bash --noprofile
+    /// --norc -i` in `cwd`.
+    pub fn bare(cwd: &std::path::Path) -> anyhow::Result<Conn> {
+        let cmd = PtyCommand::shell("bash", cwd, &[], TermSize::default());
+        let p = pty::spawn(cmd).context("spawning bash on a PTY")?;
+        let (reader, writer, control) = p.split();
+        Ok(Conn::Pty {
+            reader,
+            writer,
+            control,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Type `bytes`.
+    pub async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Conn::Ws { ws, .. } => ws
+                .send(Message::Binary(Bytes::copy_from_slice(bytes)))
+                .await
+                .context("sending a key"),
+            Conn::Pty { writer, .. } => writer.write_all(bytes).await.context("writing the PTY"),
+        }
+    }
+
+    /// The next output chunk; `None` when the terminal closed. Cancel safe.
+    pub async fn recv(&mut self) -> anyhow::Result<Option<&[u8]>> {
+        match self {
+            Conn::Ws { ws, last } => loop {
+                match ws.next().await {
+                    None | Some(Ok(Message::Close(_))) => return Ok(None),
+                    Some(Ok(Message::Binary(b))) => {
+                        *last = b;
+                        return Ok(Some(&last[..]));
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        *last = Bytes::from(t);
+                        return Ok(Some(&last[..]));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(e).context("reading the WebSocket"),
+                }
+            },
+            Conn::Pty { reader, buf, .. } => {
+                let n = reader.read(buf).await.context("reading the PTY")?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                Ok(Some(&buf[..n]))
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Conn::Ws { mut ws, .. } => {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ws.close()).await;
+            }
+            Conn::Pty { control, .. } => {
+                use termgate_runner::executor::terminal::TerminalControl as _;
+                control.close().await;
+            }
+        }
+    }
+}
+
+/// A rustls client trusting only `pem` (the session's certificate).
+pub fn pinned_tls(pem: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
+        roots
+            .add(cert.context("parsing the session certificate")?)
+            .context("adding the session certificate")?;
+    }
+    if roots.is_empty() {
+        bail!("the session has no certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}

@@ -1,0 +1,303 @@
+//! The runner under test: a `termgate-runner coordinator` and a registered
+//! shell runner with a session server, as real processes, plus the
+//! coordinator's admin API to queue jobs and read their sessions.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde_json::{json, Value};
+
+use crate::conn::{pinned_tls, SessionTarget};
+
+const REGISTRATION_TOKEN: &str = "reg-TOKEN-bench-1234567890";
+
+/// `termgate-runner`, next to this binary.
+pub fn runner_bin() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("locating termgate-bench")?;
+    let bin = me.with_file_name("termgate-runner");
+    if !bin.exists() {
+        bail!(
+            "{} not found (build it: cargo build --release -p termgate-runner)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+pub struct Stack {
+    coord: Child,
+    runner: Child,
+    pub coord_url: String,
+    pub dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    /// Start the coordinator, register a shell runner with `concurrent`
+    /// slots and a session server on 127.0.0.1:0, start it.
+    pub async fn start(concurrent: usize) -> anyhow::Result<Stack> {
+        let bin = runner_bin()?;
+        let dir = std::env::temp_dir().join(format!("termgate-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+        let mut coord = Command::new(&bin)
+            .args(["coordinator", "--listen", "127.0.0.1:0"])
+            .args(["--registration-token", REGISTRATION_TOKEN])
+            // Idle jobs touch the coordinator this often: keep that
+            // background load (1000 jobs) out of the measurements.
+            .args(["--trace-update-interval", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("spawning the coordinator")?;
+        let stdout = coord.stdout.take().context("coordinator stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .context("the coordinator printed nothing")?
+            .context("reading the coordinator's output")?;
+        std::thread::spawn(move || for _ in lines {});
+        let coord_url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .with_context(|| format!("no URL in the coordinator's {first:?}"))?
+            .to_string();
+
+        let config = dir.join("config.toml");
+        let out = Command::new(&bin)
+            .args(["register", "--non-interactive", "-c"])
+            .arg(&config)
+            .args(["--url", &coord_url])
+            .args(["--registration-token", REGISTRATION_TOKEN])
+            .args(["--executor", "shell", "--name", "bench", "--run-untagged"])
+            .output()
+            .context("running termgate-runner register")?;
+        if !out.status.success() {
+            bail!(
+                "register failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        edit_config(&config, concurrent)?;
+
+        let log = std::fs::File::create(dir.join("runner.log")).context("runner log")?;
+        let runner = Command::new(&bin)
+            .args(["--log-format", "json", "--log-level", "warn", "run", "-c"])
+            .arg(&config)
+            .arg("-d")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("spawning the runner")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("HTTP client")?;
+        Ok(Stack {
+            coord,
+            runner,
+            coord_url,
+            dir,
+            http,
+        })
+    }
+
+    pub fn runner_pid(&self) -> u32 {
+        self.runner.id()
+    }
+
+    /// Queue `n` jobs running `sleep 3600`; returns their ids.
+    pub async fn enqueue_sleepers(&self, n: usize) -> anyhow::Result<Vec<u64>> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let res: Value = self
+                .http
+                .post(format!("{}/admin/jobs", self.coord_url))
+                .json(&json!({"name": format!("bench-{i}"), "script": ["sleep 3600"]}))
+                .send()
+                .await
+                .context("POST /admin/jobs")?
+                .error_for_status()
+                .context("POST /admin/jobs")?
+                .json()
+                .await
+                .context("POST /admin/jobs reply")?;
+            ids.push(
+                res["ids"][0]
+                    .as_u64()
+                    .with_context(|| format!("bad enqueue reply {res}"))?,
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Wait until every job in `ids` runs with a session; their targets in
+    /// the same order.
+    pub async fn sessions(
+        &mut self,
+        ids: &[u64],
+        limit: Duration,
+    ) -> anyhow::Result<Vec<SessionTarget>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.runner.try_wait().context("runner status")? {
+                bail!(
+                    "the runner exited ({status}); log: {}",
+                    self.dir.join("runner.log").display()
+                );
+            }
+            let jobs: Vec<Value> = self
+                .http
+                .get(format!("{}/admin/jobs", self.coord_url))
+                .send()
+                .await
+                .context("GET /admin/jobs")?
+                .json()
+                .await
+                .context("GET /admin/jobs reply")?;
+            let running = |id: u64| {
+                jobs.iter().find(|j| {
+                    j["id"].as_u64() == Some(id)
+                        && j["state"] == "running"
+                        && j["session"]["url"].is_string()
+                })
+            };
+            let ready = ids.iter().filter(|id| running(**id).is_some()).count();
+            if ready == ids.len() {
+                let mut tls = None;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let s = running(*id).map(|j| &j["session"]).context("session")?;
+                    let pem = s["certificate"].as_str().context("session certificate")?;
+                    let cfg = match &tls {
+                        Some((p, c)) if p == pem => std::sync::Arc::clone(c),
+                        _ => {
+                            let c = pinned_tls(pem)?;
+                            tls = Some((pem.to_string(), c.clone()));
+                            c
+                        }
+                    };
+                    let url = s["url"].as_str().context("session url")?;
+                    out.push(SessionTarget {
+                        exec_url: format!("{}/exec", url.replacen("https://", "wss://", 1)),
+                        authorization: s["authorization"]
+                            .as_str()
+                            .context("session authorization")?
+                            .to_string(),
+                        tls: cfg,
+                    });
+                }
+                return Ok(out);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "only {ready} of {} jobs running with a session after {limit:?}",
+                    ids.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// SIGTERM (the runner aborts its jobs), then SIGKILL after a grace;
+    /// then kill whatever job process outlived it. The directory (with the
+    /// runner's log) is removed only when `clean`.
+    pub fn stop(&mut self, clean: bool) {
+        stop_child(&mut self.runner, Duration::from_secs(30));
+        stop_child(&mut self.coord, Duration::from_secs(5));
+        kill_leftovers(&self.dir);
+        if clean {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("runner log kept: {}", self.dir.join("runner.log").display());
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // Reached with the runner still up only on an error path.
+        let clean = matches!(self.runner.try_wait(), Ok(Some(_)));
+        self.stop(clean);
+    }
+}
+
+/// SIGKILL the process group of every process whose command line or
+/// environment names `dir` (job scripts live under it and their children
+/// inherit `CI_PROJECT_DIR`; an aborted job's `sleep` can outlive its
+/// script).
+fn kill_leftovers(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let names_dir = ["cmdline", "environ"].iter().any(|f| {
+            std::fs::read(e.path().join(f))
+                .is_ok_and(|b| String::from_utf8_lossy(&b).contains(&needle))
+        });
+        if names_dir {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
+                if pgid.as_raw() > 1 && pgid != nix::unistd::getpgrp() {
+                    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+fn stop_child(child: &mut Child, grace: Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `concurrent`, a 1 s `check_interval`, a session server on 127.0.0.1:0
+/// whose sessions outlive the benchmark.
+fn edit_config(path: &Path, concurrent: usize) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).context("reading the runner config")?;
+    let mut doc: toml_edit::DocumentMut = text.parse().context("parsing the runner config")?;
+    doc["concurrent"] = toml_edit::value(i64::try_from(concurrent).context("concurrent")?);
+    doc["check_interval"] = toml_edit::value(1);
+    doc["shutdown_timeout"] = toml_edit::value(10);
+    let mut ss = toml_edit::Table::new();
+    ss["listen_address"] = toml_edit::value("127.0.0.1:0");
+    ss["session_timeout"] = toml_edit::value(36_000);
+    doc["session_server"] = toml_edit::Item::Table(ss);
+    std::fs::write(path, doc.to_string()).context("writing the runner config")
+}
+
+/// VmRSS of `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
