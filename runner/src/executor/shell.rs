@@ -202,6 +202,9 @@ impl Executor for ShellExecutor {
             // `cmd` (and the pipe's write ends) dropped here.
         };
         let pgid = child.id().map(|p| Pid::from_raw(p as i32));
+        // Whatever happens to this task (even the runtime going away after
+        // a shutdown timeout), the step's whole process group goes with it.
+        let _group = GroupGuard(pgid);
         let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(read_fd)
             .map_err(|e| ExecError::system(format!("output pipe: {e}")))?;
 
@@ -274,6 +277,17 @@ impl Executor for ShellExecutor {
             build_dir.clone(),
             self.env.clone(),
         )))
+    }
+}
+
+/// SIGKILLs a process group when dropped.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pg) = self.0 {
+            let _ = killpg(pg, Signal::SIGKILL);
+        }
     }
 }
 

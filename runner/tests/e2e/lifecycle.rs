@@ -69,11 +69,39 @@ fn sigterm_aborts_running_jobs_and_exits_within_shutdown_timeout() {
     let coord = Coord::start(None);
     let setup = runner(&coord, "forceful");
     let mut r = setup.start();
-    let id = coord.enqueue(job("forever", &["sleep 600"]));
+    let pids = setup.dir.path().join("pids");
+    // A job that ignores SIGTERM and leaves a background child.
+    let script = format!(
+        "trap '' TERM; sleep 600 & echo $! > {p}; echo $$ >> {p}; sleep 600",
+        p = pids.display()
+    );
+    let id = coord.enqueue(job("forever", &[&script]));
     coord.wait_state(id, &["running"], Duration::from_secs(30));
+    let pid_list: Vec<i32> = wait_until("pids written", Duration::from_secs(10), || {
+        let v: Vec<i32> = std::fs::read_to_string(&pids)
+            .ok()?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        (v.len() == 2).then_some(v)
+    });
     r.signal(Signal::SIGTERM);
     let status = r.wait_exit(Duration::from_secs(12));
     assert!(status.success(), "{status:?}");
+    // Nothing the job started outlives the runner (zombies, reaped by nobody
+    // in a container without an init, count as gone).
+    let alive = |p: i32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .map(|s| {
+                !s.split(") ")
+                    .nth(1)
+                    .is_some_and(|rest| rest.starts_with('Z'))
+            })
+            .unwrap_or(false)
+    };
+    wait_until("job processes gone", Duration::from_secs(5), || {
+        pid_list.iter().all(|p| !alive(*p)).then_some(())
+    });
     let j = coord.wait_finished(id, Duration::from_secs(5));
     assert_eq!(j["state"], "failed");
     assert_eq!(j["failure_reason"], "runner_system_failure", "{j}");
