@@ -72,6 +72,10 @@ struct Cli {
     /// (options given explicitly still win).
     #[arg(long)]
     quick: bool,
+    /// Also measure one terminal through `docker exec` (Docker executor)
+    /// into this local image (scripts/build-test-image.sh builds it).
+    #[arg(long, num_args = 0..=1, default_missing_value = "termgate-test/busybox:latest")]
+    docker: Option<String>,
 }
 
 #[derive(Debug)]
@@ -82,6 +86,7 @@ struct Args {
     bulk_mb: u64,
     secs: u64,
     bulk_rounds: usize,
+    docker: Option<String>,
 }
 
 impl Cli {
@@ -96,6 +101,7 @@ impl Cli {
             bulk_mb: self.bulk_mb.unwrap_or(if q { 10 } else { 100 }),
             secs: self.secs.unwrap_or(if q { 3 } else { 10 }),
             bulk_rounds: self.bulk_rounds.unwrap_or(if q { 1 } else { 3 }).max(1),
+            docker: self.docker,
         }
     }
 }
@@ -125,6 +131,8 @@ struct Report {
     runner_bulk: Vec<f64>,
     rss_baseline_kib: u64,
     hold: Option<Hold>,
+    /// One session through `docker exec`: echoes and bulk MB/s per round.
+    docker: Option<(Echoes, Vec<f64>)>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -252,8 +260,37 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         runner_bulk.push(mbps(r));
     }
 
+    let docker = match &args.docker {
+        Some(image) => {
+            eprintln!("docker: one terminal through docker exec ({image})…");
+            stack.add_docker_runner(image)?;
+            let id = stack.enqueue_docker(image).await?;
+            let target = stack.sessions(&[id], Duration::from_secs(120)).await?;
+            let (conns, failed) = connect_all(&target).await;
+            if let Some(e) = failed.into_iter().next() {
+                bail!("connecting the docker session: {e:#}");
+            }
+            let (echoes, conns) = type_all(conns, TYPING_PERIOD, typing).await;
+            close_all(conns).await;
+            let mut rounds = Vec::new();
+            for _ in 0..args.bulk_rounds {
+                let (mut conns, failed) = connect_all(&target).await;
+                if let Some(e) = failed.into_iter().next() {
+                    bail!("connecting the docker bulk session: {e:#}");
+                }
+                let mut c = conns.pop().context("docker bulk session")?;
+                let r = load::bulk(&mut c, bulk_bytes, Duration::from_secs(600)).await?;
+                c.close().await;
+                rounds.push(mbps(r));
+            }
+            Some((echoes, rounds))
+        }
+        None => None,
+    };
+
     stack.stop(true);
     Ok(Report {
+        docker,
         levels,
         bulk_bytes,
         bare_bulk,
@@ -455,6 +492,23 @@ fn print_report(args: &Args, r: &Report, nofile: u64) {
             e.quantile_ms(0.99),
             e.quantile_ms(1.0),
             h.rss_per_session
+        );
+    }
+    if let Some((echoes, rounds)) = &r.docker {
+        let mut e = echoes.clone();
+        e.sort();
+        let (best, median) = best_and_median(rounds);
+        println!(
+            "Docker (docker exec, 1 session): echo p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, {} sent, {} failed; bulk {} MB best (median) of {}: {:.1} ({:.1}) MB/s",
+            e.quantile_ms(0.5),
+            e.quantile_ms(0.99),
+            e.quantile_ms(1.0),
+            e.sent(),
+            e.failed,
+            r.bulk_bytes / 1_000_000,
+            rounds.len(),
+            best,
+            median
         );
     }
     println!();

@@ -110,6 +110,68 @@ impl Stack {
         self.runner.id()
     }
 
+    /// Register a Docker runner (tag `docker`, `image`, no pulls) into the
+    /// running runner's config and reload it with SIGHUP.
+    pub fn add_docker_runner(&self, image: &str) -> anyhow::Result<()> {
+        let bin = runner_bin()?;
+        let config = self.dir.join("config.toml");
+        let out = Command::new(&bin)
+            .args(["register", "--non-interactive", "-c"])
+            .arg(&config)
+            .args(["--url", &self.coord_url])
+            .args(["--registration-token", REGISTRATION_TOKEN])
+            .args([
+                "--executor",
+                "docker",
+                "--name",
+                "bench-docker",
+                "--tag-list",
+                "docker",
+            ])
+            .args(["--docker-image", image])
+            .output()
+            .context("registering the docker runner")?;
+        if !out.status.success() {
+            bail!(
+                "register (docker) failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text = std::fs::read_to_string(&config).context("reading config.toml")?;
+        let image_line = format!("image = \"{image}\"");
+        let text = text.replacen(
+            &image_line,
+            &format!("{image_line}\n    pull_policy = [\"if-not-present\"]"),
+            1,
+        );
+        std::fs::write(&config, text).context("writing config.toml")?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.runner.id() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .context("SIGHUP to the runner")?;
+        Ok(())
+    }
+
+    /// Queue one `sleep 3600` job for the Docker runner.
+    pub async fn enqueue_docker(&self, image: &str) -> anyhow::Result<u64> {
+        let res: Value = self
+            .http
+            .post(format!("{}/admin/jobs", self.coord_url))
+            .json(&json!({"name": "bench-docker", "tags": ["docker"], "image": image, "script": ["sleep 3600"]}))
+            .send()
+            .await
+            .context("POST /admin/jobs")?
+            .error_for_status()
+            .context("POST /admin/jobs")?
+            .json()
+            .await
+            .context("POST /admin/jobs reply")?;
+        res["ids"][0]
+            .as_u64()
+            .with_context(|| format!("bad enqueue reply {res}"))
+    }
+
     /// Queue `n` jobs running `sleep 3600`; returns their ids.
     pub async fn enqueue_sleepers(&self, n: usize) -> anyhow::Result<Vec<u64>> {
         let mut ids = Vec::with_capacity(n);
