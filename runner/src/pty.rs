@@ -385,8 +385,7 @@ impl TerminalControl for PtyControl {
         let pid = self.shared.pid;
         let mut state = self.shared.child.lock().await;
         if let ChildState::Running(child) = &mut *state {
-            signal_session(pid, Signal::SIGHUP);
-            signal_session(pid, Signal::SIGCONT);
+            signal_session_off_runtime(pid, &[Signal::SIGHUP, Signal::SIGCONT]).await;
             let status = match tokio::time::timeout(CLOSE_GRACE, child.wait()).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -394,7 +393,7 @@ impl TerminalControl for PtyControl {
                     ExitStatus::from_raw(0)
                 }
                 Err(_) => {
-                    signal_session(pid, Signal::SIGKILL);
+                    signal_session_off_runtime(pid, &[Signal::SIGKILL]).await;
                     let _ = child.start_kill();
                     match child.wait().await {
                         Ok(s) => s,
@@ -408,7 +407,23 @@ impl TerminalControl for PtyControl {
             *state = ChildState::Exited(status);
         }
         // Whatever outlived the shell (jobs ignoring SIGHUP) goes too.
-        signal_session(pid, Signal::SIGKILL);
+        signal_session_off_runtime(pid, &[Signal::SIGKILL]).await;
+    }
+}
+
+/// [`signal_session`] scans `/proc` with blocking reads: do it on the
+/// blocking pool so a burst of closing terminals (a shutdown, 1000 clients
+/// leaving) never stalls the runtime threads that carry other sessions.
+async fn signal_session_off_runtime(pid: Pid, sigs: &[Signal]) {
+    let sigs = sigs.to_vec();
+    let res = tokio::task::spawn_blocking(move || {
+        for sig in sigs {
+            signal_session(pid, sig);
+        }
+    })
+    .await;
+    if let Err(e) = res {
+        tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
     }
 }
 
