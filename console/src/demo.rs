@@ -42,22 +42,32 @@ pub fn runner_binary() -> Result<PathBuf> {
     bail!("termgate-runner not found: build the workspace (cargo build --release) or set TERMGATE_RUNNER_BIN")
 }
 
-/// A child process killed when dropped.
-struct Proc(Child);
+/// A child process stopped when dropped: SIGTERM first (a runner then aborts
+/// its jobs' processes), SIGKILL after `grace`.
+pub struct Proc {
+    pub child: Child,
+    pub grace: Duration,
+}
+
+impl Proc {
+    pub fn new(child: Child, grace: Duration) -> Self {
+        Proc { child, grace }
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + self.grace;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
+            if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -112,7 +122,7 @@ impl Demo {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = coord.stdout.take().context("coordinator stdout")?;
-        let coordinator = Proc(coord);
+        let coordinator = Proc::new(coord, Duration::from_secs(5));
         let mut lines = BufReader::new(stdout).lines();
         let first = lines
             .next()
@@ -175,7 +185,7 @@ impl Demo {
             .stderr(std::fs::File::create(&runner_log)?)
             .spawn()
             .context("starting the demo runner")?;
-        let runner = Proc(runner);
+        let runner = Proc::new(runner, Duration::from_secs(5));
         let deadline = Instant::now() + Duration::from_secs(20);
         let metrics_url = loop {
             let log = std::fs::read_to_string(&runner_log).unwrap_or_default();

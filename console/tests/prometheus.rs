@@ -57,29 +57,16 @@ fn wait_until<T>(what: &str, timeout: Duration, mut pred: impl FnMut() -> Option
     }
 }
 
-/// A child process killed when dropped.
-struct Proc(Child, &'static str);
+/// A child process stopped when dropped (the demo's guard), with a name.
+struct Proc(termgate_console::demo::Proc, &'static str);
 
-impl Drop for Proc {
-    /// SIGTERM first, so a runner aborts its jobs' processes; then SIGKILL.
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn guard(child: Child) -> termgate_console::demo::Proc {
+    termgate_console::demo::Proc::new(child, Duration::from_secs(10))
 }
 
 impl Proc {
     fn check_alive(&mut self, log: &Path) {
-        if let Ok(Some(st)) = self.0.try_wait() {
+        if let Ok(Some(st)) = self.0.child.try_wait() {
             panic!(
                 "{} exited ({st}): {}",
                 self.1,
@@ -134,7 +121,7 @@ fn start_coordinator() -> (Proc, String) {
         .unwrap_or_else(|| panic!("no url in {first:?}"))
         .to_string();
     std::thread::spawn(move || for _ in lines {});
-    (Proc(child, "coordinator"), url)
+    (Proc(guard(child), "coordinator"), url)
 }
 
 /// Register a shell runner with `concurrent` slots, start it, return its
@@ -199,7 +186,7 @@ fn start_runner(dir: &Path, coord: &str, name: &str, concurrent: u32) -> (Proc, 
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut p = Proc(child, "runner");
+    let mut p = Proc(guard(child), "runner");
     let addr = wait_until("runner metrics server", Duration::from_secs(20), || {
         p.check_alive(&log);
         std::fs::read_to_string(&log)
@@ -246,7 +233,7 @@ fn start_prometheus(bin: &Path, dir: &Path, targets: &[&str]) -> (Proc, String, 
         .spawn()
         .unwrap();
     (
-        Proc(child, "prometheus"),
+        Proc(guard(child), "prometheus"),
         format!("http://127.0.0.1:{port}"),
         log,
     )
