@@ -137,19 +137,10 @@ impl History {
 
     /// Values since `since`, oldest first.
     pub fn values_since(&self, s: Series, since: SystemTime) -> Vec<f64> {
-        let t = since
-            .duration_since(self.origin)
-            .unwrap_or_default()
-            .as_secs() as u32;
-        self.series
-            .get(&s)
-            .map(|q| {
-                q.iter()
-                    .filter(|(ti, _)| *ti >= t)
-                    .map(|(_, v)| f64::from(*v))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.points_since(s, since)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
     }
 
     /// Points since `since` as `(seconds since origin, value)`.

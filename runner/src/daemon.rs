@@ -132,7 +132,6 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
     } else {
         cfg.shutdown_timeout
     });
-    let mut current_cfg = cfg.clone();
     loop {
         tokio::select! {
             _ = &mut sup_task => break,
@@ -147,9 +146,9 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
                                 crate::logging::redact(r.token.expose());
                             }
                             metrics.configuration_loaded(true);
-                            current_cfg = Arc::new(l.config);
-                            apply_config_metrics(&metrics, &current_cfg, &system_id);
-                            handle.reload(current_cfg.clone());
+                            let new = Arc::new(l.config);
+                            apply_config_metrics(&metrics, &new, &system_id);
+                            handle.reload(new);
                         }
                         Err(e) => {
                             metrics.configuration_loaded(false);
@@ -179,7 +178,6 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
             }
         }
     }
-    let _ = current_cfg;
     // The session server goes last, as upstream's does.
     if let Some(reg) = &sessions {
         reg.close_all(termgate::metrics::close_reason::RUNNER_SHUTDOWN);

@@ -14,6 +14,8 @@
 
 mod format;
 mod layer;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::fmt;
 use std::io::IsTerminal as _;
@@ -202,32 +204,8 @@ pub fn redact_str(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-    use tracing_subscriber::fmt::MakeWriter;
 
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buf {
-        type Writer = Buf;
-        fn make_writer(&'a self) -> Buf {
-            self.clone()
-        }
-    }
-
-    fn clock() -> Clock {
-        Arc::new(|| chrono::DateTime::parse_from_rfc3339("2025-06-05T15:57:35+02:00").unwrap())
-    }
+    use super::testing::{fixed_clock as clock, Buf};
 
     fn capture(format: LogFormat, ansi: bool, f: impl FnOnce()) -> String {
         let buf = Buf::default();

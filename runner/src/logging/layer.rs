@@ -232,38 +232,9 @@ impl<S: Subscriber> Layer<S> for ErrorCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
     use tracing_subscriber::layer::SubscriberExt;
 
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl Buf {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buf {
-        type Writer = Buf;
-        fn make_writer(&'a self) -> Buf {
-            self.clone()
-        }
-    }
-
-    fn fixed_clock() -> Clock {
-        Arc::new(|| DateTime::parse_from_rfc3339("2025-06-05T15:57:35+02:00").unwrap())
-    }
+    use crate::logging::testing::{fixed_clock, Buf};
 
     fn capture(format: LogFormat, f: impl FnOnce()) -> String {
         let buf = Buf::default();
