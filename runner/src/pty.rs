@@ -37,12 +37,15 @@ mod factory;
 mod session;
 
 pub use factory::PtyTerminalFactory;
-use session::signal_session;
 #[cfg(test)]
 use session::{parse_stat, session_members, ProcStat};
+use session::{signal_session, signal_session_all};
 
 /// Grace between SIGHUP and SIGKILL when closing a terminal.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// A read of at most this many bytes that did not fill the buffer leaves
+/// the master not readable until the next wakeup (see [`PtyReader`]).
+const SMALL_READ: usize = 256;
 /// `TERM` for the shell when the job does not set one (what xterm.js speaks).
 pub const DEFAULT_TERM: &str = "xterm-256color";
 
@@ -286,8 +289,19 @@ impl AsyncRead for PtyReader {
         loop {
             let mut guard = ready!(self.shared.master.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
+            let wanted = unfilled.len();
             match guard.try_io(|fd| io::Read::read(&mut fd.get_ref(), unfilled)) {
                 Ok(Ok(n)) => {
+                    if n > 0 && n < wanted && n <= SMALL_READ {
+                        // A small read (an echo, a prompt) drained the line
+                        // discipline: skip the next read, which would only
+                        // say EAGAIN. Output written after it wakes the
+                        // edge-triggered epoll again, and readiness seen
+                        // since this guard was taken is not cleared. Bigger
+                        // reads keep reading eagerly: under bulk output
+                        // more has usually arrived by then.
+                        guard.clear_ready();
+                    }
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -414,14 +428,19 @@ impl TerminalControl for PtyControl {
 /// [`signal_session`] scans `/proc` with blocking reads: do it on the
 /// blocking pool so a burst of closing terminals (a shutdown, 1000 clients
 /// leaving) never stalls the runtime threads that carry other sessions.
+/// At most one scan per CPU runs at a time: 1000 concurrent scans (one
+/// blocking thread each) once took the CPUs from the live sessions for
+/// tens of seconds, and their echoes timed out.
 async fn signal_session_off_runtime(pid: Pid, sigs: &[Signal]) {
+    static SCANS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let scans = SCANS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cpus)
+    });
+    // Never closed, so acquiring cannot fail; signal anyway if it did.
+    let _permit = scans.acquire().await.ok();
     let sigs = sigs.to_vec();
-    let res = tokio::task::spawn_blocking(move || {
-        for sig in sigs {
-            signal_session(pid, sig);
-        }
-    })
-    .await;
+    let res = tokio::task::spawn_blocking(move || signal_session_all(pid, &sigs)).await;
     if let Err(e) = res {
         tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
     }

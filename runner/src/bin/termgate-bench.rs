@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! cargo run --release -p termgate-runner --bin termgate-bench -- \
-//!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--secs 10] [--quick]
+//!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--secs 10] [--slice-secs 1] [--quick]
 //! ```
 //!
 //! Each session types a key every 100 ms (`x`, then DEL, so the line stays
 //! empty) into an interactive `bash` at its prompt and times send → first
-//! byte of the echo. Bulk: `head -c <n> /dev/zero | tr '\0' x` in one
+//! byte of the echo. At each level the bare PTYs and the runner's sessions
+//! are all open at once and type in turns of `--slice-secs`, so both sides
+//! are measured against the same background. Bulk: `head -c <n> /dev/zero | tr '\0' x` in one
 //! session. RSS: the runner's VmRSS with every job running and no client,
 //! then with N clients connected and idle; per session = delta / N (TLS,
 //! WebSocket, bridge and PTY included; the shells are other processes).
@@ -61,9 +63,13 @@ struct Cli {
     /// [default: 100].
     #[arg(long)]
     bulk_mb: Option<u64>,
-    /// Seconds of typing per RTT level [default: 10].
+    /// Seconds of typing per RTT level and side [default: 10].
     #[arg(long)]
     secs: Option<u64>,
+    /// Bare and runner type in turns of this many seconds until each has
+    /// typed `--secs`, so both see the same background [default: 1].
+    #[arg(long)]
+    slice_secs: Option<u64>,
     /// Bulk runs per side, alternating bare and runner (the machine may be
     /// shared: best and median are reported) [default: 3].
     #[arg(long)]
@@ -85,6 +91,7 @@ struct Args {
     hold_secs: u64,
     bulk_mb: u64,
     secs: u64,
+    slice_secs: u64,
     bulk_rounds: usize,
     docker: Option<String>,
 }
@@ -100,6 +107,7 @@ impl Cli {
             hold_secs: self.hold_secs.unwrap_or(if q { 3 } else { 10 }),
             bulk_mb: self.bulk_mb.unwrap_or(if q { 10 } else { 100 }),
             secs: self.secs.unwrap_or(if q { 3 } else { 10 }),
+            slice_secs: self.slice_secs.unwrap_or(1).max(1),
             bulk_rounds: self.bulk_rounds.unwrap_or(if q { 1 } else { 3 }).max(1),
             docker: self.docker,
         }
@@ -209,6 +217,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         // A session that never connected failed every echo it had to make.
         echoes.failed += failed.len() as u64 * args.hold_secs;
         close_all(conns).await;
+        let waited = stack::settle(pid, Duration::from_secs(120)).await?;
+        eprintln!(
+            "  the runner settled {:.0} s after the hold",
+            waited.as_secs_f64()
+        );
         Some(Hold {
             n: args.hold,
             connected,
@@ -220,18 +233,32 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     };
     let mut levels = Vec::new();
     for &n in &args.sessions {
-        eprintln!("{n} sessions: bare PTY…");
-        let bare = bare_level(&cwd, n, typing).await?;
-        eprintln!("{n} sessions: runner…");
+        eprintln!(
+            "{n} sessions: bare PTY and runner, in turns of {} s…",
+            args.slice_secs
+        );
+        let mut bare_conns = open_bare(&cwd, n).await?;
         let rss_before = stack::rss_kib(pid)?;
-        let (conns, failed) = connect_all(&targets[..n]).await;
+        let (mut runner_conns, failed) = connect_all(&targets[..n]).await;
         if let Some(e) = failed.into_iter().next() {
             bail!("connecting {n} sessions: {e:#}");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss = stack::rss_kib(pid)?;
-        let (runner, conns) = type_all(conns, TYPING_PERIOD, typing).await;
-        close_all(conns).await;
+        let (mut bare, mut runner) = (Echoes::default(), Echoes::default());
+        let mut left = typing;
+        while !left.is_zero() {
+            let slice = left.min(Duration::from_secs(args.slice_secs));
+            left -= slice;
+            let (e, c) = type_all(bare_conns, TYPING_PERIOD, slice).await;
+            bare.merge(e);
+            bare_conns = c;
+            let (e, c) = type_all(runner_conns, TYPING_PERIOD, slice).await;
+            runner.merge(e);
+            runner_conns = c;
+        }
+        close_all(bare_conns).await;
+        close_all(runner_conns).await;
         levels.push(Level {
             n,
             bare,
@@ -300,7 +327,8 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     })
 }
 
-async fn bare_level(cwd: &Path, n: usize, typing: Duration) -> anyhow::Result<Echoes> {
+/// `n` bare PTYs, each at its prompt.
+async fn open_bare(cwd: &Path, n: usize) -> anyhow::Result<Vec<Conn>> {
     let cwd: PathBuf = cwd.to_path_buf();
     let opened: Vec<anyhow::Result<Conn>> = futures::stream::iter(0..n)
         .map(|_| {
@@ -315,10 +343,7 @@ async fn bare_level(cwd: &Path, n: usize, typing: Duration) -> anyhow::Result<Ec
         .buffer_unordered(CONNECT_PARALLEL)
         .collect()
         .await;
-    let conns = opened.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    let (echoes, conns) = type_all(conns, TYPING_PERIOD, typing).await;
-    close_all(conns).await;
-    Ok(echoes)
+    opened.into_iter().collect()
 }
 
 /// Connect to every target and wait for its prompt; the connected terminals

@@ -52,13 +52,15 @@ pub const TERMINAL_EXITED: &str = close_reason::TERMINAL_EXITED;
 ///
 /// [`MAX_OUTPUT_FRAME`]: termgate::terminal::MAX_OUTPUT_FRAME
 pub const OUTPUT_CHUNK: usize = 4 * 1024;
-/// Under bulk output (a read filled at least half of [`OUTPUT_CHUNK`]), whatever more the
-/// terminal has ready right now is appended, up to this much, and sent as
-/// one frame: one TLS record (16 KiB of plaintext, less the 4-byte frame
-/// header) and one socket write instead of four. The larger buffer is
-/// given back as soon as output slows down, so an idle session keeps only
-/// [`OUTPUT_CHUNK`].
-pub const BURST_CHUNK: usize = 16 * 1024 - 4;
+/// Under bulk output (a read filled at least half of [`OUTPUT_CHUNK`]),
+/// whatever more the terminal has ready right now is appended, up to this
+/// much (upstream's frame size, [`MAX_OUTPUT_FRAME`]), and sent as one
+/// frame: two TLS records in one socket write instead of eight writes. The
+/// larger buffer is given back as soon as output slows down, so an idle
+/// session keeps only [`OUTPUT_CHUNK`].
+///
+/// [`MAX_OUTPUT_FRAME`]: termgate::terminal::MAX_OUTPUT_FRAME
+pub const BURST_CHUNK: usize = termgate::terminal::MAX_OUTPUT_FRAME;
 /// How long a server-initiated close waits for the client to take the banner
 /// and the Close frame, and to answer it.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -251,6 +253,7 @@ where
         }
     };
 
+    let mut seat = Some(ctx.seat);
     let mut await_close_reply = None;
     match &end {
         End::Server {
@@ -286,6 +289,11 @@ where
             control.close().await;
         }
         End::ClientLeft => {
+            // The client is gone: free the seat (and end a hold waiting for
+            // it) now, not after the shell's cleanup. When many terminals
+            // close at once that cleanup can take seconds, and a returning
+            // client would be refused with 423 all that time.
+            drop(seat.take());
             control.close().await;
             // Flush the echo of the client's Close, if any.
             let _ = tokio::time::timeout(CLOSE_WAIT, sink.close()).await;
@@ -313,7 +321,7 @@ where
         "Terminal disconnected"
     );
     tracing::warn!(job, "{}", msg::CLOSED_ACTIVE);
-    drop(ctx.seat);
+    drop(seat);
 
     if let Some(deadline) = await_close_reply {
         // Give the client until the deadline to answer the Close (it may

@@ -8,11 +8,11 @@ use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use termgate_runner::executor::terminal::TermSize;
 use termgate_runner::pty::{self, PtyCommand, PtyControl, PtyReader, PtyWriter};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 /// Subprotocol spoken to the runner (raw binary frames both ways).
 pub const SUBPROTOCOL: &str = "terminal.gitlab.com";
@@ -25,9 +25,16 @@ pub struct SessionTarget {
     pub tls: Arc<rustls::ClientConfig>,
 }
 
+type WsStream = WebSocketStream<tokio_rustls::client::TlsStream<BufReader<TcpStream>>>;
+
+enum DialError {
+    Ws(tungstenite::Error),
+    Other(anyhow::Error),
+}
+
 pub enum Conn {
     Ws {
-        ws: Box<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+        ws: Box<WsStream>,
         last: Bytes,
     },
     Pty {
@@ -61,21 +68,53 @@ impl Conn {
             "Sec-WebSocket-Protocol",
             tungstenite::http::HeaderValue::from_static(SUBPROTOCOL),
         );
-        let connector = tokio_tungstenite::Connector::Rustls(target.tls.clone());
-        match tokio_tungstenite::connect_async_tls_with_config(req, None, true, Some(connector))
-            .await
-        {
-            Ok((ws, _)) => Ok(Conn::Ws {
+        match Self::dial(target, req).await {
+            Ok(ws) => Ok(Conn::Ws {
                 ws: Box::new(ws),
                 last: Bytes::new(),
             }),
-            Err(tungstenite::Error::Http(r)) if r.status().as_u16() == 423 => {
+            Err(DialError::Ws(tungstenite::Error::Http(r))) if r.status().as_u16() == 423 => {
                 Err(ConnectError::Busy)
             }
-            Err(e) => Err(ConnectError::Other(
+            Err(DialError::Ws(e)) => Err(ConnectError::Other(
                 anyhow::Error::new(e).context(format!("connecting to {}", target.exec_url)),
             )),
+            Err(DialError::Other(e)) => Err(ConnectError::Other(
+                e.context(format!("connecting to {}", target.exec_url)),
+            )),
         }
+    }
+
+    /// TCP (no Nagle), TLS with the pinned certificate, WebSocket. The TLS
+    /// layer reads the socket through a 64 KiB buffer: rustls asks for at
+    /// most 4 KiB a read, so unbuffered it would make four `read` calls per
+    /// 16 KiB record, work a real client (Workhorse, another machine) does
+    /// not take from the runner's cores.
+    async fn dial(
+        target: &SessionTarget,
+        req: tungstenite::handshake::client::Request,
+    ) -> Result<WsStream, DialError> {
+        let uri = req.uri().clone();
+        let host = uri
+            .host()
+            .ok_or_else(|| DialError::Other(anyhow::anyhow!("no host in the URL")))?
+            .trim_matches(['[', ']']);
+        let port = uri.port_u16().unwrap_or(443);
+        let tcp = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| DialError::Other(e.into()))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| DialError::Other(e.into()))?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| DialError::Other(e.into()))?;
+        let tls = tokio_rustls::TlsConnector::from(target.tls.clone())
+            .connect(name, BufReader::with_capacity(64 * 1024, tcp))
+            .await
+            .map_err(|e| DialError::Other(anyhow::Error::new(e).context("TLS handshake")))?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(req, tls, None)
+            .await
+            .map_err(DialError::Ws)?;
+        Ok(ws)
     }
 
     /// The runner's terminal shell, started here on a PTY: `bash --noprofile
@@ -122,9 +161,20 @@ impl Conn {
                 }
             },
             Conn::Pty { reader, buf, .. } => {
-                let n = reader.read(buf).await.context("reading the PTY")?;
+                let mut n = reader.read(buf).await.context("reading the PTY")?;
                 if n == 0 {
                     return Ok(None);
+                }
+                // What the runner's bridge does under bulk output: after a
+                // large read, take whatever more is ready without waiting.
+                if n >= 2048 {
+                    use futures::FutureExt as _;
+                    while n < buf.len() {
+                        match reader.read(&mut buf[n..]).now_or_never() {
+                            Some(Ok(m)) if m > 0 => n += m,
+                            _ => break,
+                        }
+                    }
                 }
                 Ok(Some(&buf[..n]))
             }

@@ -363,3 +363,33 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmRSS")
 }
+
+/// CPU time (user + system, clock ticks) the process has used so far.
+pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces), from `state`.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("bad stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11).and_then(|v| v.parse().ok()).context("utime")?;
+    let stime: u64 = f.get(12).and_then(|v| v.parse().ok()).context("stime")?;
+    Ok(utime + stime)
+}
+
+/// Wait (at most `limit`) until the process uses under 10% of a CPU over a
+/// second: after the hold, the runner is still killing 1000 shells, and
+/// the next level must not be measured against that.
+pub async fn settle(pid: u32, limit: Duration) -> anyhow::Result<Duration> {
+    let t0 = tokio::time::Instant::now();
+    let hz = 100; // USER_HZ on Linux
+    let mut last = cpu_ticks(pid)?;
+    while t0.elapsed() < limit {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = cpu_ticks(pid)?;
+        if (now - last) * 10 < hz {
+            return Ok(t0.elapsed());
+        }
+        last = now;
+    }
+    Ok(t0.elapsed())
+}
