@@ -54,13 +54,14 @@ pub const TERMINAL_EXITED: &str = close_reason::TERMINAL_EXITED;
 pub const OUTPUT_CHUNK: usize = 4 * 1024;
 /// Under bulk output (a read filled at least half of [`OUTPUT_CHUNK`]),
 /// whatever more the terminal has ready right now is appended, up to this
-/// much (upstream's frame size, [`MAX_OUTPUT_FRAME`]), and sent as one
-/// frame: two TLS records in one socket write instead of eight writes. The
-/// larger buffer is given back as soon as output slows down, so an idle
-/// session keeps only [`OUTPUT_CHUNK`].
+/// much, and sent as one frame: two TLS records in one socket write instead
+/// of six writes. 24 KiB keeps every frame within [`MAX_OUTPUT_FRAME`] on
+/// the wire in each subprotocol (base64: exactly 32 KiB; k8s: one channel
+/// byte more). The larger buffer is given back as soon as output slows
+/// down, so an idle session keeps only [`OUTPUT_CHUNK`].
 ///
 /// [`MAX_OUTPUT_FRAME`]: termgate::terminal::MAX_OUTPUT_FRAME
-pub const BURST_CHUNK: usize = termgate::terminal::MAX_OUTPUT_FRAME;
+pub const BURST_CHUNK: usize = termgate::terminal::MAX_OUTPUT_FRAME / 4 * 3;
 /// How long a server-initiated close waits for the client to take the banner
 /// and the Close frame, and to answer it.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
