@@ -37,9 +37,9 @@ mod factory;
 mod session;
 
 pub use factory::PtyTerminalFactory;
+use session::signal_session;
 #[cfg(test)]
 use session::{parse_stat, session_members, ProcStat};
-use session::{signal_session, signal_session_all};
 
 /// Grace between SIGHUP and SIGKILL when closing a terminal.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -264,7 +264,7 @@ impl Drop for Shared {
             }
         }
         // Leftover jobs of an exited shell go too.
-        signal_session(self.pid, Signal::SIGKILL);
+        signal_session(self.pid, &[Signal::SIGKILL]);
         // A still running `Child` is killed on drop (kill_on_drop) and tokio
         // reaps it in the background.
     }
@@ -440,7 +440,7 @@ async fn signal_session_off_runtime(pid: Pid, sigs: &[Signal]) {
     // Never closed, so acquiring cannot fail; signal anyway if it did.
     let _permit = scans.acquire().await.ok();
     let sigs = sigs.to_vec();
-    let res = tokio::task::spawn_blocking(move || signal_session_all(pid, &sigs)).await;
+    let res = tokio::task::spawn_blocking(move || signal_session(pid, &sigs)).await;
     if let Err(e) = res {
         tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
     }
@@ -594,6 +594,22 @@ pub(crate) mod tests {
             assert!(out.contains("term=xterm-256color"), "{shell}: {out}");
             p.control.close().await;
         }
+    }
+
+    #[tokio::test]
+    async fn small_outputs_after_pauses_each_wake_the_reader() {
+        // Each small read clears the master's readiness (no EAGAIN read);
+        // output written after that must still wake the reader.
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = open("sh", dir.path(), &[], TermSize::default());
+        let out = run(
+            &mut p,
+            "for i in 1 2 3 4 5; do sleep 0.05; printf \"t$i.\"; done; echo; echo END-$((6*7))",
+            "END-42",
+        )
+        .await;
+        assert!(out.contains("t1.t2.t3.t4.t5."), "{out}");
+        p.control.close().await;
     }
 
     #[tokio::test]

@@ -5,18 +5,13 @@
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-/// Send `sig` to every live process whose session is `sid` (a session
-/// leader's pid cannot be reused while its session has members). Without
-/// `/proc`, only the leader's process group is signalled.
-pub(super) fn signal_session(sid: Pid, sig: Signal) {
-    signal_session_all(sid, &[sig]);
-}
-
-/// [`signal_session`] with several signals, in order, to each process,
-/// for the price of one scan of `/proc` (the scan is the cost: with
-/// thousands of processes, 1000 terminals closing at once spent tens of
-/// seconds of CPU in it).
-pub(super) fn signal_session_all(sid: Pid, sigs: &[Signal]) {
+/// Send each of `sigs`, in order, to every live process whose session is
+/// `sid` (a session leader's pid cannot be reused while its session has
+/// members), for the price of one scan of `/proc` per round (the scan is
+/// the cost: with thousands of processes, 1000 terminals closing at once
+/// spent tens of seconds of CPU in it). Without `/proc`, only the leader's
+/// process group is signalled.
+pub(super) fn signal_session(sid: Pid, sigs: &[Signal]) {
     for &sig in sigs {
         let _ = killpg(sid, sig);
     }

@@ -52,7 +52,10 @@ pub const TERMINAL_EXITED: &str = close_reason::TERMINAL_EXITED;
 ///
 /// [`MAX_OUTPUT_FRAME`]: termgate::terminal::MAX_OUTPUT_FRAME
 pub const OUTPUT_CHUNK: usize = 4 * 1024;
-/// Under bulk output (a read filled at least half of [`OUTPUT_CHUNK`]),
+/// A terminal read of at least this much means bulk output: whatever more
+/// is ready is read at once (see [`BURST_CHUNK`]).
+pub const BURST_AFTER: usize = OUTPUT_CHUNK / 2;
+/// Under bulk output (a read of at least [`BURST_AFTER`]),
 /// whatever more the terminal has ready right now is appended, up to this
 /// much, and sent as one frame: two TLS records in one socket write instead
 /// of six writes. 24 KiB keeps every frame within [`MAX_OUTPUT_FRAME`] on
@@ -505,7 +508,7 @@ where
                     };
                 }
                 Ok(n) => {
-                    let n = if n >= OUTPUT_CHUNK / 2 {
+                    let n = if n >= BURST_AFTER {
                         read_ready(output, &mut buf, n)
                     } else {
                         if buf.len() > OUTPUT_CHUNK {
@@ -549,16 +552,27 @@ where
 /// After a large read of `len` bytes: append whatever `output` has ready
 /// without waiting, up to [`BURST_CHUNK`]; returns the new length. End of
 /// file and errors stop the appending and show up on the next read.
-fn read_ready<R>(output: &mut R, buf: &mut Vec<u8>, mut len: usize) -> usize
+fn read_ready<R>(output: &mut R, buf: &mut Vec<u8>, len: usize) -> usize
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    if buf.len() < BURST_CHUNK {
+        buf.resize(BURST_CHUNK, 0);
+    }
+    append_ready(output, &mut buf[..BURST_CHUNK], len)
+}
+
+/// Fill `buf` after its first `len` bytes with whatever `output` has ready
+/// right now, without waiting; returns the new length. End of file and
+/// errors stop the appending and show up on the next read. (The bench's
+/// bare-PTY floor reads the same way.)
+pub fn append_ready<R>(output: &mut R, buf: &mut [u8], mut len: usize) -> usize
 where
     R: AsyncRead + Unpin + ?Sized,
 {
     use futures::FutureExt as _;
-    if buf.len() < BURST_CHUNK {
-        buf.resize(BURST_CHUNK, 0);
-    }
-    while len < BURST_CHUNK {
-        match output.read(&mut buf[len..BURST_CHUNK]).now_or_never() {
+    while len < buf.len() {
+        match output.read(&mut buf[len..]).now_or_never() {
             Some(Ok(n)) if n > 0 => len += n,
             _ => break,
         }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use termgate_runner::executor::terminal::TermSize;
 use termgate_runner::pty::{self, PtyCommand, PtyControl, PtyReader, PtyWriter};
+use termgate_runner::session::bridge;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -26,11 +27,6 @@ pub struct SessionTarget {
 }
 
 type WsStream = WebSocketStream<tokio_rustls::client::TlsStream<BufReader<TcpStream>>>;
-
-enum DialError {
-    Ws(tungstenite::Error),
-    Other(anyhow::Error),
-}
 
 pub enum Conn {
     Ws {
@@ -73,13 +69,8 @@ impl Conn {
                 ws: Box::new(ws),
                 last: Bytes::new(),
             }),
-            Err(DialError::Ws(tungstenite::Error::Http(r))) if r.status().as_u16() == 423 => {
-                Err(ConnectError::Busy)
-            }
-            Err(DialError::Ws(e)) => Err(ConnectError::Other(
-                anyhow::Error::new(e).context(format!("connecting to {}", target.exec_url)),
-            )),
-            Err(DialError::Other(e)) => Err(ConnectError::Other(
+            Err(e) if is_busy(&e) => Err(ConnectError::Busy),
+            Err(e) => Err(ConnectError::Other(
                 e.context(format!("connecting to {}", target.exec_url)),
             )),
         }
@@ -93,27 +84,21 @@ impl Conn {
     async fn dial(
         target: &SessionTarget,
         req: tungstenite::handshake::client::Request,
-    ) -> Result<WsStream, DialError> {
+    ) -> anyhow::Result<WsStream> {
         let uri = req.uri().clone();
         let host = uri
             .host()
-            .ok_or_else(|| DialError::Other(anyhow::anyhow!("no host in the URL")))?
+            .context("no host in the URL")?
             .trim_matches(['[', ']']);
         let port = uri.port_u16().unwrap_or(443);
-        let tcp = TcpStream::connect((host, port))
-            .await
-            .map_err(|e| DialError::Other(e.into()))?;
-        tcp.set_nodelay(true)
-            .map_err(|e| DialError::Other(e.into()))?;
-        let name = rustls::pki_types::ServerName::try_from(host.to_string())
-            .map_err(|e| DialError::Other(e.into()))?;
+        let tcp = TcpStream::connect((host, port)).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())?;
         let tls = tokio_rustls::TlsConnector::from(target.tls.clone())
             .connect(name, BufReader::with_capacity(64 * 1024, tcp))
             .await
-            .map_err(|e| DialError::Other(anyhow::Error::new(e).context("TLS handshake")))?;
-        let (ws, _) = tokio_tungstenite::client_async_with_config(req, tls, None)
-            .await
-            .map_err(DialError::Ws)?;
+            .context("TLS handshake")?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(req, tls, None).await?;
         Ok(ws)
     }
 
@@ -167,14 +152,8 @@ impl Conn {
                 }
                 // What the runner's bridge does under bulk output: after a
                 // large read, take whatever more is ready without waiting.
-                if n >= 2048 {
-                    use futures::FutureExt as _;
-                    while n < buf.len() {
-                        match reader.read(&mut buf[n..]).now_or_never() {
-                            Some(Ok(m)) if m > 0 => n += m,
-                            _ => break,
-                        }
-                    }
+                if n >= bridge::BURST_AFTER {
+                    n = bridge::append_ready(reader, buf, n);
                 }
                 Ok(Some(&buf[..n]))
             }
@@ -192,6 +171,14 @@ impl Conn {
             }
         }
     }
+}
+
+/// The runner refused the upgrade with 423: the seat is still taken.
+fn is_busy(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Http(r)) if r.status().as_u16() == 423
+    )
 }
 
 /// A rustls client trusting only `pem` (the session's certificate).

@@ -353,27 +353,26 @@ fn edit_config(path: &Path, concurrent: usize) -> anyhow::Result<()> {
     std::fs::write(path, doc.to_string()).context("writing the runner config")
 }
 
-/// VmRSS of `pid`, in KiB.
+/// The process's resident set (`VmRSS`), KiB.
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    proc_of(pid)?
+        .status()
+        .with_context(|| format!("reading /proc/{pid}/status"))?
+        .vmrss
         .context("no VmRSS")
 }
 
-/// CPU time (user + system, clock ticks) the process has used so far.
-pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+/// CPU time (user + system) the process has used so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = proc_of(pid)?
+        .stat()
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces), from `state`.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("bad stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = f.get(11).and_then(|v| v.parse().ok()).context("utime")?;
-    let stime: u64 = f.get(12).and_then(|v| v.parse().ok()).context("stime")?;
-    Ok(utime + stime)
+    Ok(stat.utime + stat.stime)
+}
+
+fn proc_of(pid: u32) -> anyhow::Result<procfs::process::Process> {
+    let pid = i32::try_from(pid).context("pid out of range")?;
+    procfs::process::Process::new(pid).with_context(|| format!("no process {pid}"))
 }
 
 /// Wait (at most `limit`) until the process uses under 10% of a CPU over a
@@ -381,12 +380,12 @@ pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 /// the next level must not be measured against that.
 pub async fn settle(pid: u32, limit: Duration) -> anyhow::Result<Duration> {
     let t0 = tokio::time::Instant::now();
-    let hz = 100; // USER_HZ on Linux
+    let hz = procfs::ticks_per_second();
     let mut last = cpu_ticks(pid)?;
     while t0.elapsed() < limit {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = cpu_ticks(pid)?;
-        if (now - last) * 10 < hz {
+        if now.saturating_sub(last) * 10 < hz {
             return Ok(t0.elapsed());
         }
         last = now;

@@ -242,6 +242,29 @@ async fn second_client_is_423_and_the_first_keeps_working() {
 }
 
 #[tokio::test]
+async fn a_client_that_leaves_frees_the_seat_before_its_terminal_is_cleaned_up() {
+    let f = fixture().await;
+    let fake = Fake::new(Kind::Echo);
+    fake.calls.close_delay_ms.store(3_000, Ordering::SeqCst);
+    let s = f.session(Some(fake.clone()));
+    let (mut first, _) = f.connect(&s, &["terminal.gitlab.com"]).await;
+    echo(&mut first, b"a").await;
+    first.close(None).await.unwrap();
+    wait_until("the first terminal's close to start", || {
+        fake.calls.closes.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    wait_until("the seat to be free", || !s.session.has_client()).await;
+    let (mut second, _) = f.connect(&s, &["terminal.gitlab.com"]).await;
+    echo(&mut second, b"b").await;
+    assert_eq!(
+        fake.calls.closes_done.load(Ordering::SeqCst),
+        0,
+        "the seat waited for the first terminal's cleanup"
+    );
+}
+
+#[tokio::test]
 async fn terminal_open_failure_is_500() {
     let f = fixture().await;
     let s = f.session(Some(Fake::new(Kind::Fail)));

@@ -75,8 +75,12 @@ pub async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
 #[derive(Default)]
 pub struct Calls {
     pub resizes: Mutex<Vec<TermSize>>,
+    /// `close` calls started, and finished.
     pub closes: AtomicUsize,
+    pub closes_done: AtomicUsize,
     pub opens: AtomicUsize,
+    /// How long `close` takes (a shell that is slow to die), ms.
+    pub close_delay_ms: AtomicU64,
 }
 
 struct Control {
@@ -96,7 +100,10 @@ impl TerminalControl for Control {
     }
     async fn close(&self) {
         self.calls.closes.fetch_add(1, Ordering::SeqCst);
+        let delay = self.calls.close_delay_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
         self.stop.cancel();
+        self.calls.closes_done.fetch_add(1, Ordering::SeqCst);
     }
 }
 
