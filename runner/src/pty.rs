@@ -425,25 +425,54 @@ impl TerminalControl for PtyControl {
     }
 }
 
-/// [`signal_session`] scans `/proc` with blocking reads: do it on the
-/// blocking pool so a burst of closing terminals (a shutdown, 1000 clients
-/// leaving) never stalls the runtime threads that carry other sessions.
-/// At most one scan per CPU runs at a time: 1000 concurrent scans (one
-/// blocking thread each) once took the CPUs from the live sessions for
-/// tens of seconds, and their echoes timed out.
+/// [`signal_session`] scans `/proc` with blocking reads, so it runs on one
+/// dedicated thread: a burst of closing terminals (a shutdown, 1000
+/// clients leaving) never stalls the runtime threads that carry other
+/// sessions, takes at most one CPU, and every request that arrived while a
+/// scan ran shares the next one. Without that thread, the blocking pool.
 async fn signal_session_off_runtime(pid: Pid, sigs: &[Signal]) {
-    static SCANS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let scans = SCANS.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::sync::Semaphore::new(cpus)
-    });
-    // Never closed, so acquiring cannot fail; signal anyway if it did.
-    let _permit = scans.acquire().await.ok();
-    let sigs = sigs.to_vec();
-    let res = tokio::task::spawn_blocking(move || signal_session(pid, &sigs)).await;
-    if let Err(e) = res {
-        tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let req = ((pid, sigs.to_vec()), done);
+    let req = match session_signaller() {
+        Some(tx) => tx.send(req).err().map(|e| e.0),
+        None => Some(req),
+    };
+    if let Some(((pid, sigs), _)) = req {
+        let res = tokio::task::spawn_blocking(move || signal_session(pid, &sigs)).await;
+        if let Err(e) = res {
+            tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
+        }
+        return;
     }
+    let _ = finished.await;
+}
+
+type SignalRequest = ((Pid, Vec<Signal>), tokio::sync::oneshot::Sender<()>);
+
+/// The thread behind [`signal_session_off_runtime`], started on first use.
+fn session_signaller() -> Option<&'static std::sync::mpsc::Sender<SignalRequest>> {
+    static TX: std::sync::OnceLock<Option<std::sync::mpsc::Sender<SignalRequest>>> =
+        std::sync::OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SignalRequest>();
+        std::thread::Builder::new()
+            .name("termgate-pty-signal".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let batch: Vec<SignalRequest> =
+                        std::iter::once(first).chain(rx.try_iter()).collect();
+                    let reqs: Vec<(Pid, Vec<Signal>)> =
+                        batch.iter().map(|(r, _)| r.clone()).collect();
+                    session::signal_sessions(&reqs);
+                    for (_, done) in batch {
+                        let _ = done.send(());
+                    }
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    })
+    .as_ref()
 }
 
 #[cfg(test)]

@@ -2,53 +2,80 @@
 //! interactive shell with job control puts each job in its own process
 //! group, so the shell's group alone misses them.
 
+use std::collections::{HashMap, HashSet};
+
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
 /// Send each of `sigs`, in order, to every live process whose session is
 /// `sid` (a session leader's pid cannot be reused while its session has
-/// members), for the price of one scan of `/proc` per round (the scan is
-/// the cost: with thousands of processes, 1000 terminals closing at once
-/// spent tens of seconds of CPU in it). Without `/proc`, only the leader's
-/// process group is signalled.
+/// members). Without `/proc`, only the leader's process group is signalled.
 pub(super) fn signal_session(sid: Pid, sigs: &[Signal]) {
-    for &sig in sigs {
-        let _ = killpg(sid, sig);
+    signal_sessions(&[(sid, sigs.to_vec())]);
+}
+
+/// [`signal_session`] for many sessions at once, sharing each scan of
+/// `/proc`. The scan is the cost: with thousands of processes, 1000
+/// terminals closing at once, one scan each, took minutes of CPU.
+pub(super) fn signal_sessions(reqs: &[(Pid, Vec<Signal>)]) {
+    for (sid, sigs) in reqs {
+        for &sig in sigs {
+            let _ = killpg(*sid, sig);
+        }
     }
-    let kill_round = sigs.contains(&Signal::SIGKILL);
-    // A few rounds: a process may fork while we scan. Each round reads all
-    // of /proc, so a round that finds no process not already signalled
-    // ends it (a SIGKILLed process stays listed until it is reaped; with
-    // thousands of processes, rescanning for those made closing a
-    // terminal take most of a second).
-    let mut signalled: Vec<Pid> = Vec::new();
+    // A few rounds for sessions being SIGKILLed: a process may fork while
+    // we scan. A request is done after a round that finds nothing new in
+    // its session (a SIGKILLed process stays listed until it is reaped), or
+    // after its first round if it sends no SIGKILL.
+    let mut signalled: Vec<Vec<Pid>> = vec![Vec::new(); reqs.len()];
+    let mut open: Vec<bool> = vec![true; reqs.len()];
     for _ in 0..8 {
-        let Some(members) = session_members(sid) else {
+        let sids: HashSet<i32> = reqs
+            .iter()
+            .zip(&open)
+            .filter(|(_, &o)| o)
+            .map(|((sid, _), _)| sid.as_raw())
+            .collect();
+        if sids.is_empty() {
+            return;
+        }
+        let Some(members) = sessions_members(&sids) else {
             return;
         };
-        let fresh: Vec<Pid> = members
-            .into_iter()
-            .filter(|p| !signalled.contains(p))
-            .collect();
-        if fresh.is_empty() {
-            return;
-        }
-        for p in &fresh {
-            for &sig in sigs {
-                let _ = kill(*p, sig);
+        for (i, (sid, sigs)) in reqs.iter().enumerate() {
+            if !open[i] {
+                continue;
             }
+            let fresh: Vec<Pid> = members
+                .get(&sid.as_raw())
+                .into_iter()
+                .flatten()
+                .filter(|p| !signalled[i].contains(p))
+                .copied()
+                .collect();
+            for p in &fresh {
+                for &sig in sigs {
+                    let _ = kill(*p, sig);
+                }
+            }
+            open[i] = !fresh.is_empty() && sigs.contains(&Signal::SIGKILL);
+            signalled[i].extend(fresh);
         }
-        if !kill_round {
-            return;
-        }
-        signalled.extend(fresh);
     }
 }
 
 /// Live (not zombie) processes in session `sid`; `None` without `/proc`.
+#[cfg(test)]
 pub(super) fn session_members(sid: Pid) -> Option<Vec<Pid>> {
+    let mut all = sessions_members(&HashSet::from([sid.as_raw()]))?;
+    Some(all.remove(&sid.as_raw()).unwrap_or_default())
+}
+
+/// Live (not zombie) processes of each session in `sids`, in one scan of
+/// `/proc`; `None` without `/proc`.
+fn sessions_members(sids: &HashSet<i32>) -> Option<HashMap<i32, Vec<Pid>>> {
     let dir = std::fs::read_dir("/proc").ok()?;
-    let mut out = Vec::new();
+    let mut out: HashMap<i32, Vec<Pid>> = HashMap::new();
     for entry in dir.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -61,8 +88,8 @@ pub(super) fn session_members(sid: Pid) -> Option<Vec<Pid>> {
             continue;
         };
         if let Some(s) = parse_stat(&stat) {
-            if s.session == sid.as_raw() && s.state != 'Z' && s.state != 'X' {
-                out.push(Pid::from_raw(pid));
+            if sids.contains(&s.session) && s.state != 'Z' && s.state != 'X' {
+                out.entry(s.session).or_default().push(Pid::from_raw(pid));
             }
         }
     }
