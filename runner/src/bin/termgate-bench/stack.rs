@@ -155,10 +155,28 @@ impl Stack {
 
     /// Queue one `sleep 3600` job for the Docker runner.
     pub async fn enqueue_docker(&self, image: &str) -> anyhow::Result<u64> {
+        self.enqueue(json!({"name": "bench-docker", "tags": ["docker"], "image": image, "script": ["sleep 3600"]}))
+            .await
+    }
+
+    /// Queue `n` jobs running `sleep 3600`; returns their ids.
+    pub async fn enqueue_sleepers(&self, n: usize) -> anyhow::Result<Vec<u64>> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            ids.push(
+                self.enqueue(json!({"name": format!("bench-{i}"), "script": ["sleep 3600"]}))
+                    .await?,
+            );
+        }
+        Ok(ids)
+    }
+
+    /// `POST /admin/jobs` with `job`; the new job's id.
+    async fn enqueue(&self, job: Value) -> anyhow::Result<u64> {
         let res: Value = self
             .http
             .post(format!("{}/admin/jobs", self.coord_url))
-            .json(&json!({"name": "bench-docker", "tags": ["docker"], "image": image, "script": ["sleep 3600"]}))
+            .json(&job)
             .send()
             .await
             .context("POST /admin/jobs")?
@@ -170,31 +188,6 @@ impl Stack {
         res["ids"][0]
             .as_u64()
             .with_context(|| format!("bad enqueue reply {res}"))
-    }
-
-    /// Queue `n` jobs running `sleep 3600`; returns their ids.
-    pub async fn enqueue_sleepers(&self, n: usize) -> anyhow::Result<Vec<u64>> {
-        let mut ids = Vec::with_capacity(n);
-        for i in 0..n {
-            let res: Value = self
-                .http
-                .post(format!("{}/admin/jobs", self.coord_url))
-                .json(&json!({"name": format!("bench-{i}"), "script": ["sleep 3600"]}))
-                .send()
-                .await
-                .context("POST /admin/jobs")?
-                .error_for_status()
-                .context("POST /admin/jobs")?
-                .json()
-                .await
-                .context("POST /admin/jobs reply")?;
-            ids.push(
-                res["ids"][0]
-                    .as_u64()
-                    .with_context(|| format!("bad enqueue reply {res}"))?,
-            );
-        }
-        Ok(ids)
     }
 
     /// Wait until every job in `ids` runs with a session; their targets in
