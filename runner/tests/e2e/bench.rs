@@ -18,6 +18,8 @@ fn bench_quick_run_prints_every_figure() {
     for needle in [
         "Keystroke echo round trip",
         "Bulk output, 10 MB through one session",
+        "runner/bare:",
+        "steal % b/r",
         "Hold: 10/10 sessions connected",
         " 0 failed,",
         "per connected session",

@@ -35,6 +35,13 @@ impl Echoes {
         self.rtt_us.sort_unstable();
     }
 
+    /// The p99 in milliseconds, without sorting these.
+    pub fn p99_ms(&self) -> f64 {
+        let mut e = self.clone();
+        e.sort();
+        e.quantile_ms(0.99)
+    }
+
     /// The `q` quantile (nearest rank) in milliseconds, once sorted.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         if self.rtt_us.is_empty() {

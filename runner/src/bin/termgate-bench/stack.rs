@@ -385,3 +385,54 @@ pub async fn settle(pid: u32, limit: Duration) -> anyhow::Result<Duration> {
     }
     Ok(t0.elapsed())
 }
+
+/// Share of the machine's CPU time that the hypervisor gave to other guests
+/// (`steal` in `/proc/stat`) over the measured stretches of one side. On a
+/// shared VM that is what moves the tail latencies from run to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Steal {
+    steal: u64,
+    total: u64,
+}
+
+/// `(steal, all)` ticks of every CPU since boot; zeros if unreadable.
+fn steal_now() -> (u64, u64) {
+    use procfs::CurrentSI as _;
+    match procfs::KernelStats::current() {
+        Ok(s) => {
+            let t = &s.total;
+            let steal = t.steal.unwrap_or(0);
+            let total = t.user
+                + t.nice
+                + t.system
+                + t.idle
+                + t.iowait.unwrap_or(0)
+                + t.irq.unwrap_or(0)
+                + t.softirq.unwrap_or(0)
+                + steal;
+            (steal, total)
+        }
+        Err(_) => (0, 0),
+    }
+}
+
+impl Steal {
+    /// Run `f` and add its stretch to this side's count.
+    pub async fn measure<T>(&mut self, f: impl std::future::Future<Output = T>) -> T {
+        let before = steal_now();
+        let out = f.await;
+        let after = steal_now();
+        self.steal += after.0.saturating_sub(before.0);
+        self.total += after.1.saturating_sub(before.1);
+        out
+    }
+
+    /// Percent of CPU time stolen; NaN if nothing was measured.
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            f64::NAN
+        } else {
+            100.0 * self.steal as f64 / self.total as f64
+        }
+    }
+}
