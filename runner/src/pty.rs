@@ -758,6 +758,41 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn one_scan_signals_every_requested_session() {
+        // What the signalling thread does with concurrent closes: one call
+        // for several sessions. Each shell's background job is in its own
+        // process group, so only the /proc scan finds it.
+        let dir = tempfile::tempdir().unwrap();
+        let mut shells = Vec::new();
+        for _ in 0..3 {
+            let mut p = open("sh", dir.path(), &[], TermSize::default());
+            run(&mut p, "sleep 1000 & echo END-$((6*7))", "END-42").await;
+            let pid = p.pid();
+            wait_until("sleep runs", || children_named(pid, "sleep").len() == 1).await;
+            shells.push(p);
+        }
+        let sleeps: Vec<i32> = shells
+            .iter()
+            .flat_map(|p| children_named(p.pid(), "sleep"))
+            .collect();
+        let reqs: Vec<(Pid, Vec<Signal>)> = shells
+            .iter()
+            .map(|p| (Pid::from_raw(p.pid() as i32), vec![Signal::SIGKILL]))
+            .collect();
+        tokio::task::spawn_blocking(move || session::signal_sessions(&reqs))
+            .await
+            .unwrap();
+        for s in sleeps {
+            wait_until("every session's sleep is gone", || dead(s)).await;
+        }
+        for p in &shells {
+            tokio::time::timeout(timeout(), p.control.close())
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
     async fn close_escalates_to_sigkill() {
         let dir = tempfile::tempdir().unwrap();
         let shell = shells().pop().unwrap();
