@@ -169,6 +169,7 @@ pub fn spawn(cmd: PtyCommand) -> io::Result<PtyProcess> {
         },
         writer: PtyWriter {
             shared: shared.clone(),
+            blocked: None,
         },
         control: PtyControl { shared },
     })
@@ -211,13 +212,27 @@ fn set_controlling_terminal(command: &mut tokio::process::Command) {
     }
 }
 
-/// Hand the master to tokio's reactor.
+/// Hand the master to tokio's reactor, for reading only.
+///
+/// Write readiness is not watched here: the master turns writable again
+/// each time the shell reads its input, i.e. at every keystroke, and with
+/// write interest each of those would wake the reactor for nothing (one
+/// extra wakeup per echo). [`PtyWriter`] writes directly and registers for
+/// writability only while the terminal's input is full.
 #[allow(unsafe_code)]
 fn register(master: PtyMaster) -> io::Result<AsyncFd<PtyMaster>> {
     // SAFETY: `PtyMaster` owns its fd (an `OwnedFd`) and always returns that
     // same fd from `as_raw_fd`; the `AsyncFd` owns the `PtyMaster`, so the fd
     // stays open until the registration is gone.
-    Ok(unsafe { AsyncFd::register(master) }?)
+    Ok(unsafe { AsyncFd::register_with_interest(master, tokio::io::Interest::READABLE) }?)
+}
+
+/// Register `fd` (a duplicate of the master) for write readiness.
+#[allow(unsafe_code)]
+fn register_writable(fd: std::os::fd::OwnedFd) -> io::Result<AsyncFd<std::os::fd::OwnedFd>> {
+    // SAFETY: as in `register`: the `AsyncFd` owns the `OwnedFd`, which
+    // keeps that one fd open until the registration is gone.
+    Ok(unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::WRITABLE) }?)
 }
 
 /// TIOCSWINSZ on the master; the kernel sends SIGWINCH to the terminal's
@@ -315,23 +330,54 @@ impl AsyncRead for PtyReader {
 }
 
 /// The shell's input (keystrokes, bytes passed through unchanged).
+///
+/// Writes go straight to the non-blocking master. Only when the terminal's
+/// input buffer is full (the shell is not reading) does the writer register
+/// a duplicate of the master for write readiness, and it drops that
+/// registration after the next successful write.
 #[derive(Debug)]
 pub struct PtyWriter {
     shared: Arc<Shared>,
+    /// Write interest while the input is full (see [`PtyWriter`]).
+    blocked: Option<AsyncFd<std::os::fd::OwnedFd>>,
 }
 
 impl AsyncWrite for PtyWriter {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            let mut guard = ready!(self.shared.master.poll_write_ready(cx))?;
-            match guard.try_io(|fd| io::Write::write(&mut fd.get_ref(), data)) {
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(r) => return Poll::Ready(r),
-                Err(_would_block) => continue,
+            if let Some(blocked) = &self.blocked {
+                let mut guard = ready!(blocked.poll_write_ready(cx))?;
+                // Writable again; the next write decides. Nothing is read
+                // through `blocked`, so clearing cannot lose a wakeup.
+                guard.clear_ready();
+            }
+            match io::Write::write(&mut self.shared.master.get_ref(), data) {
+                Ok(n) => {
+                    self.blocked = None;
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.blocked.is_none() {
+                        use std::os::fd::AsFd as _;
+                        let dup = self.shared.master.get_ref().as_fd().try_clone_to_owned()?;
+                        self.blocked = Some(register_writable(dup)?);
+                    }
+                    // Poll the fresh (or cleared) readiness: an edge that came
+                    // between the write and the registration is reported by
+                    // the registration's initial poll, or by the next one.
+                    let blocked = self.blocked.as_ref().expect("set above");
+                    let mut guard = ready!(blocked.poll_write_ready(cx))?;
+                    guard.clear_ready();
+                    // Loop: retry the write (it may still say EAGAIN; then
+                    // the cleared readiness makes the next poll wait).
+                    continue;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -825,6 +871,46 @@ pub(crate) mod tests {
         for s in sleeps {
             wait_until("the sleep is gone", || dead(s)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn input_larger_than_the_terminal_buffer_waits_for_the_shell() {
+        // The writer watches writability only while the input is full: a
+        // write that hits EAGAIN must resume once the program reads again.
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = open("sh", dir.path(), &[], TermSize::default());
+        const N: usize = 1024 * 1024;
+        p.writer
+            .write_all(
+                format!(
+                    "stty raw -echo; echo READY-$((6*7)); sleep 1; head -c {N} | wc -c; echo END-$((6*8))\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut acc = Vec::new();
+        read_until(&mut p.reader, &mut acc, b"READY-42").await;
+        // The shell sleeps: the terminal's input fills after some KiB and
+        // the writer has to wait for `head` to start reading.
+        let input = vec![b'x'; N];
+        let t0 = std::time::Instant::now();
+        tokio::time::timeout(timeout(), p.writer.write_all(&input))
+            .await
+            .expect("the blocked write never resumed")
+            .unwrap();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(500),
+            "{N} bytes went in before anything read them: no back-pressure was exercised"
+        );
+        let mut acc = Vec::new();
+        read_until(&mut p.reader, &mut acc, b"END-48").await;
+        assert!(
+            String::from_utf8_lossy(&acc).contains(&N.to_string()),
+            "{}",
+            String::from_utf8_lossy(&acc)
+        );
+        p.control.close().await;
     }
 
     #[tokio::test]
