@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p termgate-runner --bin termgate-bench -- \
-//!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--bulk-rounds 5] [--secs 10] [--slice-secs 1] [--quick]
+//!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--bulk-rounds 5] [--secs 10] [--slice-secs 1] [--quick] [--echo-log FILE]
 //! ```
 //!
 //! Each session types a key every 100 ms (`x`, then DEL, so the line stays
@@ -91,6 +91,10 @@ struct Cli {
     /// into this local image (scripts/build-test-image.sh builds it).
     #[arg(long, num_args = 0..=1, default_missing_value = "termgate-test/busybox:latest")]
     docker: Option<String>,
+    /// Write every timed echo to this CSV file (`phase,sessions,side,sent_ms,rtt_us`;
+    /// `sent_ms` counts from the bench's start): when the slow echoes happened.
+    #[arg(long)]
+    echo_log: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -103,6 +107,7 @@ struct Args {
     slice_secs: u64,
     bulk_rounds: usize,
     docker: Option<String>,
+    echo_log: Option<PathBuf>,
 }
 
 impl Cli {
@@ -119,6 +124,7 @@ impl Cli {
             slice_secs: self.slice_secs.unwrap_or(1).max(1),
             bulk_rounds: self.bulk_rounds.unwrap_or(if q { 1 } else { 5 }).max(1),
             docker: self.docker,
+            echo_log: self.echo_log,
         }
     }
 }
@@ -167,8 +173,39 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
+    let epoch = std::time::Instant::now();
     let report = rt.block_on(run(&args))?;
     print_report(&args, &report, nofile);
+    if let Some(path) = &args.echo_log {
+        write_echo_log(path, epoch, &report)
+            .with_context(|| format!("writing the echo log {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Every timed echo as CSV, in sending order per side and level.
+fn write_echo_log(path: &Path, epoch: std::time::Instant, r: &Report) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "phase,sessions,side,sent_ms,rtt_us")?;
+    let mut rows = |phase: &str, n: usize, side: &str, e: &Echoes| -> std::io::Result<()> {
+        let mut t = e.timeline.clone();
+        t.sort_unstable_by_key(|&(at, _)| at);
+        for (at, us) in t {
+            let ms = at.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
+            writeln!(out, "{phase},{n},{side},{ms:.3},{us}")?;
+        }
+        Ok(())
+    };
+    if let Some(h) = &r.hold {
+        rows("hold", h.n, "runner", &h.echoes)?;
+    }
+    for l in &r.levels {
+        rows("level", l.n, "bare", &l.bare)?;
+        rows("level", l.n, "runner", &l.runner)?;
+    }
+    drop(rows);
+    out.flush()?;
     Ok(())
 }
 

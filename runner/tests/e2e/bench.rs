@@ -5,8 +5,12 @@ use std::process::Command;
 
 #[test]
 fn bench_quick_run_prints_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("echoes.csv");
     let out = Command::new(env!("CARGO_BIN_EXE_termgate-bench"))
         .args(["--quick", "--secs", "2", "--hold", "10", "--hold-secs", "2"])
+        .arg("--echo-log")
+        .arg(&log)
         .output()
         .expect("spawn termgate-bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -35,5 +39,32 @@ fn bench_quick_run_prints_every_figure() {
         let cols: Vec<&str> = row.split('|').collect();
         assert!(cols[1].trim().ends_with(" 0"), "bare failures: {row}");
         assert!(cols[2].trim().ends_with(" 0"), "runner failures: {row}");
+    }
+    // The echo log has one row per timed echo, for the hold and both sides
+    // of each level, with sending times in order per side.
+    let csv = std::fs::read_to_string(&log).expect("the echo log was written");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("phase,sessions,side,sent_ms,rtt_us"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    for (phase, n, side) in [
+        ("hold", "10", "runner"),
+        ("level", "1", "bare"),
+        ("level", "1", "runner"),
+        ("level", "10", "bare"),
+        ("level", "10", "runner"),
+    ] {
+        let sent: Vec<f64> = rows
+            .iter()
+            .filter(|r| r[0] == phase && r[1] == n && r[2] == side)
+            .map(|r| {
+                assert!(r[4].parse::<u32>().is_ok(), "bad rtt in {r:?}");
+                r[3].parse().unwrap()
+            })
+            .collect();
+        assert!(!sent.is_empty(), "no {phase}/{n}/{side} rows in:\n{csv}");
+        assert!(
+            sent.windows(2).all(|w| w[0] <= w[1]),
+            "{phase}/{n}/{side} out of order"
+        );
     }
 }

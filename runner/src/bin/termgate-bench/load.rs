@@ -18,12 +18,16 @@ pub struct Echoes {
     pub rtt_us: Vec<u32>,
     /// Keys whose echo never came (or whose terminal failed).
     pub failed: u64,
+    /// When each echo's key was sent, with its round trip in microseconds,
+    /// in sending order per session (for `--echo-log`; never sorted).
+    pub timeline: Vec<(Instant, u32)>,
 }
 
 impl Echoes {
     pub fn merge(&mut self, other: Echoes) {
         self.rtt_us.extend(other.rtt_us);
         self.failed += other.failed;
+        self.timeline.extend(other.timeline);
     }
 
     pub fn sent(&self) -> u64 {
@@ -111,6 +115,7 @@ pub async fn type_keys(
             Ok(Ok(Some(_))) => {
                 let us = u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
                 out.rtt_us.push(us);
+                out.timeline.push((t0, us));
             }
             Err(_) => out.failed += 1,
             Ok(_) => {
@@ -182,6 +187,7 @@ mod tests {
         let mut e = Echoes {
             rtt_us: (1..=100).rev().map(|v| v * 1000).collect(),
             failed: 0,
+            timeline: Vec::new(),
         };
         e.sort();
         assert_eq!(e.quantile_ms(0.5), 50.0);
