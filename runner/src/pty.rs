@@ -344,38 +344,34 @@ pub struct PtyWriter {
 
 impl AsyncWrite for PtyWriter {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
         loop {
-            if let Some(blocked) = &self.blocked {
+            if let Some(blocked) = &this.blocked {
                 let mut guard = ready!(blocked.poll_write_ready(cx))?;
-                // Writable again; the next write decides. Nothing is read
+                // Writable again; the write below decides. Nothing is read
                 // through `blocked`, so clearing cannot lose a wakeup.
                 guard.clear_ready();
             }
-            match io::Write::write(&mut self.shared.master.get_ref(), data) {
+            match io::Write::write(&mut this.shared.master.get_ref(), data) {
                 Ok(n) => {
-                    self.blocked = None;
+                    this.blocked = None;
                     return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.blocked.is_none() {
+                    if this.blocked.is_none() {
                         use std::os::fd::AsFd as _;
-                        let dup = self.shared.master.get_ref().as_fd().try_clone_to_owned()?;
-                        self.blocked = Some(register_writable(dup)?);
+                        let dup = this.shared.master.get_ref().as_fd().try_clone_to_owned()?;
+                        // An edge between the write and the registration is
+                        // not lost: registering polls the fd once.
+                        this.blocked = Some(register_writable(dup)?);
                     }
-                    // Poll the fresh (or cleared) readiness: an edge that came
-                    // between the write and the registration is reported by
-                    // the registration's initial poll, or by the next one.
-                    let blocked = self.blocked.as_ref().expect("set above");
-                    let mut guard = ready!(blocked.poll_write_ready(cx))?;
-                    guard.clear_ready();
-                    // Loop: retry the write (it may still say EAGAIN; then
-                    // the cleared readiness makes the next poll wait).
-                    continue;
+                    // Loop: wait for writability at the top, then retry
+                    // (EAGAIN again clears it and waits once more).
                 }
                 Err(e) => return Poll::Ready(Err(e)),
             }

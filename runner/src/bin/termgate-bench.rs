@@ -204,7 +204,6 @@ fn write_echo_log(path: &Path, epoch: std::time::Instant, r: &Report) -> anyhow:
         rows("level", l.n, "bare", &l.bare)?;
         rows("level", l.n, "runner", &l.runner)?;
     }
-    drop(rows);
     out.flush()?;
     Ok(())
 }
