@@ -285,7 +285,9 @@ impl Drop for Stack {
 /// environment names `dir` (job scripts live under it and their children
 /// inherit `CI_PROJECT_DIR`; an aborted job's `sleep` can outlive its
 /// script).
+/// Says how many it found: after the runner stopped there should be none.
 fn kill_leftovers(dir: &Path) {
+    let mut found = 0usize;
     let needle = dir.to_string_lossy().into_owned();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
@@ -299,6 +301,7 @@ fn kill_leftovers(dir: &Path) {
                 .is_ok_and(|b| String::from_utf8_lossy(&b).contains(&needle))
         });
         if names_dir {
+            found += 1;
             let pid = nix::unistd::Pid::from_raw(pid);
             if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
                 if pgid.as_raw() > 1 && pgid != nix::unistd::getpgrp() {
@@ -307,6 +310,9 @@ fn kill_leftovers(dir: &Path) {
             }
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
+    }
+    if found > 0 {
+        eprintln!("warning: {found} job processes outlived the runner; killed them");
     }
 }
 
