@@ -537,15 +537,11 @@ fn print_report(args: &Args, r: &Report, nofile: u64) {
         "RSS/sess KiB",
         "steal % b/r"
     );
-    let mut levels: Vec<(usize, Echoes, Echoes, &Level)> = r
+    let levels: Vec<(usize, Echoes, Echoes, &Level)> = r
         .levels
         .iter()
-        .map(|l| (l.n, l.bare.clone(), l.runner.clone(), l))
+        .map(|l| (l.n, l.bare.sorted(), l.runner.sorted(), l))
         .collect();
-    for (_, bare, runner, _) in &mut levels {
-        bare.sort();
-        runner.sort();
-    }
     for (n, bare, runner, l) in &levels {
         let bare_p99 = bare.quantile_ms(0.99);
         let runner_p99 = runner.quantile_ms(0.99);
@@ -625,8 +621,7 @@ fn print_report(args: &Args, r: &Report, nofile: u64) {
         r.rss_baseline_kib
     );
     if let Some(h) = &r.hold {
-        let mut e = h.echoes.clone();
-        e.sort();
+        let e = h.echoes.sorted();
         println!(
             "Hold: {}/{} sessions connected, {} echoes in {} s, {} failed, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, RSS {:.1} KiB/session",
             h.connected,
@@ -641,8 +636,7 @@ fn print_report(args: &Args, r: &Report, nofile: u64) {
         );
     }
     if let Some((echoes, rounds)) = &r.docker {
-        let mut e = echoes.clone();
-        e.sort();
+        let e = echoes.sorted();
         let (best, median) = best_and_median(rounds);
         println!(
             "Docker (docker exec, 1 session): echo p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, {} sent, {} failed; bulk {} MB best (median) of {}: {:.1} ({:.1}) MB/s",

@@ -30,7 +30,9 @@ fn bench_quick_run_prints_every_figure() {
     ] {
         assert!(stdout.contains(needle), "no {needle:?} in:\n{stdout}");
     }
-    // Both levels measured on both sides, without failed echoes.
+    // Both levels measured on both sides, without failed echoes; each
+    // side's echo count (all timed, none failed) for the echo log below.
+    let mut sent = std::collections::HashMap::new();
     for n in ["1", "10"] {
         let row = stdout
             .lines()
@@ -39,21 +41,27 @@ fn bench_quick_run_prints_every_figure() {
         let cols: Vec<&str> = row.split('|').collect();
         assert!(cols[1].trim().ends_with(" 0"), "bare failures: {row}");
         assert!(cols[2].trim().ends_with(" 0"), "runner failures: {row}");
+        for (side, col) in [("bare", cols[1]), ("runner", cols[2])] {
+            let count: usize = col.split_whitespace().next().unwrap().parse().unwrap();
+            sent.insert(("level", n, side), count);
+        }
     }
+    let hold: usize = stdout
+        .split("sessions connected, ")
+        .nth(1)
+        .and_then(|rest| rest.split(" echoes").next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no hold echo count in:\n{stdout}"));
+    sent.insert(("hold", "10", "runner"), hold);
     // The echo log has one row per timed echo, for the hold and both sides
     // of each level, with sending times in order per side.
     let csv = std::fs::read_to_string(&log).expect("the echo log was written");
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("phase,sessions,side,sent_ms,rtt_us"));
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-    for (phase, n, side) in [
-        ("hold", "10", "runner"),
-        ("level", "1", "bare"),
-        ("level", "1", "runner"),
-        ("level", "10", "bare"),
-        ("level", "10", "runner"),
-    ] {
-        let sent: Vec<f64> = rows
+    assert_eq!(rows.len(), sent.values().sum::<usize>(), "rows in:\n{csv}");
+    for (&(phase, n, side), &count) in &sent {
+        let times: Vec<f64> = rows
             .iter()
             .filter(|r| r[0] == phase && r[1] == n && r[2] == side)
             .map(|r| {
@@ -61,9 +69,10 @@ fn bench_quick_run_prints_every_figure() {
                 r[3].parse().unwrap()
             })
             .collect();
-        assert!(!sent.is_empty(), "no {phase}/{n}/{side} rows in:\n{csv}");
+        assert_eq!(times.len(), count, "{phase}/{n}/{side} rows in:\n{csv}");
+        assert!(count > 0, "no {phase}/{n}/{side} echoes");
         assert!(
-            sent.windows(2).all(|w| w[0] <= w[1]),
+            times.windows(2).all(|w| w[0] <= w[1]),
             "{phase}/{n}/{side} out of order"
         );
     }

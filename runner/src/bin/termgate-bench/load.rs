@@ -34,19 +34,24 @@ impl Echoes {
         self.rtt_us.len() as u64 + self.failed
     }
 
-    /// Sort the round trips (before [`Echoes::quantile_ms`]).
-    pub fn sort(&mut self) {
-        self.rtt_us.sort_unstable();
+    /// The round trips sorted and the failures, for [`Echoes::quantile_ms`]
+    /// (the timeline is not copied).
+    pub fn sorted(&self) -> Echoes {
+        let mut rtt_us = self.rtt_us.clone();
+        rtt_us.sort_unstable();
+        Echoes {
+            rtt_us,
+            failed: self.failed,
+            timeline: Vec::new(),
+        }
     }
 
-    /// The p99 in milliseconds, without sorting these.
+    /// The p99 in milliseconds.
     pub fn p99_ms(&self) -> f64 {
-        let mut e = self.clone();
-        e.sort();
-        e.quantile_ms(0.99)
+        self.sorted().quantile_ms(0.99)
     }
 
-    /// The `q` quantile (nearest rank) in milliseconds, once sorted.
+    /// The `q` quantile (nearest rank) in milliseconds, of a [`Echoes::sorted`] copy.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         if self.rtt_us.is_empty() {
             return f64::NAN;
@@ -184,12 +189,12 @@ mod tests {
 
     #[test]
     fn quantiles_use_nearest_rank() {
-        let mut e = Echoes {
+        let e = Echoes {
             rtt_us: (1..=100).rev().map(|v| v * 1000).collect(),
             failed: 0,
             timeline: Vec::new(),
-        };
-        e.sort();
+        }
+        .sorted();
         assert_eq!(e.quantile_ms(0.5), 50.0);
         assert_eq!(e.quantile_ms(0.99), 99.0);
         assert_eq!(e.quantile_ms(1.0), 100.0);

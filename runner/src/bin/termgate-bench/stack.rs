@@ -284,8 +284,8 @@ impl Drop for Stack {
 /// SIGKILL the process group of every process whose command line or
 /// environment names `dir` (job scripts live under it and their children
 /// inherit `CI_PROJECT_DIR`; an aborted job's `sleep` can outlive its
-/// script).
-/// Says how many it found: after the runner stopped there should be none.
+/// script). Warns with the count: after the runner stopped there should be
+/// none.
 fn kill_leftovers(dir: &Path) {
     let mut found = 0usize;
     let needle = dir.to_string_lossy().into_owned();
