@@ -37,7 +37,6 @@ use serde_json::json;
 use termgate::api::SessionInfo;
 use termgate::terminal::{BASE64_TERMINAL_GITLAB, TERMINAL_GITLAB};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self as ts};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
@@ -144,6 +143,7 @@ pub async fn terminal_ws(
     };
     let ping = ping_interval(std::env::var(PING_ENV).ok().as_deref());
     upgrade
+        .read_buffer_size(crate::session::bridge::CLIENT_READ_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         .on_failed_upgrade(move |e| {
@@ -289,9 +289,7 @@ pub async fn dial(
     } else {
         Some(Connector::Rustls(pinned_tls(&session.certificate)?))
     };
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+    let config = crate::session::bridge::client_ws_config(MAX_MESSAGE);
     let connect =
         tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, connector);
     match tokio::time::timeout(DIAL_TIMEOUT, connect).await {

@@ -82,6 +82,23 @@ pub fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(1024 * 1024))
 }
 
+/// Read buffer of a WebSocket *client* of a session (the coordinator's
+/// Workhorse proxy, the bench). tungstenite zero-fills its whole read buffer
+/// before every read, and its default is 128 KiB: with that default, clearing
+/// memory was a third of a client's CPU per keystroke echo. Larger frames
+/// still arrive whole: the buffer grows to the frame being read.
+pub const CLIENT_READ_BUFFER: usize = 4 * 1024;
+
+/// tungstenite settings for a client of a session: [`CLIENT_READ_BUFFER`],
+/// frames written at once, and messages up to `max_message` bytes.
+pub fn client_ws_config(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(CLIENT_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_frame_size(Some(max_message))
+        .max_message_size(Some(max_message))
+}
+
 /// What a bridge needs besides the socket and the terminal.
 pub struct BridgeContext {
     pub session: Arc<Session>,

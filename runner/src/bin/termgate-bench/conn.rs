@@ -98,7 +98,12 @@ impl Conn {
             .connect(name, BufReader::with_capacity(64 * 1024, tcp))
             .await
             .context("TLS handshake")?;
-        let (ws, _) = tokio_tungstenite::client_async_with_config(req, tls, None).await?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            req,
+            tls,
+            Some(bridge::client_ws_config(1024 * 1024)),
+        )
+        .await?;
         Ok(ws)
     }
 
