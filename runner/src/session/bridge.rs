@@ -411,6 +411,7 @@ where
     W: AsyncWrite + Unpin + ?Sized,
 {
     use tungstenite::Error as WsError;
+    let bytes_in = ctx.metrics.session_bytes_total.with_label_values(&["in"]);
     while let Some(m) = stream.next().await {
         let (kind, payload): (FrameKind, Bytes) = match m {
             Ok(Message::Binary(b)) => (FrameKind::Binary, b),
@@ -467,10 +468,7 @@ where
                 counts
                     .last_input_eot
                     .store(data.as_slice() == [EOT], Ordering::Relaxed);
-                ctx.metrics
-                    .session_bytes_total
-                    .with_label_values(&["in"])
-                    .inc_by(n);
+                bytes_in.inc_by(n);
                 ctx.registry.bump_bytes(&ctx.session, n, 0);
             }
             Ok(Incoming::Resize { cols, rows }) => {
