@@ -189,11 +189,11 @@ fn write_echo_log(path: &Path, epoch: std::time::Instant, r: &Report) -> anyhow:
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(out, "phase,sessions,side,sent_ms,rtt_us")?;
     let mut rows = |phase: &str, n: usize, side: &str, e: &Echoes| -> std::io::Result<()> {
-        let mut t = e.timeline.clone();
-        t.sort_unstable_by_key(|&(at, _)| at);
-        for (at, us) in t {
-            let ms = at.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
-            writeln!(out, "{phase},{n},{side},{ms:.3},{us}")?;
+        let mut order: Vec<usize> = (0..e.sent_at.len()).collect();
+        order.sort_unstable_by_key(|&i| e.sent_at[i]);
+        for i in order {
+            let ms = e.sent_at[i].saturating_duration_since(epoch).as_secs_f64() * 1000.0;
+            writeln!(out, "{phase},{n},{side},{ms:.3},{}", e.rtt_us[i])?;
         }
         Ok(())
     };

@@ -277,6 +277,41 @@ fn hundred_megabytes_arrive_complete_and_in_order() {
 }
 
 #[test]
+fn frames_larger_than_the_proxy_read_buffer_cross_the_workhorse_path_whole() {
+    // The coordinator's proxy reads both sides through a small buffer
+    // (`session::bridge::CLIENT_READ_BUFFER`); frames bigger than it must
+    // still pass whole: a 48 KiB paste in one frame, and output frames of up
+    // to 24 KiB from the runner.
+    let coord = Coord::start(None);
+    let (_s, _r) = terminal_runner(&coord, "proxy-frames", 1, 2);
+    let (id, _) = running_job(&coord, "terminal", &["sleep 120"]);
+    let mut t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("terminal");
+    t.run("stty -echo", 10 * SECS);
+    const PASTE: usize = 48 * 1024;
+    const { assert!(PASTE > termgate_runner::session::bridge::CLIENT_READ_BUFFER) };
+    // Numbers computed by the shell, so no echo of the typed line matches.
+    t.send(b"echo READY-$((6*7)); head -c $((48*1024)) | wc -c; echo PASTED-$((6*8))\n");
+    t.wait_for("READY-42", 10 * SECS);
+    // 768 lines of 64 bytes (within the tty's line limit), one frame.
+    let line = format!("{}\n", "x".repeat(63));
+    t.send(line.repeat(PASTE / line.len()).as_bytes());
+    let out = t.wait_for("PASTED-48", 20 * SECS);
+    assert!(
+        out.contains(&format!("{PASTE}\r\n")),
+        "wc did not count the whole paste: {out:?}"
+    );
+    let last: u64 = 1_000_000;
+    t.send(format!("seq 1 {last}; echo END-OF-SEQ\n").as_bytes());
+    let (next, bytes) = t.check_sequence(last, Duration::from_secs(60));
+    assert_eq!(
+        next,
+        last + 1,
+        "every number arrived, in order ({bytes} bytes)"
+    );
+    t.close();
+}
+
+#[test]
 fn cancel_closes_the_terminal_at_once() {
     let coord = Coord::start(None);
     let (_s, r) = terminal_runner(&coord, "cancel-term", 1800, 2);

@@ -18,16 +18,16 @@ pub struct Echoes {
     pub rtt_us: Vec<u32>,
     /// Keys whose echo never came (or whose terminal failed).
     pub failed: u64,
-    /// When each echo's key was sent, with its round trip in microseconds,
-    /// in sending order per session (for `--echo-log`; never sorted).
-    pub timeline: Vec<(Instant, u32)>,
+    /// When the key of each `rtt_us` entry was sent, index for index (for
+    /// `--echo-log`; [`Echoes::sorted`] leaves it out).
+    pub sent_at: Vec<Instant>,
 }
 
 impl Echoes {
     pub fn merge(&mut self, other: Echoes) {
         self.rtt_us.extend(other.rtt_us);
         self.failed += other.failed;
-        self.timeline.extend(other.timeline);
+        self.sent_at.extend(other.sent_at);
     }
 
     pub fn sent(&self) -> u64 {
@@ -35,14 +35,14 @@ impl Echoes {
     }
 
     /// The round trips sorted and the failures, for [`Echoes::quantile_ms`]
-    /// (the timeline is not copied).
+    /// (without the sending times).
     pub fn sorted(&self) -> Echoes {
         let mut rtt_us = self.rtt_us.clone();
         rtt_us.sort_unstable();
         Echoes {
             rtt_us,
             failed: self.failed,
-            timeline: Vec::new(),
+            sent_at: Vec::new(),
         }
     }
 
@@ -120,7 +120,7 @@ pub async fn type_keys(
             Ok(Ok(Some(_))) => {
                 let us = u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
                 out.rtt_us.push(us);
-                out.timeline.push((t0, us));
+                out.sent_at.push(t0);
             }
             Err(_) => out.failed += 1,
             Ok(_) => {
@@ -192,7 +192,7 @@ mod tests {
         let e = Echoes {
             rtt_us: (1..=100).rev().map(|v| v * 1000).collect(),
             failed: 0,
-            timeline: Vec::new(),
+            sent_at: Vec::new(),
         }
         .sorted();
         assert_eq!(e.quantile_ms(0.5), 50.0);
