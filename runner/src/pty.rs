@@ -278,8 +278,9 @@ impl Drop for Shared {
                 *state = ChildState::Exited(status);
             }
         }
-        // Leftover jobs of an exited shell go too.
-        signal_session(self.pid, &[Signal::SIGKILL]);
+        // Leftover jobs of an exited shell go too. The /proc scan runs on
+        // the signalling thread, not on the (runtime) thread dropping this.
+        signal_session_detached(self.pid, &[Signal::SIGKILL]);
         // A still running `Child` is killed on drop (kill_on_drop) and tokio
         // reaps it in the background.
     }
@@ -487,6 +488,21 @@ async fn signal_session_off_runtime(pid: Pid, sigs: &[Signal]) {
         return;
     }
     let _ = finished.await;
+}
+
+/// [`signal_session_off_runtime`] without waiting for it, for `Drop`: the
+/// request joins the signalling thread's next scan. Only if that thread
+/// could not be started does the scan run here.
+fn signal_session_detached(pid: Pid, sigs: &[Signal]) {
+    let (done, _) = tokio::sync::oneshot::channel();
+    let req = ((pid, sigs.to_vec()), done);
+    let unsent = match session_signaller() {
+        Some(tx) => tx.send(req).err().map(|e| e.0),
+        None => Some(req),
+    };
+    if let Some(((pid, sigs), _)) = unsent {
+        signal_session(pid, &sigs);
+    }
 }
 
 type SignalRequest = ((Pid, Vec<Signal>), tokio::sync::oneshot::Sender<()>);
@@ -862,7 +878,15 @@ pub(crate) mod tests {
         run(&mut p, "sleep 1003 & echo END-$((6*7))", "END-42").await;
         wait_until("sleep runs", || children_named(pid, "sleep").len() == 1).await;
         let sleeps = children_named(pid, "sleep");
+        // The /proc scan must not run on the thread that drops the handle
+        // (a runtime thread carrying other sessions).
+        let scans_here = session::SCANS.with(|c| c.get());
         drop(p.into_handle());
+        assert_eq!(
+            session::SCANS.with(|c| c.get()),
+            scans_here,
+            "Drop scanned /proc on the dropping thread"
+        );
         wait_until("the shell is reaped", || stat_of(pid as i32).is_none()).await;
         for s in sleeps {
             wait_until("the sleep is gone", || dead(s)).await;

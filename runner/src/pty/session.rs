@@ -14,6 +14,12 @@ pub(super) fn signal_session(sid: Pid, sigs: &[Signal]) {
     signal_sessions(&[(sid, sigs.to_vec())]);
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Scans of `/proc` made on this thread (tests check which thread scans).
+    pub(super) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// [`signal_session`] for many sessions at once, sharing each scan of
 /// `/proc`. The scan is the cost: with thousands of processes, 1000
 /// terminals closing at once, one scan each, took minutes of CPU.
@@ -39,6 +45,8 @@ pub(super) fn signal_sessions(reqs: &[(Pid, Vec<Signal>)]) {
         if sids.is_empty() {
             return;
         }
+        #[cfg(test)]
+        SCANS.with(|c| c.set(c.get() + 1));
         let Some(members) = sessions_members(&sids) else {
             return;
         };
