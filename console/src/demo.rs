@@ -1,6 +1,8 @@
 //! `termgate demo`: a local coordinator and a shell-executor runner on
 //! loopback (ephemeral ports), fed with example CI jobs and a Web IDE
-//! terminal job, followed until the duration ends or Ctrl-C.
+//! terminal job, followed until the duration ends, `q`/Ctrl-C in the TUI, or
+//! SIGHUP/SIGTERM/SIGINT; each way stops the runner (which kills its jobs)
+//! and then the coordinator.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -284,6 +286,11 @@ fn print_jobs(jobs: &[Value]) {
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // Closing the terminal (SIGHUP), `kill` (SIGTERM) or SIGINT stop the
+    // demo as `q` does: everything it started is stopped on the way out.
+    // Caught from before the first child starts.
+    let mut signals = rt.block_on(async { StopSignals::install() })?;
     let demo = Demo::start(args.dir.as_deref())?;
     // More terminal jobs than we attach to: some active, some idle.
     for _ in 0..2 {
@@ -298,7 +305,6 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let headless_for = args
         .duration
         .or(args.headless.then_some(Duration::from_secs(20)));
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = rt.block_on(async {
         let shutdown = tokio_util::sync::CancellationToken::new();
         tokio::spawn(attach_terminals(
@@ -318,19 +324,25 @@ pub fn run(args: DemoArgs) -> Result<()> {
         };
         let snaps =
             crate::watch::start(&crate::cli::WatchArgs::default(), sources, opts, &shutdown);
-        let res = if args.headless {
-            let d = headless_for.unwrap_or(Duration::from_secs(20));
-            tokio::time::sleep(d).await;
-            let snap = snaps.borrow().clone();
-            println!("{}", render_fleet_text(&snap, 120, 30));
-            Ok(())
-        } else if let Some(d) = headless_for {
-            tokio::select! {
-                r = crate::tui::run_tui(snaps, shutdown.clone()) => r,
-                _ = tokio::time::sleep(d) => Ok(()),
+        let show = async {
+            if args.headless {
+                let d = headless_for.unwrap_or(Duration::from_secs(20));
+                tokio::time::sleep(d).await;
+                let snap = snaps.borrow().clone();
+                println!("{}", render_fleet_text(&snap, 120, 30));
+                Ok(())
+            } else if let Some(d) = headless_for {
+                tokio::select! {
+                    r = crate::tui::run_tui(snaps, shutdown.clone()) => r,
+                    _ = tokio::time::sleep(d) => Ok(()),
+                }
+            } else {
+                crate::tui::run_tui(snaps, shutdown.clone()).await
             }
-        } else {
-            crate::tui::run_tui(snaps, shutdown.clone()).await
+        };
+        let res = tokio::select! {
+            r = show => r.map(|()| None),
+            sig = signals.next() => Ok(Some(sig)),
         };
         shutdown.cancel();
         res
@@ -338,7 +350,15 @@ pub fn run(args: DemoArgs) -> Result<()> {
     rt.shutdown_timeout(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
     let _ = feeder.join();
-    result?;
+    if let Some(sig) = result? {
+        // After SIGHUP the terminal may be gone: never panic on writing.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "termgate demo: {sig}, stopping the runner and the coordinator"
+        );
+        return Ok(());
+    }
     if args.headless {
         println!(
             "coordinator {}  runner metrics {}/metrics",
@@ -359,6 +379,34 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     // Dropping `demo` stops the runner, then the coordinator.
     Ok(())
+}
+
+/// SIGHUP, SIGTERM and SIGINT, caught so that the demo stops what it
+/// started instead of dying with it running.
+struct StopSignals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    /// The name of the first of them to arrive.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.hup.recv() => "SIGHUP",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
 
 fn terminal_job() -> Value {

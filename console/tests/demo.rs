@@ -61,3 +61,74 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
         "runner stopped cleanly: {log}"
     );
 }
+
+/// Processes whose command line mentions `dir`.
+fn processes_under(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(&needle) {
+            found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[test]
+fn closing_the_demos_terminal_stops_everything_it_started() {
+    use std::time::{Duration, Instant};
+    for sig in [
+        nix::sys::signal::Signal::SIGHUP,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut demo = Command::new(env!("CARGO_BIN_EXE_termgate"))
+            .args(["demo", "--headless", "--duration", "120s", "--dir"])
+            .arg(dir.path())
+            .env("TERMGATE_RUNNER_BIN", runner_bin())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the runner runs jobs (their scripts live under `dir`).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !processes_under(dir.path())
+            .iter()
+            .any(|p| p.contains("script.sh"))
+        {
+            assert!(Instant::now() < deadline, "no job started: {sig}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let pid = nix::unistd::Pid::from_raw(demo.id() as i32);
+        nix::sys::signal::kill(pid, sig).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = demo.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "the demo did not exit on {sig}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(demo.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{sig}: {status:?}\n{stderr}");
+        assert!(stderr.contains(sig.as_str()), "{stderr}");
+        // The coordinator, the runner and every job are gone.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = processes_under(dir.path());
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "left running after {sig}: {left:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
