@@ -474,34 +474,39 @@ impl TerminalControl for PtyControl {
 /// sessions, takes at most one CPU, and every request that arrived while a
 /// scan ran shares the next one. Without that thread, the blocking pool.
 async fn signal_session_off_runtime(pid: Pid, sigs: &[Signal]) {
-    let (done, finished) = tokio::sync::oneshot::channel();
-    let req = ((pid, sigs.to_vec()), done);
-    let req = match session_signaller() {
-        Some(tx) => tx.send(req).err().map(|e| e.0),
-        None => Some(req),
-    };
-    if let Some(((pid, sigs), _)) = req {
-        let res = tokio::task::spawn_blocking(move || signal_session(pid, &sigs)).await;
-        if let Err(e) = res {
-            tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
+    match queue_signal(pid, sigs) {
+        Ok(finished) => {
+            let _ = finished.await;
         }
-        return;
+        Err((pid, sigs)) => {
+            let res = tokio::task::spawn_blocking(move || signal_session(pid, &sigs)).await;
+            if let Err(e) = res {
+                tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
+            }
+        }
     }
-    let _ = finished.await;
 }
 
 /// [`signal_session_off_runtime`] without waiting for it, for `Drop`: the
 /// request joins the signalling thread's next scan. Only if that thread
 /// could not be started does the scan run here.
 fn signal_session_detached(pid: Pid, sigs: &[Signal]) {
-    let (done, _) = tokio::sync::oneshot::channel();
-    let req = ((pid, sigs.to_vec()), done);
-    let unsent = match session_signaller() {
-        Some(tx) => tx.send(req).err().map(|e| e.0),
-        None => Some(req),
-    };
-    if let Some(((pid, sigs), _)) = unsent {
+    if let Err((pid, sigs)) = queue_signal(pid, sigs) {
         signal_session(pid, &sigs);
+    }
+}
+
+/// Hand a request to the signalling thread; the receiver resolves once it
+/// was carried out. The request comes back if there is no such thread.
+fn queue_signal(
+    pid: Pid,
+    sigs: &[Signal],
+) -> Result<tokio::sync::oneshot::Receiver<()>, (Pid, Vec<Signal>)> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let req = ((pid, sigs.to_vec()), done);
+    match session_signaller() {
+        Some(tx) => tx.send(req).map(|()| finished).map_err(|e| (e.0).0),
+        None => Err(req.0),
     }
 }
 
