@@ -173,7 +173,12 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(dispatch(cli)) {
+    let res = rt.block_on(dispatch(cli));
+    // Dropping the runtime drops what is left of its tasks; terminals among
+    // them queue their last session sweep, which must run before exit.
+    drop(rt);
+    crate::pty::flush_signals(std::time::Duration::from_secs(5));
+    match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "command failed");

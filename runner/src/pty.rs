@@ -512,30 +512,78 @@ fn queue_signal(
 
 type SignalRequest = ((Pid, Vec<Signal>), tokio::sync::oneshot::Sender<()>);
 
+/// The sending side of the thread behind [`signal_session_off_runtime`],
+/// once started (`None` inside if it could not be).
+static SIGNALLER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<SignalRequest>>> =
+    std::sync::OnceLock::new();
+
+/// Sessions the signalling thread has swept (tests check when).
+#[cfg(test)]
+static SWEPT: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+/// Held by a test, keeps the signalling thread from starting its next batch.
+#[cfg(test)]
+static GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The thread behind [`signal_session_off_runtime`], started on first use.
+/// A request without signals only marks a point in the queue (see
+/// [`flush_signals`]).
 fn session_signaller() -> Option<&'static std::sync::mpsc::Sender<SignalRequest>> {
-    static TX: std::sync::OnceLock<Option<std::sync::mpsc::Sender<SignalRequest>>> =
-        std::sync::OnceLock::new();
-    TX.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<SignalRequest>();
-        std::thread::Builder::new()
-            .name("termgate-pty-signal".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let batch: Vec<SignalRequest> =
-                        std::iter::once(first).chain(rx.try_iter()).collect();
-                    let reqs: Vec<(Pid, Vec<Signal>)> =
-                        batch.iter().map(|(r, _)| r.clone()).collect();
-                    session::signal_sessions(&reqs);
-                    for (_, done) in batch {
-                        let _ = done.send(());
+    SIGNALLER
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<SignalRequest>();
+            std::thread::Builder::new()
+                .name("termgate-pty-signal".into())
+                .spawn(move || {
+                    while let Ok(first) = rx.recv() {
+                        let batch: Vec<SignalRequest> =
+                            std::iter::once(first).chain(rx.try_iter()).collect();
+                        #[cfg(test)]
+                        let _gate = GATE.lock().unwrap_or_else(|e| e.into_inner());
+                        let reqs: Vec<(Pid, Vec<Signal>)> = batch
+                            .iter()
+                            .filter(|(r, _)| !r.1.is_empty())
+                            .map(|(r, _)| r.clone())
+                            .collect();
+                        if !reqs.is_empty() {
+                            session::signal_sessions(&reqs);
+                            #[cfg(test)]
+                            SWEPT
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .extend(reqs.iter().map(|(p, _)| p.as_raw()));
+                        }
+                        for (_, done) in batch {
+                            let _ = done.send(());
+                        }
                     }
-                }
-            })
-            .ok()
-            .map(|_| tx)
-    })
-    .as_ref()
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Wait, at most `limit`, until the signalling thread has carried out every
+/// request queued so far. For the end of the process: a dropped terminal
+/// queues its last sweep without waiting, and the process must not exit
+/// before it ran.
+pub fn flush_signals(limit: Duration) {
+    let Some(Some(tx)) = SIGNALLER.get() else {
+        return;
+    };
+    let (done, mut finished) = tokio::sync::oneshot::channel();
+    if tx.send(((Pid::from_raw(0), Vec::new()), done)).is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        match finished.try_recv() {
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            _ => return,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -870,6 +918,35 @@ pub(crate) mod tests {
         let sleeps = children_named(pid, "sleep");
         p.control.close().await;
         assert!(stat_of(pid as i32).is_none(), "shell not reaped");
+        for s in sleeps {
+            wait_until("the sleep is gone", || dead(s)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_the_sweeps_queued_by_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = open("sh", dir.path(), &[], TermSize::default());
+        let pid = p.pid();
+        run(&mut p, "sleep 1004 & echo END-$((6*7))", "END-42").await;
+        wait_until("sleep runs", || children_named(pid, "sleep").len() == 1).await;
+        let sleeps = children_named(pid, "sleep");
+        // The signalling thread is held back: Drop's sweep stays queued.
+        let gate = GATE.lock().unwrap_or_else(|e| e.into_inner());
+        drop(p.into_handle());
+        // What the runner does last, after its runtime is gone.
+        let flusher = std::thread::spawn(|| flush_signals(timeout()));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !flusher.is_finished(),
+            "flush returned while the sweep queued by Drop was still waiting"
+        );
+        drop(gate);
+        flusher.join().unwrap();
+        assert!(
+            SWEPT.lock().unwrap().contains(&(pid as i32)),
+            "the sweep queued by Drop had not run when flush returned"
+        );
         for s in sleeps {
             wait_until("the sleep is gone", || dead(s)).await;
         }
