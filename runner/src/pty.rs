@@ -923,14 +923,22 @@ pub(crate) mod tests {
         }
     }
 
+    /// `sh` on a PTY with a background `sleep` (its own process group, so
+    /// only a session sweep finds it); returns the shell and the sleep's pid.
+    async fn sh_with_background_sleep(dir: &Path) -> (PtyProcess, i32) {
+        let mut p = open("sh", dir, &[], TermSize::default());
+        let pid = p.pid();
+        run(&mut p, "sleep 1003 & echo END-$((6*7))", "END-42").await;
+        wait_until("sleep runs", || children_named(pid, "sleep").len() == 1).await;
+        let sleep = children_named(pid, "sleep")[0];
+        (p, sleep)
+    }
+
     #[tokio::test]
     async fn flush_waits_for_the_sweeps_queued_by_drop() {
         let dir = tempfile::tempdir().unwrap();
-        let mut p = open("sh", dir.path(), &[], TermSize::default());
+        let (p, sleep) = sh_with_background_sleep(dir.path()).await;
         let pid = p.pid();
-        run(&mut p, "sleep 1004 & echo END-$((6*7))", "END-42").await;
-        wait_until("sleep runs", || children_named(pid, "sleep").len() == 1).await;
-        let sleeps = children_named(pid, "sleep");
         // The signalling thread is held back: Drop's sweep stays queued.
         let gate = GATE.lock().unwrap_or_else(|e| e.into_inner());
         drop(p.into_handle());
@@ -947,19 +955,14 @@ pub(crate) mod tests {
             SWEPT.lock().unwrap().contains(&(pid as i32)),
             "the sweep queued by Drop had not run when flush returned"
         );
-        for s in sleeps {
-            wait_until("the sleep is gone", || dead(s)).await;
-        }
+        wait_until("the sleep is gone", || dead(sleep)).await;
     }
 
     #[tokio::test]
     async fn drop_kills_and_reaps() {
         let dir = tempfile::tempdir().unwrap();
-        let mut p = open("sh", dir.path(), &[], TermSize::default());
+        let (p, sleep) = sh_with_background_sleep(dir.path()).await;
         let pid = p.pid();
-        run(&mut p, "sleep 1003 & echo END-$((6*7))", "END-42").await;
-        wait_until("sleep runs", || children_named(pid, "sleep").len() == 1).await;
-        let sleeps = children_named(pid, "sleep");
         // The /proc scan must not run on the thread that drops the handle
         // (a runtime thread carrying other sessions).
         let scans_here = session::SCANS.with(|c| c.get());
@@ -970,9 +973,7 @@ pub(crate) mod tests {
             "Drop scanned /proc on the dropping thread"
         );
         wait_until("the shell is reaped", || stat_of(pid as i32).is_none()).await;
-        for s in sleeps {
-            wait_until("the sleep is gone", || dead(s)).await;
-        }
+        wait_until("the sleep is gone", || dead(sleep)).await;
     }
 
     #[tokio::test]
