@@ -372,19 +372,7 @@ impl Drop for RunnerProc {
     /// groups, so no test leaves job processes (`sleep 600`) behind. SIGKILL
     /// only if it has not exited within 10 s.
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if !matches!(self.child.try_wait(), Ok(None)) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        termgate_runner::signals::stop_child(&mut self.child, Duration::from_secs(10));
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
+use termgate_runner::signals::stop_child;
 
 use crate::conn::{pinned_tls, SessionTarget};
 
@@ -314,27 +315,6 @@ fn kill_leftovers(dir: &Path) {
     if found > 0 {
         eprintln!("warning: {found} job processes outlived the runner; killed them");
     }
-}
-
-fn stop_child(child: &mut Child, grace: Duration) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// `concurrent`, a 1 s `check_interval`, a session server on 127.0.0.1:0
