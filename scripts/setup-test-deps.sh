@@ -4,7 +4,8 @@
 # checks /metrics; console/tests/prometheus.rs runs its own server on a free
 # port), tmux to drive the console in tests, Debian's static busybox for the
 # Docker executor's test image (built by scripts/build-test-image.sh when
-# Docker is reachable).
+# Docker is reachable), iptables to cut a test client's packets on loopback
+# (the session server's dead-peer test).
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -12,6 +13,7 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
 fi
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2

@@ -120,8 +120,10 @@ pub struct BridgeContext {
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum End {
-    /// The client sent Close, or its connection went away.
-    ClientLeft,
+    /// The client sent Close, or its connection went away (with the
+    /// socket's error when it failed rather than closed, e.g. a client
+    /// whose network vanished: `Connection timed out`).
+    ClientLeft(Option<String>),
     /// The server ends it: banner, then Close with `code` and the reason.
     Server {
         reason: &'static str,
@@ -153,7 +155,7 @@ impl End {
 
     fn reason(&self) -> &'static str {
         match self {
-            End::ClientLeft => close_reason::CLIENT_LEFT,
+            End::ClientLeft(_) => close_reason::CLIENT_LEFT,
             End::Server { reason, .. } => reason,
         }
     }
@@ -309,7 +311,7 @@ where
             }
             control.close().await;
         }
-        End::ClientLeft => {
+        End::ClientLeft(_) => {
             // The client is gone: free the seat (and end a hold waiting for
             // it) now, not after the shell's cleanup. When many terminals
             // close at once that cleanup can take seconds, and a returning
@@ -322,6 +324,10 @@ where
     }
 
     let reason = end.reason();
+    let client_error = match &end {
+        End::ClientLeft(e) => e.as_deref(),
+        End::Server { .. } => None,
+    };
     let duration = started.elapsed();
     let (bytes_in, bytes_out) = (
         counts.bytes_in.load(Ordering::Relaxed),
@@ -339,6 +345,7 @@ where
         duration_s = duration.as_secs_f64(),
         bytes_in,
         bytes_out,
+        error = client_error,
         "Terminal disconnected"
     );
     tracing::warn!(job, "{}", msg::CLOSED_ACTIVE);
@@ -416,7 +423,7 @@ where
         let (kind, payload): (FrameKind, Bytes) = match m {
             Ok(Message::Binary(b)) => (FrameKind::Binary, b),
             Ok(Message::Text(t)) => (FrameKind::Text, Bytes::from(t)),
-            Ok(Message::Close(_)) => return End::ClientLeft,
+            Ok(Message::Close(_)) => return End::ClientLeft(None),
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
             Err(WsError::Capacity(e)) => {
                 return End::server(
@@ -435,9 +442,10 @@ where
             Err(WsError::Protocol(
                 tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
             ))
-            | Err(WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_)) => {
-                return End::ClientLeft
+            | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                return End::ClientLeft(None)
             }
+            Err(WsError::Io(e)) => return End::ClientLeft(Some(e.to_string())),
             Err(e) => {
                 return End::server(
                     close_reason::ERROR,
@@ -489,7 +497,7 @@ where
             }
         }
     }
-    End::ClientLeft
+    End::ClientLeft(None)
 }
 
 /// Terminal output → client frames, and the keepalive Ping. The terminal is
@@ -517,7 +525,7 @@ where
                     // The shell ended. Right after Workhorse's hang-up EOT
                     // that is the client leaving.
                     return if counts.last_input_eot.load(Ordering::Relaxed) {
-                        End::ClientLeft
+                        End::ClientLeft(None)
                     } else {
                         End::server(TERMINAL_EXITED, CloseCode::Normal, None)
                     };
@@ -545,8 +553,11 @@ where
             },
             _ = ping.tick() => (Message::Ping(Bytes::new()), 0),
         };
-        if sink.send(msg).await.is_err() {
-            return End::ClientLeft;
+        if let Err(e) = sink.send(msg).await {
+            return End::ClientLeft(match e {
+                tungstenite::Error::Io(e) => Some(e.to_string()),
+                _ => None,
+            });
         }
         if n > 0 {
             if !first_byte_sent {
@@ -617,7 +628,7 @@ mod tests {
             End::session(close_reason::JOB_CANCELLED),
             End::server(close_reason::JOB_CANCELLED, CloseCode::Normal, None)
         );
-        assert_eq!(End::ClientLeft.reason(), close_reason::CLIENT_LEFT);
+        assert_eq!(End::ClientLeft(None).reason(), close_reason::CLIENT_LEFT);
         assert_eq!(
             human_reason(close_reason::JOB_CANCELLED),
             "the job was cancelled"

@@ -56,12 +56,22 @@ use crate::session::{Session, SessionRegistry};
 pub const DEFAULT_TERMINAL_WAIT: Duration = Duration::from_secs(60);
 /// Upstream pings every 30 s.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Data sent to a client that stays unacknowledged this long ends the
+/// connection (`TCP_USER_TIMEOUT`). With the 30 s Ping always in flight, a
+/// client whose network vanished (no FIN, no RST) gives the interactive seat
+/// back within ping interval + this, instead of after Linux's ~15 min of
+/// retransmissions while a returning user is refused with 423. A client
+/// that is alive but not reading still acknowledges the kernel's
+/// zero-window probes, so back-pressure never trips it.
+pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(60);
 /// A TLS client gets this long to finish its handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Overrides [`DEFAULT_TERMINAL_WAIT`] (seconds), for tests.
 pub const ENV_TERMINAL_WAIT: &str = "TERMGATE_TERMINAL_WAIT_SECS";
 /// Overrides [`DEFAULT_PING_INTERVAL`] (seconds), for tests.
 pub const ENV_PING: &str = "TERMGATE_PING_SECS";
+/// Overrides [`DEFAULT_PEER_TIMEOUT`] (seconds; 0 = the kernel's default).
+pub const ENV_PEER_TIMEOUT: &str = "TERMGATE_PEER_TIMEOUT_SECS";
 
 /// Timings of the server.
 #[derive(Debug, Clone)]
@@ -69,6 +79,9 @@ pub struct ServerOptions {
     pub terminal_wait: Duration,
     pub ping_interval: Duration,
     pub handshake_timeout: Duration,
+    /// `TCP_USER_TIMEOUT` of every accepted connection; zero leaves the
+    /// kernel's default.
+    pub peer_timeout: Duration,
     /// Close a terminal after this long without input or output; `None`
     /// takes `[session_server] idle_timeout` (0 there = off).
     pub idle_timeout: Option<Duration>,
@@ -80,13 +93,15 @@ impl Default for ServerOptions {
             terminal_wait: DEFAULT_TERMINAL_WAIT,
             ping_interval: DEFAULT_PING_INTERVAL,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            peer_timeout: DEFAULT_PEER_TIMEOUT,
             idle_timeout: None,
         }
     }
 }
 
 impl ServerOptions {
-    /// Defaults, with [`ENV_TERMINAL_WAIT`] and [`ENV_PING`] applied.
+    /// Defaults, with [`ENV_TERMINAL_WAIT`], [`ENV_PING`] and
+    /// [`ENV_PEER_TIMEOUT`] applied.
     pub fn from_env() -> Self {
         let secs = |name: &str| parse_secs(std::env::var(name).ok().as_deref());
         let d = ServerOptions::default();
@@ -94,6 +109,7 @@ impl ServerOptions {
             terminal_wait: secs(ENV_TERMINAL_WAIT).unwrap_or(d.terminal_wait),
             ping_interval: secs(ENV_PING).unwrap_or(d.ping_interval),
             handshake_timeout: d.handshake_timeout,
+            peer_timeout: secs(ENV_PEER_TIMEOUT).unwrap_or(d.peer_timeout),
             idle_timeout: None,
         }
     }
@@ -249,6 +265,13 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
             }
         };
         let _ = tcp.set_nodelay(true);
+        if !state.opts.peer_timeout.is_zero() {
+            if let Err(e) =
+                socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(state.opts.peer_timeout))
+            {
+                tracing::debug!(peer = %peer, error = %e, "Setting TCP_USER_TIMEOUT failed");
+            }
+        }
         let acceptor = acceptor.clone();
         let st = state.clone();
         state.tracker.spawn(async move {

@@ -369,18 +369,63 @@ async fn oversize_frame_closes_only_that_connection() {
 }
 
 #[tokio::test]
-async fn a_client_that_stops_reading_pauses_the_terminal() {
-    let f = fixture().await;
-    let fake = Fake::new(Kind::Flood);
-    let s = f.session(Some(fake.clone()));
-    // A small receive buffer so the kernel fills up quickly; never read.
-    let (ws, _) = f.dial(&s, &s.token, &[], Some(4096)).await.unwrap();
+async fn a_client_whose_network_vanishes_gives_the_seat_back() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let logs = LogBuf::default();
+    let sub = tracing_subscriber::registry().with(crate::logging::layer_for(
+        crate::logging::LogFormat::Json,
+        logs.clone(),
+    ));
+    let _guard = tracing::subscriber::set_default(sub);
+    let f = fixture_with(ServerOptions {
+        terminal_wait: timeout(),
+        ping_interval: Duration::from_millis(200),
+        peer_timeout: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
+    let s = f.session(Some(Fake::new(Kind::Echo)));
+    let (mut ws, _) = f.connect(&s, &[]).await;
+    echo(&mut ws, b"before").await;
+    let client_port = ws.get_ref().get_ref().0.local_addr().unwrap().port();
+    let Some(_hole) = Blackhole::new(client_port, f.handle.local_addr.port()) else {
+        return;
+    };
+    // The pings go unacknowledged; without TCP_USER_TIMEOUT the seat would
+    // stay taken for Linux's ~15 minutes of retransmissions (423 meanwhile).
+    wait_until("seat released", || !s.session.has_client()).await;
+    let (mut again, _) = f.connect(&s, &[]).await;
+    echo(&mut again, b"back").await;
+    wait_until("client_left close", || {
+        f.closes(close_reason::CLIENT_LEFT) == 1
+    })
+    .await;
+    wait_until("disconnect logged", || {
+        logs.text().contains("terminal_disconnected")
+    })
+    .await;
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("terminal_disconnected"))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["reason"], "client_left", "{line}");
+    assert!(
+        v["error"].as_str().unwrap_or("").contains("timed out"),
+        "{line}"
+    );
+}
+
+/// Connects a client with a 4 KiB receive buffer that never reads, to a
+/// flooding terminal; returns once the bridge stopped reading the terminal
+/// (no progress for 300 ms, polled) with the bytes the terminal produced.
+async fn stalled_client(f: &Fixture, fake: &Arc<Fake>, s: &TestSession) -> (Ws, u64) {
+    let (ws, _) = f.dial(s, &s.token, &[], Some(4096)).await.unwrap();
     wait_until("output to flow", || {
         fake.produced.load(Ordering::SeqCst) > 0
     })
     .await;
-    // Wait until the bridge stops reading the terminal: no progress for
-    // 300 ms, polled; bounded by the test timeout.
     let deadline = tokio::time::Instant::now() + timeout();
     let mut last = fake.produced.load(Ordering::SeqCst);
     let mut last_change = tokio::time::Instant::now();
@@ -391,16 +436,60 @@ async fn a_client_that_stops_reading_pauses_the_terminal() {
             last = now;
             last_change = tokio::time::Instant::now();
         } else if last_change.elapsed() > Duration::from_millis(300) {
-            break;
+            return (ws, last);
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "terminal reads never stopped ({now} bytes)"
         );
     }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_pauses_the_terminal() {
+    let f = fixture().await;
+    let fake = Fake::new(Kind::Flood);
+    let s = f.session(Some(fake.clone()));
+    let (mut ws, last) = stalled_client(&f, &fake, &s).await;
     // Kernel socket buffers plus one chunk, far from unbounded.
     assert!(last < 64 * 1024 * 1024, "{last} bytes read");
-    drop(ws);
+    // Output resumes once the client reads again.
+    let mut got = 0u64;
+    while got <= 2 * last {
+        match next_msg(&mut ws).await {
+            Message::Binary(b) => got += b.len() as u64,
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    assert!(fake.produced.load(Ordering::SeqCst) > last);
+    assert!(s.session.has_client());
+}
+
+#[tokio::test]
+async fn a_client_that_accepts_nothing_for_the_peer_timeout_is_dropped() {
+    // Alive but stalled (it acknowledges the kernel's zero-window probes):
+    // after the peer timeout without taking a byte it loses the seat, as
+    // with nginx's send_timeout; the other session is untouched.
+    let f = fixture_with(ServerOptions {
+        terminal_wait: timeout(),
+        peer_timeout: Duration::from_secs(1),
+        ..Default::default()
+    })
+    .await;
+    let fake = Fake::new(Kind::Flood);
+    let s = f.session(Some(fake.clone()));
+    let other = f.session(Some(Fake::new(Kind::Echo)));
+    let (mut ok, _) = f.connect(&other, &[]).await;
+    let (_stalled, _) = stalled_client(&f, &fake, &s).await;
+    wait_until("stalled client dropped", || !s.session.has_client()).await;
+    wait_until("client_left close", || {
+        f.closes(close_reason::CLIENT_LEFT) == 1
+    })
+    .await;
+    assert_eq!(fake.calls.closes.load(Ordering::SeqCst), 1);
+    echo(&mut ok, b"unaffected").await;
+    let (mut again, _) = f.connect(&s, &[]).await;
+    assert!(matches!(next_msg(&mut again).await, Message::Binary(_)));
 }
 
 #[tokio::test]

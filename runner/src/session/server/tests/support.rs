@@ -375,3 +375,64 @@ pub async fn echo(ws: &mut Ws, data: &[u8]) {
     }
     assert_eq!(got, data);
 }
+
+/// Every packet from local TCP port `sport` to `dport` is dropped on
+/// loopback (an iptables rule, removed on drop): the server's data to that
+/// client is never acknowledged, as when the client's network vanished
+/// without a FIN or RST.
+pub struct Blackhole {
+    args: Vec<String>,
+}
+
+impl Blackhole {
+    /// `None` when iptables cannot be used here (not root, not installed);
+    /// panics instead when `TERMGATE_REQUIRE_IPTABLES=1` (CI).
+    pub fn new(sport: u16, dport: u16) -> Option<Self> {
+        let args: Vec<String> = [
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "tcp",
+            "--sport",
+            &sport.to_string(),
+            "--dport",
+            &dport.to_string(),
+            "-j",
+            "DROP",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let run = |op: &str| {
+            std::process::Command::new("iptables")
+                .args(["-w", op])
+                .args(&args)
+                .output()
+        };
+        match run("-I") {
+            Ok(o) if o.status.success() => Some(Blackhole { args }),
+            r => {
+                let why = match r {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var("TERMGATE_REQUIRE_IPTABLES").as_deref() != Ok("1"),
+                    "TERMGATE_REQUIRE_IPTABLES=1 but iptables failed: {why}"
+                );
+                eprintln!("skipped: iptables is not usable here ({why})");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("iptables")
+            .args(["-w", "-D"])
+            .args(&self.args)
+            .output();
+    }
+}
