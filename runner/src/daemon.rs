@@ -41,6 +41,12 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
+    // Before any socket or terminal is opened; jobs get the old limit back.
+    match crate::rlimit::raise_nofile() {
+        Ok(Some(r)) => tracing::info!(from = r.from, to = r.to, "Raised the open files limit"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "Could not raise the open files limit"),
+    }
     let cfg = Arc::new(loaded.config);
     let system_id = crate::system_id::load_or_create(&path)?;
     apply_config_metrics(&metrics, &cfg, &system_id);

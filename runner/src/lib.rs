@@ -16,6 +16,7 @@ pub mod logging;
 pub mod manage;
 pub mod metrics;
 pub mod pty;
+pub mod rlimit;
 pub mod session;
 pub mod signals;
 pub mod system_id;

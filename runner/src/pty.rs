@@ -137,6 +137,7 @@ pub fn spawn(cmd: PtyCommand) -> io::Result<PtyProcess> {
         .open(&slave_name)?;
 
     let mut command = tokio::process::Command::new(&cmd.program);
+    crate::rlimit::restore_in_child(&mut command);
     command
         .args(&cmd.args)
         .current_dir(&cmd.cwd)

@@ -186,6 +186,7 @@ impl Executor for ShellExecutor {
             .map_err(|e| ExecError::system(format!("creating output pipe: {e}")))?;
         let mut child = {
             let mut cmd = tokio::process::Command::new(&self.shell);
+            crate::rlimit::restore_in_child(&mut cmd);
             if self.shell == "bash" {
                 cmd.arg("--noprofile").arg("--norc");
             }

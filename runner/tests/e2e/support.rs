@@ -283,6 +283,18 @@ impl RunnerSetup {
     pub fn start_with_env(&self, env: &[(&str, String)]) -> RunnerProc {
         RunnerProc::start_env(&self.config, self.dir.path(), env)
     }
+
+    /// Start the runner with `soft` as its soft open-files limit (the hard
+    /// limit unchanged), as systemd starts services with 1024.
+    pub fn start_with_soft_nofile(&self, soft: u64) -> RunnerProc {
+        RunnerProc::start_cmd(
+            Command::new("sh")
+                .args(["-c", &format!("ulimit -S -n {soft} && exec \"$0\" \"$@\"")])
+                .arg(BIN),
+            &self.config,
+            self.dir.path(),
+        )
+    }
 }
 
 /// A running `termgate-runner run` whose stderr goes to a log file.
@@ -298,11 +310,20 @@ impl RunnerProc {
     }
 
     pub fn start_env(config: &Path, workdir: &Path, env: &[(&str, String)]) -> RunnerProc {
+        Self::start_cmd(
+            Command::new(BIN).envs(env.iter().map(|(k, v)| (*k, v.as_str()))),
+            config,
+            workdir,
+        )
+    }
+
+    /// `cmd` is the runner binary, or a wrapper that execs it with the
+    /// arguments that follow.
+    fn start_cmd(cmd: &mut Command, config: &Path, workdir: &Path) -> RunnerProc {
         let log = workdir.join(format!("runner-{}.log", std::process::id()));
         let log = unique(log);
         let f = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        let child = cmd
             .args(["--log-format", "json", "--log-level", "debug", "run", "-c"])
             .arg(config)
             .args(["--listen-address", "127.0.0.1:0", "-d"])

@@ -495,3 +495,45 @@ fn no_terminal_within_the_wait_is_503() {
         Some(1.0)
     );
 }
+
+/// The soft and hard "Max open files" of a process.
+fn nofile_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut f = line["Max open files".len()..].split_whitespace();
+    (f.next().unwrap().into(), f.next().unwrap().into())
+}
+
+#[test]
+fn runner_raises_its_open_files_limit_and_jobs_and_terminals_keep_the_original() {
+    // systemd starts services with a soft limit of 1024: a few hundred
+    // terminals would exhaust it. The runner raises it to the hard limit, as
+    // Go (and so gitlab-runner) does; the processes it starts get 256 back.
+    let coord = Coord::start(None);
+    let setup = RunnerSetup::register(&coord, "nofile", &["--run-untagged"]);
+    setup.set_global("check_interval = 1");
+    setup.edit(|t| format!("{t}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n"));
+    let r = setup.start_with_soft_nofile(256);
+    let (soft, hard) = nofile_limits(r.child.id());
+    assert_eq!(soft, hard, "the runner's soft limit is its hard limit");
+    assert_ne!(soft, "256");
+    let raised = r.wait_log("Raised the open files limit", 5 * SECS);
+    assert_eq!(raised["from"], 256, "{raised}");
+
+    let (id, _) = running_job(
+        &coord,
+        "nofile",
+        &["echo \"job-nofile=$(ulimit -Sn)\"", "sleep 60"],
+    );
+    wait_until("job's limit in the trace", 15 * SECS, || {
+        trace_text(&coord, id)
+            .contains("job-nofile=256")
+            .then_some(())
+    });
+    let mut t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("terminal");
+    let out = t.run("echo \"term-nofile=$(ulimit -Sn)\"", 10 * SECS);
+    assert!(out.contains("term-nofile=256"), "{out:?}");
+}
