@@ -64,6 +64,14 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// that is alive but not reading still acknowledges the kernel's
 /// zero-window probes, so back-pressure never trips it.
 pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections still in their TLS handshake or HTTP request (not yet a
+/// terminal) at once; more are closed as soon as they are accepted, so a
+/// flood of idle or half-open connections from the internet cannot exhaust
+/// the runner's memory and descriptors (which its jobs and the terminals
+/// already open need). Workhorse opens one connection per terminal.
+pub const DEFAULT_MAX_PENDING: usize = 4096;
+/// At most one warning about refused connections per this long.
+const REFUSED_WARN_EVERY: Duration = Duration::from_secs(10);
 /// A TLS client gets this long to finish its handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Overrides [`DEFAULT_TERMINAL_WAIT`] (seconds), for tests.
@@ -82,6 +90,8 @@ pub struct ServerOptions {
     /// `TCP_USER_TIMEOUT` of every accepted connection; zero leaves the
     /// kernel's default.
     pub peer_timeout: Duration,
+    /// See [`DEFAULT_MAX_PENDING`].
+    pub max_pending: usize,
     /// Close a terminal after this long without input or output; `None`
     /// takes `[session_server] idle_timeout` (0 there = off).
     pub idle_timeout: Option<Duration>,
@@ -94,6 +104,7 @@ impl Default for ServerOptions {
             ping_interval: DEFAULT_PING_INTERVAL,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             peer_timeout: DEFAULT_PEER_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
             idle_timeout: None,
         }
     }
@@ -110,6 +121,7 @@ impl ServerOptions {
             ping_interval: secs(ENV_PING).unwrap_or(d.ping_interval),
             handshake_timeout: d.handshake_timeout,
             peer_timeout: secs(ENV_PEER_TIMEOUT).unwrap_or(d.peer_timeout),
+            max_pending: d.max_pending,
             idle_timeout: None,
         }
     }
@@ -248,6 +260,8 @@ struct State {
 }
 
 async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
+    let pending = Arc::new(tokio::sync::Semaphore::new(state.opts.max_pending.max(1)));
+    let mut refused = Refused::default();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -264,6 +278,11 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
                 }
             }
         };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            refused.refuse(&state, peer);
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         if !state.opts.peer_timeout.is_zero() {
             if let Err(e) =
@@ -275,6 +294,9 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
         let acceptor = acceptor.clone();
         let st = state.clone();
         state.tracker.spawn(async move {
+            // Held until the connection ends or hands its socket to a
+            // terminal bridge (that task is spawned on its own).
+            let _permit = permit;
             let tls = match tokio::time::timeout(st.opts.handshake_timeout, acceptor.accept(tcp))
                 .await
             {
@@ -292,6 +314,42 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
         });
     }
     state.tracker.close();
+}
+
+/// Connections refused because [`ServerOptions::max_pending`] were
+/// pending: each is counted as an `over_limit` rejection; a warning goes
+/// out for the first and then at most every [`REFUSED_WARN_EVERY`], with
+/// how many were refused since.
+#[derive(Default)]
+struct Refused {
+    last_warn: Option<Instant>,
+    since_warn: u64,
+}
+
+impl Refused {
+    fn refuse(&mut self, st: &State, peer: SocketAddr) {
+        st.metrics
+            .session_rejections_total
+            .with_label_values(&[rejection_reason::OVER_LIMIT])
+            .inc();
+        self.since_warn += 1;
+        if self
+            .last_warn
+            .is_some_and(|t| t.elapsed() < REFUSED_WARN_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            event = event::TERMINAL_REJECTED,
+            reason = rejection_reason::OVER_LIMIT,
+            peer = %peer,
+            refused = self.since_warn,
+            max_pending = st.opts.max_pending,
+            "Session server: too many connections waiting, refusing new ones"
+        );
+        self.last_warn = Some(Instant::now());
+        self.since_warn = 0;
+    }
 }
 
 async fn serve_connection<IO>(io: IO, peer: SocketAddr, st: Arc<State>)

@@ -446,6 +446,44 @@ async fn stalled_client(f: &Fixture, fake: &Arc<Fake>, s: &TestSession) -> (Ws, 
 }
 
 #[tokio::test]
+async fn a_flood_of_idle_connections_is_capped_and_terminals_keep_working() {
+    use tokio::io::AsyncReadExt as _;
+    let f = fixture_with(ServerOptions {
+        terminal_wait: timeout(),
+        max_pending: 2,
+        ..Default::default()
+    })
+    .await;
+    let s = f.session(Some(Fake::new(Kind::Echo)));
+    let (mut ws, _) = f.connect(&s, &[]).await;
+    // Two connections that never start TLS hold the two pending places.
+    let idle1 = TcpStream::connect(f.handle.local_addr).await.unwrap();
+    let idle2 = TcpStream::connect(f.handle.local_addr).await.unwrap();
+    // The next one is closed as soon as it is accepted.
+    let mut third = TcpStream::connect(f.handle.local_addr).await.unwrap();
+    let mut b = [0u8; 1];
+    let r = tokio::time::timeout(timeout(), third.read(&mut b))
+        .await
+        .expect("refused connection left open");
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    assert_eq!(f.rejections("over_limit"), 1);
+    // The terminal that was already open is untouched.
+    echo(&mut ws, b"still here").await;
+    // Once the idle ones go, new clients get in again.
+    drop((idle1, idle2));
+    let other = f.session(Some(Fake::new(Kind::Echo)));
+    let deadline = tokio::time::Instant::now() + timeout();
+    let mut again = loop {
+        if let Ok((w, _)) = f.dial(&other, &other.token, &[], None).await {
+            break w;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never let in again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    echo(&mut again, b"in").await;
+}
+
+#[tokio::test]
 async fn a_client_that_stops_reading_pauses_the_terminal() {
     let f = fixture().await;
     let fake = Fake::new(Kind::Flood);

@@ -282,16 +282,19 @@ impl Fixture {
     }
 
     pub async fn tls(&self, recv_buffer: Option<u32>) -> TlsStream<TcpStream> {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        self.try_tls(recv_buffer).await.unwrap()
+    }
+
+    pub async fn try_tls(&self, recv_buffer: Option<u32>) -> std::io::Result<TlsStream<TcpStream>> {
+        let sock = tokio::net::TcpSocket::new_v4()?;
         if let Some(n) = recv_buffer {
-            sock.set_recv_buffer_size(n).unwrap();
+            sock.set_recv_buffer_size(n)?;
         }
-        let tcp = sock.connect(self.handle.local_addr).await.unwrap();
+        let tcp = sock.connect(self.handle.local_addr).await?;
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         tokio_rustls::TlsConnector::from(self.tls_client())
             .connect(name, tcp)
             .await
-            .unwrap()
     }
 
     /// A WebSocket dial like Workhorse's: raw token, chosen subprotocols.
@@ -314,7 +317,7 @@ impl Fixture {
                 protocols.join(", ").parse().unwrap(),
             );
         }
-        let tls = self.tls(recv_buffer).await;
+        let tls = self.try_tls(recv_buffer).await?;
         let (ws, resp) = tokio_tungstenite::client_async(req, tls).await?;
         let proto = resp
             .headers()
