@@ -60,9 +60,10 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// connection (`TCP_USER_TIMEOUT`). With the 30 s Ping always in flight, a
 /// client whose network vanished (no FIN, no RST) gives the interactive seat
 /// back within ping interval + this, instead of after Linux's ~15 min of
-/// retransmissions while a returning user is refused with 423. A client
-/// that is alive but not reading still acknowledges the kernel's
-/// zero-window probes, so back-pressure never trips it.
+/// retransmissions while a returning user is refused with 423. Since Linux
+/// 5.11 the timeout also covers a zero window: a live client that takes no
+/// byte for this long while output waits is dropped the same way (as
+/// nginx's `send_timeout` does); shorter pauses just pause the terminal.
 pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections still in their TLS handshake or HTTP request (not yet a
 /// terminal) at once; more are closed as soon as they are accepted, so a

@@ -454,9 +454,12 @@ async fn a_flood_of_idle_connections_is_capped_and_terminals_keep_working() {
         ..Default::default()
     })
     .await;
+    // Open terminals do not count against the limit: two of them, then
+    // two connections that never start TLS hold the two pending places.
     let s = f.session(Some(Fake::new(Kind::Echo)));
     let (mut ws, _) = f.connect(&s, &[]).await;
-    // Two connections that never start TLS hold the two pending places.
+    let s2 = f.session(Some(Fake::new(Kind::Echo)));
+    let (mut ws2, _) = f.connect(&s2, &[]).await;
     let idle1 = TcpStream::connect(f.handle.local_addr).await.unwrap();
     let idle2 = TcpStream::connect(f.handle.local_addr).await.unwrap();
     // The next one is closed as soon as it is accepted.
@@ -467,8 +470,9 @@ async fn a_flood_of_idle_connections_is_capped_and_terminals_keep_working() {
         .expect("refused connection left open");
     assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
     assert_eq!(f.rejections("over_limit"), 1);
-    // The terminal that was already open is untouched.
+    // The terminals that were already open are untouched.
     echo(&mut ws, b"still here").await;
+    echo(&mut ws2, b"me too").await;
     // Once the idle ones go, new clients get in again.
     drop((idle1, idle2));
     let other = f.session(Some(Fake::new(Kind::Echo)));
