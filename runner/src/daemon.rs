@@ -43,8 +43,10 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
     }
     // Before any socket or terminal is opened; jobs get the old limit back.
     match crate::rlimit::raise_nofile() {
-        Ok(Some(r)) => tracing::info!(from = r.from, to = r.to, "Raised the open files limit"),
-        Ok(None) => {}
+        Ok(r) if r.to > r.from => {
+            tracing::info!(from = r.from, to = r.to, "Raised the open files limit")
+        }
+        Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "Could not raise the open files limit"),
     }
     let cfg = Arc::new(loaded.config);

@@ -12,10 +12,13 @@
 
 use std::sync::OnceLock;
 
-/// The soft and hard limits the process started with, if it raised them.
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+/// The limits the process started with, if [`raise_nofile`] raised them.
 static ORIGINAL: OnceLock<Option<libc::rlimit>> = OnceLock::new();
 
-/// What [`raise_nofile`] did.
+/// The soft limit before and after [`raise_nofile`] (equal when it
+/// already was at the hard limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raised {
     pub from: u64,
@@ -23,21 +26,20 @@ pub struct Raised {
 }
 
 /// Raise the soft open-files limit to the hard limit (once per process).
-/// `Ok(None)`: it already was at the hard limit.
-pub fn raise_nofile() -> std::io::Result<Option<Raised>> {
-    let mut lim = getrlimit()?;
-    if lim.rlim_cur >= lim.rlim_max {
-        let _ = ORIGINAL.set(None);
-        return Ok(None);
+pub fn raise_nofile() -> std::io::Result<Raised> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
-    let original = lim;
-    lim.rlim_cur = lim.rlim_max;
-    setrlimit(&lim)?;
-    let _ = ORIGINAL.set(Some(original));
-    Ok(Some(Raised {
-        from: original.rlim_cur,
-        to: lim.rlim_cur,
-    }))
+    let original = (soft < hard).then_some(libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    });
+    let _ = ORIGINAL.set(original);
+    Ok(Raised {
+        from: soft,
+        to: soft.max(hard),
+    })
 }
 
 /// Make `cmd`'s process start with the soft open-files limit this process
@@ -64,35 +66,13 @@ fn set_in_child(cmd: &mut tokio::process::Command, lim: libc::rlimit) {
     }
 }
 
-#[allow(unsafe_code)]
-fn getrlimit() -> std::io::Result<libc::rlimit> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(lim)
-}
-
-#[allow(unsafe_code)]
-fn setrlimit(lim: &libc::rlimit) -> std::io::Result<()> {
-    // SAFETY: `lim` is a valid rlimit.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, lim) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn a_child_gets_the_given_soft_limit() {
-        let hard = getrlimit().unwrap().rlim_max;
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
         let mut cmd = tokio::process::Command::new("sh");
         cmd.args(["-c", "ulimit -Sn; ulimit -Hn"]);
         set_in_child(

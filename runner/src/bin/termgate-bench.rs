@@ -170,7 +170,11 @@ fn main() -> anyhow::Result<()> {
     if args.sessions.is_empty() || args.sessions.contains(&0) {
         bail!("--sessions needs positive counts");
     }
-    let nofile = raise_nofile();
+    // The bench holds two sockets and a bare PTY per session; the runner
+    // raises its own limit the same way.
+    let nofile = termgate_runner::rlimit::raise_nofile()
+        .map(|r| r.to)
+        .unwrap_or(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -208,30 +212,6 @@ fn write_echo_log(path: &Path, epoch: std::time::Instant, r: &Report) -> anyhow:
     }
     out.flush()?;
     Ok(())
-}
-
-/// Soft RLIMIT_NOFILE up to the hard limit; the runner (a child) inherits it.
-#[allow(unsafe_code)]
-fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid rlimit the kernel fills in / only reads.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 0;
-    }
-    if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return raised.rlim_cur;
-        }
-    }
-    lim.rlim_cur
 }
 
 async fn run(args: &Args) -> anyhow::Result<Report> {

@@ -370,13 +370,7 @@ async fn oversize_frame_closes_only_that_connection() {
 
 #[tokio::test]
 async fn a_client_whose_network_vanishes_gives_the_seat_back() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let logs = LogBuf::default();
-    let sub = tracing_subscriber::registry().with(crate::logging::layer_for(
-        crate::logging::LogFormat::Json,
-        logs.clone(),
-    ));
-    let _guard = tracing::subscriber::set_default(sub);
+    let (logs, _guard) = json_logs();
     let f = fixture_with(ServerOptions {
         terminal_wait: timeout(),
         ping_interval: Duration::from_millis(200),
@@ -692,14 +686,8 @@ fn env_overrides() {
 
 #[tokio::test]
 async fn logs_upstream_lines_and_events_without_the_token() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let logs = LogBuf::default();
-    let sub = tracing_subscriber::registry().with(crate::logging::layer_for(
-        crate::logging::LogFormat::Json,
-        logs.clone(),
-    ));
     // Current-thread runtime: every server task logs on this thread.
-    let _guard = tracing::subscriber::set_default(sub);
+    let (logs, _guard) = json_logs();
 
     let f = fixture().await;
     let s = f.session(Some(Fake::new(Kind::Echo)));

@@ -51,6 +51,17 @@ impl LogBuf {
     }
 }
 
+/// JSON log lines of this thread, captured until the guard is dropped.
+pub fn json_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let logs = LogBuf::default();
+    let sub = tracing_subscriber::registry().with(crate::logging::layer_for(
+        crate::logging::LogFormat::Json,
+        logs.clone(),
+    ));
+    (logs, tracing::subscriber::set_default(sub))
+}
+
 pub fn timeout() -> Duration {
     let secs = std::env::var("TERMGATE_TEST_TIMEOUT_SECS")
         .ok()
