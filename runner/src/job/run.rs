@@ -288,12 +288,12 @@ async fn run_job_inner(
         None => tracing::info!(duration_s, job_status = "success", "Job succeeded"),
         Some(t) if outcome.is_system() => tracing::error!(
             duration_s,
-            failure_reason = reason.as_deref().unwrap_or(""),
+            failure_reason = reason.as_deref(),
             "Job failed (system failure): {t}"
         ),
         Some(t) => tracing::warn!(
             duration_s,
-            failure_reason = reason.as_deref().unwrap_or(""),
+            failure_reason = reason.as_deref(),
             exit_code = fin.exit_code,
             "Job failed: {t}"
         ),

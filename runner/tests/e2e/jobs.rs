@@ -113,6 +113,7 @@ fn exit_codes_failure_reasons_after_script_and_masking() {
 
     let warn = r.wait_log("Job failed: exit code 3", Duration::from_secs(5));
     assert_eq!(warn["level"], "warning");
+    assert_eq!(warn["failure_reason"], "script_failure", "{warn}");
     assert_eq!(warn["job"], fail);
     assert_eq!(warn["runner_name"], "results");
     let received = r.wait_log("Checking for jobs... received", Duration::from_secs(5));
@@ -151,7 +152,9 @@ fn cancel_kills_the_whole_process_group_quickly() {
     });
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(4), "took {took:?}");
-    r.wait_log("Job failed: canceled", Duration::from_secs(10));
+    let line = r.wait_log("Job failed: canceled", Duration::from_secs(10));
+    // GitLab has no failure reason for a cancel: no empty field either.
+    assert!(line.get("failure_reason").is_none(), "{line}");
     assert_eq!(coord.job(id)["state"], "canceled");
 }
 
