@@ -270,14 +270,11 @@ impl LogSettings {
             level: crate::logging::parse_level(&level)
                 .with_context(|| format!("log level {level:?}"))?,
             ansi: crate::logging::LogOptions::stderr_is_tty(),
-            // Libraries stay quiet unless something is wrong.
-            directives: Some(QUIET_LIBRARIES.into()),
+            directives: Some(crate::logging::QUIET_LIBRARIES.into()),
         };
         crate::logging::init(&opts, errors)
     }
 }
-
-const QUIET_LIBRARIES: &str = "hyper=warn,hyper_util=warn,reqwest=warn,h2=warn,rustls=warn,tungstenite=warn,tokio_tungstenite=warn,axum=warn,tower=warn,tower_http=warn,bollard=warn,mio=warn";
 
 /// Ask on stdin for a value the flags did not give (interactive register).
 pub fn prompt(question: &str, current: Option<String>, interactive: bool) -> Result<String> {

@@ -140,15 +140,7 @@ impl Drop for LogGuard {
 /// given, the `gitlab_runner_errors_total` counter. Fails if a global
 /// subscriber is already set or the directives do not parse.
 pub fn init(opts: &LogOptions, errors: Option<ErrorCounter>) -> anyhow::Result<LogGuard> {
-    let mut filter = EnvFilter::new(opts.level.as_str());
-    if let Some(d) = &opts.directives {
-        for part in d.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let directive = part
-                .parse()
-                .with_context(|| format!("invalid log directive {part:?}"))?;
-            filter = filter.add_directive(directive);
-        }
-    }
+    let filter = env_filter(opts.level, opts.directives.as_deref())?;
     let fmt = layer_for(opts.format, std::io::stderr).with_ansi(opts.ansi);
     tracing_subscriber::registry()
         .with(filter)
@@ -157,6 +149,28 @@ pub fn init(opts: &LogOptions, errors: Option<ErrorCounter>) -> anyhow::Result<L
         .try_init()
         .context("installing the global log subscriber")?;
     Ok(LogGuard { _private: () })
+}
+
+/// Libraries stay quiet unless something is wrong: the runner's default
+/// extra directives. At debug level tungstenite's client handshake, for
+/// one, would print the request with its `Authorization` header.
+pub const QUIET_LIBRARIES: &str = "hyper=warn,hyper_util=warn,reqwest=warn,h2=warn,rustls=warn,tungstenite=warn,tokio_tungstenite=warn,axum=warn,tower=warn,tower_http=warn,bollard=warn,mio=warn";
+
+/// `level` for everything, then the comma-separated `directives`.
+pub fn env_filter(level: tracing::Level, directives: Option<&str>) -> anyhow::Result<EnvFilter> {
+    let mut filter = EnvFilter::new(level.as_str());
+    for part in directives
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let directive = part
+            .parse()
+            .with_context(|| format!("invalid log directive {part:?}"))?;
+        filter = filter.add_directive(directive);
+    }
+    Ok(filter)
 }
 
 /// A formatting layer writing to `writer` (tests capture into a buffer).

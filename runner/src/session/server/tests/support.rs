@@ -55,10 +55,19 @@ impl LogBuf {
 pub fn json_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
     use tracing_subscriber::layer::SubscriberExt as _;
     let logs = LogBuf::default();
-    let sub = tracing_subscriber::registry().with(crate::logging::layer_for(
-        crate::logging::LogFormat::Json,
-        logs.clone(),
-    ));
+    // The runner's own library filter: this thread also runs the test's
+    // clients, and with `log` records bridged (once any test installed the
+    // global subscriber) tungstenite's client handshake would log the
+    // request, token included, at debug level.
+    let filter =
+        crate::logging::env_filter(tracing::Level::TRACE, Some(crate::logging::QUIET_LIBRARIES))
+            .unwrap();
+    let sub = tracing_subscriber::registry()
+        .with(filter)
+        .with(crate::logging::layer_for(
+            crate::logging::LogFormat::Json,
+            logs.clone(),
+        ));
     (logs, tracing::subscriber::set_default(sub))
 }
 
