@@ -171,12 +171,17 @@ fn server_config(
     key: PrivateKeyDer<'static>,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .context("building the TLS server configuration")?;
+    // No resumption: Workhorse opens one connection per terminal and never
+    // resumes, so tickets (two per TLS 1.3 handshake) and the session cache
+    // would be work and memory for nothing.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(Arc::new(config))
 }
 
@@ -293,24 +298,45 @@ mod tests {
         }
     }
 
-    /// A full TLS handshake in memory between the server config and a client
-    /// that trusts only `cert_pem` and dials `name`.
-    fn handshake(tls: &SessionTls, name: &str) -> Result<(), rustls::Error> {
+    /// A client that trusts only `tls.cert_pem`, speaking `versions`, with
+    /// rustls' default in-memory session cache (it resumes when it can).
+    fn client_config(
+        tls: &SessionTls,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls_pemfile::certs(&mut tls.cert_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
-        let client_cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+        Arc::new(cfg)
+    }
+
+    /// A full TLS handshake in memory between the server config and a client
+    /// that trusts only `cert_pem` and dials `name`.
+    fn handshake(tls: &SessionTls, name: &str) -> Result<(), rustls::Error> {
+        let cfg = client_config(tls, rustls::DEFAULT_VERSIONS);
+        handshake_with(tls, name, cfg).map(drop)
+    }
+
+    /// Handshake in memory, then deliver whatever the server sends after
+    /// it (TLS 1.3 session tickets).
+    fn handshake_with(
+        tls: &SessionTls,
+        name: &str,
+        client_cfg: Arc<rustls::ClientConfig>,
+    ) -> Result<rustls::ClientConnection, rustls::Error> {
         let name = ServerName::try_from(name.to_string()).unwrap();
-        let mut client = rustls::ClientConnection::new(Arc::new(client_cfg), name).unwrap();
+        let mut client = rustls::ClientConnection::new(client_cfg, name).unwrap();
         let mut server = rustls::ServerConnection::new(tls.server_config.clone()).unwrap();
         let mut buf = Vec::new();
+        let mut done = false;
         for _ in 0..10 {
             buf.clear();
             client.write_tls(&mut buf).unwrap();
@@ -326,11 +352,31 @@ mod tests {
                 client.read_tls(&mut rd).unwrap();
             }
             client.process_new_packets()?;
-            if !client.is_handshaking() && !server.is_handshaking() {
-                return Ok(());
+            if done {
+                return Ok(client);
             }
+            done = !client.is_handshaking() && !server.is_handshaking();
         }
         panic!("handshake did not finish");
+    }
+
+    #[test]
+    fn sessions_are_never_resumed() {
+        // Workhorse dials once per terminal and never resumes: no tickets,
+        // no session cache. A client that would resume gets full handshakes.
+        let tls = load_or_generate(&cfg("127.0.0.1:0", None)).unwrap();
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let client_cfg = client_config(&tls, &[version]);
+            let first = handshake_with(&tls, "127.0.0.1", client_cfg.clone()).unwrap();
+            assert_eq!(first.protocol_version(), Some(version.version));
+            let second = handshake_with(&tls, "127.0.0.1", client_cfg).unwrap();
+            assert_eq!(
+                second.handshake_kind(),
+                Some(rustls::HandshakeKind::Full),
+                "{:?}",
+                version.version
+            );
+        }
     }
 
     #[test]
