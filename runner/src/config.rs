@@ -114,6 +114,17 @@ impl Config {
         Duration::from_secs(self.shutdown_timeout)
     }
 
+    /// `[session_server] session_timeout`, or its default without the
+    /// section. Read when a job starts, from the config of that moment
+    /// (as gitlab-runner passes its current config to each build), so a
+    /// SIGHUP reload applies it to the jobs that start after.
+    pub fn session_timeout_duration(&self) -> Duration {
+        self.session_server
+            .as_ref()
+            .map(SessionServer::session_timeout_duration)
+            .unwrap_or(Duration::from_secs(DEFAULT_SESSION_TIMEOUT))
+    }
+
     pub fn connection_max_age_duration(&self) -> Duration {
         self.connection_max_age
             .as_deref()

@@ -114,11 +114,7 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
             info: crate::manage::version_info("shell", "bash"),
             client_factory: factory,
             update_interval: crate::coordinator::trace::DEFAULT_INTERVAL,
-            session_timeout: cfg
-                .session_server
-                .as_ref()
-                .map(|s| s.session_timeout_duration())
-                .unwrap_or(Duration::from_secs(crate::config::DEFAULT_SESSION_TIMEOUT)),
+            session_timeout: cfg.session_timeout_duration(),
         },
         config: cfg.clone(),
         sessions: sessions.clone(),

@@ -154,6 +154,7 @@ impl Supervisor {
             };
             // `info` describes this runner's executor (features.image, …).
             let mut env = self.env_template.clone();
+            env.session_timeout = config.session_timeout_duration();
             env.info = crate::manage::version_info(
                 &runner.executor,
                 runner.shell.as_deref().unwrap_or("bash"),

@@ -194,7 +194,6 @@ pub struct SessionRegistry {
     /// `https://<advertise address>`.
     base_url: String,
     cert_pem: String,
-    pub session_timeout: Duration,
     metrics: Arc<Metrics>,
 }
 
@@ -207,17 +206,11 @@ impl std::fmt::Debug for SessionRegistry {
 }
 
 impl SessionRegistry {
-    pub fn new(
-        base_url: String,
-        cert_pem: String,
-        session_timeout: Duration,
-        metrics: Arc<Metrics>,
-    ) -> Arc<Self> {
+    pub fn new(base_url: String, cert_pem: String, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(SessionRegistry {
             sessions: Mutex::new(HashMap::new()),
             base_url,
             cert_pem,
-            session_timeout,
             metrics,
         })
     }
@@ -332,12 +325,7 @@ mod tests {
 
     fn registry() -> Arc<SessionRegistry> {
         let m = Metrics::new(Builds::default(), ProcessStateCell::default(), "0", "x").unwrap();
-        SessionRegistry::new(
-            "https://127.0.0.1:8093".into(),
-            "PEM".into(),
-            Duration::from_secs(1800),
-            m,
-        )
+        SessionRegistry::new("https://127.0.0.1:8093".into(), "PEM".into(), m)
     }
 
     #[test]

@@ -199,7 +199,6 @@ pub async fn start_with(
     let registry = SessionRegistry::new(
         format!("https://{advertise_address}"),
         tls.cert_pem.clone(),
-        cfg.session_timeout_duration(),
         metrics.clone(),
     );
     tracing::info!(

@@ -116,6 +116,35 @@ fn workhorse_terminal_shows_job_id_and_session_timeout_holds_then_releases() {
     });
 }
 
+/// gitlab-runner hands each build the config of the moment it starts, so a
+/// SIGHUP that changes `session_timeout` applies to the jobs after it.
+#[test]
+fn session_timeout_follows_a_reload() {
+    let coord = Coord::start(None);
+    let (setup, r) = terminal_runner(&coord, "hold-reload", 1800, 2);
+    setup.edit(|t| t.replace("session_timeout = 1800", "session_timeout = 3"));
+    r.signal(Signal::SIGHUP);
+    wait_until("the reload applied", 10 * SECS, || {
+        let loaded = r
+            .log_lines()
+            .iter()
+            .filter(|l| l["msg"] == "Configuration loaded")
+            .count();
+        (loaded >= 2).then_some(())
+    });
+    let (id, _) = running_job(&coord, "terminal", &["sleep 1"]);
+    let mut t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("terminal");
+    t.run("true", 10 * SECS);
+    wait_until("hold with the reloaded timeout", 15 * SECS, || {
+        trace_text(&coord, id)
+            .contains("Terminal is connected, will time out in 3s...")
+            .then_some(())
+    });
+    let (_code, reason) = t.wait_close(10 * SECS);
+    assert_eq!(reason, "session_timeout");
+    assert_eq!(coord.wait_finished(id, 15 * SECS)["state"], "success");
+}
+
 #[test]
 fn client_leaving_releases_the_held_job() {
     let coord = Coord::start(None);
