@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p termgate-runner --bin termgate-bench -- \
-//!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--bulk-rounds 5] [--secs 30] [--slice-secs 1] [--quick] [--echo-log FILE]
+//!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--bulk-rounds 5] [--secs 30] [--slice-secs 1] [--quick] [--echo-log FILE] [--relay]
 //! ```
 //!
 //! Each session types a key every 100 ms (`x`, then DEL, so the line stays
@@ -33,6 +33,8 @@ use futures::StreamExt as _;
 mod conn;
 #[path = "termgate-bench/load.rs"]
 mod load;
+#[path = "termgate-bench/relay.rs"]
+mod relay;
 #[path = "termgate-bench/stack.rs"]
 mod stack;
 
@@ -97,6 +99,14 @@ struct Cli {
     /// `sent_ms` counts from the bench's start): when the slow echoes happened.
     #[arg(long)]
     echo_log: Option<PathBuf>,
+    /// Also time a third side in the same turns: a plain TCP relay process
+    /// in front of a bash PTY (no TLS, no WebSocket), to tell the cost of
+    /// the extra process hop from what the runner adds on top.
+    #[arg(long)]
+    relay: bool,
+    /// Internal: be that relay, with its shells in this directory.
+    #[arg(long, hide = true)]
+    relay_serve: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -110,6 +120,7 @@ struct Args {
     bulk_rounds: usize,
     docker: Option<String>,
     echo_log: Option<PathBuf>,
+    relay: bool,
 }
 
 impl Cli {
@@ -127,6 +138,7 @@ impl Cli {
             bulk_rounds: self.bulk_rounds.unwrap_or(if q { 1 } else { 5 }).max(1),
             docker: self.docker,
             echo_log: self.echo_log,
+            relay: self.relay,
         }
     }
 }
@@ -138,6 +150,8 @@ struct Level {
     runner: Echoes,
     bare_steal: Steal,
     runner_steal: Steal,
+    /// The `--relay` side, timed in its own turn between bare and runner.
+    relay: Option<(Echoes, Steal)>,
     /// p99 of each turn, ms: the bare and runner turns of one index are
     /// next to each other in time.
     turn_p99: Vec<(f64, f64)>,
@@ -166,7 +180,11 @@ struct Report {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Cli::parse().resolve();
+    let cli = Cli::parse();
+    if let Some(dir) = &cli.relay_serve {
+        return relay::serve(dir);
+    }
+    let args = cli.resolve();
     if args.sessions.is_empty() || args.sessions.contains(&0) {
         bail!("--sessions needs positive counts");
     }
@@ -208,6 +226,9 @@ fn write_echo_log(path: &Path, epoch: std::time::Instant, r: &Report) -> anyhow:
     }
     for l in &r.levels {
         rows("level", l.n, "bare", &l.bare)?;
+        if let Some((relay, _)) = &l.relay {
+            rows("level", l.n, "relay", relay)?;
+        }
         rows("level", l.n, "runner", &l.runner)?;
     }
     out.flush()?;
@@ -232,6 +253,10 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = stack.runner_pid();
     let rss_baseline_kib = stack::rss_kib(pid)?;
+    let relay = match args.relay {
+        true => Some(relay::Relay::start(&cwd).await?),
+        false => None,
+    };
 
     // The hold first: its memory figure is then the first touch of that
     // many sessions, not helped (or hurt) by what earlier phases freed.
@@ -270,6 +295,14 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             args.slice_secs
         );
         let mut bare_conns = open_bare(&cwd, n).await?;
+        let mut relay_side = match &relay {
+            Some(r) => Some((
+                open_relayed(r.addr, n).await?,
+                Echoes::default(),
+                Steal::default(),
+            )),
+            None => None,
+        };
         let rss_before = stack::rss_kib(pid)?;
         let (mut runner_conns, failed) = connect_all(&targets[..n]).await;
         if let Some(e) = failed.into_iter().next() {
@@ -290,6 +323,13 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             let bare_p99 = e.p99_ms();
             bare.merge(e);
             bare_conns = c;
+            if let Some((conns, echoes, steal)) = relay_side.as_mut() {
+                let (e, c) = steal
+                    .measure(type_all(std::mem::take(conns), TYPING_PERIOD, slice))
+                    .await;
+                echoes.merge(e);
+                *conns = c;
+            }
             let (e, c) = runner_steal
                 .measure(type_all(runner_conns, TYPING_PERIOD, slice))
                 .await;
@@ -299,12 +339,17 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         }
         close_all(bare_conns).await;
         close_all(runner_conns).await;
+        let relay = relay_side.map(|(conns, echoes, steal)| {
+            drop(conns);
+            (echoes, steal)
+        });
         levels.push(Level {
             n,
             bare,
             runner,
             bare_steal,
             runner_steal,
+            relay,
             turn_p99,
             rss_per_session: (rss as f64 - rss_before as f64) / n as f64,
         });
@@ -377,6 +422,9 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         None => None,
     };
 
+    if let Some(r) = relay {
+        r.stop().await;
+    }
     stack.stop(true);
     Ok(Report {
         docker,
@@ -401,6 +449,20 @@ async fn open_bare(cwd: &Path, n: usize) -> anyhow::Result<Vec<Conn>> {
                     .await?;
                 Ok(c)
             }
+        })
+        .buffer_unordered(CONNECT_PARALLEL)
+        .collect()
+        .await;
+    opened.into_iter().collect()
+}
+
+/// `n` shells behind the `--relay` yardstick, each at its prompt.
+async fn open_relayed(addr: std::net::SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
+    let opened: Vec<anyhow::Result<Conn>> = futures::stream::iter(0..n)
+        .map(|_| async move {
+            let mut c = Conn::relayed(addr).await?;
+            load::wait_prompt(&mut c, Duration::from_millis(300), Duration::from_secs(30)).await?;
+            Ok(c)
         })
         .buffer_unordered(CONNECT_PARALLEL)
         .collect()
@@ -559,6 +621,31 @@ fn print_report(args: &Args, r: &Report, nofile: u64) {
             "{:>8} | bare {bare:.3} ms, runner {runner:.3} ms; runner/bare per turn pair, median {ratio:.2}x",
             l.n
         );
+    }
+    if levels.iter().any(|l| l.3.relay.is_some()) {
+        println!("Relay yardstick (plain TCP relay process -> bash PTY: the extra hop without TLS, WebSocket or runner), same turns:");
+        for (n, bare, runner, l) in &levels {
+            let Some((relay, steal)) = &l.relay else {
+                continue;
+            };
+            let relay = relay.sorted();
+            let q = |p: f64| {
+                let b = bare.quantile_ms(p);
+                let re = relay.quantile_ms(p);
+                let ru = runner.quantile_ms(p);
+                format!("{re:.3} ms ({:.2}x bare; runner {:.2}x)", re / b, ru / b)
+            };
+            println!(
+                "{n:>8} | relay n {} fail {} steal {:.1}% | p50 {} | p90 {} | p99 {} | max {:.3} ms",
+                relay.sent(),
+                relay.failed,
+                steal.percent(),
+                q(0.5),
+                q(0.9),
+                q(0.99),
+                relay.quantile_ms(1.0)
+            );
+        }
     }
     println!();
     let bare_runs: Vec<f64> = r.bulk.iter().map(|p| p.0).collect();

@@ -77,3 +77,62 @@ fn bench_quick_run_prints_every_figure() {
         );
     }
 }
+
+/// `--relay` times a third side (a plain TCP relay process in front of a
+/// PTY) in the same turns, logs its echoes, and leaves no relay behind.
+#[test]
+fn bench_relay_side_is_timed_and_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("echoes.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_termgate-bench"))
+        .args(["--quick", "--sessions", "3", "--secs", "2", "--hold", "0"])
+        .args(["--bulk-mb", "1", "--relay", "--echo-log"])
+        .arg(&log)
+        .output()
+        .expect("spawn termgate-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "termgate-bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The relay is not mistaken for a job process the runner left behind.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("outlived"), "{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("3 | relay n "))
+        .unwrap_or_else(|| panic!("no relay row in:\n{stdout}"));
+    // 3 sessions typing 10 keys/s for 2 s, none failed.
+    let sent: usize = row
+        .split("relay n ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no relay count in {row}"));
+    assert!(sent >= 30, "{row}");
+    assert!(row.contains(" fail 0 "), "{row}");
+    assert!(row.contains("x bare; runner "), "{row}");
+    let csv = std::fs::read_to_string(&log).expect("the echo log was written");
+    let relayed = csv
+        .lines()
+        .filter(|l| l.starts_with("level,3,relay,"))
+        .count();
+    assert_eq!(relayed, sent, "relay rows in:\n{csv}");
+    let left = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let running = Command::new("pgrep")
+            .args(["-f", "--", "termgate-bench --relay-serve"])
+            .output()
+            .unwrap();
+        if running.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < left,
+            "relay still running: {}",
+            String::from_utf8_lossy(&running.stdout)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

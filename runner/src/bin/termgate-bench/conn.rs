@@ -39,6 +39,11 @@ pub enum Conn {
         control: PtyControl,
         buf: Vec<u8>,
     },
+    /// Plain TCP to the `--relay` yardstick (no TLS, no WebSocket).
+    Tcp {
+        stream: TcpStream,
+        buf: Vec<u8>,
+    },
 }
 
 /// Why a connect attempt failed.
@@ -121,6 +126,18 @@ impl Conn {
         })
     }
 
+    /// A bash PTY behind the plain TCP relay at `addr`.
+    pub async fn relayed(addr: std::net::SocketAddr) -> anyhow::Result<Conn> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to the relay at {addr}"))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn::Tcp {
+            stream,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
     /// Type `bytes`.
     pub async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         match self {
@@ -129,6 +146,7 @@ impl Conn {
                 .await
                 .context("sending a key"),
             Conn::Pty { writer, .. } => writer.write_all(bytes).await.context("writing the PTY"),
+            Conn::Tcp { stream, .. } => stream.write_all(bytes).await.context("writing the relay"),
         }
     }
 
@@ -162,6 +180,10 @@ impl Conn {
                 }
                 Ok(Some(&buf[..n]))
             }
+            Conn::Tcp { stream, buf } => {
+                let n = stream.read(buf).await.context("reading the relay")?;
+                Ok((n > 0).then_some(&buf[..n]))
+            }
         }
     }
 
@@ -174,6 +196,8 @@ impl Conn {
                 use termgate_runner::executor::terminal::TerminalControl as _;
                 control.close().await;
             }
+            // Dropping the socket ends the relay's copy and its shell.
+            Conn::Tcp { .. } => {}
         }
     }
 }
