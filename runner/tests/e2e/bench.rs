@@ -3,21 +3,31 @@
 
 use std::process::Command;
 
+/// Run the bench with `args` and `--echo-log <log>`; its stdout and stderr,
+/// after checking it succeeded.
+fn run_bench(args: &[&str], log: &std::path::Path) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_termgate-bench"))
+        .args(args)
+        .arg("--echo-log")
+        .arg(log)
+        .output()
+        .expect("spawn termgate-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "termgate-bench failed: {stdout}\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
 #[test]
 fn bench_quick_run_prints_every_figure() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("echoes.csv");
-    let out = Command::new(env!("CARGO_BIN_EXE_termgate-bench"))
-        .args(["--quick", "--secs", "2", "--hold", "10", "--hold-secs", "2"])
-        .arg("--echo-log")
-        .arg(&log)
-        .output()
-        .expect("spawn termgate-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "termgate-bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, _) = run_bench(
+        &["--quick", "--secs", "2", "--hold", "10", "--hold-secs", "2"],
+        &log,
     );
     for needle in [
         "Keystroke echo round trip",
@@ -84,20 +94,22 @@ fn bench_quick_run_prints_every_figure() {
 fn bench_relay_side_is_timed_and_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("echoes.csv");
-    let out = Command::new(env!("CARGO_BIN_EXE_termgate-bench"))
-        .args(["--quick", "--sessions", "3", "--secs", "2", "--hold", "0"])
-        .args(["--bulk-mb", "1", "--relay", "--echo-log"])
-        .arg(&log)
-        .output()
-        .expect("spawn termgate-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "termgate-bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, stderr) = run_bench(
+        &[
+            "--quick",
+            "--sessions",
+            "3",
+            "--secs",
+            "2",
+            "--hold",
+            "0",
+            "--bulk-mb",
+            "1",
+            "--relay",
+        ],
+        &log,
     );
     // The relay is not mistaken for a job process the runner left behind.
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("outlived"), "{stderr}");
     let row = stdout
         .lines()
