@@ -110,8 +110,13 @@ impl Config {
         Duration::from_secs(self.check_interval.max(1))
     }
 
+    /// `shutdown_timeout` (0, which the loader never produces, counts as
+    /// the default, as gitlab-runner's `GetShutdownTimeout`).
     pub fn shutdown_timeout_duration(&self) -> Duration {
-        Duration::from_secs(self.shutdown_timeout)
+        Duration::from_secs(match self.shutdown_timeout {
+            0 => DEFAULT_SHUTDOWN_TIMEOUT,
+            n => n,
+        })
     }
 
     /// `[session_server] session_timeout`, or its default without the

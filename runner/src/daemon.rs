@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::signals::{Sig, Signals};
 
 pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
+    let early_hangup = crate::signals::EarlyHangup::catch()?;
     if let Some(dir) = &args.working_directory {
         std::env::set_current_dir(dir)
             .with_context(|| format!("changing to working directory {}", dir.display()))?;
@@ -114,7 +115,6 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
             info: crate::manage::version_info("shell", "bash"),
             client_factory: factory,
             update_interval: crate::coordinator::trace::DEFAULT_INTERVAL,
-            session_timeout: cfg.session_timeout_duration(),
         },
         config: cfg.clone(),
         sessions: sessions.clone(),
@@ -129,13 +129,12 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
         "Configuration loaded"
     );
 
-    let mut signals = Signals::install()?;
+    let mut signals = Signals::install_with(early_hangup)?;
     let mut graceful = false;
-    let shutdown_timeout = Duration::from_secs(if cfg.shutdown_timeout == 0 {
-        30
-    } else {
-        cfg.shutdown_timeout
-    });
+    // The config in force: `shutdown_timeout` is read from it when a stop
+    // signal comes, so a reload changes it (gitlab-runner reads its current
+    // config there too).
+    let mut current = cfg.clone();
     loop {
         tokio::select! {
             _ = &mut sup_task => break,
@@ -152,6 +151,7 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
                             metrics.configuration_loaded(true);
                             let new = Arc::new(l.config);
                             apply_config_metrics(&metrics, &new, &system_id);
+                            current = new.clone();
                             handle.reload(new);
                         }
                         Err(e) => {
@@ -167,15 +167,27 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
                     handle.stop_requesting.cancel();
                 }
                 Sig::Graceful | Sig::Forceful(_) => {
-                    let name = if let Sig::Forceful(n) = sig { n } else { "quit" };
+                    let name = sig.name();
+                    let shutdown_timeout = current.shutdown_timeout_duration();
                     state.set(ProcessState::ForcefulShutdown);
-                    tracing::warn!(signal = name, "Starting forceful shutdown");
+                    tracing::warn!(
+                        signal = name,
+                        shutdown_timeout_s = shutdown_timeout.as_secs(),
+                        "Starting forceful shutdown"
+                    );
                     handle.stop_requesting.cancel();
                     handle.force.cancel();
-                    if tokio::time::timeout(shutdown_timeout, &mut sup_task).await.is_err() {
-                        tracing::error!("shutdown timed out");
-                    } else if !graceful {
-                        tracing::warn!("Graceful shutdown not finished properly. To gracefully clean up running plugins please use SIGQUIT (ctrl-\\) instead of SIGINT (ctrl-c)");
+                    tokio::select! {
+                        done = tokio::time::timeout(shutdown_timeout, &mut sup_task) => {
+                            if done.is_err() {
+                                tracing::error!("shutdown timed out");
+                            } else if !graceful {
+                                tracing::warn!("Graceful shutdown not finished properly. To gracefully clean up running plugins please use SIGQUIT (ctrl-\\) instead of SIGINT (ctrl-c)");
+                            }
+                        }
+                        again = signals.next_stop() => {
+                            tracing::warn!(signal = again.name(), "Forced exit with a second stop signal");
+                        }
                     }
                     break;
                 }

@@ -214,6 +214,21 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_a_job_and_a_stop_read_with_and_without_their_keys() {
+        let bare = parse("concurrent = 1\n", "c").unwrap().config;
+        assert_eq!(bare.session_timeout_duration(), Duration::from_secs(1800));
+        assert_eq!(bare.shutdown_timeout_duration(), Duration::from_secs(30));
+        let set = parse(
+            "shutdown_timeout = 7\n[session_server]\nlisten_address = \"127.0.0.1:0\"\nsession_timeout = 90\n",
+            "c",
+        )
+        .unwrap()
+        .config;
+        assert_eq!(set.session_timeout_duration(), Duration::from_secs(90));
+        assert_eq!(set.shutdown_timeout_duration(), Duration::from_secs(7));
+    }
+
+    #[test]
     fn test_config_fixture_loads_as_upstream() {
         let (text, origin) = fixture("test-config.toml");
         let loaded = parse(&text, &origin).unwrap();

@@ -36,7 +36,6 @@ pub struct JobEnvTemplate {
     pub info: termgate::api::VersionInfo,
     pub client_factory: ClientFactory,
     pub update_interval: Duration,
-    pub session_timeout: Duration,
 }
 
 /// Controls a running supervisor.
@@ -154,7 +153,6 @@ impl Supervisor {
             };
             // `info` describes this runner's executor (features.image, …).
             let mut env = self.env_template.clone();
-            env.session_timeout = config.session_timeout_duration();
             env.info = crate::manage::version_info(
                 &runner.executor,
                 runner.shell.as_deref().unwrap_or("bash"),
@@ -343,7 +341,9 @@ impl Feeder {
             system_id: self.env.system_id.clone(),
             info: self.env.info.clone(),
             update_interval: self.env.update_interval,
-            session_timeout: self.env.session_timeout,
+            // From the config this feeder was started with: a reload
+            // applies to the jobs that start after it, as upstream's.
+            session_timeout: self.config.session_timeout_duration(),
         }
     }
 }

@@ -133,6 +133,93 @@ fn sighup_reloads_config_and_bad_reload_keeps_the_old_one() {
     );
 }
 
+/// A SIGHUP while the runner is still starting (a `systemctl reload` right
+/// after a start) is applied once it runs; it does not kill it. Startup is
+/// held at a known point: the stale-resource cleanup of a Docker runner,
+/// whose engine here is a socket that accepts and does not answer.
+#[test]
+fn sighup_while_starting_reloads_instead_of_killing() {
+    use std::os::unix::net::UnixListener;
+    let coord = Coord::start(None);
+    let setup = RunnerSetup::register(
+        &coord,
+        "hup-at-start",
+        &[
+            "--executor",
+            "docker",
+            "--docker-image",
+            "none",
+            "--run-untagged",
+        ],
+    );
+    let sock = setup.dir.path().join("slow-docker.sock");
+    let engine = UnixListener::bind(&sock).unwrap();
+    setup.edit(|t| {
+        t.replace(
+            "[runners.docker]\n",
+            &format!("[runners.docker]\n  host = \"unix://{}\"\n", sock.display()),
+        )
+    });
+    let config = setup.config.clone();
+    // The setup owns the runner's directory: it comes back with the runner.
+    let starting = std::thread::spawn(move || {
+        let r = setup.start();
+        (setup, r)
+    });
+    // The runner is in its startup once it dials the engine.
+    let (held, _) = engine.accept().unwrap();
+    let needle = config.to_string_lossy().into_owned();
+    let pid = wait_until("the runner's pid", Duration::from_secs(5), || {
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmd)
+                .contains(&needle)
+                .then_some(pid)
+        })
+    });
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    drop(engine);
+    // `start` panics if the runner exited while starting.
+    let (_setup, r) = starting
+        .join()
+        .expect("the runner survived a SIGHUP while starting");
+    wait_until("the reload after startup", Duration::from_secs(10), || {
+        let loaded = r
+            .log_lines()
+            .iter()
+            .filter(|l| l["msg"] == "Configuration loaded")
+            .count();
+        (loaded >= 2).then_some(())
+    });
+}
+
+/// `shutdown_timeout` is read from the config in force when the stop signal
+/// comes, so a reload changes it, as in gitlab-runner.
+#[test]
+fn shutdown_timeout_follows_a_reload() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "reload-shutdown");
+    let mut r = setup.start();
+    setup.set_global("shutdown_timeout = 7");
+    r.signal(Signal::SIGHUP);
+    wait_until("the reload applied", Duration::from_secs(10), || {
+        let loaded = r
+            .log_lines()
+            .iter()
+            .filter(|l| l["msg"] == "Configuration loaded")
+            .count();
+        (loaded >= 2).then_some(())
+    });
+    r.signal(Signal::SIGTERM);
+    r.wait_exit(Duration::from_secs(15));
+    let line = r.wait_log("Starting forceful shutdown", Duration::from_secs(1));
+    assert_eq!(line["shutdown_timeout_s"], 7, "{line}");
+    assert_eq!(line["signal"], "terminated", "{line}");
+}
+
 #[test]
 fn metrics_pass_promtool_and_job_gauge_follows_the_job() {
     let coord = Coord::start(None);

@@ -117,11 +117,15 @@ fn workhorse_terminal_shows_job_id_and_session_timeout_holds_then_releases() {
 }
 
 /// gitlab-runner hands each build the config of the moment it starts, so a
-/// SIGHUP that changes `session_timeout` applies to the jobs after it.
+/// SIGHUP that changes `session_timeout` applies to the jobs after it; a job
+/// already running keeps the timeout it started with.
 #[test]
 fn session_timeout_follows_a_reload() {
     let coord = Coord::start(None);
     let (setup, r) = terminal_runner(&coord, "hold-reload", 1800, 2);
+    let (before, _) = running_job(&coord, "before", &["sleep 3"]);
+    let mut t1 = Term::workhorse(&coord.url, before, "terminal.gitlab.com").expect("terminal");
+    t1.run("true", 10 * SECS);
     setup.edit(|t| t.replace("session_timeout = 1800", "session_timeout = 3"));
     r.signal(Signal::SIGHUP);
     wait_until("the reload applied", 10 * SECS, || {
@@ -132,17 +136,26 @@ fn session_timeout_follows_a_reload() {
             .count();
         (loaded >= 2).then_some(())
     });
-    let (id, _) = running_job(&coord, "terminal", &["sleep 1"]);
-    let mut t = Term::workhorse(&coord.url, id, "terminal.gitlab.com").expect("terminal");
-    t.run("true", 10 * SECS);
-    wait_until("hold with the reloaded timeout", 15 * SECS, || {
-        trace_text(&coord, id)
-            .contains("Terminal is connected, will time out in 3s...")
-            .then_some(())
-    });
-    let (_code, reason) = t.wait_close(10 * SECS);
+    let (after, _) = running_job(&coord, "after", &["sleep 3"]);
+    let mut t2 = Term::workhorse(&coord.url, after, "terminal.gitlab.com").expect("terminal");
+    t2.run("true", 10 * SECS);
+    for (id, hold) in [(before, "30m0s"), (after, "3s")] {
+        wait_until(&format!("job {id} held for {hold}"), 15 * SECS, || {
+            trace_text(&coord, id)
+                .contains(&format!(
+                    "Terminal is connected, will time out in {hold}..."
+                ))
+                .then_some(())
+        });
+    }
+    let (_code, reason) = t2.wait_close(10 * SECS);
     assert_eq!(reason, "session_timeout");
-    assert_eq!(coord.wait_finished(id, 15 * SECS)["state"], "success");
+    assert_eq!(coord.wait_finished(after, 15 * SECS)["state"], "success");
+    // The earlier job is still held by its terminal, under its own timeout.
+    assert_eq!(coord.job(before)["state"], "running");
+    t1.run("true", 10 * SECS);
+    drop(t1);
+    assert_eq!(coord.wait_finished(before, 15 * SECS)["state"], "success");
 }
 
 #[test]
