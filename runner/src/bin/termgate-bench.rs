@@ -150,7 +150,7 @@ struct Level {
     runner: Echoes,
     bare_steal: Steal,
     runner_steal: Steal,
-    /// The `--relay` side, timed in its own turn between bare and runner.
+    /// The `--relay` side, timed in its own turn after each bare/runner pair.
     relay: Option<(Echoes, Steal)>,
     /// p99 of each turn, ms: the bare and runner turns of one index are
     /// next to each other in time.
@@ -323,6 +323,13 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             let bare_p99 = e.p99_ms();
             bare.merge(e);
             bare_conns = c;
+            let (e, c) = runner_steal
+                .measure(type_all(runner_conns, TYPING_PERIOD, slice))
+                .await;
+            turn_p99.push((bare_p99, e.p99_ms()));
+            runner.merge(e);
+            runner_conns = c;
+            // After the pair, so bare and runner stay next to each other.
             if let Some((conns, echoes, steal)) = relay_side.as_mut() {
                 let (e, c) = steal
                     .measure(type_all(std::mem::take(conns), TYPING_PERIOD, slice))
@@ -330,19 +337,16 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
                 echoes.merge(e);
                 *conns = c;
             }
-            let (e, c) = runner_steal
-                .measure(type_all(runner_conns, TYPING_PERIOD, slice))
-                .await;
-            turn_p99.push((bare_p99, e.p99_ms()));
-            runner.merge(e);
-            runner_conns = c;
         }
         close_all(bare_conns).await;
         close_all(runner_conns).await;
-        let relay = relay_side.map(|(conns, echoes, steal)| {
-            drop(conns);
-            (echoes, steal)
-        });
+        let relay = match relay_side {
+            Some((conns, echoes, steal)) => {
+                close_all(conns).await;
+                Some((echoes, steal))
+            }
+            None => None,
+        };
         levels.push(Level {
             n,
             bare,

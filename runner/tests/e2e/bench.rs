@@ -3,11 +3,13 @@
 
 use std::process::Command;
 
-/// Run the bench with `args` and `--echo-log <log>`; its stdout and stderr,
-/// after checking it succeeded.
+/// Run the bench with `args` and `--echo-log <log>`, its working files in
+/// the log's directory (`TMPDIR`); its stdout and stderr, after checking it
+/// succeeded.
 fn run_bench(args: &[&str], log: &std::path::Path) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_termgate-bench"))
         .args(args)
+        .env("TMPDIR", log.parent().unwrap())
         .arg("--echo-log")
         .arg(log)
         .output()
@@ -133,8 +135,10 @@ fn bench_relay_side_is_timed_and_stopped() {
     assert_eq!(relayed, sent, "relay rows in:\n{csv}");
     let left = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
+        // This run's relay only: its shells' directory is under ours.
+        let pattern = format!("--relay-serve {}", dir.path().display());
         let running = Command::new("pgrep")
-            .args(["-f", "--", "termgate-bench --relay-serve"])
+            .args(["-f", "--", &pattern])
             .output()
             .unwrap();
         if running.stdout.is_empty() {
@@ -146,5 +150,64 @@ fn bench_relay_side_is_timed_and_stopped() {
             String::from_utf8_lossy(&running.stdout)
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The relay process lives as long as its parent's end of its stdin: when
+/// the bench goes away, however it goes, the relay and its shells follow.
+#[test]
+fn relay_exits_with_its_parent_and_takes_its_shells() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    /// Killed if the test fails, so no relay outlives it.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut guard = Guard(
+        Command::new(env!("CARGO_BIN_EXE_termgate-bench"))
+            .arg("--relay-serve")
+            .arg(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the relay"),
+    );
+    let relay = &mut guard.0;
+    let mut port = String::new();
+    std::io::BufReader::new(relay.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let port: u16 = port.trim().parse().expect("the relay printed its port");
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    tcp.write_all(b"echo relay-$((6*7))\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("relay-42") {
+        let n = tcp.read(&mut buf).expect("the shell answered");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let shells_in_dir = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|c| c == dir.path()))
+            .count()
+    };
+    assert_eq!(shells_in_dir(), 1, "one shell behind the connection");
+    drop(relay.stdin.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while relay.try_wait().unwrap().is_none() || shells_in_dir() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "relay or its shell still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

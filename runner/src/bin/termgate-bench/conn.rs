@@ -196,8 +196,16 @@ impl Conn {
                 use termgate_runner::executor::terminal::TerminalControl as _;
                 control.close().await;
             }
-            // Dropping the socket ends the relay's copy and its shell.
-            Conn::Tcp { .. } => {}
+            // The relay closes its shell, then the socket: wait for that,
+            // so the next phase does not share the CPUs with the closing.
+            Conn::Tcp {
+                mut stream,
+                mut buf,
+            } => {
+                let _ = stream.shutdown().await;
+                let drain = async { while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {} };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+            }
         }
     }
 }

@@ -88,7 +88,16 @@ pub fn serve(cwd: &Path) -> anyhow::Result<()> {
 
 async fn accept_loop(listener: TcpListener, cwd: &Path) -> anyhow::Result<()> {
     loop {
-        let (tcp, _) = listener.accept().await.context("relay accept")?;
+        // A failed accept (out of descriptors, a connection reset before it
+        // was taken) costs that connection, not the relay.
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                eprintln!("relay: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let cwd = cwd.to_path_buf();
         tokio::spawn(async move {
             if let Err(e) = relay_one(tcp, &cwd).await {
