@@ -108,6 +108,38 @@ fn sigterm_aborts_running_jobs_and_exits_within_shutdown_timeout() {
     assert!(r.log_text().contains("Starting forceful shutdown"));
 }
 
+/// During a forceful shutdown that waits (here on a coordinator that stopped
+/// answering), a second stop signal exits at once, as gitlab-runner's does.
+#[test]
+fn second_stop_signal_during_a_forceful_shutdown_exits_at_once() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "second-signal");
+    setup.set_global("shutdown_timeout = 60");
+    let mut r = setup.start();
+    let id = coord.enqueue(job("long", &["sleep 300"]));
+    coord.wait_state(id, &["running"], Duration::from_secs(30));
+    let coord_pid = nix::unistd::Pid::from_raw(coord.child.id() as i32);
+    nix::sys::signal::kill(coord_pid, Signal::SIGSTOP).unwrap();
+    r.signal(Signal::SIGTERM);
+    r.wait_log("Starting forceful shutdown", Duration::from_secs(10));
+    // The aborted job's final update now waits on the stopped coordinator.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        r.child.try_wait().unwrap().is_none(),
+        "the shutdown did not wait; this test needs it to"
+    );
+    let t0 = std::time::Instant::now();
+    r.signal(Signal::SIGINT);
+    r.wait_exit(Duration::from_secs(10));
+    nix::sys::signal::kill(coord_pid, Signal::SIGCONT).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let line = r.wait_log(
+        "Forced exit with a second stop signal",
+        Duration::from_secs(1),
+    );
+    assert_eq!(line["signal"], "interrupt", "{line}");
+}
+
 #[test]
 fn sighup_reloads_config_and_bad_reload_keeps_the_old_one() {
     let coord = Coord::start(None);
