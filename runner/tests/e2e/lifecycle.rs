@@ -218,14 +218,8 @@ fn sighup_while_starting_reloads_instead_of_killing() {
     let (_setup, r) = starting
         .join()
         .expect("the runner survived a SIGHUP while starting");
-    wait_until("the reload after startup", Duration::from_secs(10), || {
-        let loaded = r
-            .log_lines()
-            .iter()
-            .filter(|l| l["msg"] == "Configuration loaded")
-            .count();
-        (loaded >= 2).then_some(())
-    });
+    // Once at start, once for the reload.
+    r.wait_config_loaded(2, Duration::from_secs(10));
 }
 
 /// `shutdown_timeout` is read from the config in force when the stop signal
@@ -237,14 +231,8 @@ fn shutdown_timeout_follows_a_reload() {
     let mut r = setup.start();
     setup.set_global("shutdown_timeout = 7");
     r.signal(Signal::SIGHUP);
-    wait_until("the reload applied", Duration::from_secs(10), || {
-        let loaded = r
-            .log_lines()
-            .iter()
-            .filter(|l| l["msg"] == "Configuration loaded")
-            .count();
-        (loaded >= 2).then_some(())
-    });
+    // Once at start, once for the reload.
+    r.wait_config_loaded(2, Duration::from_secs(10));
     r.signal(Signal::SIGTERM);
     r.wait_exit(Duration::from_secs(15));
     let line = r.wait_log("Starting forceful shutdown", Duration::from_secs(1));

@@ -369,6 +369,23 @@ impl RunnerProc {
         })
     }
 
+    /// Wait until "Configuration loaded" was logged `times` times: once at
+    /// start, then once per reload the runner applied.
+    pub fn wait_config_loaded(&self, times: usize, timeout: Duration) {
+        wait_until(
+            &format!("\"Configuration loaded\" {times} times"),
+            timeout,
+            || {
+                let loaded = self
+                    .log_lines()
+                    .iter()
+                    .filter(|l| l["msg"] == "Configuration loaded")
+                    .count();
+                (loaded >= times).then_some(())
+            },
+        );
+    }
+
     pub fn metrics(&self) -> String {
         http()
             .get(format!("{}/metrics", self.metrics_url))

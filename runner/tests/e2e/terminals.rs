@@ -128,14 +128,8 @@ fn session_timeout_follows_a_reload() {
     t1.run("true", 10 * SECS);
     setup.edit(|t| t.replace("session_timeout = 1800", "session_timeout = 3"));
     r.signal(Signal::SIGHUP);
-    wait_until("the reload applied", 10 * SECS, || {
-        let loaded = r
-            .log_lines()
-            .iter()
-            .filter(|l| l["msg"] == "Configuration loaded")
-            .count();
-        (loaded >= 2).then_some(())
-    });
+    // Once at start, once for the reload.
+    r.wait_config_loaded(2, 10 * SECS);
     let (after, _) = running_job(&coord, "after", &["sleep 3"]);
     let mut t2 = Term::workhorse(&coord.url, after, "terminal.gitlab.com").expect("terminal");
     t2.run("true", 10 * SECS);
