@@ -111,8 +111,10 @@ mod tests {
     use super::*;
 
     /// A SIGHUP that arrives after `EarlyHangup::catch` but before the
-    /// other handlers are installed neither kills the process (the test
-    /// binary would die) nor is lost: the loop sees it as a reload.
+    /// other handlers are installed does not kill the process (the test
+    /// binary would die), and the loop then sees it as a reload. The
+    /// daemon's use of it is checked end to end
+    /// (`sighup_while_starting_reloads_instead_of_killing`).
     #[tokio::test]
     async fn hangup_while_starting_is_kept_for_the_loop() {
         let early = EarlyHangup::catch().unwrap();

@@ -441,14 +441,18 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     })
 }
 
-/// `n` bare PTYs, each at its prompt.
-async fn open_bare(cwd: &Path, n: usize) -> anyhow::Result<Vec<Conn>> {
-    let cwd: PathBuf = cwd.to_path_buf();
+/// `n` terminals from `open`, `CONNECT_PARALLEL` at a time, each at its
+/// prompt.
+async fn open_at_prompt<F, Fut>(n: usize, open: F) -> anyhow::Result<Vec<Conn>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Conn>>,
+{
     let opened: Vec<anyhow::Result<Conn>> = futures::stream::iter(0..n)
         .map(|_| {
-            let cwd = cwd.clone();
+            let conn = open();
             async move {
-                let mut c = Conn::bare(&cwd)?;
+                let mut c = conn.await?;
                 load::wait_prompt(&mut c, Duration::from_millis(300), Duration::from_secs(30))
                     .await?;
                 Ok(c)
@@ -460,18 +464,14 @@ async fn open_bare(cwd: &Path, n: usize) -> anyhow::Result<Vec<Conn>> {
     opened.into_iter().collect()
 }
 
+/// `n` bare PTYs, each at its prompt.
+async fn open_bare(cwd: &Path, n: usize) -> anyhow::Result<Vec<Conn>> {
+    open_at_prompt(n, || std::future::ready(Conn::bare(cwd))).await
+}
+
 /// `n` shells behind the `--relay` yardstick, each at its prompt.
 async fn open_relayed(addr: std::net::SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
-    let opened: Vec<anyhow::Result<Conn>> = futures::stream::iter(0..n)
-        .map(|_| async move {
-            let mut c = Conn::relayed(addr).await?;
-            load::wait_prompt(&mut c, Duration::from_millis(300), Duration::from_secs(30)).await?;
-            Ok(c)
-        })
-        .buffer_unordered(CONNECT_PARALLEL)
-        .collect()
-        .await;
-    opened.into_iter().collect()
+    open_at_prompt(n, || Conn::relayed(addr)).await
 }
 
 /// Connect to every target and wait for its prompt; the connected terminals
