@@ -1,6 +1,6 @@
-//! Contract test: every GitLab JSON fixture in `shared/fixtures/gitlab/`
+//! Contract test: every GitLab JSON fixture in `tests/fixtures/gitlab/`
 //! deserialises into the matching `termgate::api` type, with the checks
-//! listed in `shared/fixtures/README.md`.
+//! listed in `tests/fixtures/README.md`.
 
 // Helpers outside `#[test]` fns are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,14 +9,9 @@ use std::path::PathBuf;
 
 use termgate::api::{JobRequest, JobResponse};
 
-/// `shared/fixtures/gitlab` next to an ancestor of this crate (the main
-/// checkout and worktrees sit at different depths).
+/// The repo's `tests/fixtures/gitlab`.
 fn gitlab_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/fixtures/gitlab"))
-        .find(|p| p.is_dir())
-        .expect("shared/fixtures/gitlab not found above the crate")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitlab")
 }
 
 fn read(name: &str) -> String {

@@ -1,5 +1,5 @@
 //! Workhorse framing conformance: every case of
-//! `shared/fixtures/terminal/wrappers-cases.json` through `wrap_read` /
+//! `tests/fixtures/terminal/wrappers-cases.json` through `wrap_read` /
 //! `wrap_write`, plus never-panic properties of the server codec.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,15 +7,9 @@
 use proptest::prelude::*;
 use termgate::terminal::*;
 
+/// The repo's `tests/fixtures`.
 fn fixtures_dir() -> std::path::PathBuf {
-    let mut d = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let c = d.join("shared/fixtures");
-        if c.is_dir() {
-            return c;
-        }
-        assert!(d.pop(), "shared/fixtures not found above the crate");
-    }
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 fn kind(code: u64) -> FrameKind {

@@ -17,18 +17,8 @@ pub mod wrap;
 pub use fingerprint::fingerprint;
 pub use parse::{parse_line, LineKind};
 
-/// `shared/fixtures/logs`, found by walking up from `CARGO_MANIFEST_DIR`.
+/// The repo's `tests/fixtures/logs`.
 #[cfg(test)]
 pub(crate) fn fixtures_dir() -> std::path::PathBuf {
-    let mut d = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let f = d.join("shared/fixtures/logs");
-        if f.is_dir() {
-            return f;
-        }
-        assert!(
-            d.pop(),
-            "shared/fixtures/logs not found above CARGO_MANIFEST_DIR"
-        );
-    }
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/logs")
 }

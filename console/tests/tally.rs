@@ -7,15 +7,9 @@ use std::process::{Command, Output};
 
 use termgate::logschema as ls;
 
+/// The repo's `tests/fixtures/logs`.
 fn fixtures() -> PathBuf {
-    let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let f = d.join("shared/fixtures/logs");
-        if f.is_dir() {
-            return f;
-        }
-        assert!(d.pop(), "shared/fixtures/logs not found");
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/logs")
 }
 
 fn tally(args: &[&str]) -> Output {

@@ -262,7 +262,10 @@ mod tests {
     }
 
     fn fixture(name: &str) -> String {
-        let p = format!("/work/shared/fixtures/logs/docs-log-format-{name}.log");
+        let p = format!(
+            "{}/../tests/fixtures/logs/docs-log-format-{name}.log",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(&p).unwrap()
     }
 

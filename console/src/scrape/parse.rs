@@ -383,19 +383,9 @@ process_start_time_seconds 1.7e9
         assert_eq!(s.terminals_available, None);
     }
 
+    /// The repo's `tests/fixtures`.
     pub(crate) fn fixtures_dir() -> std::path::PathBuf {
-        let mut d = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        loop {
-            let f = d.join("shared/fixtures");
-            if f.is_dir() {
-                return f;
-            }
-            assert!(
-                d.pop(),
-                "no shared/fixtures above {}",
-                env!("CARGO_MANIFEST_DIR")
-            );
-        }
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
     }
 
     #[test]
@@ -606,14 +596,8 @@ mod upstream_fleet_row {
     /// `-` for termgate's session columns, never an error.
     #[test]
     fn upstream_scrape_populates_a_fleet_row() {
-        let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let fixtures = loop {
-            let c = dir.join("shared/fixtures/metrics");
-            if c.is_dir() {
-                break c;
-            }
-            assert!(dir.pop(), "shared/fixtures not found");
-        };
+        let fixtures =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/metrics");
         let text = std::fs::read_to_string(fixtures.join("gitlab-runner-10.0.0-beta.28-docs.prom"))
             .unwrap();
         let sample = super::parse_metrics(&text).unwrap();

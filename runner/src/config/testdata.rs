@@ -1,44 +1,77 @@
 //! Shared test data for the config tests.
 
-/// Copies of `shared/fixtures/runner-config/` (gitlab-runner's own test and
+/// `tests/fixtures/runner-config/` (gitlab-runner's own test and
 /// docs configs; see that folder's README for provenance), compiled in.
 const FIXTURES: &[(&str, &str)] = &[
     (
         "test-config.toml",
-        include_str!("testdata/test-config.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/test-config.toml"
+        )),
     ),
     (
         "docs-session-server.toml",
-        include_str!("testdata/docs-session-server.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/docs-session-server.toml"
+        )),
     ),
     (
         "docs-register-template-merged.toml",
-        include_str!("testdata/docs-register-template-merged.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/docs-register-template-merged.toml"
+        )),
     ),
     (
         "docs-libvirt-custom-executor.toml",
-        include_str!("testdata/docs-libvirt-custom-executor.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/docs-libvirt-custom-executor.toml"
+        )),
     ),
     (
         "docs-machine-shutdown-drain.toml",
-        include_str!("testdata/docs-machine-shutdown-drain.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/docs-machine-shutdown-drain.toml"
+        )),
     ),
-    ("lint/valid.toml", include_str!("testdata/lint/valid.toml")),
+    (
+        "lint/valid.toml",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/lint/valid.toml"
+        )),
+    ),
     (
         "lint/misspelled_key.toml",
-        include_str!("testdata/lint/misspelled_key.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/lint/misspelled_key.toml"
+        )),
     ),
     (
         "lint/wrong_section.toml",
-        include_str!("testdata/lint/wrong_section.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/lint/wrong_section.toml"
+        )),
     ),
     (
         "lint/invalid_syntax.toml",
-        include_str!("testdata/lint/invalid_syntax.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/lint/invalid_syntax.toml"
+        )),
     ),
     (
         "lint/bad_shell.toml",
-        include_str!("testdata/lint/bad_shell.toml"),
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/runner-config/lint/bad_shell.toml"
+        )),
     ),
 ];
 

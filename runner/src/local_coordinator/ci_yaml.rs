@@ -483,14 +483,9 @@ mod tests {
     use std::path::PathBuf;
     use termgate::api::StepWhen;
 
-    /// `shared/fixtures` next to an ancestor of the crate (`../../shared`
-    /// from `runner/` in the main checkout, one level more in a worktree).
+    /// The repo's `tests/fixtures/gitlab/job-request-yamls`.
     fn fixtures_dir() -> PathBuf {
-        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        here.ancestors()
-            .map(|a| a.join("shared/fixtures/gitlab/job-request-yamls"))
-            .find(|p| p.is_dir())
-            .unwrap()
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gitlab/job-request-yamls")
     }
 
     /// Upstream `spec/requests/api/ci/runner/yamls/*.yml`: every top-level

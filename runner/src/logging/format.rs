@@ -415,8 +415,11 @@ mod tests {
     /// rendered again, comes out byte for byte.
     #[test]
     fn real_upstream_json_lines_round_trip() {
-        let text =
-            std::fs::read_to_string("/work/shared/fixtures/logs/gitlab-runner-real.jsonl").unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/logs/gitlab-runner-real.jsonl"
+        ))
+        .unwrap();
         let mut n = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: BTreeMap<String, serde_json::Value> = serde_json::from_str(line).unwrap();

@@ -2,21 +2,9 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// `shared/fixtures/runner-config`, found beside the checkout (CI lays
-/// `shared/` next to the clone).
+/// The repo's `tests/fixtures/runner-config`.
 fn fixtures() -> std::path::PathBuf {
-    let mut d = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let c = d.join("shared/fixtures/runner-config");
-        if c.is_dir() {
-            return c;
-        }
-        assert!(
-            d.pop(),
-            "shared/fixtures not found above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/runner-config")
 }
 
 fn run_with(config_text: &str) -> std::process::Output {
