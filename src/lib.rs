@@ -4,11 +4,15 @@
 //!   response, job update, trace patch rules);
 //! - [`metrics`]: metric and label names;
 //! - [`logschema`]: log field and event names, upstream message wording;
-//! - [`terminal`]: the terminal WebSocket framing (Workhorse subprotocols, k8s channels).
+//! - [`terminal`]: the terminal WebSocket framing (Workhorse subprotocols, k8s channels);
+//! - [`duration`] and [`backoff`]: the one duration parser and retry schedule both
+//!   binaries use.
 //!
 //! No I/O lives here.
 
 pub mod api;
+pub mod backoff;
+pub mod duration;
 pub mod logschema;
 pub mod metrics;
 pub mod terminal;

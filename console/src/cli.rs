@@ -59,32 +59,11 @@ pub struct DemoArgs {
     pub dir: Option<std::path::PathBuf>,
 }
 
-/// `10s`, `2m`, `1h`, `7d`, `500ms` or plain seconds.
+/// `10s`, `2m`, `1h30m`, `7d`, `500ms` or plain seconds: the shared parser,
+/// with a hint of what to type.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(
-        s.find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.len()),
-    );
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (try 10s, 2m, 1h)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in {s:?} (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    termgate::duration::parse_cli(s)
+        .map_err(|e| format!("{e} (use ms, s, m, h or d, e.g. 10s, 1h30m, 7d)"))
 }
 
 pub fn main() -> std::process::ExitCode {

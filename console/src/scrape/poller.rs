@@ -22,32 +22,11 @@ use crate::model::{Health, RunnerSource, RunnerState, Sample, Series};
 /// Results arriving within this window are published together.
 const COALESCE: Duration = Duration::from_millis(100);
 
-/// Retry delays of a runner that is down: `min`, doubling, capped at `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub min: Duration,
-    pub max: Duration,
-}
+/// Retry delays of a runner that is down: the shared schedule, 1 s doubling
+/// to 30 s by default.
+pub use termgate::backoff::Backoff;
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            min: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-        }
-    }
-}
-
-impl Backoff {
-    /// Delay before the next try after `failures` failures in a row (≥ 1).
-    pub fn delay(&self, failures: u32) -> Duration {
-        let doubled = self
-            .min
-            .checked_mul(1u32 << failures.saturating_sub(1).min(20))
-            .unwrap_or(self.max);
-        doubled.min(self.max)
-    }
-}
+const DEFAULT_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollOptions {
@@ -69,7 +48,7 @@ impl Default for PollOptions {
             interval: crate::config::DEFAULT_INTERVAL,
             timeout: crate::config::DEFAULT_TIMEOUT,
             concurrency: crate::config::DEFAULT_CONCURRENCY,
-            backoff: Backoff::default(),
+            backoff: DEFAULT_BACKOFF,
             history: Duration::from_secs(3600),
             rate_window: Duration::from_secs(60),
         }
@@ -571,7 +550,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let b = Backoff::default();
+        let b = DEFAULT_BACKOFF;
         let d: Vec<u64> = (1..=8).map(|n| b.delay(n).as_secs()).collect();
         assert_eq!(d, [1, 2, 4, 8, 16, 30, 30, 30]);
         assert_eq!(b.delay(u32::MAX), Duration::from_secs(30));

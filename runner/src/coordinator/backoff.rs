@@ -1,5 +1,6 @@
-//! Capped exponential backoff with jitter (100 ms doubling to a cap), as
-//! gitlab-runner's retry requester uses.
+//! The retry state of one request loop: [`termgate::backoff::Backoff`]'s
+//! schedule (100 ms doubling to a cap, as gitlab-runner's retry requester)
+//! with ±20 % jitter and a count of attempts.
 
 use std::time::Duration;
 
@@ -7,29 +8,24 @@ use rand::Rng;
 
 #[derive(Debug, Clone)]
 pub struct Backoff {
-    min: Duration,
-    max: Duration,
+    schedule: termgate::backoff::Backoff,
     attempt: u32,
 }
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
         Backoff {
-            min,
-            max,
+            schedule: termgate::backoff::Backoff::new(min, max),
             attempt: 0,
         }
     }
 
     /// The next delay: min·2^n capped at max, with ±20 % jitter.
     pub fn next_delay(&mut self) -> Duration {
-        let base = self
-            .min
-            .saturating_mul(1u32.checked_shl(self.attempt).unwrap_or(u32::MAX))
-            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        let jitter = rand::thread_rng().gen_range(0.8..1.2);
-        base.mul_f64(jitter).min(self.max)
+        let base = self.schedule.delay(self.attempt);
+        let factor = rand::thread_rng().gen_range(0.8..1.2);
+        termgate::backoff::jittered(base, factor, self.schedule.max)
     }
 
     pub fn reset(&mut self) {
@@ -50,10 +46,12 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         let d0 = b.next_delay();
         assert!(d0 >= Duration::from_millis(80) && d0 <= Duration::from_millis(120));
+        let d1 = b.next_delay();
+        assert!(d1 >= Duration::from_millis(160) && d1 <= Duration::from_millis(240));
         for _ in 0..20 {
             assert!(b.next_delay() <= Duration::from_secs(1));
         }
-        assert_eq!(b.attempts(), 21);
+        assert_eq!(b.attempts(), 22);
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(120));
     }
