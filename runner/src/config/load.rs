@@ -1,8 +1,13 @@
-//! Loading and validating `config.toml` text, and the errors it reports.
+//! Loading `config.toml`: one parse, the serde model, then validation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{build, reader, Config};
+use serde::Deserialize;
+
+use super::doc::Doc;
+use super::model::RawConfig;
+use super::validate::{self, Ctx};
+use super::{Config, ConfigError, Problem};
 
 /// A config that loaded, with what the operator should be told about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,76 +15,6 @@ pub struct LoadedConfig {
     pub config: Config,
     /// Deprecations and the single "not implemented by termgate" summary.
     pub warnings: Vec<String>,
-}
-
-/// One schema problem, at a line of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line, when known.
-    pub line: Option<usize>,
-    /// "" for global keys, else e.g. `[session_server]` or `[[runners]] #2`.
-    pub section: String,
-    pub key: String,
-    pub message: String,
-}
-
-impl Problem {
-    fn render(&self, origin: &str) -> String {
-        let at = match self.line {
-            Some(l) => format!("{origin}:{l}"),
-            None => origin.to_string(),
-        };
-        let within = if self.section.is_empty() {
-            String::new()
-        } else {
-            format!(" (in {})", self.section)
-        };
-        format!("{at}: {}{within}: {}", self.key, self.message)
-    }
-}
-
-/// Why a config could not be read, parsed or written. `Display` is the
-/// message for the operator.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("reading config {}: {error}", path.display())]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("writing config {}: {error}", path.display())]
-    Write {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    #[error("{origin}:{line}:{column}: decoding config: {message}")]
-    Decode {
-        origin: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{}", render_problems(origin, problems))]
-    Invalid {
-        origin: String,
-        problems: Vec<Problem>,
-    },
-    #[error("encoding config: {0}")]
-    Encode(String),
-}
-
-fn render_problems(origin: &str, problems: &[Problem]) -> String {
-    match problems {
-        [one] => format!("config schema validation failed: {}", one.render(origin)),
-        many => {
-            let mut out = format!("config schema validation failed ({} problems):", many.len());
-            for p in many {
-                out.push_str("\n  ");
-                out.push_str(&p.render(origin));
-            }
-            out
-        }
-    }
 }
 
 /// Reads and validates `path`.
@@ -97,20 +32,23 @@ pub fn parse(text: &str, origin: &str) -> Result<LoadedConfig, ConfigError> {
         let message = e.message().trim().to_string();
         decode_error(text, origin, e.span().map(|s| s.start), message)
     })?;
-    let raw: toml::Table = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_string();
-        decode_error(text, origin, e.span().map(|s| s.start), message)
-    })?;
-
-    let mut ctx = reader::Ctx::new(text, origin);
-    let mut root = reader::Section::new(
-        doc.as_table(),
-        Some(&raw),
-        String::new(),
-        String::new(),
-        None,
-    );
-    let config = build::build(&mut ctx, &mut root);
+    // The model is read from this same parse; `Doc` keeps it for lines.
+    let raw = RawConfig::deserialize(toml_edit::de::Deserializer::from(doc.clone()));
+    let mut ctx = Ctx::new(Doc::new(&doc), origin);
+    let config = match raw {
+        Ok(raw) => validate::config(&mut ctx, raw),
+        // Every value is read leniently, so this is not expected; it is
+        // still reported as a problem, never as a panic.
+        Err(e) => {
+            ctx.problems.push(Problem {
+                line: e.span().map(|s| ctx.line_at(s.start)),
+                section: String::new(),
+                key: String::new(),
+                message: e.message().to_string(),
+            });
+            Config::default()
+        }
+    };
 
     if !ctx.problems.is_empty() {
         let mut problems = ctx.problems;

@@ -1,0 +1,747 @@
+//! The model as written ([`RawConfig`]) into [`Config`]: gitlab-runner's
+//! defaults, termgate's validation, every problem with its line and key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::doc::{Doc, Step};
+use super::duration::parse_go_duration;
+use super::model::{
+    Checked, Map, RawConfig, RawDocker, RawRunner, RawSessionServer, Section, Shape, StringOrList,
+    Timestamp,
+};
+use super::schema::{
+    DOCKER_IGNORED, DOCKER_KEYS, IMPLEMENTED_EXECUTORS, IMPLEMENTED_FEATURE_FLAGS, LOG_FORMATS,
+    LOG_LEVELS, PULL_POLICIES, ROOT_IGNORED, ROOT_KEYS, RUNNER_IGNORED, RUNNER_KEYS, SESSION_KEYS,
+    SHELLS, UPSTREAM_EXECUTORS,
+};
+use super::{
+    Config, DockerConfig, Ignored, Problem, RunnerConfig, Secret, SessionServer,
+    DEFAULT_CHECK_INTERVAL, DEFAULT_OUTPUT_LIMIT_KB, DEFAULT_SESSION_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_UNHEALTHY_REQUESTS_LIMIT,
+};
+
+/// What reading one document found besides the config.
+pub(crate) struct Ctx<'t> {
+    doc: Doc<'t>,
+    /// File name used in messages.
+    origin: &'t str,
+    pub(crate) problems: Vec<Problem>,
+    /// Known-but-unimplemented keys: (line, display name).
+    pub(crate) ignored: Vec<(Option<usize>, String)>,
+    /// Warnings other than the "ignored" summary (deprecations, executors).
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Where a section is, for messages and look-ups.
+struct Sec {
+    /// `""`, `[session_server]`, `[[runners]] #1`, `[[runners]] #1 [runners.docker]`.
+    label: String,
+    /// Prefix of this section's ignored keys in the warning.
+    scope: String,
+    /// Dotted TOML name (`runners.docker`), for the headers messages show.
+    dotted: &'static str,
+    /// Where it is in the document.
+    path: Vec<Step>,
+    /// Header line.
+    line: Option<usize>,
+}
+
+impl Sec {
+    fn child(&self, key: &str) -> String {
+        if self.dotted.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.dotted)
+        }
+    }
+}
+
+impl<'t> Ctx<'t> {
+    pub(crate) fn new(doc: Doc<'t>, origin: &'t str) -> Self {
+        Self {
+            doc,
+            origin,
+            problems: Vec::new(),
+            ignored: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// 1-based line of a byte offset.
+    pub(crate) fn line_at(&self, offset: usize) -> usize {
+        self.doc.line_at(offset)
+    }
+
+    fn problem(&mut self, line: Option<usize>, s: &Sec, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line,
+            section: s.label.clone(),
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Line of `key` in `s` (the key, else its value, else the header).
+    fn line(&self, s: &Sec, key: &str) -> Option<usize> {
+        self.doc.key_line(&s.path, key).or(s.line)
+    }
+
+    /// The value, or a problem saying what was found instead.
+    fn take<T: Shape>(&mut self, s: &Sec, key: &str, value: Option<Checked<T>>) -> Option<T> {
+        match value? {
+            Checked::Ok(v) => Some(v),
+            Checked::Wrong(message) => {
+                let message = match self.doc.non_value(&s.path, key) {
+                    Some(found) => format!("expected {}, found {found}", T::WANT),
+                    None => message,
+                };
+                let line = self.line(s, key);
+                self.problem(line, s, key, message);
+                None
+            }
+        }
+    }
+
+    /// A string, with "" treated as absent (gitlab-runner's zero value).
+    fn string(&mut self, s: &Sec, key: &str, value: Option<Checked<String>>) -> Option<String> {
+        self.take(s, key, value).filter(|v| !v.is_empty())
+    }
+
+    fn path(&mut self, s: &Sec, key: &str, value: Option<Checked<String>>) -> Option<PathBuf> {
+        self.string(s, key, value).map(PathBuf::from)
+    }
+
+    /// A non-negative integer; negative values are an error.
+    fn uint(&mut self, s: &Sec, key: &str, value: Option<Checked<i64>>) -> Option<u64> {
+        let i = self.take(s, key, value)?;
+        match u64::try_from(i) {
+            Ok(u) => Some(u),
+            Err(_) => {
+                let line = self.line(s, key);
+                self.problem(line, s, key, format!("must not be negative, found {i}"));
+                None
+            }
+        }
+    }
+
+    fn usize(&mut self, s: &Sec, key: &str, value: Option<Checked<i64>>) -> Option<usize> {
+        let u = self.uint(s, key, value)?;
+        match usize::try_from(u) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                let line = self.line(s, key);
+                self.problem(line, s, key, format!("{u} is too large"));
+                None
+            }
+        }
+    }
+
+    /// An integer where values <= 0 mean `default` (gitlab-runner's rule).
+    fn positive_or(
+        &mut self,
+        s: &Sec,
+        key: &str,
+        value: Option<Checked<i64>>,
+        default: u64,
+    ) -> Option<u64> {
+        let n = self.take(s, key, value)?;
+        Some(u64::try_from(n).ok().filter(|v| *v > 0).unwrap_or(default))
+    }
+
+    fn strings(&mut self, s: &Sec, key: &str, value: Option<Checked<Vec<String>>>) -> Vec<String> {
+        self.take(s, key, value).unwrap_or_default()
+    }
+
+    fn bool(&mut self, s: &Sec, key: &str, value: Option<Checked<bool>>) -> bool {
+        self.take(s, key, value).unwrap_or_default()
+    }
+
+    /// A sub-table, or a problem when the file holds something else.
+    fn section<T>(&mut self, s: &Sec, key: &str, value: Option<Section<T>>) -> Option<T> {
+        let value = value?;
+        match (value, self.doc.is_table(&s.path, key)) {
+            (Section::Ok(v), true) => Some(v),
+            _ => {
+                self.type_error(s, key, "a table");
+                None
+            }
+        }
+    }
+
+    fn type_error(&mut self, s: &Sec, key: &str, want: &str) {
+        let found = match self.doc.non_value(&s.path, key) {
+            Some(found) => found.to_string(),
+            None => self.doc_value(s, key),
+        };
+        let line = self.line(s, key);
+        self.problem(line, s, key, format!("expected {want}, found {found}"));
+    }
+
+    /// How a plain value at `key` is described in messages.
+    fn doc_value(&self, s: &Sec, key: &str) -> String {
+        self.doc
+            .entry(&s.path, key)
+            .and_then(|(_, item)| item.as_value())
+            .map(|v| match v {
+                toml_edit::Value::String(x) => format!("a string ({:?})", x.value()),
+                toml_edit::Value::Integer(x) => format!("an integer ({})", x.value()),
+                toml_edit::Value::Float(x) => format!("a float ({})", x.value()),
+                toml_edit::Value::Boolean(x) => format!("a boolean ({})", x.value()),
+                toml_edit::Value::Datetime(x) => format!("a date-time ({})", x.value()),
+                toml_edit::Value::Array(_) => "an array".to_string(),
+                toml_edit::Value::InlineTable(_) => "a table".to_string(),
+            })
+            .unwrap_or_else(|| "nothing".to_string())
+    }
+
+    /// A table of values (`tmpfs`, `feature_flags`): every entry of the
+    /// wrong type is a problem under `key.name`, at the entry's line.
+    fn map<T>(
+        &mut self,
+        s: &Sec,
+        key: &'static str,
+        want: &str,
+        value: Map<T>,
+    ) -> Option<BTreeMap<String, T>> {
+        let entries = self.section(s, key, value)?;
+        let mut path = s.path.clone();
+        path.push(Step::Key(key));
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        // In the file's order, so that problems on one line keep it.
+        let order = self.doc.keys(&path);
+        let mut entries = entries;
+        for name in order {
+            let Some(entry) = entries.remove(name) else {
+                continue;
+            };
+            match entry {
+                Checked::Ok(v) => {
+                    out.insert(name.to_string(), v);
+                }
+                Checked::Wrong(_) => {
+                    let found = match self.doc.non_value(&path, name) {
+                        Some(found) => found.to_string(),
+                        None => {
+                            let inner = Sec {
+                                label: String::new(),
+                                scope: String::new(),
+                                dotted: "",
+                                path: path.clone(),
+                                line: None,
+                            };
+                            self.doc_value(&inner, name)
+                        }
+                    };
+                    let line = self.doc.key_line(&path, name);
+                    self.problem(
+                        line,
+                        s,
+                        &format!("{key}.{name}"),
+                        format!("expected {want}, found {found}"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// Sorts the keys the model does not name: gitlab-runner keys termgate
+    /// does not implement are noted and returned verbatim; others are
+    /// unknown, with a "did you mean".
+    fn finish(
+        &mut self,
+        s: &Sec,
+        mut other: toml::Table,
+        known: &[&str],
+        ignored: &[&str],
+    ) -> toml::Table {
+        let mut kept = toml::Table::new();
+        for name in self.doc.keys(&s.path) {
+            let Some(value) = other.remove(name) else {
+                continue;
+            };
+            let child = s.child(name);
+            if ignored.contains(&name) {
+                let (shown, line) = self.doc.shown(&s.path, &child, name);
+                let shown = if s.scope.is_empty() {
+                    shown
+                } else {
+                    format!("{} {shown}", s.scope)
+                };
+                self.ignored.push((line, shown));
+                kept.insert(name.to_string(), value);
+                continue;
+            }
+            let key_line = self.doc.key_line(&s.path, name);
+            let (header, line) = self.doc.unknown_section(&s.path, &child, name);
+            let hint = match suggest(name, known.iter().chain(ignored).copied()) {
+                Some(h) => format!("; did you mean \"{h}\"?"),
+                None => String::new(),
+            };
+            let message = match header {
+                Some(header) => format!("unknown section {header}{hint}"),
+                None => format!("unknown key{hint}"),
+            };
+            self.problem(line.or(key_line).or(s.line), s, name, message);
+        }
+        kept
+    }
+
+    fn one_of(
+        &mut self,
+        s: &Sec,
+        key: &str,
+        value: Option<Checked<String>>,
+        allowed: &[&str],
+    ) -> Option<String> {
+        let v = self.string(s, key, value)?;
+        if allowed.contains(&v.as_str()) {
+            return Some(v);
+        }
+        let hint = match suggest(&v, allowed.iter().copied()) {
+            Some(h) => format!("; did you mean \"{h}\"?"),
+            None => String::new(),
+        };
+        let line = self.line(s, key);
+        let message = format!(
+            "unsupported value {v:?}; allowed values: {}{hint}",
+            allowed.join(", ")
+        );
+        self.problem(line, s, key, message);
+        None
+    }
+
+    fn duration(&mut self, s: &Sec, key: &str, value: Option<Checked<String>>) -> Option<String> {
+        let v = self.string(s, key, value)?;
+        match parse_go_duration(&v) {
+            Ok(_) => Some(v),
+            Err(e) => {
+                let line = self.line(s, key);
+                let message = format!("{e}; expected a duration such as \"15m\" or \"1h30m\"");
+                self.problem(line, s, key, message);
+                None
+            }
+        }
+    }
+}
+
+/// The closest known key, if close enough to be a likely typo.
+pub(crate) fn suggest<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = unknown.to_ascii_lowercase();
+    known
+        .map(|k| (k, strsim::jaro_winkler(&lower, &k.to_ascii_lowercase())))
+        .filter(|(_, score)| *score >= 0.85)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(k, _)| k)
+}
+
+pub(crate) fn config(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
+    let root = Sec {
+        label: String::new(),
+        scope: String::new(),
+        dotted: "",
+        path: Vec::new(),
+        line: None,
+    };
+    let mut cfg = Config::default();
+    if let Some(n) = ctx.usize(&root, "concurrent", raw.concurrent) {
+        if n == 0 {
+            let line = ctx.line(&root, "concurrent");
+            ctx.problem(
+                line,
+                &root,
+                "concurrent",
+                "must be at least 1 (0 would never run a job)",
+            );
+        } else {
+            cfg.concurrent = n;
+        }
+    }
+    if let Some(n) = ctx.positive_or(
+        &root,
+        "check_interval",
+        raw.check_interval,
+        DEFAULT_CHECK_INTERVAL,
+    ) {
+        cfg.check_interval = n;
+    }
+    cfg.log_level = ctx.one_of(&root, "log_level", raw.log_level, LOG_LEVELS);
+    cfg.log_format = ctx.one_of(&root, "log_format", raw.log_format, LOG_FORMATS);
+    cfg.listen_address = listen_address(ctx, &root, raw.listen_address, raw.metrics_server);
+    cfg.sentry_dsn = ctx.string(&root, "sentry_dsn", raw.sentry_dsn);
+    if let Some(n) = ctx.positive_or(
+        &root,
+        "shutdown_timeout",
+        raw.shutdown_timeout,
+        DEFAULT_SHUTDOWN_TIMEOUT,
+    ) {
+        cfg.shutdown_timeout = n;
+    }
+    cfg.connection_max_age = ctx.duration(&root, "connection_max_age", raw.connection_max_age);
+    if let Some(server) = ctx.section(&root, "session_server", raw.session_server) {
+        let s = Sec {
+            label: "[session_server]".to_string(),
+            scope: "[session_server]".to_string(),
+            dotted: "session_server",
+            path: vec![Step::Key("session_server")],
+            line: ctx.doc.header_line(&[], "session_server"),
+        };
+        cfg.session_server = Some(session_server(ctx, &s, server));
+    }
+    cfg.runners = runners(ctx, &root, raw.runners);
+    cfg.ignored = Ignored(ctx.finish(&root, raw.other, ROOT_KEYS, ROOT_IGNORED));
+    cfg
+}
+
+/// `listen_address`, or the pre-2019 `metrics_server` alias with a warning.
+fn listen_address(
+    ctx: &mut Ctx<'_>,
+    root: &Sec,
+    current: Option<Checked<String>>,
+    old: Option<Checked<String>>,
+) -> Option<String> {
+    let current = ctx.string(root, "listen_address", current);
+    let old = ctx.string(root, "metrics_server", old);
+    let old_line = ctx.doc.key_line(&[], "metrics_server");
+    match (current, old) {
+        (Some(_), Some(_)) => {
+            ctx.problem(
+                old_line,
+                root,
+                "metrics_server",
+                "both listen_address and its deprecated alias metrics_server are set; remove metrics_server",
+            );
+            None
+        }
+        (None, Some(old)) => {
+            let at = old_line.map(|l| format!(":{l}")).unwrap_or_default();
+            ctx.warnings.push(format!(
+                "{}{at}: metrics_server is deprecated (removed from gitlab-runner in 2019); \
+                 using it as listen_address = {old:?}, rename the key",
+                ctx.origin
+            ));
+            Some(old)
+        }
+        (current, None) => current,
+    }
+}
+
+fn session_server(ctx: &mut Ctx<'_>, s: &Sec, raw: RawSessionServer) -> SessionServer {
+    let mut out = SessionServer {
+        listen_address: ctx.string(s, "listen_address", raw.listen_address),
+        ..SessionServer::default()
+    };
+    if let Some(adv) = ctx.string(s, "advertise_address", raw.advertise_address) {
+        if adv.to_ascii_lowercase().contains("://") {
+            let line = ctx.line(s, "advertise_address");
+            let message = format!(
+                "url not valid, scheme defined ({adv:?}); use host:port, \
+                 the runner always adds https://"
+            );
+            ctx.problem(line, s, "advertise_address", message);
+        } else {
+            out.advertise_address = Some(adv);
+        }
+    }
+    if let Some(n) = ctx.positive_or(
+        s,
+        "session_timeout",
+        raw.session_timeout,
+        DEFAULT_SESSION_TIMEOUT,
+    ) {
+        out.session_timeout = n;
+    }
+    out.cert_file = ctx.path(s, "cert_file", raw.cert_file);
+    out.key_file = ctx.path(s, "key_file", raw.key_file);
+    if out.cert_file.is_some() != out.key_file.is_some() {
+        let key = if out.cert_file.is_some() {
+            "key_file"
+        } else {
+            "cert_file"
+        };
+        ctx.problem(
+            s.line,
+            s,
+            key,
+            "cert_file and key_file must be set together",
+        );
+    }
+    if let Some(n) = ctx.usize(s, "max_observers", raw.max_observers) {
+        out.max_observers = n;
+    }
+    out.operators_file = ctx.path(s, "operators_file", raw.operators_file);
+    out.recordings_dir = ctx.path(s, "recordings_dir", raw.recordings_dir);
+    if let Some(n) = ctx.uint(s, "idle_timeout", raw.idle_timeout) {
+        out.idle_timeout = n;
+    }
+    let _ = ctx.finish(s, raw.other, SESSION_KEYS, &[]);
+    out
+}
+
+/// `[[runners]]` (or an inline array of tables).
+fn runners(
+    ctx: &mut Ctx<'_>,
+    root: &Sec,
+    raw: Option<Section<Vec<Section<RawRunner>>>>,
+) -> Vec<RunnerConfig> {
+    let Some(raw) = raw else { return Vec::new() };
+    let entries = match raw {
+        Section::Ok(entries) if ctx.doc.is_table_list(&[], "runners") => entries,
+        _ => {
+            ctx.type_error(root, "runners", "an array of tables ([[runners]])");
+            return Vec::new();
+        }
+    };
+    let mut tables = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry {
+            Section::Ok(t) => tables.push(t),
+            Section::Not => {
+                ctx.type_error(root, "runners", "an array of tables");
+                return Vec::new();
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(tables.len());
+    for (i, raw) in tables.into_iter().enumerate() {
+        let label = format!("[[runners]] #{}", i + 1);
+        let s = Sec {
+            scope: label.clone(),
+            label,
+            dotted: "runners",
+            path: vec![Step::Key("runners"), Step::Index(i)],
+            line: ctx.doc.entry_line("runners", i),
+        };
+        out.push(runner(ctx, &s, raw));
+    }
+    out
+}
+
+fn runner(ctx: &mut Ctx<'_>, s: &Sec, raw: RawRunner) -> RunnerConfig {
+    let mut r = RunnerConfig {
+        name: ctx.take(s, "name", raw.name).unwrap_or_default(),
+        ..RunnerConfig::default()
+    };
+    match ctx.string(s, "url", raw.url) {
+        Some(url) => {
+            let lower = url.to_ascii_lowercase();
+            let http = lower.starts_with("http://") || lower.starts_with("https://");
+            if !http && !url.contains('$') {
+                let line = ctx.line(s, "url");
+                ctx.problem(
+                    line,
+                    s,
+                    "url",
+                    format!("{url:?} is not an http:// or https:// URL"),
+                );
+            }
+            r.url = url;
+        }
+        None => ctx.problem(s.line, s, "url", "missing (the GitLab instance URL)"),
+    }
+    match ctx.string(s, "token", raw.token) {
+        Some(t) => r.token = Secret::new(t),
+        None => ctx.problem(
+            s.line,
+            s,
+            "token",
+            "missing (the runner authentication token)",
+        ),
+    }
+    r.id = ctx.uint(s, "id", raw.id).unwrap_or_default();
+    r.token_obtained_at = timestamp(ctx, s, "token_obtained_at", raw.token_obtained_at);
+    r.token_expires_at = timestamp(ctx, s, "token_expires_at", raw.token_expires_at);
+    r.tls_ca_file = ctx.path(s, "tls-ca-file", raw.tls_ca_file);
+    r.tls_cert_file = ctx.path(s, "tls-cert-file", raw.tls_cert_file);
+    r.tls_key_file = ctx.path(s, "tls-key-file", raw.tls_key_file);
+    if let Some(exec) = executor(ctx, s, raw.executor) {
+        r.executor = exec;
+    }
+    r.shell = ctx.one_of(s, "shell", raw.shell, SHELLS);
+    r.builds_dir = ctx.path(s, "builds_dir", raw.builds_dir);
+    r.cache_dir = ctx.path(s, "cache_dir", raw.cache_dir);
+    r.clone_url = ctx.string(s, "clone_url", raw.clone_url);
+    r.environment = ctx.strings(s, "environment", raw.environment);
+    r.limit = ctx.usize(s, "limit", raw.limit).unwrap_or_default();
+    r.request_concurrency = ctx
+        .usize(s, "request_concurrency", raw.request_concurrency)
+        .unwrap_or(1);
+    if let Some(n) = ctx.positive_or(s, "output_limit", raw.output_limit, DEFAULT_OUTPUT_LIMIT_KB) {
+        r.output_limit = n;
+    }
+    if let Some(n) = ctx.take(s, "unhealthy_requests_limit", raw.unhealthy_requests_limit) {
+        r.unhealthy_requests_limit = usize::try_from(n)
+            .ok()
+            .filter(|v| *v > 0)
+            .unwrap_or(DEFAULT_UNHEALTHY_REQUESTS_LIMIT);
+    }
+    r.unhealthy_interval = ctx.duration(s, "unhealthy_interval", raw.unhealthy_interval);
+    r.feature_flags = ctx
+        .map(s, "feature_flags", "a boolean", raw.feature_flags)
+        .unwrap_or_default();
+    for flag in r.feature_flags.keys() {
+        if !IMPLEMENTED_FEATURE_FLAGS.contains(&flag.as_str()) {
+            let line = ctx.line(s, "feature_flags");
+            ctx.ignored
+                .push((line, format!("{} feature_flags.{flag}", s.label)));
+        }
+    }
+    if let Some(docker) = ctx.section(s, "docker", raw.docker) {
+        let mut path = s.path.clone();
+        path.push(Step::Key("docker"));
+        let d = Sec {
+            label: format!("{} [runners.docker]", s.label),
+            scope: s.label.clone(),
+            dotted: "runners.docker",
+            line: ctx.doc.header_line(&s.path, "docker"),
+            path,
+        };
+        r.docker = Some(self::docker(ctx, &d, docker));
+    }
+    r.ignored = Ignored(ctx.finish(s, raw.other, RUNNER_KEYS, RUNNER_IGNORED));
+    r
+}
+
+/// A timestamp; Go's zero time (year 1), which gitlab-runner writes for
+/// "never", is `None`.
+fn timestamp(
+    ctx: &mut Ctx<'_>,
+    s: &Sec,
+    key: &str,
+    value: Option<Checked<Timestamp>>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::Datelike;
+    ctx.take(s, key, value)
+        .map(|t| t.0)
+        .filter(|t| t.year() > 1)
+}
+
+fn executor(ctx: &mut Ctx<'_>, s: &Sec, value: Option<Checked<String>>) -> Option<String> {
+    let exec = ctx.string(s, "executor", value)?;
+    if IMPLEMENTED_EXECUTORS.contains(&exec.as_str()) {
+        return Some(exec);
+    }
+    let line = ctx.line(s, "executor");
+    if UPSTREAM_EXECUTORS.contains(&exec.as_str()) {
+        // A real gitlab-runner config loads; this runner just idles.
+        ctx.warnings.push(format!(
+            "{}:{}: {}: the {exec:?} executor is not implemented \
+             (termgate implements shell and docker); this runner will not request jobs",
+            ctx.origin,
+            line.unwrap_or(0),
+            s.label
+        ));
+        return Some(exec);
+    }
+    let all = IMPLEMENTED_EXECUTORS.iter().chain(UPSTREAM_EXECUTORS);
+    let hint = match suggest(&exec, all.copied()) {
+        Some(h) => format!("; did you mean \"{h}\"?"),
+        None => String::new(),
+    };
+    let message = format!("unknown executor {exec:?}; termgate implements shell and docker{hint}");
+    ctx.problem(line, s, "executor", message);
+    None
+}
+
+fn pull_policies(
+    ctx: &mut Ctx<'_>,
+    d: &Sec,
+    key: &str,
+    value: Option<Checked<StringOrList>>,
+) -> Vec<String> {
+    let values = ctx.take(d, key, value).map(|v| v.0).unwrap_or_default();
+    for v in &values {
+        if !PULL_POLICIES.contains(&v.as_str()) {
+            let line = ctx.line(d, key);
+            let message = format!(
+                "unsupported pull policy {v:?}; allowed values: {}",
+                PULL_POLICIES.join(", ")
+            );
+            ctx.problem(line, d, key, message);
+        }
+    }
+    values
+}
+
+fn docker(c: &mut Ctx<'_>, d: &Sec, raw: RawDocker) -> DockerConfig {
+    DockerConfig {
+        host: c.string(d, "host", raw.host),
+        tls_cert_path: c.path(d, "tls_cert_path", raw.tls_cert_path),
+        tls_verify: c.bool(d, "tls_verify", raw.tls_verify),
+        hostname: c.string(d, "hostname", raw.hostname),
+        image: c.string(d, "image", raw.image),
+        runtime: c.string(d, "runtime", raw.runtime),
+        memory: c.string(d, "memory", raw.memory),
+        memory_swap: c.string(d, "memory_swap", raw.memory_swap),
+        memory_reservation: c.string(d, "memory_reservation", raw.memory_reservation),
+        cpuset_cpus: c.string(d, "cpuset_cpus", raw.cpuset_cpus),
+        cpus: c.string(d, "cpus", raw.cpus),
+        cpu_shares: c.take(d, "cpu_shares", raw.cpu_shares),
+        dns: c.strings(d, "dns", raw.dns),
+        dns_search: c.strings(d, "dns_search", raw.dns_search),
+        privileged: c.bool(d, "privileged", raw.privileged),
+        disable_entrypoint_overwrite: c.bool(
+            d,
+            "disable_entrypoint_overwrite",
+            raw.disable_entrypoint_overwrite,
+        ),
+        user: c.string(d, "user", raw.user),
+        group_add: c.strings(d, "group_add", raw.group_add),
+        userns_mode: c.string(d, "userns_mode", raw.userns_mode),
+        cap_add: c.strings(d, "cap_add", raw.cap_add),
+        cap_drop: c.strings(d, "cap_drop", raw.cap_drop),
+        security_opt: c.strings(d, "security_opt", raw.security_opt),
+        oom_kill_disable: c.bool(d, "oom_kill_disable", raw.oom_kill_disable),
+        oom_score_adjust: c.take(d, "oom_score_adjust", raw.oom_score_adjust),
+        pids_limit: c.take(d, "pids_limit", raw.pids_limit),
+        devices: c.strings(d, "devices", raw.devices),
+        gpus: c.string(d, "gpus", raw.gpus),
+        disable_cache: c.bool(d, "disable_cache", raw.disable_cache),
+        volumes: c.strings(d, "volumes", raw.volumes),
+        volume_driver: c.string(d, "volume_driver", raw.volume_driver),
+        volumes_from: c.strings(d, "volumes_from", raw.volumes_from),
+        cache_dir: c.path(d, "cache_dir", raw.cache_dir),
+        extra_hosts: c.strings(d, "extra_hosts", raw.extra_hosts),
+        network_mode: c.string(d, "network_mode", raw.network_mode),
+        network_mtu: c.uint(d, "network_mtu", raw.network_mtu),
+        enable_ipv6: c.bool(d, "enable_ipv6", raw.enable_ipv6),
+        ipcmode: c.string(d, "ipcmode", raw.ipcmode),
+        mac_address: c.string(d, "mac_address", raw.mac_address),
+        wait_for_services_timeout: c.take(
+            d,
+            "wait_for_services_timeout",
+            raw.wait_for_services_timeout,
+        ),
+        shm_size: c.uint(d, "shm_size", raw.shm_size),
+        tmpfs: c.map(d, "tmpfs", "a string", raw.tmpfs).unwrap_or_default(),
+        sysctls: c
+            .map(d, "sysctls", "a string", raw.sysctls)
+            .unwrap_or_default(),
+        ulimit: c
+            .map(d, "ulimit", "a string", raw.ulimit)
+            .unwrap_or_default(),
+        container_labels: c
+            .map(d, "container_labels", "a string", raw.container_labels)
+            .unwrap_or_default(),
+        helper_image: c.string(d, "helper_image", raw.helper_image),
+        helper_image_flavor: c.string(d, "helper_image_flavor", raw.helper_image_flavor),
+        pull_policy: pull_policies(c, d, "pull_policy", raw.pull_policy),
+        allowed_pull_policies: pull_policies(
+            c,
+            d,
+            "allowed_pull_policies",
+            raw.allowed_pull_policies,
+        ),
+        allowed_images: c.strings(d, "allowed_images", raw.allowed_images),
+        allowed_privileged_images: c.strings(
+            d,
+            "allowed_privileged_images",
+            raw.allowed_privileged_images,
+        ),
+        allowed_services: c.strings(d, "allowed_services", raw.allowed_services),
+        ignored: Ignored(c.finish(d, raw.other, DOCKER_KEYS, DOCKER_IGNORED)),
+    }
+}
