@@ -95,6 +95,25 @@ impl<'t> Doc<'t> {
         }
     }
 
+    /// What the file holds at `key`, as messages describe it.
+    pub(crate) fn describe(&self, path: &[Step], key: &str) -> String {
+        let Some((_, item)) = self.entry(path, key) else {
+            return "nothing".to_string();
+        };
+        match item {
+            Item::None => "nothing".to_string(),
+            Item::Table(_) => "a table".to_string(),
+            Item::ArrayOfTables(_) => "an array of tables".to_string(),
+            Item::Value(Value::String(x)) => format!("a string ({:?})", x.value()),
+            Item::Value(Value::Integer(x)) => format!("an integer ({})", x.value()),
+            Item::Value(Value::Float(x)) => format!("a float ({})", x.value()),
+            Item::Value(Value::Boolean(x)) => format!("a boolean ({})", x.value()),
+            Item::Value(Value::Datetime(x)) => format!("a date-time ({})", x.value()),
+            Item::Value(Value::Array(_)) => "an array".to_string(),
+            Item::Value(Value::InlineTable(_)) => "a table".to_string(),
+        }
+    }
+
     pub(crate) fn is_table(&self, path: &[Step], key: &str) -> bool {
         self.entry(path, key)
             .is_some_and(|(_, item)| item.is_table_like())

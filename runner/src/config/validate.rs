@@ -11,9 +11,9 @@ use super::model::{
     Timestamp,
 };
 use super::schema::{
-    DOCKER_IGNORED, DOCKER_KEYS, IMPLEMENTED_EXECUTORS, IMPLEMENTED_FEATURE_FLAGS, LOG_FORMATS,
-    LOG_LEVELS, PULL_POLICIES, ROOT_IGNORED, ROOT_KEYS, RUNNER_IGNORED, RUNNER_KEYS, SESSION_KEYS,
-    SHELLS, UPSTREAM_EXECUTORS,
+    has, DOCKER_IGNORED, DOCKER_KEYS, IMPLEMENTED_EXECUTORS, IMPLEMENTED_FEATURE_FLAGS,
+    LOG_FORMATS, LOG_LEVELS, PULL_POLICIES, ROOT_IGNORED, ROOT_KEYS, RUNNER_IGNORED, RUNNER_KEYS,
+    SESSION_KEYS, SHELLS, UPSTREAM_EXECUTORS,
 };
 use super::{
     Config, DockerConfig, Ignored, Problem, RunnerConfig, Secret, SessionServer,
@@ -170,29 +170,41 @@ impl<'t> Ctx<'t> {
     }
 
     fn type_error(&mut self, s: &Sec, key: &str, want: &str) {
-        let found = match self.doc.non_value(&s.path, key) {
-            Some(found) => found.to_string(),
-            None => self.doc_value(s, key),
-        };
+        let found = self.doc.describe(&s.path, key);
         let line = self.line(s, key);
         self.problem(line, s, key, format!("expected {want}, found {found}"));
     }
 
-    /// How a plain value at `key` is described in messages.
-    fn doc_value(&self, s: &Sec, key: &str) -> String {
-        self.doc
-            .entry(&s.path, key)
-            .and_then(|(_, item)| item.as_value())
-            .map(|v| match v {
-                toml_edit::Value::String(x) => format!("a string ({:?})", x.value()),
-                toml_edit::Value::Integer(x) => format!("an integer ({})", x.value()),
-                toml_edit::Value::Float(x) => format!("a float ({})", x.value()),
-                toml_edit::Value::Boolean(x) => format!("a boolean ({})", x.value()),
-                toml_edit::Value::Datetime(x) => format!("a date-time ({})", x.value()),
-                toml_edit::Value::Array(_) => "an array".to_string(),
-                toml_edit::Value::InlineTable(_) => "a table".to_string(),
-            })
-            .unwrap_or_else(|| "nothing".to_string())
+    fn strings_map(
+        &mut self,
+        s: &Sec,
+        key: &'static str,
+        value: Map<String>,
+    ) -> BTreeMap<String, String> {
+        self.map(s, key, "a string", value).unwrap_or_default()
+    }
+
+    /// `pull_policy` and `allowed_pull_policies`: each must be one termgate knows.
+    fn pull_policies(
+        &mut self,
+        s: &Sec,
+        key: &str,
+        value: Option<Checked<StringOrList>>,
+    ) -> Vec<String> {
+        let values = self.take(s, key, value).map(|v| v.0).unwrap_or_default();
+        for v in &values {
+            if !PULL_POLICIES.contains(&v.as_str()) {
+                let line = self.line(s, key);
+                let allowed = PULL_POLICIES.join(", ");
+                self.problem(
+                    line,
+                    s,
+                    key,
+                    format!("unsupported pull policy {v:?}; allowed values: {allowed}"),
+                );
+            }
+        }
+        values
     }
 
     /// A table of values (`tmpfs`, `feature_flags`): every entry of the
@@ -221,19 +233,7 @@ impl<'t> Ctx<'t> {
                     out.insert(name.to_string(), v);
                 }
                 Checked::Wrong(_) => {
-                    let found = match self.doc.non_value(&path, name) {
-                        Some(found) => found.to_string(),
-                        None => {
-                            let inner = Sec {
-                                label: String::new(),
-                                scope: String::new(),
-                                dotted: "",
-                                path: path.clone(),
-                                line: None,
-                            };
-                            self.doc_value(&inner, name)
-                        }
-                    };
+                    let found = self.doc.describe(&path, name);
                     let line = self.doc.key_line(&path, name);
                     self.problem(
                         line,
@@ -255,8 +255,8 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         mut other: toml::Table,
-        known: &[&str],
-        ignored: &[&str],
+        known: &str,
+        ignored: &str,
     ) -> toml::Table {
         let mut kept = toml::Table::new();
         for name in self.doc.keys(&s.path) {
@@ -264,7 +264,7 @@ impl<'t> Ctx<'t> {
                 continue;
             };
             let child = s.child(name);
-            if ignored.contains(&name) {
+            if has(ignored, name) {
                 let (shown, line) = self.doc.shown(&s.path, &child, name);
                 let shown = if s.scope.is_empty() {
                     shown
@@ -277,7 +277,10 @@ impl<'t> Ctx<'t> {
             }
             let key_line = self.doc.key_line(&s.path, name);
             let (header, line) = self.doc.unknown_section(&s.path, &child, name);
-            let hint = match suggest(name, known.iter().chain(ignored).copied()) {
+            let hint = match suggest(
+                name,
+                known.split_whitespace().chain(ignored.split_whitespace()),
+            ) {
                 Some(h) => format!("; did you mean \"{h}\"?"),
                 None => String::new(),
             };
@@ -477,7 +480,7 @@ fn session_server(ctx: &mut Ctx<'_>, s: &Sec, raw: RawSessionServer) -> SessionS
     if let Some(n) = ctx.uint(s, "idle_timeout", raw.idle_timeout) {
         out.idle_timeout = n;
     }
-    let _ = ctx.finish(s, raw.other, SESSION_KEYS, &[]);
+    let _ = ctx.finish(s, raw.other, SESSION_KEYS, "");
     out
 }
 
@@ -625,7 +628,7 @@ fn executor(ctx: &mut Ctx<'_>, s: &Sec, value: Option<Checked<String>>) -> Optio
         return Some(exec);
     }
     let line = ctx.line(s, "executor");
-    if UPSTREAM_EXECUTORS.contains(&exec.as_str()) {
+    if has(UPSTREAM_EXECUTORS, &exec) {
         // A real gitlab-runner config loads; this runner just idles.
         ctx.warnings.push(format!(
             "{}:{}: {}: the {exec:?} executor is not implemented \
@@ -636,8 +639,8 @@ fn executor(ctx: &mut Ctx<'_>, s: &Sec, value: Option<Checked<String>>) -> Optio
         ));
         return Some(exec);
     }
-    let all = IMPLEMENTED_EXECUTORS.iter().chain(UPSTREAM_EXECUTORS);
-    let hint = match suggest(&exec, all.copied()) {
+    let all = IMPLEMENTED_EXECUTORS.iter().copied();
+    let hint = match suggest(&exec, all.chain(UPSTREAM_EXECUTORS.split_whitespace())) {
         Some(h) => format!("; did you mean \"{h}\"?"),
         None => String::new(),
     };
@@ -646,102 +649,30 @@ fn executor(ctx: &mut Ctx<'_>, s: &Sec, value: Option<Checked<String>>) -> Optio
     None
 }
 
-fn pull_policies(
-    ctx: &mut Ctx<'_>,
-    d: &Sec,
-    key: &str,
-    value: Option<Checked<StringOrList>>,
-) -> Vec<String> {
-    let values = ctx.take(d, key, value).map(|v| v.0).unwrap_or_default();
-    for v in &values {
-        if !PULL_POLICIES.contains(&v.as_str()) {
-            let line = ctx.line(d, key);
-            let message = format!(
-                "unsupported pull policy {v:?}; allowed values: {}",
-                PULL_POLICIES.join(", ")
-            );
-            ctx.problem(line, d, key, message);
-        }
-    }
-    values
+/// Builds `$ty` with each named field read from `$raw` by the `Ctx` method
+/// given before it (the key is the field's name), in order, then `$rest`.
+macro_rules! read {
+    ($ty:ident, $c:ident, $s:ident, $raw:ident; $($how:ident $f:ident),+; $($rest:tt)*) => {
+        $ty { $( $f: $c.$how($s, stringify!($f), $raw.$f), )+ $($rest)* }
+    };
 }
 
 fn docker(c: &mut Ctx<'_>, d: &Sec, raw: RawDocker) -> DockerConfig {
-    DockerConfig {
-        host: c.string(d, "host", raw.host),
-        tls_cert_path: c.path(d, "tls_cert_path", raw.tls_cert_path),
-        tls_verify: c.bool(d, "tls_verify", raw.tls_verify),
-        hostname: c.string(d, "hostname", raw.hostname),
-        image: c.string(d, "image", raw.image),
-        runtime: c.string(d, "runtime", raw.runtime),
-        memory: c.string(d, "memory", raw.memory),
-        memory_swap: c.string(d, "memory_swap", raw.memory_swap),
-        memory_reservation: c.string(d, "memory_reservation", raw.memory_reservation),
-        cpuset_cpus: c.string(d, "cpuset_cpus", raw.cpuset_cpus),
-        cpus: c.string(d, "cpus", raw.cpus),
-        cpu_shares: c.take(d, "cpu_shares", raw.cpu_shares),
-        dns: c.strings(d, "dns", raw.dns),
-        dns_search: c.strings(d, "dns_search", raw.dns_search),
-        privileged: c.bool(d, "privileged", raw.privileged),
-        disable_entrypoint_overwrite: c.bool(
-            d,
-            "disable_entrypoint_overwrite",
-            raw.disable_entrypoint_overwrite,
-        ),
-        user: c.string(d, "user", raw.user),
-        group_add: c.strings(d, "group_add", raw.group_add),
-        userns_mode: c.string(d, "userns_mode", raw.userns_mode),
-        cap_add: c.strings(d, "cap_add", raw.cap_add),
-        cap_drop: c.strings(d, "cap_drop", raw.cap_drop),
-        security_opt: c.strings(d, "security_opt", raw.security_opt),
-        oom_kill_disable: c.bool(d, "oom_kill_disable", raw.oom_kill_disable),
-        oom_score_adjust: c.take(d, "oom_score_adjust", raw.oom_score_adjust),
-        pids_limit: c.take(d, "pids_limit", raw.pids_limit),
-        devices: c.strings(d, "devices", raw.devices),
-        gpus: c.string(d, "gpus", raw.gpus),
-        disable_cache: c.bool(d, "disable_cache", raw.disable_cache),
-        volumes: c.strings(d, "volumes", raw.volumes),
-        volume_driver: c.string(d, "volume_driver", raw.volume_driver),
-        volumes_from: c.strings(d, "volumes_from", raw.volumes_from),
-        cache_dir: c.path(d, "cache_dir", raw.cache_dir),
-        extra_hosts: c.strings(d, "extra_hosts", raw.extra_hosts),
-        network_mode: c.string(d, "network_mode", raw.network_mode),
-        network_mtu: c.uint(d, "network_mtu", raw.network_mtu),
-        enable_ipv6: c.bool(d, "enable_ipv6", raw.enable_ipv6),
-        ipcmode: c.string(d, "ipcmode", raw.ipcmode),
-        mac_address: c.string(d, "mac_address", raw.mac_address),
-        wait_for_services_timeout: c.take(
-            d,
-            "wait_for_services_timeout",
-            raw.wait_for_services_timeout,
-        ),
-        shm_size: c.uint(d, "shm_size", raw.shm_size),
-        tmpfs: c.map(d, "tmpfs", "a string", raw.tmpfs).unwrap_or_default(),
-        sysctls: c
-            .map(d, "sysctls", "a string", raw.sysctls)
-            .unwrap_or_default(),
-        ulimit: c
-            .map(d, "ulimit", "a string", raw.ulimit)
-            .unwrap_or_default(),
-        container_labels: c
-            .map(d, "container_labels", "a string", raw.container_labels)
-            .unwrap_or_default(),
-        helper_image: c.string(d, "helper_image", raw.helper_image),
-        helper_image_flavor: c.string(d, "helper_image_flavor", raw.helper_image_flavor),
-        pull_policy: pull_policies(c, d, "pull_policy", raw.pull_policy),
-        allowed_pull_policies: pull_policies(
-            c,
-            d,
-            "allowed_pull_policies",
-            raw.allowed_pull_policies,
-        ),
-        allowed_images: c.strings(d, "allowed_images", raw.allowed_images),
-        allowed_privileged_images: c.strings(
-            d,
-            "allowed_privileged_images",
-            raw.allowed_privileged_images,
-        ),
-        allowed_services: c.strings(d, "allowed_services", raw.allowed_services),
+    read!(DockerConfig, c, d, raw;
+        string host, path tls_cert_path, bool tls_verify, string hostname, string image,
+        string runtime, string memory, string memory_swap, string memory_reservation,
+        string cpuset_cpus, string cpus, take cpu_shares, strings dns, strings dns_search,
+        bool privileged, bool disable_entrypoint_overwrite, string user, strings group_add,
+        string userns_mode, strings cap_add, strings cap_drop, strings security_opt,
+        bool oom_kill_disable, take oom_score_adjust, take pids_limit, strings devices,
+        string gpus, bool disable_cache, strings volumes, string volume_driver,
+        strings volumes_from, path cache_dir, strings extra_hosts, string network_mode,
+        uint network_mtu, bool enable_ipv6, string ipcmode, string mac_address,
+        take wait_for_services_timeout, uint shm_size, strings_map tmpfs, strings_map sysctls,
+        strings_map ulimit, strings_map container_labels, string helper_image,
+        string helper_image_flavor, pull_policies pull_policy,
+        pull_policies allowed_pull_policies, strings allowed_images,
+        strings allowed_privileged_images, strings allowed_services;
         ignored: Ignored(c.finish(d, raw.other, DOCKER_KEYS, DOCKER_IGNORED)),
-    }
+    )
 }
