@@ -10,6 +10,7 @@
 //! with file, line and key ([`ConfigError`]). [`load`] returns a complete
 //! [`Config`] or an error, never something half-configured.
 
+mod ctx;
 mod doc;
 mod docker;
 mod duration;

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::ctx::Ctx;
 use super::doc::Doc;
 use super::model::RawConfig;
-use super::validate::{self, Ctx};
+use super::validate;
 use super::{Config, ConfigError, Problem};
 
 /// A config that loaded, with what the operator should be told about it.

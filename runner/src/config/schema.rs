@@ -76,3 +76,46 @@ pub(crate) const DOCKER_KEYS: &str =
 pub(crate) fn has(list: &str, key: &str) -> bool {
     list.split_whitespace().any(|k| k == key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ctx::suggest;
+    use crate::config::model::{RawConfig, RawDocker, RawRunner, RawSessionServer};
+
+    fn every_key(keys: &str) -> String {
+        keys.split_whitespace()
+            .map(|k| format!("\"{k}\" = 0\n"))
+            .collect()
+    }
+
+    /// Each `*_KEYS` word is a field of the model: none lands in `other`.
+    #[test]
+    fn key_lists_are_the_models_fields() {
+        let root: RawConfig = toml::from_str(&every_key(ROOT_KEYS)).unwrap();
+        assert!(root.other.is_empty(), "{:?}", root.other);
+        let s: RawSessionServer = toml::from_str(&every_key(SESSION_KEYS)).unwrap();
+        assert!(s.other.is_empty(), "{:?}", s.other);
+        let r: RawRunner = toml::from_str(&every_key(RUNNER_KEYS)).unwrap();
+        assert!(r.other.is_empty(), "{:?}", r.other);
+        let d: RawDocker = toml::from_str(&every_key(DOCKER_KEYS)).unwrap();
+        assert!(d.other.is_empty(), "{:?}", d.other);
+        let d: RawDocker = toml::from_str(&every_key(DOCKER_IGNORED)).unwrap();
+        assert_eq!(d.other.len(), DOCKER_IGNORED.split_whitespace().count());
+    }
+
+    #[test]
+    fn suggests_close_keys_only() {
+        let known = "builds_dir cache_dir executor";
+        assert_eq!(
+            suggest("buids_dir", known.split_whitespace()),
+            Some("builds_dir")
+        );
+        assert_eq!(
+            suggest("Executor", known.split_whitespace()),
+            Some("executor")
+        );
+        assert_eq!(suggest("zzz", known.split_whitespace()), None);
+        assert!(has(RUNNER_IGNORED, "cache") && !has(RUNNER_IGNORED, "cach"));
+    }
+}
