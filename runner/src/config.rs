@@ -1,20 +1,27 @@
 //! The runner's `config.toml`: gitlab-runner's keys and defaults, plus
 //! termgate's `[session_server]` additions.
 //!
-//! [`parse`] checks every key against the schema gitlab-runner has: unknown
-//! keys are errors with a line and a "did you mean"; keys gitlab-runner knows
-//! but termgate does not implement load with one warning and are kept
-//! verbatim, so [`save`] does not drop them. [`load`] returns a complete
+//! [`parse`] parses the text once, deserializes it into a serde-derived
+//! model of gitlab-runner's sections (`model`), and validates that into
+//! [`Config`] (`validate`, with the key lists in `schema`): unknown keys are
+//! errors with a line and a "did you mean"; keys gitlab-runner knows but
+//! termgate does not implement load with one warning and are kept verbatim,
+//! so [`save`] does not drop them. Every problem is reported at once, each
+//! with file, line and key ([`ConfigError`]). [`load`] returns a complete
 //! [`Config`] or an error, never something half-configured.
 
-mod build;
+mod ctx;
+mod doc;
 mod docker;
 mod duration;
+mod error;
 mod load;
-mod reader;
+mod model;
 mod save;
+mod schema;
 #[cfg(test)]
 mod testdata;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,11 +30,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use build::{IMPLEMENTED_EXECUTORS, SHELLS};
 pub use docker::DockerConfig;
 pub use duration::parse_go_duration;
-pub use load::{load, parse, ConfigError, LoadedConfig, Problem};
+pub use error::{ConfigError, Problem};
+pub use load::{load, parse, LoadedConfig};
 pub use save::save;
+pub use schema::{IMPLEMENTED_EXECUTORS, SHELLS};
 
 /// Default `concurrent`.
 pub const DEFAULT_CONCURRENT: usize = 1;

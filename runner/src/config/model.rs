@@ -1,0 +1,320 @@
+//! `config.toml` as written: serde-derived structs mirroring gitlab-runner's
+//! sections, deserialized once from the parsed document.
+//!
+//! Values are read leniently, so that one load reports every problem rather
+//! than the first: a scalar is a [`Checked`] (the wanted type, or the message
+//! for what was found instead), a table a [`Section`] (the table, or "this is
+//! not a table"). Keys a struct does not name land in its `other` table,
+//! verbatim; `validate` sorts them into gitlab-runner keys termgate does not
+//! implement (kept, so `save` writes them back) and unknown keys (errors).
+//!
+//! Lines are not carried here: a message names the line of the *key*, and
+//! serde sees key spans only for map keys, while values (even `Spanned`
+//! ones) have no span at all when they are implicit tables
+//! (`[runners.cache.s3]` without `[runners.cache]`, `feature_flags.X = true`).
+//! `doc::Doc` looks them up in the same parsed document.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// A scalar (or array of scalars) as written.
+#[derive(Debug)]
+pub(crate) enum Checked<T> {
+    Ok(T),
+    /// Why the value is not a `T`: `expected an integer, found a string ("ten")`.
+    Wrong(String),
+}
+
+/// A key's value type, as the messages name it.
+pub(crate) trait Shape: Sized {
+    /// What the file should hold there ("an integer").
+    const WANT: &'static str;
+    /// The value, or the full message for what was found instead.
+    fn from_value(value: toml::Value) -> Result<Self, String>;
+}
+
+impl<'de, T: Shape> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match T::from_value(toml::Value::deserialize(d)?) {
+            Ok(v) => Checked::Ok(v),
+            Err(message) => Checked::Wrong(message),
+        })
+    }
+}
+
+fn expected(want: &str, found: &toml::Value) -> String {
+    format!("expected {want}, found {}", describe(found))
+}
+
+/// A value, as messages describe it (`a string ("ten")`).
+pub(crate) fn describe(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("a string ({s:?})"),
+        toml::Value::Integer(i) => format!("an integer ({i})"),
+        toml::Value::Float(f) => format!("a float ({f})"),
+        toml::Value::Boolean(b) => format!("a boolean ({b})"),
+        toml::Value::Datetime(d) => format!("a date-time ({d})"),
+        toml::Value::Array(_) => "an array".to_string(),
+        toml::Value::Table(_) => "a table".to_string(),
+    }
+}
+
+impl Shape for String {
+    const WANT: &'static str = "a string";
+    fn from_value(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(s) => Ok(s),
+            other => Err(expected(Self::WANT, &other)),
+        }
+    }
+}
+
+impl Shape for i64 {
+    const WANT: &'static str = "an integer";
+    fn from_value(value: toml::Value) -> Result<Self, String> {
+        value
+            .as_integer()
+            .ok_or_else(|| expected(Self::WANT, &value))
+    }
+}
+
+impl Shape for bool {
+    const WANT: &'static str = "a boolean (true or false)";
+    fn from_value(value: toml::Value) -> Result<Self, String> {
+        value.as_bool().ok_or_else(|| expected(Self::WANT, &value))
+    }
+}
+
+/// An array of strings.
+impl Shape for Vec<String> {
+    const WANT: &'static str = "an array of strings";
+    fn from_value(value: toml::Value) -> Result<Self, String> {
+        let toml::Value::Array(items) = value else {
+            return Err(expected(Self::WANT, &value));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                toml::Value::String(s) => Ok(s),
+                other => Err(format!("element {i}: {}", expected("a string", &other))),
+            })
+            .collect()
+    }
+}
+
+/// A string or an array of strings (gitlab-runner's `StringOrArray`).
+#[derive(Debug)]
+pub(crate) struct StringOrList(pub Vec<String>);
+
+impl Shape for StringOrList {
+    const WANT: &'static str = "a string or an array of strings";
+    fn from_value(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(s) => Ok(Self(vec![s])),
+            other => Vec::<String>::from_value(other).map(Self),
+        }
+    }
+}
+
+/// A TOML date-time with an offset, or an RFC 3339 string.
+#[derive(Debug)]
+pub(crate) struct Timestamp(pub chrono::DateTime<chrono::Utc>);
+
+impl Shape for Timestamp {
+    const WANT: &'static str = "a date-time such as 2024-01-02T03:04:05Z";
+    fn from_value(value: toml::Value) -> Result<Self, String> {
+        let text = match value {
+            toml::Value::Datetime(d) => d.to_string(),
+            toml::Value::String(s) => s,
+            other => return Err(expected(Self::WANT, &other)),
+        };
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| Self(t.with_timezone(&chrono::Utc)))
+            .map_err(|e| {
+                format!("invalid date-time {text:?} (it needs a UTC offset such as Z): {e}")
+            })
+    }
+}
+
+/// A table (or array of tables) as written: `Not` when the file holds
+/// something else there, which `validate` describes from the document.
+#[derive(Debug)]
+pub(crate) enum Section<T> {
+    Ok(T),
+    Not,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Section<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SectionVisitor(PhantomData))
+    }
+}
+
+struct SectionVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for SectionVisitor<T> {
+    type Value = Section<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table")
+    }
+    // `T`'s own fields are lenient, so `T` fails only on the wrong shape
+    // (an array where a table belongs, a table where `[[runners]]` does):
+    // that is `Not`, described from the document by `validate`.
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Ok(T::deserialize(MapAccessDeserializer::new(map)).map_or(Section::Not, Section::Ok))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Ok(T::deserialize(SeqAccessDeserializer::new(seq)).map_or(Section::Not, Section::Ok))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Section::Not)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Section::Not)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Section::Not)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Section::Not)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Section::Not)
+    }
+}
+
+type Field<T> = Option<Checked<T>>;
+/// A table of values keyed by name (`tmpfs`, `feature_flags`).
+pub(crate) type Map<T> = Option<Section<BTreeMap<String, Checked<T>>>>;
+
+/// The root of `config.toml`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawConfig {
+    pub concurrent: Field<i64>,
+    pub check_interval: Field<i64>,
+    pub log_level: Field<String>,
+    pub log_format: Field<String>,
+    pub listen_address: Field<String>,
+    /// Pre-2019 alias of `listen_address`.
+    pub metrics_server: Field<String>,
+    pub sentry_dsn: Field<String>,
+    pub shutdown_timeout: Field<i64>,
+    pub connection_max_age: Field<String>,
+    pub session_server: Option<Section<RawSessionServer>>,
+    pub runners: Option<Section<Vec<Section<RawRunner>>>>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// `[session_server]`: gitlab-runner's three keys plus termgate's.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawSessionServer {
+    pub listen_address: Field<String>,
+    pub advertise_address: Field<String>,
+    pub session_timeout: Field<i64>,
+    pub cert_file: Field<String>,
+    pub key_file: Field<String>,
+    pub max_observers: Field<i64>,
+    pub operators_file: Field<String>,
+    pub recordings_dir: Field<String>,
+    pub idle_timeout: Field<i64>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// One `[[runners]]` entry.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawRunner {
+    pub name: Field<String>,
+    pub url: Field<String>,
+    pub token: Field<String>,
+    pub id: Field<i64>,
+    pub token_obtained_at: Field<Timestamp>,
+    pub token_expires_at: Field<Timestamp>,
+    #[serde(rename = "tls-ca-file")]
+    pub tls_ca_file: Field<String>,
+    #[serde(rename = "tls-cert-file")]
+    pub tls_cert_file: Field<String>,
+    #[serde(rename = "tls-key-file")]
+    pub tls_key_file: Field<String>,
+    pub executor: Field<String>,
+    pub shell: Field<String>,
+    pub builds_dir: Field<String>,
+    pub cache_dir: Field<String>,
+    pub clone_url: Field<String>,
+    pub environment: Field<Vec<String>>,
+    pub limit: Field<i64>,
+    pub request_concurrency: Field<i64>,
+    pub output_limit: Field<i64>,
+    pub unhealthy_requests_limit: Field<i64>,
+    pub unhealthy_interval: Field<String>,
+    pub feature_flags: Map<bool>,
+    pub docker: Option<Section<RawDocker>>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
+
+/// `[runners.docker]`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawDocker {
+    pub host: Field<String>,
+    pub tls_cert_path: Field<String>,
+    pub tls_verify: Field<bool>,
+    pub hostname: Field<String>,
+    pub image: Field<String>,
+    pub runtime: Field<String>,
+    pub memory: Field<String>,
+    pub memory_swap: Field<String>,
+    pub memory_reservation: Field<String>,
+    pub cpuset_cpus: Field<String>,
+    pub cpus: Field<String>,
+    pub cpu_shares: Field<i64>,
+    pub dns: Field<Vec<String>>,
+    pub dns_search: Field<Vec<String>>,
+    pub privileged: Field<bool>,
+    pub disable_entrypoint_overwrite: Field<bool>,
+    pub user: Field<String>,
+    pub group_add: Field<Vec<String>>,
+    pub userns_mode: Field<String>,
+    pub cap_add: Field<Vec<String>>,
+    pub cap_drop: Field<Vec<String>>,
+    pub security_opt: Field<Vec<String>>,
+    pub oom_kill_disable: Field<bool>,
+    pub oom_score_adjust: Field<i64>,
+    pub pids_limit: Field<i64>,
+    pub devices: Field<Vec<String>>,
+    pub gpus: Field<String>,
+    pub disable_cache: Field<bool>,
+    pub volumes: Field<Vec<String>>,
+    pub volume_driver: Field<String>,
+    pub volumes_from: Field<Vec<String>>,
+    pub cache_dir: Field<String>,
+    pub extra_hosts: Field<Vec<String>>,
+    pub network_mode: Field<String>,
+    pub network_mtu: Field<i64>,
+    pub enable_ipv6: Field<bool>,
+    pub ipcmode: Field<String>,
+    pub mac_address: Field<String>,
+    pub wait_for_services_timeout: Field<i64>,
+    pub shm_size: Field<i64>,
+    pub tmpfs: Map<String>,
+    pub sysctls: Map<String>,
+    pub ulimit: Map<String>,
+    pub container_labels: Map<String>,
+    pub helper_image: Field<String>,
+    pub helper_image_flavor: Field<String>,
+    pub pull_policy: Field<StringOrList>,
+    pub allowed_pull_policies: Field<StringOrList>,
+    pub allowed_images: Field<Vec<String>>,
+    pub allowed_privileged_images: Field<Vec<String>>,
+    pub allowed_services: Field<Vec<String>>,
+    #[serde(flatten)]
+    pub other: toml::Table,
+}
