@@ -4,32 +4,14 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 
+use crate::cli::TallyArgs;
 use crate::logs::tally::{since_window, SortBy, Tallier};
 use crate::model::{ErrorEntry, Tally};
-
-#[derive(Debug, clap::Args)]
-pub struct TallyArgs {
-    /// Log files to read: globs, or NAME=GLOB to name the runner (default:
-    /// the file name up to its first dot). Any log format termgate or
-    /// gitlab-runner writes, also behind docker compose / syslog prefixes.
-    #[arg(long = "logs", value_name = "GLOB", num_args = 1.., required = true)]
-    pub logs: Vec<String>,
-    /// Only count errors of this last period (e.g. 30m, 24h, 7d). Lines
-    /// without a timestamp (upstream `runner` format) are always counted.
-    #[arg(long, value_parser = crate::cli::parse_duration)]
-    pub since: Option<Duration>,
-    /// Print a JSON array of entries instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Show the N most frequent fingerprints (0 = all).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
-}
 
 /// `(runner, path)` for every file the arguments match, in order, each once.
 pub fn expand(logs: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {

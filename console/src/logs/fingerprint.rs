@@ -15,7 +15,7 @@
 //!   `N` (`1h0m0s` → `NhNmNs`, `crc32` → `crcN`);
 //! - whitespace collapsed. The result is at most [`MAX_FINGERPRINT`] bytes.
 
-use super::parse::clip;
+use crate::text::clip;
 
 /// Longest fingerprint, in bytes.
 pub const MAX_FINGERPRINT: usize = 200;

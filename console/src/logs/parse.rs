@@ -27,6 +27,7 @@ use std::time::SystemTime;
 use super::json;
 use super::wrap::{self, WrapTime};
 use crate::model::{Level, LogRecord};
+use crate::text::clip;
 
 /// Longest message kept, in bytes.
 pub const MAX_MSG: usize = 4096;
@@ -149,18 +150,6 @@ pub fn attach_continuation(rec: &mut LogRecord, line: &str) {
         }
         rec.fields.push(f);
     }
-}
-
-/// `s` cut to at most `max` bytes at a char boundary.
-pub fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut i = max;
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    &s[..i]
 }
 
 /// Level from a level word, any case, no allocation.

@@ -15,9 +15,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::fingerprint::fingerprint;
-use super::parse::{self, clip, Classifier, LineKind};
+use super::parse::{self, Classifier, LineKind};
 use super::wrap;
 use crate::model::{ErrorEntry, Level, LogRecord, Tally};
+use crate::text::clip;
 
 /// Raw examples kept per fingerprint.
 pub const MAX_EXAMPLES: usize = 5;

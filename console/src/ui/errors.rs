@@ -10,7 +10,8 @@ use ratatui::Frame;
 
 use crate::app::{trend, App, ErrWindow, ErrorRow, TableHit};
 use crate::model::Snapshot;
-use crate::ui::widgets::{age_at, centered, hhmm, spark, Cell, Col, Columns, Theme};
+use crate::text::{age_at, hhmm};
+use crate::ui::widgets::{centered, spark, Cell, Col, Columns, Theme};
 
 pub fn render(
     frame: &mut Frame,

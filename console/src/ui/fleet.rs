@@ -12,7 +12,8 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::app::{count_since, App, ErrWindow, FleetSort, TableHit};
 use crate::model::{Health, RunnerState, Series, Snapshot};
-use crate::ui::widgets::{self, age_at, bytes, num, spark, Cell, Col, Columns, Theme};
+use crate::text::{age_at, bytes, num};
+use crate::ui::widgets::{self, spark, Cell, Col, Columns, Theme};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -285,7 +286,7 @@ fn terminals(frame: &mut Frame, area: Rect, t: Theme, snap: &Snapshot, now: Syst
     ];
     if let Some((i, v)) = min {
         let at = start + Duration::from_secs_f64(i as f64 * bucket);
-        let text = format!("  min {} at {}", num(Some(v)), widgets::hhmm(at));
+        let text = format!("  min {} at {}", num(Some(v)), crate::text::hhmm(at));
         if zero > 0 {
             let mins = (zero as f64 * bucket / 60.0).round().max(1.0);
             avail_line.push(Span::styled(
