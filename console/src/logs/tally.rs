@@ -221,6 +221,48 @@ impl ErrorEntry {
     }
 }
 
+/// The figures the screens show of an entry.
+impl ErrorEntry {
+    /// Occurrences since `since` from the per-minute counts (to the minute,
+    /// whatever the first and last seen times), or the whole count when the
+    /// entry has none and was last seen in the window.
+    pub fn count_in_window(&self, since: SystemTime) -> u64 {
+        if self.per_minute.is_empty() {
+            return if self.last_seen.is_some_and(|t| t >= since) {
+                self.count
+            } else {
+                0
+            };
+        }
+        let m = minute(since);
+        self.per_minute
+            .iter()
+            .filter(|(t, _)| *t >= m)
+            .map(|(_, c)| u64::from(*c))
+            .sum()
+    }
+
+    /// Per-minute counts over `[now - window, now]` averaged into `n`
+    /// buckets, empty ones as zero (the Errors screen's trend sparkline).
+    pub fn trend_buckets(&self, now: SystemTime, window: Duration, n: usize) -> Vec<Option<f64>> {
+        let start = now.checked_sub(window).unwrap_or(UNIX_EPOCH);
+        let pts = self
+            .per_minute
+            .iter()
+            .map(|(m, c)| (UNIX_EPOCH + Duration::from_secs(m * 60), f64::from(*c)));
+        crate::model::buckets(pts, start, now, n)
+            .into_iter()
+            .map(|v| Some(v.unwrap_or(0.0)))
+            .collect()
+    }
+
+    /// First seen within the last hour.
+    pub fn is_new(&self, now: SystemTime) -> bool {
+        self.first_seen
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() <= Duration::from_secs(3600))
+    }
+}
+
 /// Feeds raw lines into a [`Tally`]: builds records only for warnings and
 /// above, attaches continuation lines to the latest example, and skips
 /// records older than `since` (records without a time are kept).
