@@ -425,6 +425,7 @@ pub fn since_window(now: SystemTime, window: Duration) -> SystemTime {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use termgate::logschema::msg;
 
     fn t(min: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000 + min * 60)
@@ -454,7 +455,7 @@ mod tests {
             tally.add(&r, &format!("raw {i}"));
         }
         tally.add(
-            &rec(Level::Error, "Checking for jobs... forbidden", "a", None),
+            &rec(Level::Error, msg::CHECKING_FOR_JOBS_FORBIDDEN, "a", None),
             "f",
         );
         assert_eq!(tally.lines, 9);
@@ -539,12 +540,12 @@ mod tests {
             "{:?}",
             sys.examples[0]
         );
-        assert_eq!(tally.entries["Checking for jobs... forbidden"].count, 5);
+        assert_eq!(tally.entries[msg::CHECKING_FOR_JOBS_FORBIDDEN].count, 5);
         assert_eq!(
             tally.entries["Problem while reading command output"].count,
             2
         );
-        assert!(tally.entries["Checking for jobs... forbidden"]
+        assert!(tally.entries[msg::CHECKING_FOR_JOBS_FORBIDDEN]
             .last_seen
             .is_some());
         // No ESC bytes reach examples.
