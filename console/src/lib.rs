@@ -72,3 +72,35 @@ fn start_log(log: &LogArgs, from_config: Option<&Path>, command: &str) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `tally` run through the real dispatch writes its start line to
+    /// `--log-file` (this is the only test that sets the global subscriber).
+    #[test]
+    fn a_run_writes_to_the_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("state/termgate/console.log");
+        let fixture = logs::fixtures_dir().join("docs-log-format-json.log");
+        let cli = Cli::try_parse_from([
+            "termgate".as_ref(),
+            "tally".as_ref(),
+            "--json".as_ref(),
+            "--top".as_ref(),
+            "1".as_ref(),
+            "--logs".as_ref(),
+            fixture.as_os_str(),
+            "--log-file".as_ref(),
+            log.as_os_str(),
+        ])
+        .unwrap();
+        run(cli).unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line = text.lines().next().unwrap_or_default();
+        assert!(line.contains("INFO"), "{text}");
+        assert!(line.contains("termgate console started"), "{text}");
+        assert!(line.contains("command=\"tally\""), "{text}");
+    }
+}

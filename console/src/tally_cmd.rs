@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::TallyArgs;
 use crate::logs::tally::{since_window, SortBy, Tallier};
 use crate::model::{ErrorEntry, Tally};
+use crate::text::fit_chars;
 
 /// `(runner, path)` for every file the arguments match, in order, each once.
 pub fn expand(logs: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
@@ -143,15 +144,6 @@ fn short_time(t: Option<SystemTime>) -> String {
     )
 }
 
-fn fit(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        return s.to_owned();
-    }
-    let mut o: String = s.chars().take(w.saturating_sub(1)).collect();
-    o.push('…');
-    o
-}
-
 fn write_table(
     out: &mut impl Write,
     tally: &Tally,
@@ -173,12 +165,12 @@ fn write_table(
             e.level.as_str(),
             short_time(e.first_seen),
             short_time(e.last_seen),
-            fit(&runners.join(","), 20),
-            fit(&e.fingerprint, 120),
+            fit_chars(&runners.join(","), 20),
+            fit_chars(&e.fingerprint, 120),
         )?;
         let sample = e.sample.replace(['\n', '\r'], " ");
         if sample != e.fingerprint {
-            writeln!(out, "{:82}e.g. {}", "", fit(&sample, 120))?;
+            writeln!(out, "{:82}e.g. {}", "", fit_chars(&sample, 120))?;
         }
     }
     let since = since.map_or_else(String::new, |s| format!(", since {}", short_time(Some(s))));
@@ -208,7 +200,7 @@ mod tests {
         assert_eq!(split_name("*=x"), (None, "*=x"));
         assert_eq!(runner_of(Path::new("/x/runner-a.log.1")), "runner-a");
         assert_eq!(runner_of(Path::new("/x/.hidden")), ".hidden");
-        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit_chars("abcdef", 4), "abc…");
     }
 
     #[test]

@@ -139,6 +139,17 @@ pub fn pad(s: &str, width: usize, right: bool) -> String {
     }
 }
 
+/// Cut `s` to `w` characters, ending with `…` when cut (plain text
+/// output, where characters are columns).
+pub fn fit_chars(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_owned();
+    }
+    let mut o: String = s.chars().take(w.saturating_sub(1)).collect();
+    o.push('…');
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
