@@ -125,3 +125,43 @@ pub mod msg {
     pub const SESSION_NOT_FOUND: &str = "Failed to find session by URL";
     pub const MUX_NOT_FOUND: &str = "Mux handler not found";
 }
+
+// console parser
+// What termgate-console's log parser (`logs::parse`) recognises besides the
+// field names above ([`LEVEL`], [`MSG`], [`TIME`]): how upstream
+// gitlab-runner and its libraries spell levels in their text formats.
+
+/// Level prefixes of upstream's `runner` log format (`WARNING: msg  k=v`);
+/// a line without one is info.
+pub const RUNNER_FORMAT_LEVEL_PREFIXES: [(&str, Level); 4] = [
+    ("WARNING: ", Level::Warning),
+    ("ERROR: ", Level::Error),
+    ("FATAL: ", Level::Fatal),
+    ("PANIC: ", Level::Panic),
+];
+
+/// logrus' four-letter levels of its text format on a TTY (`INFO[0000] msg`).
+pub const LOGRUS_TTY_LEVELS: [(&str, Level); 7] = [
+    ("INFO", Level::Info),
+    ("WARN", Level::Warning),
+    ("ERRO", Level::Error),
+    ("FATA", Level::Fatal),
+    ("PANI", Level::Panic),
+    ("DEBU", Level::Debug),
+    ("TRAC", Level::Debug),
+];
+
+/// Level words of logrus (`level=warning`, JSON `"level"`) and hclog
+/// (`[WARN]`, runner plugins), matched in any case.
+pub const LEVEL_WORDS: [(&str, Level); 10] = [
+    ("info", Level::Info),
+    ("warning", Level::Warning),
+    ("warn", Level::Warning),
+    ("error", Level::Error),
+    ("err", Level::Error),
+    ("debug", Level::Debug),
+    ("trace", Level::Debug),
+    ("fatal", Level::Fatal),
+    ("panic", Level::Panic),
+    ("critical", Level::Fatal),
+];

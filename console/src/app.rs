@@ -1,16 +1,26 @@
-//! The TUI's state and its reaction to input. No I/O: the loop in
+//! The TUI's state and its reaction to input: the screens' shared keys,
+//! mouse and scrolling here, each screen's state, rows and keys in
+//! [`fleet`], [`runner`], [`errors`] and [`logs`]. No I/O: the loop in
 //! [`crate::tui`] feeds events and the clock in, turns the [`Outcome`] into
 //! effects, and draws with [`crate::ui::render`].
 
-use std::cmp::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
 use crate::event::Event;
-use crate::model::{ErrorEntry, Health, Level, LogRecord, RunnerState, Snapshot};
+use crate::model::Snapshot;
 use crate::ui::widgets::Theme;
+
+mod errors;
+mod fleet;
+mod logs;
+mod runner;
+
+pub use errors::{ErrWindow, ErrorRow, ErrorsView};
+pub use fleet::{FleetSort, FleetView};
+pub use logs::LogsView;
 
 /// The screens, in tab order (`1`-`4`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,92 +66,6 @@ pub enum Outcome {
     Quit,
 }
 
-/// Fleet sort columns, in the order `s` cycles through them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FleetSort {
-    Name,
-    State,
-    Jobs,
-    Avail,
-    Active,
-    Ws,
-    Errors,
-    Cpu,
-    Rss,
-    Age,
-}
-
-impl FleetSort {
-    const ALL: [FleetSort; 10] = [
-        FleetSort::Name,
-        FleetSort::State,
-        FleetSort::Jobs,
-        FleetSort::Avail,
-        FleetSort::Active,
-        FleetSort::Ws,
-        FleetSort::Errors,
-        FleetSort::Cpu,
-        FleetSort::Rss,
-        FleetSort::Age,
-    ];
-    pub fn label(self) -> &'static str {
-        match self {
-            FleetSort::Name => "runner",
-            FleetSort::State => "state",
-            FleetSort::Jobs => "jobs",
-            FleetSort::Avail => "avail",
-            FleetSort::Active => "active",
-            FleetSort::Ws => "ws",
-            FleetSort::Errors => "err/min",
-            FleetSort::Cpu => "cpu",
-            FleetSort::Rss => "rss",
-            FleetSort::Age => "age",
-        }
-    }
-    fn next(self) -> FleetSort {
-        let i = FleetSort::ALL.iter().position(|s| *s == self).unwrap_or(0);
-        FleetSort::ALL[(i + 1) % FleetSort::ALL.len()]
-    }
-    /// Sorting by a figure starts with the worst: fewest terminals
-    /// available, most of everything else.
-    fn default_descending(self) -> bool {
-        !matches!(self, FleetSort::Name | FleetSort::Avail)
-    }
-}
-
-/// The Errors screen's window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrWindow {
-    M15,
-    H1,
-    H24,
-    D7,
-}
-
-impl ErrWindow {
-    pub const ALL: [ErrWindow; 4] = [ErrWindow::M15, ErrWindow::H1, ErrWindow::H24, ErrWindow::D7];
-    pub fn duration(self) -> Duration {
-        Duration::from_secs(match self {
-            ErrWindow::M15 => 15 * 60,
-            ErrWindow::H1 => 3600,
-            ErrWindow::H24 => 24 * 3600,
-            ErrWindow::D7 => 7 * 24 * 3600,
-        })
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            ErrWindow::M15 => "15m",
-            ErrWindow::H1 => "1h",
-            ErrWindow::H24 => "24h",
-            ErrWindow::D7 => "7d",
-        }
-    }
-    fn next(self) -> ErrWindow {
-        let i = ErrWindow::ALL.iter().position(|w| *w == self).unwrap_or(0);
-        ErrWindow::ALL[(i + 1) % ErrWindow::ALL.len()]
-    }
-}
-
 /// Where the last frame drew things the mouse can hit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hits {
@@ -158,50 +82,6 @@ pub struct TableHit {
     pub body: Rect,
     pub offset: usize,
     pub len: usize,
-}
-
-/// Fleet screen state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FleetView {
-    pub selected: usize,
-    pub offset: usize,
-    pub sort: FleetSort,
-    pub descending: bool,
-    pub filter: String,
-}
-
-/// Errors screen state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ErrorsView {
-    pub selected: usize,
-    pub offset: usize,
-    pub window: ErrWindow,
-    /// The fingerprint whose examples are open.
-    pub popup: Option<String>,
-    pub filter: String,
-}
-
-/// Logs screen state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogsView {
-    /// Keep the newest line in view.
-    pub follow: bool,
-    /// Lines scrolled up from the bottom when not following.
-    pub scroll: usize,
-    pub filter: String,
-    /// Show this level and above; `None`: everything.
-    pub min_level: Option<Level>,
-    pub runner: Option<String>,
-}
-
-/// One row of the Errors table: the entry and its figures in the window.
-#[derive(Debug, Clone)]
-pub struct ErrorRow<'a> {
-    pub entry: &'a ErrorEntry,
-    /// Occurrences in the window.
-    pub count: u64,
-    /// First seen within the last hour.
-    pub new: bool,
 }
 
 /// The TUI's state.
@@ -300,94 +180,6 @@ impl App {
         }
     }
 
-    /// Fleet rows: filtered by name, sorted by the sort column (ties by name).
-    pub fn fleet_rows<'a>(&self, snap: &'a Snapshot) -> Vec<&'a RunnerState> {
-        let f = self.fleet.filter.to_lowercase();
-        let mut rows: Vec<&RunnerState> = snap
-            .runners
-            .iter()
-            .filter(|r| f.is_empty() || r.source.name.to_lowercase().contains(&f))
-            .collect();
-        let sort = self.fleet.sort;
-        rows.sort_by(|a, b| {
-            let o = match sort {
-                FleetSort::Name => Ordering::Equal,
-                FleetSort::State => state_rank(a).cmp(&state_rank(b)),
-                _ => cmp_opt(sort_value(a, sort), sort_value(b, sort)),
-            };
-            let o = if self.fleet.descending {
-                o.reverse()
-            } else {
-                o
-            };
-            let by_name = a.source.name.cmp(&b.source.name);
-            if sort == FleetSort::Name && self.fleet.descending {
-                by_name.reverse()
-            } else {
-                o.then(by_name)
-            }
-        });
-        rows
-    }
-
-    /// The runner the Runner screen shows.
-    pub fn current_runner<'a>(&self, snap: &'a Snapshot) -> Option<&'a RunnerState> {
-        self.runner
-            .as_deref()
-            .and_then(|n| snap.runners.iter().find(|r| r.source.name == n))
-            .or_else(|| self.fleet_rows(snap).first().copied())
-    }
-
-    /// Errors rows in the window, most frequent first, then latest first.
-    pub fn error_rows<'a>(&self, snap: &'a Snapshot, now: SystemTime) -> Vec<ErrorRow<'a>> {
-        let since = now
-            .checked_sub(self.errors.window.duration())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        let f = self.errors.filter.to_lowercase();
-        let mut rows: Vec<ErrorRow> = snap
-            .tally
-            .entries
-            .values()
-            .filter(|e| {
-                f.is_empty()
-                    || e.fingerprint.to_lowercase().contains(&f)
-                    || e.sample.to_lowercase().contains(&f)
-            })
-            .filter_map(|e| {
-                let count = count_since(e, since);
-                (count > 0).then(|| ErrorRow {
-                    entry: e,
-                    count,
-                    new: is_new(e, now),
-                })
-            })
-            .collect();
-        rows.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then(b.entry.last_seen.cmp(&a.entry.last_seen))
-                .then(a.entry.fingerprint.cmp(&b.entry.fingerprint))
-        });
-        rows
-    }
-
-    /// Log lines passing the level, runner and text filters, oldest first.
-    pub fn log_rows<'a>(&self, snap: &'a Snapshot) -> Vec<&'a LogRecord> {
-        let f = self.logs.filter.to_lowercase();
-        snap.logs
-            .iter()
-            .filter(|l| self.logs.min_level.is_none_or(|m| l.level >= m))
-            .filter(|l| self.logs.runner.as_ref().is_none_or(|r| *r == l.runner))
-            .filter(|l| {
-                f.is_empty()
-                    || l.msg.to_lowercase().contains(&f)
-                    || l.fields.iter().any(|(k, v)| {
-                        k.to_lowercase().contains(&f) || v.to_lowercase().contains(&f)
-                    })
-            })
-            .collect()
-    }
-
     /// React to one input event.
     pub fn handle(&mut self, ev: Event, snap: &Snapshot) -> Outcome {
         match ev {
@@ -468,99 +260,17 @@ impl App {
     }
 
     fn screen_key(&mut self, k: KeyEvent, snap: &Snapshot) -> Outcome {
-        match (self.screen, k.code) {
-            (Screen::Fleet, KeyCode::Char('s')) => {
-                self.fleet.sort = self.fleet.sort.next();
-                self.fleet.descending = self.fleet.sort.default_descending();
-            }
-            (Screen::Fleet, KeyCode::Char('S')) => self.fleet.descending = !self.fleet.descending,
-            (Screen::Fleet, KeyCode::Enter) => self.open_selected_runner(snap),
-            (Screen::Fleet, KeyCode::Esc) if !self.fleet.filter.is_empty() => {
-                self.set_filter(String::new());
-            }
-            (Screen::Runner, KeyCode::Left | KeyCode::Char('h')) => self.step_runner(snap, -1),
-            (Screen::Runner, KeyCode::Right | KeyCode::Char('l')) => self.step_runner(snap, 1),
-            (Screen::Runner, KeyCode::Esc | KeyCode::Backspace) => self.screen = Screen::Fleet,
-            (Screen::Errors, KeyCode::Char('w')) => {
-                self.errors.window = self.errors.window.next();
-                self.errors.selected = 0;
-            }
-            (Screen::Errors, KeyCode::Enter) => self.open_selected_error(snap),
-            (Screen::Errors, KeyCode::Esc) if !self.errors.filter.is_empty() => {
-                self.set_filter(String::new());
-            }
-            (Screen::Logs, KeyCode::Char('f')) => {
-                self.logs.follow = !self.logs.follow;
-                self.logs.scroll = 0;
-            }
-            (Screen::Logs, KeyCode::Char('l')) => {
-                self.logs.min_level = match self.logs.min_level {
-                    None => Some(Level::Info),
-                    Some(Level::Debug | Level::Info) => Some(Level::Warning),
-                    Some(Level::Warning) => Some(Level::Error),
-                    Some(_) => None,
-                };
-                self.logs.scroll = 0;
-            }
-            (Screen::Logs, KeyCode::Char('r')) => {
-                let mut names: Vec<&str> = snap
-                    .runners
-                    .iter()
-                    .map(|r| r.source.name.as_str())
-                    .collect();
-                names.sort_unstable();
-                self.logs.runner = match self.logs.runner.as_deref() {
-                    None => names.first().map(|s| s.to_string()),
-                    Some(cur) => names
-                        .iter()
-                        .position(|n| *n == cur)
-                        .and_then(|i| names.get(i + 1))
-                        .map(|s| s.to_string()),
-                };
-                self.logs.scroll = 0;
-            }
-            (Screen::Logs, KeyCode::Char('c')) | (Screen::Logs, KeyCode::Esc) => {
-                self.logs.filter.clear();
-                self.logs.min_level = None;
-                self.logs.runner = None;
-                self.logs.scroll = 0;
-            }
-            _ => return Outcome::None,
+        match self.screen {
+            Screen::Fleet => self.fleet_key(k.code, snap),
+            Screen::Runner => self.runner_key(k.code, snap),
+            Screen::Errors => self.errors_key(k.code, snap),
+            Screen::Logs => self.logs_key(k.code, snap),
         }
-        Outcome::Redraw
     }
 
     fn switch(&mut self, s: Screen) {
         self.screen = s;
         self.errors.popup = None;
-    }
-
-    fn open_selected_runner(&mut self, snap: &Snapshot) {
-        if let Some(r) = self.fleet_rows(snap).get(self.fleet.selected) {
-            self.runner = Some(r.source.name.clone());
-            self.screen = Screen::Runner;
-        }
-    }
-
-    fn open_selected_error(&mut self, snap: &Snapshot) {
-        if let Some(r) = self.error_rows(snap, self.now).get(self.errors.selected) {
-            self.errors.popup = Some(r.entry.fingerprint.clone());
-        }
-    }
-
-    fn step_runner(&mut self, snap: &Snapshot, by: isize) {
-        let rows = self.fleet_rows(snap);
-        if rows.is_empty() {
-            return;
-        }
-        let cur = self
-            .current_runner(snap)
-            .and_then(|c| rows.iter().position(|r| r.source.name == c.source.name))
-            .unwrap_or(0);
-        let n = rows.len() as isize;
-        let i = (cur as isize + by).rem_euclid(n) as usize;
-        self.runner = rows.get(i).map(|r| r.source.name.clone());
-        self.fleet.selected = i;
     }
 
     /// Move the selection (or scroll the log) by `by` rows; `isize::MIN` /
@@ -579,30 +289,7 @@ impl App {
                 self.errors.selected = step(self.errors.selected, by, n);
             }
             Screen::Runner => self.step_runner(snap, by.signum()),
-            Screen::Logs => {
-                let n = self.log_rows(snap).len();
-                let page = self
-                    .hits
-                    .table
-                    .map_or(PAGE, |t| usize::from(t.body.height).max(1));
-                let max = n.saturating_sub(page);
-                // The wheel and arrows move three lines at a time in a log.
-                let by = match by {
-                    isize::MIN | isize::MAX => by,
-                    1 | -1 => by * 3,
-                    _ => by,
-                };
-                // Scrolling counts up from the bottom.
-                let up = if by == isize::MIN {
-                    max
-                } else if by == isize::MAX {
-                    0
-                } else {
-                    (self.logs.scroll as isize - by).clamp(0, max as isize) as usize
-                };
-                self.logs.scroll = up;
-                self.logs.follow = up == 0 && (by > 0 || self.logs.follow);
-            }
+            Screen::Logs => self.scroll_logs(snap, by),
         }
         Outcome::Redraw
     }
@@ -658,91 +345,6 @@ fn step(cur: usize, by: isize, len: usize) -> usize {
         isize::MAX => last,
         _ => (cur as isize + by).clamp(0, last as isize) as usize,
     }
-}
-
-fn state_rank(r: &RunnerState) -> u8 {
-    match r.health {
-        Health::Down { .. } => 0,
-        Health::Unknown => 1,
-        Health::Up => 2,
-    }
-}
-
-fn sort_value(r: &RunnerState, s: FleetSort) -> Option<f64> {
-    let l = r.latest.as_ref();
-    match s {
-        FleetSort::Name | FleetSort::State => None,
-        FleetSort::Jobs => l.and_then(|l| l.jobs),
-        FleetSort::Avail => l.and_then(|l| l.terminals_available),
-        FleetSort::Active => l.and_then(|l| l.terminals_active),
-        FleetSort::Ws => l.and_then(|l| l.ws_total()),
-        FleetSort::Errors => r.errors_per_minute,
-        FleetSort::Cpu => r.cpu_percent,
-        FleetSort::Rss => l.and_then(|l| l.rss_bytes),
-        // Oldest scrape first when descending: never scraped is oldest.
-        FleetSort::Age => Some(
-            r.last_ok
-                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                .map_or(f64::MAX, |d| -d.as_secs_f64()),
-        ),
-    }
-}
-
-/// Missing figures sort after present ones whichever the direction is
-/// not: they compare as the smallest.
-fn cmp_opt(a: Option<f64>, b: Option<f64>) -> Ordering {
-    match (a, b) {
-        (Some(a), Some(b)) => a.total_cmp(&b),
-        (Some(_), None) => Ordering::Greater,
-        (None, Some(_)) => Ordering::Less,
-        (None, None) => Ordering::Equal,
-    }
-}
-
-/// `per_minute` keys are minutes since the Unix epoch.
-fn minute(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 60)
-}
-
-/// Occurrences since `since`: from the per-minute counts, or the whole
-/// count when the entry has none and was last seen in the window.
-pub fn count_since(e: &ErrorEntry, since: SystemTime) -> u64 {
-    if e.per_minute.is_empty() {
-        return if e.last_seen.is_some_and(|t| t >= since) {
-            e.count
-        } else {
-            0
-        };
-    }
-    let m = minute(since);
-    e.per_minute
-        .iter()
-        .filter(|(t, _)| *t >= m)
-        .map(|(_, c)| u64::from(*c))
-        .sum()
-}
-
-/// Per-minute counts over `[now - window, now]` in `n` buckets (for the
-/// trend sparkline).
-pub fn trend(e: &ErrorEntry, now: SystemTime, window: Duration, n: usize) -> Vec<Option<f64>> {
-    let start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
-    let pts = e.per_minute.iter().map(|(m, c)| {
-        (
-            SystemTime::UNIX_EPOCH + Duration::from_secs(m * 60),
-            f64::from(*c),
-        )
-    });
-    crate::ui::widgets::buckets(pts, start, now, n)
-        .into_iter()
-        .map(|v| Some(v.unwrap_or(0.0)))
-        .collect()
-}
-
-/// First seen within the last hour.
-pub fn is_new(e: &ErrorEntry, now: SystemTime) -> bool {
-    e.first_seen
-        .is_some_and(|t| now.duration_since(t).unwrap_or_default() <= Duration::from_secs(3600))
 }
 
 #[cfg(test)]

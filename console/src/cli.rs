@@ -1,8 +1,12 @@
-//! Command line of `termgate`.
+//! Command line of `termgate`: the argument types only. [`crate::main`]
+//! parses them, sets up logging and dispatches.
 
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+/// Re-exported for the benches, which parse durations the same way.
+pub use crate::duration_arg::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,6 +18,8 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(flatten)]
     pub watch: WatchArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -43,7 +49,7 @@ pub enum Command {
     /// Start a local coordinator and a runner, feed them jobs, and show what happens.
     Demo(DemoArgs),
     /// Tally errors (warnings and above) in runner log files by fingerprint.
-    Tally(crate::tally_cmd::TallyArgs),
+    Tally(TallyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,27 +65,40 @@ pub struct DemoArgs {
     pub dir: Option<std::path::PathBuf>,
 }
 
-/// `10s`, `2m`, `1h30m`, `7d`, `500ms` or plain seconds: the shared parser,
-/// with a hint of what to type.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    termgate::duration::parse_cli(s)
-        .map_err(|e| format!("{e} (use ms, s, m, h or d, e.g. 10s, 1h30m, 7d)"))
+#[derive(Debug, clap::Args)]
+pub struct TallyArgs {
+    /// Log files to read: globs, or NAME=GLOB to name the runner (default:
+    /// the file name up to its first dot). Any log format termgate or
+    /// gitlab-runner writes, also behind docker compose / syslog prefixes.
+    #[arg(long = "logs", value_name = "GLOB", num_args = 1.., required = true)]
+    pub logs: Vec<String>,
+    /// Only count errors of this last period (e.g. 30m, 24h, 7d). Lines
+    /// without a timestamp (upstream `runner` format) are always counted.
+    #[arg(long, value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Print a JSON array of entries instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show the N most frequent fingerprints (0 = all).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
 }
 
-pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let res = match cli.command {
-        None => crate::watch::run(cli.watch),
-        Some(Command::Demo(args)) => crate::demo::run(args),
-        Some(Command::Tally(args)) => crate::tally_cmd::run(args),
-    };
-    match res {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("termgate: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+/// Where the console's own log goes (every command).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Append the console's log here [default: console.toml's log_file, else
+    /// $XDG_STATE_HOME/termgate/console.log or ~/.local/state/termgate/console.log].
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "TERMGATE_CONSOLE_LOG_FILE"
+    )]
+    pub log_file: Option<std::path::PathBuf>,
+    /// Least severe level written: error, warn, info, debug or trace.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "info")]
+    pub log_level: tracing::level_filters::LevelFilter,
 }
 
 #[cfg(test)]
@@ -93,16 +112,31 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+    fn log_flags_are_global() {
+        let cli = Cli::try_parse_from([
+            "termgate",
+            "tally",
+            "--logs",
+            "x.log",
+            "--log-file",
+            "/tmp/t/console.log",
+            "--log-level",
+            "debug",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Tally(_))));
         assert_eq!(
-            parse_duration("7d").unwrap(),
-            Duration::from_secs(7 * 86400)
+            cli.log.log_file.as_deref(),
+            Some(std::path::Path::new("/tmp/t/console.log"))
         );
-        assert!(parse_duration("x").is_err());
-        assert!(parse_duration("5y").is_err());
+        assert_eq!(
+            cli.log.log_level,
+            tracing::level_filters::LevelFilter::DEBUG
+        );
+        let cli =
+            Cli::try_parse_from(["termgate", "--log-file", "l", "--runner", "a=h:1"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.log.log_level, tracing::level_filters::LevelFilter::INFO);
+        assert!(Cli::try_parse_from(["termgate", "--log-level", "loud"]).is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! interval = "2s"        # poll period
 //! timeout = "2s"         # per request
 //! concurrency = 32       # scrapes in flight at most
+//! log_file = "/var/log/termgate/console.log"  # the console's own log
 //!
 //! [[runners]]
 //! name = "prm-5"
@@ -24,11 +25,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::duration_arg::parse_duration;
 use crate::model::RunnerSource;
-
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-pub const DEFAULT_CONCURRENCY: usize = 32;
+use crate::scrape::options::{PollOptions, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_TIMEOUT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,6 +59,9 @@ pub struct ConsoleConfig {
     pub runners: Vec<RunnerEntry>,
     #[serde(default)]
     pub prometheus: Option<PrometheusSection>,
+    /// Where the console appends its own log (`--log-file` wins).
+    #[serde(default)]
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for ConsoleConfig {
@@ -70,6 +72,7 @@ impl Default for ConsoleConfig {
             concurrency: DEFAULT_CONCURRENCY,
             runners: Vec::new(),
             prometheus: None,
+            log_file: None,
         }
     }
 }
@@ -116,7 +119,7 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Raw::Text(s) => s,
         Raw::Secs(n) => n.to_string(),
     };
-    crate::cli::parse_duration(&text).map_err(serde::de::Error::custom)
+    parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 impl ConsoleConfig {
@@ -184,8 +187,8 @@ impl ConsoleConfig {
     }
 
     /// Poller options from `interval`, `timeout` and `concurrency`.
-    pub fn poll_options(&self) -> crate::scrape::poller::PollOptions {
-        crate::scrape::poller::PollOptions {
+    pub fn poll_options(&self) -> PollOptions {
+        PollOptions {
             interval: self.interval,
             timeout: self.timeout,
             concurrency: self.concurrency,
@@ -283,6 +286,12 @@ mod tests {
     fn defaults_when_empty() {
         let cfg = ConsoleConfig::parse("", "t").unwrap();
         assert_eq!(cfg, ConsoleConfig::default());
+    }
+
+    #[test]
+    fn log_file() {
+        let cfg = ConsoleConfig::parse("log_file = \"/tmp/c/console.log\"\n", "t").unwrap();
+        assert_eq!(cfg.log_file, Some(PathBuf::from("/tmp/c/console.log")));
     }
 
     #[test]

@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    termgate_console::cli::main()
+    termgate_console::main()
 }

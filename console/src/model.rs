@@ -264,6 +264,34 @@ pub struct Snapshot {
     pub fleet: History,
 }
 
+/// Points `(time, value)` averaged into `n` equal buckets over
+/// `[start, end)`; buckets without a point are `None`.
+pub fn buckets(
+    points: impl IntoIterator<Item = (SystemTime, f64)>,
+    start: SystemTime,
+    end: SystemTime,
+    n: usize,
+) -> Vec<Option<f64>> {
+    let span = end.duration_since(start).unwrap_or_default().as_secs_f64();
+    let mut sums = vec![(0.0, 0u32); n];
+    if n == 0 || span <= 0.0 {
+        return vec![None; n];
+    }
+    for (t, v) in points {
+        let Ok(d) = t.duration_since(start) else {
+            continue;
+        };
+        let i = (d.as_secs_f64() / span * n as f64) as usize;
+        if let Some(b) = sums.get_mut(i) {
+            b.0 += v;
+            b.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(s, c)| (c > 0).then(|| s / f64::from(c)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,32 +4,15 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 
+use crate::cli::TallyArgs;
 use crate::logs::tally::{since_window, SortBy, Tallier};
 use crate::model::{ErrorEntry, Tally};
-
-#[derive(Debug, clap::Args)]
-pub struct TallyArgs {
-    /// Log files to read: globs, or NAME=GLOB to name the runner (default:
-    /// the file name up to its first dot). Any log format termgate or
-    /// gitlab-runner writes, also behind docker compose / syslog prefixes.
-    #[arg(long = "logs", value_name = "GLOB", num_args = 1.., required = true)]
-    pub logs: Vec<String>,
-    /// Only count errors of this last period (e.g. 30m, 24h, 7d). Lines
-    /// without a timestamp (upstream `runner` format) are always counted.
-    #[arg(long, value_parser = crate::cli::parse_duration)]
-    pub since: Option<Duration>,
-    /// Print a JSON array of entries instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Show the N most frequent fingerprints (0 = all).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub top: usize,
-}
+use crate::text::fit_chars;
 
 /// `(runner, path)` for every file the arguments match, in order, each once.
 pub fn expand(logs: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
@@ -161,15 +144,6 @@ fn short_time(t: Option<SystemTime>) -> String {
     )
 }
 
-fn fit(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        return s.to_owned();
-    }
-    let mut o: String = s.chars().take(w.saturating_sub(1)).collect();
-    o.push('…');
-    o
-}
-
 fn write_table(
     out: &mut impl Write,
     tally: &Tally,
@@ -191,12 +165,12 @@ fn write_table(
             e.level.as_str(),
             short_time(e.first_seen),
             short_time(e.last_seen),
-            fit(&runners.join(","), 20),
-            fit(&e.fingerprint, 120),
+            fit_chars(&runners.join(","), 20),
+            fit_chars(&e.fingerprint, 120),
         )?;
         let sample = e.sample.replace(['\n', '\r'], " ");
         if sample != e.fingerprint {
-            writeln!(out, "{:82}e.g. {}", "", fit(&sample, 120))?;
+            writeln!(out, "{:82}e.g. {}", "", fit_chars(&sample, 120))?;
         }
     }
     let since = since.map_or_else(String::new, |s| format!(", since {}", short_time(Some(s))));
@@ -226,7 +200,7 @@ mod tests {
         assert_eq!(split_name("*=x"), (None, "*=x"));
         assert_eq!(runner_of(Path::new("/x/runner-a.log.1")), "runner-a");
         assert_eq!(runner_of(Path::new("/x/.hidden")), ".hidden");
-        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit_chars("abcdef", 4), "abc…");
     }
 
     #[test]

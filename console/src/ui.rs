@@ -90,10 +90,10 @@ fn header(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: System
     if !snap.interval.is_zero() {
         right.push_str(&format!(
             "every {} · ",
-            widgets::age(snap.interval).replace(".0s", "s")
+            crate::text::age(snap.interval).replace(".0s", "s")
         ));
     }
-    right.push_str(&widgets::clock(now));
+    right.push_str(&crate::text::clock(now));
     let used: usize = left.iter().map(|s| s.content.width()).sum();
     let room = usize::from(area.width).saturating_sub(used);
     if room > right.width() {

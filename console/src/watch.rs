@@ -12,15 +12,25 @@ use crate::config::{parse_runner_flag, ConsoleConfig};
 use crate::model::{RunnerSource, RunnerState, Snapshot};
 use crate::scrape::poller::PollOptions;
 
+/// console.toml, if `--config` names one.
+pub fn load_config(args: &WatchArgs) -> Result<Option<ConsoleConfig>> {
+    args.config
+        .as_ref()
+        .map(|p| ConsoleConfig::load(p).with_context(|| format!("loading {}", p.display())))
+        .transpose()
+}
+
 /// Sources and options from the flags and the config file.
 pub fn sources(args: &WatchArgs) -> Result<(Vec<RunnerSource>, PollOptions)> {
-    let cfg = match &args.config {
-        Some(p) => {
-            Some(ConsoleConfig::load(p).with_context(|| format!("loading {}", p.display()))?)
-        }
-        None => None,
-    };
-    let mut sources = cfg.as_ref().map(ConsoleConfig::sources).unwrap_or_default();
+    sources_from(args, load_config(args)?.as_ref())
+}
+
+/// Sources and options from the flags and an already loaded config.
+pub fn sources_from(
+    args: &WatchArgs,
+    cfg: Option<&ConsoleConfig>,
+) -> Result<(Vec<RunnerSource>, PollOptions)> {
+    let mut sources = cfg.map(ConsoleConfig::sources).unwrap_or_default();
     for flag in &args.runners {
         let s = parse_runner_flag(flag)?;
         sources.retain(|o| o.name != s.name);
@@ -35,10 +45,7 @@ pub fn sources(args: &WatchArgs) -> Result<(Vec<RunnerSource>, PollOptions)> {
             None => bail!("--logs {flag:?}: no runner named {name:?} (add it with --runner)"),
         }
     }
-    let mut opts = cfg
-        .as_ref()
-        .map(ConsoleConfig::poll_options)
-        .unwrap_or_default();
+    let mut opts = cfg.map(ConsoleConfig::poll_options).unwrap_or_default();
     if let Some(i) = args.interval {
         opts.interval = i;
     }
@@ -64,8 +71,9 @@ pub fn start(
     crate::hub::spawn(runners, log_sources, interval, shutdown.clone())
 }
 
-pub fn run(args: WatchArgs) -> Result<()> {
-    let (sources, opts) = sources(&args)?;
+/// The fleet view until `q` or a signal; `cfg` is [`load_config`]'s.
+pub fn run(args: WatchArgs, cfg: Option<&ConsoleConfig>) -> Result<()> {
+    let (sources, opts) = sources_from(&args, cfg)?;
     if sources.is_empty() && args.prometheus.is_none() {
         bail!(
             "no runners to watch: give --runner NAME=URL, --config console.toml (see assets/console.example.toml) or --prometheus URL; try `termgate demo`"

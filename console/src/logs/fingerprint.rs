@@ -15,7 +15,7 @@
 //!   `N` (`1h0m0s` → `NhNmNs`, `crc32` → `crcN`);
 //! - whitespace collapsed. The result is at most [`MAX_FINGERPRINT`] bytes.
 
-use super::parse::clip;
+use crate::text::clip;
 
 /// Longest fingerprint, in bytes.
 pub const MAX_FINGERPRINT: usize = 200;
@@ -241,6 +241,7 @@ mod tests {
     use crate::model::Level;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+    use termgate::logschema::msg;
 
     fn same(a: &str, b: &str) {
         assert_eq!(fingerprint(a), fingerprint(b), "{a:?} vs {b:?}");
@@ -253,7 +254,7 @@ mod tests {
     fn table() {
         for (msg, want) in [
             ("Job failed: exit code 1", "Job failed: exit code N"),
-            ("Checking for jobs... forbidden", "Checking for jobs... forbidden"),
+            (msg::CHECKING_FOR_JOBS_FORBIDDEN, msg::CHECKING_FOR_JOBS_FORBIDDEN),
             (
                 r#"Runner "https://gitlab.com/6i2MzLuX" is unhealthy and will be disabled for 1h0m0s seconds!"#,
                 r#"Runner "…" is unhealthy and will be disabled for NhNmNs seconds!"#,
@@ -290,8 +291,8 @@ mod tests {
     fn pairs() {
         same("Job failed: exit code 1", "Job failed: exit code 2");
         apart(
-            "Checking for jobs... forbidden",
-            "Checking for jobs... client error",
+            msg::CHECKING_FOR_JOBS_FORBIDDEN,
+            msg::CHECKING_FOR_JOBS_CLIENT_ERROR,
         );
         same(
             r#"Runner "https://gitlab.com/6i2MzLuX" is unhealthy and will be disabled for 1h0m0s seconds!"#,
@@ -335,10 +336,10 @@ mod tests {
             "Running in user-mode.",
             "Use sudo for system-mode:",
             "$ sudo gitlab-runner...",
-            "Checking for jobs... forbidden",
+            msg::CHECKING_FOR_JOBS_FORBIDDEN,
             r#"Runner "…" is unhealthy and will be disabled for NhNmNs seconds!"#,
             "CONFIGURATION: Long polling issues detected.",
-            "Checking for jobs... client error",
+            msg::CHECKING_FOR_JOBS_CLIENT_ERROR,
         ]
         .into_iter()
         .map(String::from)

@@ -3,6 +3,8 @@
 //! raw (still escaped) with a flag, other values as their raw text; nested
 //! objects and arrays are skipped as one value. Linear, no recursion.
 
+use crate::text::clip;
+
 /// One value, raw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -19,9 +21,9 @@ impl<'a> Value<'a> {
             Value::Str {
                 raw,
                 escaped: false,
-            } => super::parse::clip(raw, max).to_owned(),
+            } => clip(raw, max).to_owned(),
             Value::Str { raw, escaped: true } => unescape(raw, max),
-            Value::Other(raw) => super::parse::clip(raw, max).to_owned(),
+            Value::Other(raw) => clip(raw, max).to_owned(),
         }
     }
     /// The raw string content, if this is an unescaped string.

@@ -24,9 +24,14 @@
 
 use std::time::SystemTime;
 
+use termgate::logschema::{
+    LEVEL, LEVEL_WORDS, LOGRUS_TTY_LEVELS, MSG, RUNNER_FORMAT_LEVEL_PREFIXES, TIME,
+};
+
 use super::json;
 use super::wrap::{self, WrapTime};
 use crate::model::{Level, LogRecord};
+use crate::text::clip;
 
 /// Longest message kept, in bytes.
 pub const MAX_MSG: usize = 4096;
@@ -151,48 +156,25 @@ pub fn attach_continuation(rec: &mut LogRecord, line: &str) {
     }
 }
 
-/// `s` cut to at most `max` bytes at a char boundary.
-pub fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut i = max;
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    &s[..i]
-}
-
 /// Level from a level word, any case, no allocation.
 pub fn level_word(s: &str) -> Option<Level> {
-    const WORDS: [(&str, Level); 10] = [
-        ("info", Level::Info),
-        ("warning", Level::Warning),
-        ("warn", Level::Warning),
-        ("error", Level::Error),
-        ("err", Level::Error),
-        ("debug", Level::Debug),
-        ("trace", Level::Debug),
-        ("fatal", Level::Fatal),
-        ("panic", Level::Panic),
-        ("critical", Level::Fatal),
-    ];
-    WORDS
+    LEVEL_WORDS
         .iter()
         .find(|(w, _)| w.eq_ignore_ascii_case(s))
         .map(|(_, l)| *l)
 }
 
+/// logrus' four-letter TTY level (`INFO`, `WARN`, …).
 fn tty_level(b: &[u8]) -> Option<Level> {
-    Some(match b {
-        b"INFO" => Level::Info,
-        b"WARN" => Level::Warning,
-        b"ERRO" => Level::Error,
-        b"FATA" => Level::Fatal,
-        b"PANI" => Level::Panic,
-        b"DEBU" | b"TRAC" => Level::Debug,
-        _ => return None,
-    })
+    LOGRUS_TTY_LEVELS
+        .iter()
+        .find(|(w, _)| w.as_bytes() == b)
+        .map(|(_, l)| *l)
+}
+
+/// `key=` at the start of `b`.
+fn starts_with_key(b: &[u8], key: &str) -> bool {
+    b.starts_with(key.as_bytes()) && b.get(key.len()) == Some(&b'=')
 }
 
 /// Format and level of an ANSI-free line.
@@ -222,7 +204,7 @@ fn head(line: &str) -> Result<Head<'_>, LineKind> {
     if b0 == b'{' {
         return json_level(body).map_or(Err(LineKind::Unparsed), |l| mk(Format::Json, l, body));
     }
-    if b.starts_with(b"time=") || b.starts_with(b"level=") {
+    if starts_with_key(b, TIME) || starts_with_key(b, LEVEL) {
         if let Some(l) = logrus_level(body) {
             return mk(Format::Logrus, l, body);
         }
@@ -241,12 +223,7 @@ fn head(line: &str) -> Result<Head<'_>, LineKind> {
             return Ok(h);
         }
     }
-    for (p, l) in [
-        ("WARNING: ", Level::Warning),
-        ("ERROR: ", Level::Error),
-        ("FATAL: ", Level::Fatal),
-        ("PANIC: ", Level::Panic),
-    ] {
+    for (p, l) in RUNNER_FORMAT_LEVEL_PREFIXES {
         if let Some(rest) = body.strip_prefix(p) {
             return mk(Format::Runner, l, rest);
         }
@@ -310,7 +287,7 @@ fn hclog_head<'a>(body: &'a str, wrap_time: Option<WrapTime<'a>>) -> Option<Head
 
 fn json_level(s: &str) -> Option<Level> {
     for (k, v) in json::members(s) {
-        if k == "level" {
+        if k == LEVEL {
             return match v {
                 json::Value::Str { raw, .. } => level_word(raw),
                 json::Value::Other(_) => None,
@@ -322,7 +299,7 @@ fn json_level(s: &str) -> Option<Level> {
 
 fn logrus_level(s: &str) -> Option<Level> {
     Kvs::new(s)
-        .find(|(k, _)| *k == "level")
+        .find(|(k, _)| *k == LEVEL)
         .and_then(|(_, v)| level_word(v.raw))
 }
 
@@ -338,9 +315,9 @@ fn build(runner: &str, h: Head<'_>, now: SystemTime, with_fields: bool) -> LogRe
         Format::Json => {
             for (k, v) in json::members(h.rest) {
                 match k {
-                    "level" => {}
-                    "msg" => rec.msg = v.to_text(MAX_MSG),
-                    "time" if rec.time.is_none() => {
+                    LEVEL => {}
+                    MSG => rec.msg = v.to_text(MAX_MSG),
+                    TIME if rec.time.is_none() => {
                         rec.time = v.plain_str().and_then(wrap::parse_iso);
                     }
                     _ if with_fields => push_field(&mut rec.fields, k, v.to_text(MAX_FIELD)),
@@ -351,9 +328,9 @@ fn build(runner: &str, h: Head<'_>, now: SystemTime, with_fields: bool) -> LogRe
         Format::Logrus => {
             for (k, v) in Kvs::new(h.rest) {
                 match k {
-                    "level" => {}
-                    "msg" => rec.msg = v.text(MAX_MSG),
-                    "time" if rec.time.is_none() => rec.time = wrap::parse_iso(v.raw),
+                    LEVEL => {}
+                    MSG => rec.msg = v.text(MAX_MSG),
+                    TIME if rec.time.is_none() => rec.time = wrap::parse_iso(v.raw),
                     _ if with_fields => push_field(&mut rec.fields, k, v.text(MAX_FIELD)),
                     _ => {}
                 }
@@ -594,6 +571,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::path::PathBuf;
+    use termgate::logschema::{msg, BUILDS, ERROR, JOB, RUNNER, RUNNER_NAME};
 
     fn fixtures() -> PathBuf {
         crate::logs::fixtures_dir()
@@ -617,8 +595,8 @@ mod tests {
         );
         assert_eq!(r.level, Level::Warning);
         assert_eq!(r.msg, "Job failed: exit code 3");
-        assert_eq!(f(&r, "job"), Some("7"));
-        assert_eq!(f(&r, "runner_name"), Some("r1"));
+        assert_eq!(f(&r, JOB), Some("7"));
+        assert_eq!(f(&r, RUNNER_NAME), Some("r1"));
         assert!(r.time.is_some());
         assert_eq!(r.runner, "r1");
     }
@@ -633,7 +611,7 @@ mod tests {
             r.msg,
             "listen_address not defined, metrics & debug endpoints disabled"
         );
-        assert_eq!(r.fields, vec![("builds".into(), "0".into())]);
+        assert_eq!(r.fields, vec![(BUILDS.into(), "0".into())]);
         assert_eq!(classify(r#"{"a":1}"#), LineKind::Unparsed);
         assert_eq!(
             classify(r#"{"level":"bogus","msg":"x"}"#),
@@ -649,7 +627,7 @@ mod tests {
         );
         assert_eq!(r.level, Level::Error);
         assert_eq!(r.msg, "Problem while reading command output");
-        assert_eq!(f(&r, "error"), Some("read |0: file already closed"));
+        assert_eq!(f(&r, ERROR), Some("read |0: file already closed"));
         assert!(r.time.is_some());
         let r = p(r#"time="x" level=warning msg="say \"hi\"\n" k=v"#);
         assert_eq!(r.msg, "say \"hi\"\n");
@@ -685,8 +663,8 @@ mod tests {
     fn runner_format() {
         let r = p("WARNING: Checking for jobs... failed                runner=2K7oPJtf status=couldn't execute POST against http://192.168.168.137/api/v4/jobs/request: Post http://192.168.168.137/api/v4/jobs/request: dial tcp 192.168.168.137:80: getsockopt: connection refused");
         assert_eq!(r.level, Level::Warning);
-        assert_eq!(r.msg, "Checking for jobs... failed");
-        assert_eq!(f(&r, "runner"), Some("2K7oPJtf"));
+        assert_eq!(r.msg, msg::CHECKING_FOR_JOBS_FAILED);
+        assert_eq!(f(&r, RUNNER), Some("2K7oPJtf"));
         assert!(f(&r, "status").is_some_and(|s| s.ends_with("connection refused")));
         let r = p("Appending trace to coordinator...ok                 code=202 job=399659 job-log=0-281 job-status=running runner=N83zBFyfs sent-log=0-280 status=202 Accepted update-interval=3s");
         assert_eq!(r.level, Level::Info);
@@ -710,8 +688,8 @@ mod tests {
         assert!(r.fields.is_empty());
         // ANSI colours as upstream writes them.
         let r = p("Job succeeded                  \x1b[0;m  duration\x1b[0;m=24.383583446s job\x1b[0;m=2154106 project\x1b[0;m=141 runner\x1b[0;m=cxxE2HUr");
-        assert_eq!(r.msg, "Job succeeded");
-        assert_eq!(f(&r, "job"), Some("2154106"));
+        assert_eq!(r.msg, msg::JOB_SUCCEEDED);
+        assert_eq!(f(&r, JOB), Some("2154106"));
         let r =
             p("\x1b[31;1mERROR: Checking for jobs... forbidden      \x1b[0;m  runner\x1b[0;m=x");
         assert_eq!(
@@ -781,7 +759,7 @@ mod tests {
             &mut r,
             "  duration_s=62.01549636 job=34991 project=25 runner=i5hxLjcN",
         );
-        assert_eq!(f(&r, "job"), Some("34991"));
+        assert_eq!(f(&r, JOB), Some("34991"));
         attach_continuation(&mut r, "concurrent: 1");
         assert_eq!(r.fields.len(), 4);
     }
@@ -913,7 +891,7 @@ mod tests {
             let want_x: &str = &extra;
             prop_assert_eq!(r.fields.iter().find(|(k, _)| k == "x").map(|(_, v)| v.as_str()), Some(want_x));
             let job_s = job.to_string();
-            prop_assert_eq!(r.fields.iter().find(|(k, _)| k == "job").map(|(_, v)| v.as_str()), Some(job_s.as_str()));
+            prop_assert_eq!(r.fields.iter().find(|(k, _)| k == JOB).map(|(_, v)| v.as_str()), Some(job_s.as_str()));
         }
     }
 }

@@ -15,9 +15,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::fingerprint::fingerprint;
-use super::parse::{self, clip, Classifier, LineKind};
+use super::parse::{self, Classifier, LineKind};
 use super::wrap;
 use crate::model::{ErrorEntry, Level, LogRecord, Tally};
+use crate::text::clip;
 
 /// Raw examples kept per fingerprint.
 pub const MAX_EXAMPLES: usize = 5;
@@ -220,6 +221,48 @@ impl ErrorEntry {
     }
 }
 
+/// The figures the screens show of an entry.
+impl ErrorEntry {
+    /// Occurrences since `since` from the per-minute counts (to the minute,
+    /// whatever the first and last seen times), or the whole count when the
+    /// entry has none and was last seen in the window.
+    pub fn count_in_window(&self, since: SystemTime) -> u64 {
+        if self.per_minute.is_empty() {
+            return if self.last_seen.is_some_and(|t| t >= since) {
+                self.count
+            } else {
+                0
+            };
+        }
+        let m = minute(since);
+        self.per_minute
+            .iter()
+            .filter(|(t, _)| *t >= m)
+            .map(|(_, c)| u64::from(*c))
+            .sum()
+    }
+
+    /// Per-minute counts over `[now - window, now]` averaged into `n`
+    /// buckets, empty ones as zero (the Errors screen's trend sparkline).
+    pub fn trend_buckets(&self, now: SystemTime, window: Duration, n: usize) -> Vec<Option<f64>> {
+        let start = now.checked_sub(window).unwrap_or(UNIX_EPOCH);
+        let pts = self
+            .per_minute
+            .iter()
+            .map(|(m, c)| (UNIX_EPOCH + Duration::from_secs(m * 60), f64::from(*c)));
+        crate::model::buckets(pts, start, now, n)
+            .into_iter()
+            .map(|v| Some(v.unwrap_or(0.0)))
+            .collect()
+    }
+
+    /// First seen within the last hour.
+    pub fn is_new(&self, now: SystemTime) -> bool {
+        self.first_seen
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() <= Duration::from_secs(3600))
+    }
+}
+
 /// Feeds raw lines into a [`Tally`]: builds records only for warnings and
 /// above, attaches continuation lines to the latest example, and skips
 /// records older than `since` (records without a time are kept).
@@ -382,6 +425,7 @@ pub fn since_window(now: SystemTime, window: Duration) -> SystemTime {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use termgate::logschema::msg;
 
     fn t(min: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000 + min * 60)
@@ -411,7 +455,7 @@ mod tests {
             tally.add(&r, &format!("raw {i}"));
         }
         tally.add(
-            &rec(Level::Error, "Checking for jobs... forbidden", "a", None),
+            &rec(Level::Error, msg::CHECKING_FOR_JOBS_FORBIDDEN, "a", None),
             "f",
         );
         assert_eq!(tally.lines, 9);
@@ -496,12 +540,12 @@ mod tests {
             "{:?}",
             sys.examples[0]
         );
-        assert_eq!(tally.entries["Checking for jobs... forbidden"].count, 5);
+        assert_eq!(tally.entries[msg::CHECKING_FOR_JOBS_FORBIDDEN].count, 5);
         assert_eq!(
             tally.entries["Problem while reading command output"].count,
             2
         );
-        assert!(tally.entries["Checking for jobs... forbidden"]
+        assert!(tally.entries[msg::CHECKING_FOR_JOBS_FORBIDDEN]
             .last_seen
             .is_some());
         // No ESC bytes reach examples.

@@ -1,13 +1,12 @@
 //! Polls every runner's `/metrics` on a shared tick with bounded concurrency,
-//! backs off per runner when it is down, derives rates, keeps an hour of
-//! history and publishes `Vec<RunnerState>` on a `watch` channel.
+//! backs off per runner when it is down ([`super::link`]: the reconnect
+//! state, rates and history per runner) and publishes `Vec<RunnerState>` on a `watch` channel.
 //!
 //! The channel holds the only copy of the states: the poller updates it in
 //! place (`send_modify`), once per batch of results, so an hour of history
 //! for a large fleet is not duplicated on every publish. Readers should
 //! `borrow()` and render, not clone whole histories every frame.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,222 +16,13 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ScrapeClient, ScrapeError};
-use crate::model::{Health, RunnerSource, RunnerState, Sample, Series};
+use super::link::Tracker;
+pub use super::link::{Backoff, Link};
+pub use super::options::PollOptions;
+use crate::model::{Health, RunnerSource, RunnerState, Sample};
 
 /// Results arriving within this window are published together.
 const COALESCE: Duration = Duration::from_millis(100);
-
-/// Retry delays of a runner that is down: the shared schedule, 1 s doubling
-/// to 30 s by default.
-pub use termgate::backoff::Backoff;
-
-const DEFAULT_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PollOptions {
-    pub interval: Duration,
-    /// Per request, connect to last byte.
-    pub timeout: Duration,
-    /// Scrapes in flight at most.
-    pub concurrency: usize,
-    pub backoff: Backoff,
-    /// How much history each runner keeps.
-    pub history: Duration,
-    /// Window of `errors_per_minute`.
-    pub rate_window: Duration,
-}
-
-impl Default for PollOptions {
-    fn default() -> Self {
-        PollOptions {
-            interval: crate::config::DEFAULT_INTERVAL,
-            timeout: crate::config::DEFAULT_TIMEOUT,
-            concurrency: crate::config::DEFAULT_CONCURRENCY,
-            backoff: DEFAULT_BACKOFF,
-            history: Duration::from_secs(3600),
-            rate_window: Duration::from_secs(60),
-        }
-    }
-}
-
-/// The connection state of one runner: the reconnect state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    /// Not tried yet: due at once.
-    Fresh,
-    /// Last scrape worked: due on the next tick.
-    Up,
-    /// `failures` in a row; the next try is at `retry_at`.
-    Backoff {
-        failures: u32,
-        delay: Duration,
-        retry_at: Instant,
-    },
-}
-
-impl Link {
-    pub fn succeeded(&mut self) {
-        *self = Link::Up;
-    }
-
-    /// Record a failure at `now`; returns the delay until the next try.
-    pub fn failed(&mut self, now: Instant, backoff: &Backoff) -> Duration {
-        let failures = match *self {
-            Link::Backoff { failures, .. } => failures.saturating_add(1),
-            Link::Fresh | Link::Up => 1,
-        };
-        let delay = backoff.delay(failures);
-        *self = Link::Backoff {
-            failures,
-            delay,
-            retry_at: now + delay,
-        };
-        delay
-    }
-
-    /// When the next scrape is due; `tick` is the next shared tick.
-    pub fn due_at(&self, now: Instant, tick: Instant) -> Instant {
-        match *self {
-            Link::Fresh => now,
-            Link::Up => tick,
-            Link::Backoff { retry_at, .. } => retry_at,
-        }
-    }
-}
-
-/// Increase of a counter over a sliding window, resets handled (a drop is
-/// a restart: the new value is the increase since).
-#[derive(Debug, Clone)]
-pub struct CounterWindow {
-    window: Duration,
-    points: VecDeque<(SystemTime, f64)>,
-}
-
-impl CounterWindow {
-    pub fn new(window: Duration) -> Self {
-        CounterWindow {
-            window,
-            points: VecDeque::new(),
-        }
-    }
-
-    /// Add a reading; returns the rate per second over the window (from the
-    /// newest reading at or before the window's start), if there are two.
-    pub fn push(&mut self, at: SystemTime, v: f64) -> Option<f64> {
-        if let Some(&(last, _)) = self.points.back() {
-            if at <= last {
-                // Clock went back or a duplicate: start over.
-                self.points.clear();
-            }
-        }
-        self.points.push_back((at, v));
-        let start = at
-            .checked_sub(self.window)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        while self.points.len() > 2 && self.points.get(1).is_some_and(|(t, _)| *t <= start) {
-            self.points.pop_front();
-        }
-        let (t0, _) = *self.points.front()?;
-        let span = at.duration_since(t0).ok()?.as_secs_f64();
-        if self.points.len() < 2 || span <= 0.0 {
-            return None;
-        }
-        let increase: f64 = self
-            .points
-            .iter()
-            .zip(self.points.iter().skip(1))
-            .map(|((_, a), (_, b))| if b >= a { b - a } else { *b })
-            .sum();
-        Some(increase / span)
-    }
-
-    pub fn clear(&mut self) {
-        self.points.clear();
-    }
-}
-
-/// What the poller keeps per runner besides the published state.
-#[derive(Debug, Clone)]
-pub struct Tracker {
-    pub link: Link,
-    pub in_flight: bool,
-    errors: CounterWindow,
-    cpu: CounterWindow,
-}
-
-impl Tracker {
-    pub fn new(opts: &PollOptions) -> Self {
-        Tracker {
-            link: Link::Fresh,
-            in_flight: false,
-            errors: CounterWindow::new(opts.rate_window),
-            // The last two readings only.
-            cpu: CounterWindow::new(Duration::ZERO),
-        }
-    }
-
-    /// Compute `cpu_percent` over `window` instead of the last two readings
-    /// (for sources that repeat a value until the next scrape).
-    pub fn with_cpu_window(mut self, window: Duration) -> Self {
-        self.cpu = CounterWindow::new(window);
-        self
-    }
-
-    /// A successful scrape taken at `at`: health, rates, history.
-    pub fn apply_ok(&mut self, st: &mut RunnerState, mut sample: Sample, at: SystemTime) {
-        self.link.succeeded();
-        sample.at = Some(at);
-        st.health = Health::Up;
-        st.last_ok = Some(at);
-        st.last_attempt = Some(at);
-        st.errors_per_minute = match sample.errors_sum() {
-            Some(v) => self.errors.push(at, v).map(|r| r * 60.0),
-            None => None,
-        };
-        st.cpu_percent = match sample.cpu_seconds_total {
-            Some(v) => self.cpu.push(at, v).map(|r| r * 100.0),
-            None => None,
-        };
-        let h = &mut st.history;
-        let points = [
-            (Series::Jobs, sample.jobs),
-            (Series::TerminalsAvailable, sample.terminals_available),
-            (Series::TerminalsActive, sample.terminals_active),
-            (Series::TerminalsIdle, sample.terminals_idle),
-            (Series::WsConnections, sample.ws_total()),
-            (Series::ErrorsPerMinute, st.errors_per_minute),
-            (Series::CpuPercent, st.cpu_percent),
-            (Series::RssBytes, sample.rss_bytes),
-        ];
-        for (s, v) in points {
-            if let Some(v) = v {
-                h.push(s, at, v);
-            }
-        }
-        st.latest = Some(sample);
-    }
-
-    /// A failed scrape: `Down` with a short reason and the next try.
-    pub fn apply_err(
-        &mut self,
-        st: &mut RunnerState,
-        reason: String,
-        at: SystemTime,
-        now: Instant,
-        backoff: &Backoff,
-    ) {
-        let delay = self.link.failed(now, backoff);
-        st.health = Health::Down {
-            reason,
-            retry_at: at + delay,
-        };
-        st.last_attempt = Some(at);
-        st.errors_per_minute = None;
-        st.cpu_percent = None;
-        // A rate across an outage would mix two processes.
-        self.cpu.clear();
-    }
-}
 
 /// The next shared tick strictly after `after`.
 fn next_tick(t0: Instant, after: Instant, interval: Duration) -> Instant {
@@ -393,81 +183,10 @@ impl Poller {
 }
 
 #[cfg(test)]
-pub(crate) mod test_server {
-    //! Local HTTP servers that answer well, badly or not at all.
-    use std::collections::HashMap;
-    use std::net::SocketAddr;
-    use std::sync::{Arc, Mutex};
-
-    use axum::extract::{Path, State};
-    use axum::http::StatusCode;
-    use axum::response::{IntoResponse, Response};
-
-    #[derive(Debug, Clone)]
-    pub enum Reply {
-        Text(String),
-        Status(u16),
-        /// Never answer.
-        Hang,
-    }
-
-    #[derive(Clone, Default)]
-    pub struct Routes(pub Arc<Mutex<HashMap<String, Reply>>>);
-
-    impl Routes {
-        pub fn set(&self, path: &str, r: Reply) {
-            self.0.lock().unwrap().insert(path.to_string(), r);
-        }
-    }
-
-    async fn serve_path(State(routes): State<Routes>, Path(p): Path<String>) -> Response {
-        let r = routes.0.lock().unwrap().get(&p).cloned();
-        match r {
-            Some(Reply::Text(t)) => t.into_response(),
-            Some(Reply::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
-            Some(Reply::Hang) => {
-                std::future::pending::<()>().await;
-                StatusCode::OK.into_response()
-            }
-            None => StatusCode::NOT_FOUND.into_response(),
-        }
-    }
-
-    /// An axum server on `127.0.0.1:0` answering `/{path}` from `routes`.
-    pub async fn start(routes: Routes) -> SocketAddr {
-        let app = axum::Router::new()
-            .route("/{*p}", axum::routing::get(serve_path))
-            .with_state(routes);
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(l, app).await });
-        addr
-    }
-
-    /// Accepts connections and never reads or writes.
-    pub async fn black_hole() -> SocketAddr {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = l.accept().await {
-                held.push(s);
-            }
-        });
-        addr
-    }
-
-    /// A port nothing listens on (bound, then released).
-    pub fn free_port() -> SocketAddr {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::test_server::{self, Reply, Routes};
     use super::*;
+    use crate::model::Series;
+    use crate::scrape::test_server::{self, Reply, Routes};
 
     const GOOD: &str = "gitlab_runner_concurrent 4\n\
         gitlab_runner_jobs{state=\"running\"} 2\n\
@@ -549,50 +268,6 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_and_caps() {
-        let b = DEFAULT_BACKOFF;
-        let d: Vec<u64> = (1..=8).map(|n| b.delay(n).as_secs()).collect();
-        assert_eq!(d, [1, 2, 4, 8, 16, 30, 30, 30]);
-        assert_eq!(b.delay(u32::MAX), Duration::from_secs(30));
-        let mut l = Link::Fresh;
-        let now = Instant::now();
-        assert_eq!(l.failed(now, &b), Duration::from_secs(1));
-        assert_eq!(l.failed(now, &b), Duration::from_secs(2));
-        assert!(matches!(l, Link::Backoff { failures: 2, .. }));
-        assert_eq!(
-            l.due_at(now, now + Duration::from_secs(9)),
-            now + Duration::from_secs(2)
-        );
-        l.succeeded();
-        assert_eq!(l, Link::Up);
-    }
-
-    #[test]
-    fn counter_rate_over_a_window_with_resets() {
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let at = |s| t0 + Duration::from_secs(s);
-        let mut w = CounterWindow::new(Duration::from_secs(60));
-        assert_eq!(w.push(at(0), 100.0), None);
-        assert_eq!(w.push(at(30), 130.0), Some(1.0));
-        // Restart: 130 → 5 counts as +5.
-        assert_eq!(w.push(at(60), 5.0), Some(35.0 / 60.0));
-        // The window slides: [30..90] → (130→5: +5) + (5→65: +60).
-        assert_eq!(w.push(at(90), 65.0), Some(65.0 / 60.0));
-        // Flat counter → zero.
-        let mut w = CounterWindow::new(Duration::from_secs(60));
-        for s in 0..200 {
-            w.push(at(s), 7.0);
-        }
-        assert_eq!(w.push(at(200), 7.0), Some(0.0));
-        assert!(w.points.len() <= 62, "{}", w.points.len());
-        // Last-two-readings mode.
-        let mut w = CounterWindow::new(Duration::ZERO);
-        w.push(at(0), 1.0);
-        w.push(at(1), 1.5);
-        assert_eq!(w.push(at(3), 2.5), Some(0.5));
-    }
-
-    #[test]
     fn ticks_stay_on_the_grid() {
         let t0 = Instant::now();
         let i = Duration::from_secs(2);
@@ -601,39 +276,6 @@ mod tests {
             next_tick(t0, t0 + Duration::from_millis(2500), i),
             t0 + 2 * i
         );
-    }
-
-    #[test]
-    fn apply_fills_rates_and_history() {
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let o = PollOptions::default();
-        let mut st = RunnerState::new(src("a", "x".into()), t0);
-        let mut tr = Tracker::new(&o);
-        let s = |e: f64, c: f64| crate::scrape::parse_metrics(&good(e, c)).unwrap();
-        tr.apply_ok(&mut st, s(10.0, 1.0), t0);
-        assert_eq!(st.errors_per_minute, None);
-        tr.apply_ok(&mut st, s(13.0, 1.5), t0 + Duration::from_secs(2));
-        assert_eq!(st.errors_per_minute, Some(90.0));
-        assert_eq!(st.cpu_percent, Some(25.0));
-        assert_eq!(st.history.values_since(Series::Jobs, t0), [2.0, 2.0]);
-        assert_eq!(st.history.values_since(Series::CpuPercent, t0), [25.0]);
-        assert!(st
-            .history
-            .values_since(Series::TerminalsAvailable, t0)
-            .is_empty());
-        tr.apply_err(
-            &mut st,
-            "refused".into(),
-            t0 + Duration::from_secs(4),
-            Instant::now(),
-            &o.backoff,
-        );
-        assert_eq!(reason(&st), Some("refused"));
-        assert!(
-            st.latest.is_some(),
-            "the last good sample stays for the Runner screen"
-        );
-        assert_eq!(st.cpu_percent, None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ScrapeClient, ScrapeError};
+use super::link::{Link, Tracker};
+use super::options::PollOptions;
 use super::parse::SampleBuilder;
-use super::poller::{Link, PollOptions, Tracker};
 use crate::model::{Health, RunnerSource, RunnerState, Sample};
 
 /// `(job, instance)`.
@@ -322,7 +323,7 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scrape::poller::test_server::{self, Reply, Routes};
+    use crate::scrape::test_server::{self, Reply, Routes};
 
     #[test]
     fn reasons_are_short() {

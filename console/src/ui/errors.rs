@@ -8,9 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, HighlightSpacing, List, ListState, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::app::{trend, App, ErrWindow, ErrorRow, TableHit};
+use crate::app::{App, ErrWindow, ErrorRow, TableHit};
 use crate::model::Snapshot;
-use crate::ui::widgets::{age_at, centered, hhmm, spark, Cell, Col, Columns, Theme};
+use crate::text::{age_at, hhmm};
+use crate::ui::widgets::{centered, spark, Cell, Col, Columns, Theme};
 
 pub fn render(
     frame: &mut Frame,
@@ -132,7 +133,7 @@ fn cells(r: &ErrorRow, app: &App, now: SystemTime, trend_w: usize) -> Vec<Cell> 
         first,
         Cell::plain(e.last_seen.map_or("-".into(), |l| age_at(now, l))),
         Cell::new(
-            spark(&trend(e, now, app.errors.window.duration(), trend_w)),
+            spark(&e.trend_buckets(now, app.errors.window.duration(), trend_w)),
             t.level(e.level),
         ),
         Cell::plain(e.sample.clone()),

@@ -10,9 +10,10 @@ use ratatui::widgets::{HighlightSpacing, List, ListState, Paragraph};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
-use crate::app::{count_since, App, ErrWindow, FleetSort, TableHit};
+use crate::app::{App, ErrWindow, FleetSort, TableHit};
 use crate::model::{Health, RunnerState, Series, Snapshot};
-use crate::ui::widgets::{self, age_at, bytes, num, spark, Cell, Col, Columns, Theme};
+use crate::text::{age_at, bytes, num};
+use crate::ui::widgets::{spark, Cell, Col, Columns, Theme};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -233,7 +234,7 @@ pub fn fleet_series(snap: &Snapshot, s: Series, now: SystemTime, n: usize) -> Ve
             .points_since(s, start)
             .into_iter()
             .map(|(secs, v)| (h.origin + Duration::from_secs_f64(secs), v));
-        let mut b = widgets::buckets(pts, start, now, n);
+        let mut b = crate::model::buckets(pts, start, now, n);
         // A gauge holds its value between points: fill the gaps when
         // buckets are narrower than the scrape interval.
         let last = b.iter().rposition(Option::is_some).unwrap_or(0);
@@ -285,7 +286,7 @@ fn terminals(frame: &mut Frame, area: Rect, t: Theme, snap: &Snapshot, now: Syst
     ];
     if let Some((i, v)) = min {
         let at = start + Duration::from_secs_f64(i as f64 * bucket);
-        let text = format!("  min {} at {}", num(Some(v)), widgets::hhmm(at));
+        let text = format!("  min {} at {}", num(Some(v)), crate::text::hhmm(at));
         if zero > 0 {
             let mins = (zero as f64 * bucket / 60.0).round().max(1.0);
             avail_line.push(Span::styled(
@@ -315,8 +316,8 @@ fn trend_arrow(e: &crate::model::ErrorEntry, now: SystemTime) -> &'static str {
     let half = HOUR / 2;
     let mid = now.checked_sub(half).unwrap_or(SystemTime::UNIX_EPOCH);
     let start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
-    let recent = count_since(e, mid) as f64;
-    let before = count_since(e, start) as f64 - recent;
+    let recent = e.count_in_window(mid) as f64;
+    let before = e.count_in_window(start) as f64 - recent;
     if recent > before * 1.2 {
         "↑"
     } else if recent < before * 0.8 {

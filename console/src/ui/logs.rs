@@ -9,7 +9,8 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::app::{App, TableHit};
 use crate::model::{Level, LogRecord, Snapshot};
-use crate::ui::widgets::{clean, clock, Theme};
+use crate::text::{clean, clock};
+use crate::ui::widgets::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) -> Option<TableHit> {
     let t = app.theme;

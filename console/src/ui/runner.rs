@@ -12,7 +12,8 @@ use ratatui::Frame;
 
 use crate::app::App;
 use crate::model::{Health, RunnerState, Series, Snapshot};
-use crate::ui::widgets::{age_at, bytes, num, uptime, Theme};
+use crate::text::{age_at, bytes, num, uptime};
+use crate::ui::widgets::Theme;
 
 const HOUR: f64 = 3600.0;
 
