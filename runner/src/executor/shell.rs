@@ -1,6 +1,9 @@
 //! The shell executor: runs steps with `bash` (or `sh`) on the host, in a
 //! per-job build directory, each step in its own process group so cancel and
-//! timeout kill everything the script started.
+//! timeout kill everything the script started. Its web terminal is a shell
+//! on a PTY: [`pty`].
+
+pub mod pty;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -14,10 +17,10 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
+use self::pty::PtyTerminalFactory;
 use super::terminal::TerminalFactory;
 use super::{ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::RunnerConfig;
-use crate::pty::PtyTerminalFactory;
 use crate::trace::ansi;
 
 /// Grace between SIGTERM and SIGKILL when stopping a step.

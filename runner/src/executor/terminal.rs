@@ -45,11 +45,22 @@ impl std::fmt::Debug for TerminalHandle {
     }
 }
 
+/// Why a terminal could not be opened. The text is what the log gets next
+/// to upstream's `Failed to connect to terminal`; the client gets a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The shell executor could not start the shell on a PTY.
+    #[error(transparent)]
+    Spawn(#[from] crate::executor::shell::pty::SpawnError),
+    /// The Docker executor could not open an exec with a TTY.
+    #[error(transparent)]
+    Docker(#[from] crate::executor::docker::terminal::DockerTerminalError),
+}
+
 /// Opens terminals for one job. Set on the job's session once the executor
 /// is prepared.
 #[async_trait]
 pub trait TerminalFactory: Send + Sync {
-    /// Open a new interactive shell. The error text is what the client and
-    /// the log get (upstream: `Failed to connect to terminal`).
-    async fn open(&self, size: TermSize) -> Result<TerminalHandle, String>;
+    /// Open a new interactive shell.
+    async fn open(&self, size: TermSize) -> Result<TerminalHandle, OpenError>;
 }

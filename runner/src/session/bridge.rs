@@ -24,27 +24,31 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt as _, StreamExt as _};
 use termgate::logschema::{event, msg};
 use termgate::metrics::close_reason;
-use termgate::terminal::{Frame, FrameKind, Incoming, ProtocolError, ServerCodec, EOT};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use termgate::terminal::ServerCodec;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::terminal::{TermSize, TerminalControl, TerminalHandle};
+use crate::executor::terminal::{TerminalControl, TerminalHandle};
 use crate::metrics::Metrics;
 use crate::session::{SeatGuard, Session, SessionRegistry};
+
+mod directions;
+
+pub use directions::append_ready;
+use directions::{client_to_terminal, terminal_to_client, to_message};
 
 /// `role` label and log field of the interactive seat.
 pub const ROLE_INTERACTIVE: &str = "interactive";
 /// Close reason when the terminal's shell ended on its own (the user typed
-/// `exit`). Not in `termgate::metrics::close_reason` yet: proposed there.
+/// `exit`).
 pub const TERMINAL_EXITED: &str = close_reason::TERMINAL_EXITED;
 /// Bytes read from the terminal per frame. Linux PTYs return at most ~4 KiB
 /// a read anyway; a small buffer keeps a connected session's memory small
@@ -244,17 +248,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let counts = Counts::new();
-    let started = counts.started;
     let _gauge = ConnectionGauge::new(ctx.metrics.clone());
-    let job = ctx.session.job.job_id;
-    tracing::info!(
-        event = event::TERMINAL_CONNECTED,
-        role = ROLE_INTERACTIVE,
-        peer = %ctx.peer,
-        job,
-        protocol = ctx.codec.protocol.name(),
-        "Terminal connected"
-    );
+    log_connected(&ctx);
     let TerminalHandle {
         mut output,
         mut input,
@@ -262,23 +257,86 @@ where
     } = term;
     let (mut sink, mut stream) = ws.split();
 
-    let end = {
-        let from_client = client_to_terminal(&mut stream, &mut input, &*control, &ctx, &counts);
-        let to_client = terminal_to_client(&mut sink, &mut output, &ctx, &counts);
-        tokio::select! {
-            e = from_client => e,
-            e = to_client => e,
-            e = idle(ctx.idle_timeout, &counts) => e,
-            _ = ctx.session.closed() => End::session(
-                ctx.session.close_reason().unwrap_or(close_reason::JOB_FINISHED),
-            ),
-            _ = ctx.shutdown.cancelled() => End::session(close_reason::RUNNER_SHUTDOWN),
-        }
-    };
-
+    let end = pump(
+        &mut stream,
+        &mut sink,
+        &mut output,
+        &mut input,
+        &*control,
+        &ctx,
+        &counts,
+    )
+    .await;
     let mut seat = Some(ctx.seat);
-    let mut await_close_reply = None;
-    match &end {
+    let close_reply_by = say_goodbye(&end, &mut sink, &*control, &ctx.codec, &mut seat).await;
+    record_end(
+        &end,
+        &counts,
+        &ctx.metrics,
+        ctx.peer,
+        ctx.session.job.job_id,
+    );
+    drop(seat);
+    if let Some(deadline) = close_reply_by {
+        await_close_reply(&mut stream, deadline).await;
+    }
+    end.reason()
+}
+
+/// `terminal_connected`.
+fn log_connected(ctx: &BridgeContext) {
+    tracing::info!(
+        event = event::TERMINAL_CONNECTED,
+        role = ROLE_INTERACTIVE,
+        peer = %ctx.peer,
+        job = ctx.session.job.job_id,
+        protocol = ctx.codec.protocol.name(),
+        "Terminal connected"
+    );
+}
+
+/// Both directions, the idle timer, the session's end and the runner's
+/// shutdown, until the first of them ends the connection.
+async fn pump<S, R, W>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+    output: &mut R,
+    input: &mut W,
+    control: &dyn TerminalControl,
+    ctx: &BridgeContext,
+    counts: &Counts,
+) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    R: AsyncRead + Unpin + ?Sized,
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    tokio::select! {
+        e = client_to_terminal(stream, input, control, ctx, counts) => e,
+        e = terminal_to_client(sink, output, ctx, counts) => e,
+        e = idle(ctx.idle_timeout, counts) => e,
+        _ = ctx.session.closed() => End::session(
+            ctx.session.close_reason().unwrap_or(close_reason::JOB_FINISHED),
+        ),
+        _ = ctx.shutdown.cancelled() => End::session(close_reason::RUNNER_SHUTDOWN),
+    }
+}
+
+/// End the connection as `end` says and stop the shell. The server's end:
+/// banner and Close frame (within [`CLOSE_WAIT`]); returns until when the
+/// client may answer that Close if they went out. The client's end: the
+/// seat is freed first.
+async fn say_goodbye<S>(
+    end: &End,
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+    control: &dyn TerminalControl,
+    codec: &ServerCodec,
+    seat: &mut Option<SeatGuard>,
+) -> Option<tokio::time::Instant>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match end {
         End::Server {
             reason,
             code,
@@ -302,14 +360,12 @@ where
             };
             let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
             let send = async {
-                sink.send(to_message(ctx.codec.encode_status(&banner)))
-                    .await?;
+                sink.send(to_message(codec.encode_status(&banner))).await?;
                 sink.send(Message::Close(Some(frame))).await
             };
-            if let Ok(Ok(())) = tokio::time::timeout_at(deadline, send).await {
-                await_close_reply = Some(deadline);
-            }
+            let sent = matches!(tokio::time::timeout_at(deadline, send).await, Ok(Ok(())));
             control.close().await;
+            sent.then_some(deadline)
         }
         End::ClientLeft(_) => {
             // The client is gone: free the seat (and end a hold waiting for
@@ -320,27 +376,36 @@ where
             control.close().await;
             // Flush the echo of the client's Close, if any.
             let _ = tokio::time::timeout(CLOSE_WAIT, sink.close()).await;
+            None
         }
     }
+}
 
+/// `session_closes_total`, `session_duration_seconds`, the
+/// `terminal_disconnected` event and upstream's line.
+fn record_end(end: &End, counts: &Counts, metrics: &Metrics, peer: SocketAddr, job: u64) {
     let reason = end.reason();
-    let client_error = match &end {
+    let client_error = match end {
         End::ClientLeft(e) => e.as_deref(),
         End::Server { .. } => None,
     };
-    let duration = started.elapsed();
+    let duration = counts.started.elapsed();
     let (bytes_in, bytes_out) = (
         counts.bytes_in.load(Ordering::Relaxed),
         counts.bytes_out.load(Ordering::Relaxed),
     );
-    let m = &ctx.metrics;
-    m.session_closes_total.with_label_values(&[reason]).inc();
-    m.session_duration_seconds.observe(duration.as_secs_f64());
+    metrics
+        .session_closes_total
+        .with_label_values(&[reason])
+        .inc();
+    metrics
+        .session_duration_seconds
+        .observe(duration.as_secs_f64());
     tracing::info!(
         event = event::TERMINAL_DISCONNECTED,
         reason,
         role = ROLE_INTERACTIVE,
-        peer = %ctx.peer,
+        peer = %peer,
         job,
         duration_s = duration.as_secs_f64(),
         bytes_in,
@@ -349,21 +414,24 @@ where
         "Terminal disconnected"
     );
     tracing::warn!(job, "{}", msg::CLOSED_ACTIVE);
-    drop(seat);
+}
 
-    if let Some(deadline) = await_close_reply {
-        // Give the client until the deadline to answer the Close (it may
-        // still send data first), then drop the connection.
-        let _ = tokio::time::timeout_at(deadline, async {
-            while let Some(Ok(m)) = stream.next().await {
-                if m.is_close() {
-                    break;
-                }
+/// Give the client until `deadline` to answer the server's Close (it may
+/// still send data first); the connection is dropped after.
+async fn await_close_reply<S>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    deadline: tokio::time::Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout_at(deadline, async {
+        while let Some(Ok(m)) = stream.next().await {
+            if m.is_close() {
+                break;
             }
-        })
-        .await;
-    }
-    reason
+        }
+    })
+    .await;
 }
 
 /// Resolves with `idle_timeout` once nothing went either way for `limit`.
@@ -392,218 +460,6 @@ fn truncate_close_reason(mut s: String) -> String {
         s.truncate(cut);
     }
     s
-}
-
-fn to_message(f: Frame) -> Message {
-    match f.kind {
-        FrameKind::Text => match String::from_utf8(f.payload) {
-            Ok(s) => Message::Text(s.into()),
-            Err(e) => Message::Binary(e.into_bytes().into()),
-        },
-        _ => Message::Binary(f.payload.into()),
-    }
-}
-
-/// Client frames → terminal input / resize. Returns when the client leaves
-/// or a frame must end the connection.
-async fn client_to_terminal<S, W>(
-    stream: &mut SplitStream<WebSocketStream<S>>,
-    input: &mut W,
-    control: &dyn TerminalControl,
-    ctx: &BridgeContext,
-    counts: &Counts,
-) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    W: AsyncWrite + Unpin + ?Sized,
-{
-    use tungstenite::Error as WsError;
-    let bytes_in = ctx.metrics.session_bytes_total.with_label_values(&["in"]);
-    while let Some(m) = stream.next().await {
-        let (kind, payload): (FrameKind, Bytes) = match m {
-            Ok(Message::Binary(b)) => (FrameKind::Binary, b),
-            Ok(Message::Text(t)) => (FrameKind::Text, Bytes::from(t)),
-            Ok(Message::Close(_)) => return End::ClientLeft(None),
-            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
-            Err(WsError::Capacity(e)) => {
-                return End::server(
-                    close_reason::FRAME_TOO_LARGE,
-                    CloseCode::Size,
-                    Some(e.to_string()),
-                )
-            }
-            Err(WsError::Utf8) => {
-                return End::server(
-                    close_reason::ERROR,
-                    CloseCode::Invalid,
-                    Some("invalid UTF-8 in a text frame".into()),
-                )
-            }
-            Err(WsError::Protocol(
-                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            ))
-            | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                return End::ClientLeft(None)
-            }
-            Err(WsError::Io(e)) => return End::ClientLeft(Some(e.to_string())),
-            Err(e) => {
-                return End::server(
-                    close_reason::ERROR,
-                    CloseCode::Protocol,
-                    Some(e.to_string()),
-                )
-            }
-        };
-        match ctx.codec.decode(kind, &payload) {
-            Ok(Incoming::Input(data)) => {
-                if data.is_empty() {
-                    continue;
-                }
-                let written = async {
-                    input.write_all(&data).await?;
-                    input.flush().await
-                };
-                if let Err(e) = written.await {
-                    return End::server(
-                        close_reason::ERROR,
-                        CloseCode::Error,
-                        Some(format!("writing to the terminal failed: {e}")),
-                    );
-                }
-                counts.touch();
-                let n = data.len() as u64;
-                counts.bytes_in.fetch_add(n, Ordering::Relaxed);
-                counts
-                    .last_input_eot
-                    .store(data.as_slice() == [EOT], Ordering::Relaxed);
-                bytes_in.inc_by(n);
-                ctx.registry.bump_bytes(&ctx.session, n, 0);
-            }
-            Ok(Incoming::Resize { cols, rows }) => {
-                if let Err(e) = control.resize(TermSize { cols, rows }).await {
-                    tracing::debug!(error = %e, cols, rows, "Terminal resize failed");
-                }
-            }
-            Ok(Incoming::Ignore) => {}
-            Err(e @ ProtocolError::FrameTooLarge { .. }) => {
-                return End::server(
-                    close_reason::FRAME_TOO_LARGE,
-                    CloseCode::Size,
-                    Some(e.to_string()),
-                )
-            }
-            Err(e) => {
-                return End::server(close_reason::ERROR, CloseCode::Invalid, Some(e.to_string()))
-            }
-        }
-    }
-    End::ClientLeft(None)
-}
-
-/// Terminal output → client frames, and the keepalive Ping. The terminal is
-/// read again only after the previous frame was flushed.
-async fn terminal_to_client<S, R>(
-    sink: &mut SplitSink<WebSocketStream<S>, Message>,
-    output: &mut R,
-    ctx: &BridgeContext,
-    counts: &Counts,
-) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    R: AsyncRead + Unpin + ?Sized,
-{
-    let mut buf = vec![0u8; OUTPUT_CHUNK];
-    let period = ctx.ping_interval.max(Duration::from_millis(10));
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let bytes_out = ctx.metrics.session_bytes_total.with_label_values(&["out"]);
-    let mut first_byte_sent = false;
-    loop {
-        let (msg, n) = tokio::select! {
-            r = output.read(&mut buf[..OUTPUT_CHUNK]) => match r {
-                Ok(0) => {
-                    // The shell ended. Right after Workhorse's hang-up EOT
-                    // that is the client leaving.
-                    return if counts.last_input_eot.load(Ordering::Relaxed) {
-                        End::ClientLeft(None)
-                    } else {
-                        End::server(TERMINAL_EXITED, CloseCode::Normal, None)
-                    };
-                }
-                Ok(n) => {
-                    let n = if n >= BURST_AFTER {
-                        read_ready(output, &mut buf, n)
-                    } else {
-                        if buf.len() > OUTPUT_CHUNK {
-                            // Output slowed down: give the burst buffer back.
-                            buf.truncate(OUTPUT_CHUNK);
-                            buf.shrink_to_fit();
-                        }
-                        n
-                    };
-                    (to_message(ctx.codec.encode_output(&buf[..n])), n)
-                }
-                Err(e) => {
-                    return End::server(
-                        close_reason::ERROR,
-                        CloseCode::Error,
-                        Some(format!("reading the terminal failed: {e}")),
-                    )
-                }
-            },
-            _ = ping.tick() => (Message::Ping(Bytes::new()), 0),
-        };
-        if let Err(e) = sink.send(msg).await {
-            return End::ClientLeft(match e {
-                tungstenite::Error::Io(e) => Some(e.to_string()),
-                _ => None,
-            });
-        }
-        if n > 0 {
-            if !first_byte_sent {
-                first_byte_sent = true;
-                ctx.metrics
-                    .session_connect_seconds
-                    .observe(ctx.requested_at.elapsed().as_secs_f64());
-            }
-            counts.touch();
-            let n = n as u64;
-            counts.bytes_out.fetch_add(n, Ordering::Relaxed);
-            bytes_out.inc_by(n);
-            ctx.registry.bump_bytes(&ctx.session, 0, n);
-        }
-    }
-}
-
-/// After a large read of `len` bytes: append whatever `output` has ready
-/// without waiting, up to [`BURST_CHUNK`]; returns the new length. End of
-/// file and errors stop the appending and show up on the next read.
-fn read_ready<R>(output: &mut R, buf: &mut Vec<u8>, len: usize) -> usize
-where
-    R: AsyncRead + Unpin + ?Sized,
-{
-    if buf.len() < BURST_CHUNK {
-        buf.resize(BURST_CHUNK, 0);
-    }
-    append_ready(output, &mut buf[..BURST_CHUNK], len)
-}
-
-/// Fill `buf` after its first `len` bytes with whatever `output` has ready
-/// right now, without waiting; returns the new length. End of file and
-/// errors stop the appending and show up on the next read. (The bench's
-/// bare-PTY floor reads the same way.)
-pub fn append_ready<R>(output: &mut R, buf: &mut [u8], mut len: usize) -> usize
-where
-    R: AsyncRead + Unpin + ?Sized,
-{
-    use futures::FutureExt as _;
-    while len < buf.len() {
-        match output.read(&mut buf[len..]).now_or_never() {
-            Some(Ok(n)) if n > 0 => len += n,
-            _ => break,
-        }
-    }
-    len
 }
 
 #[cfg(test)]

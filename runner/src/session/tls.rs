@@ -106,7 +106,7 @@ fn generate(host: &str) -> anyhow::Result<SessionTls> {
                 .with_context(|| format!("{host:?} is not a valid DNS name"))?,
         ),
     }];
-    params.is_ca = IsCa::ExplicitNoCa;
+    params.is_ca = IsCa::NoCa;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -432,6 +432,57 @@ mod tests {
         // webpki refuses a CA certificate as the end entity; this handshake
         // also proves it is not one.
         handshake(&tls, "127.0.0.1").unwrap();
+    }
+
+    #[test]
+    fn cert_is_strict_der_without_an_explicit_default() {
+        use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
+        let tls = load_or_generate(&cfg("0.0.0.0:8093", Some("192.0.2.7:8093"))).unwrap();
+        let der = rustls_pemfile::certs(&mut tls.cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let (rest, cert) = X509Certificate::from_der(&der).expect("strict DER");
+        assert!(rest.is_empty(), "trailing bytes after the certificate");
+
+        let san = cert.subject_alternative_name().unwrap().expect("a SAN");
+        assert_eq!(
+            san.value.general_names,
+            [GeneralName::IPAddress(&[192, 0, 2, 7])]
+        );
+
+        let now = chrono::Utc::now().timestamp();
+        let validity = cert.validity();
+        let (from, until) = (
+            validity.not_before.timestamp(),
+            validity.not_after.timestamp(),
+        );
+        assert!(
+            from <= now && now - from <= 2 * 86_400,
+            "not_before {from}, now {now}"
+        );
+        let days = (until - now) / 86_400;
+        assert!((728..=730).contains(&days), "valid for {days} more days");
+
+        // DER forbids encoding a DEFAULT value: no `cA FALSE` (01 01 00).
+        // rcgen's `NoCa` leaves the extension out.
+        assert!(cert.basic_constraints().unwrap().is_none());
+        let basic_constraints = x509_parser::oid_registry::OID_X509_EXT_BASIC_CONSTRAINTS;
+        for ext in cert.extensions() {
+            if ext.oid == basic_constraints {
+                assert!(
+                    !ext.value.windows(3).any(|w| w == [0x01, 0x01, 0x00]),
+                    "BasicConstraints encodes cA FALSE explicitly"
+                );
+            }
+        }
+        let ku = cert.key_usage().unwrap().expect("key usage");
+        assert!(ku.value.digital_signature() && ku.value.key_encipherment());
+        let eku = cert
+            .extended_key_usage()
+            .unwrap()
+            .expect("extended key usage");
+        assert!(eku.value.server_auth);
     }
 
     #[test]

@@ -71,6 +71,18 @@ pub async fn connect(cfg: &DockerConfig) -> Result<Docker, ExecError> {
     }
 }
 
+/// The engine refused or failed a cleanup request; the text is the
+/// engine's own message ([`engine_message`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineError(pub String);
+
+impl From<bollard::errors::Error> for EngineError {
+    fn from(e: bollard::errors::Error) -> Self {
+        EngineError(engine_message(&e))
+    }
+}
+
 /// A readable message for an engine error.
 pub fn engine_message(e: &bollard::errors::Error) -> String {
     match e {
@@ -401,7 +413,7 @@ pub async fn create_volume(docker: &Docker, res: &JobResources) -> Result<String
 }
 
 /// Kill and remove a container with its anonymous volumes.
-pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), String> {
+pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), EngineError> {
     let opts = RemoveContainerOptions {
         force: true,
         v: true,
@@ -410,26 +422,26 @@ pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), String> {
     match docker.remove_container(id, Some(opts)).await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(engine_message(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub async fn remove_network(docker: &Docker, name: &str) -> Result<(), String> {
+pub async fn remove_network(docker: &Docker, name: &str) -> Result<(), EngineError> {
     match docker.remove_network(name).await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(engine_message(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), String> {
+pub async fn remove_volume(docker: &Docker, name: &str) -> Result<(), EngineError> {
     match docker
         .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
         .await
     {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(engine_message(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -443,7 +455,7 @@ pub struct Removed {
 
 /// Remove every container, network and volume labelled for `runner_short`
 /// (left over by a crashed runner).
-pub async fn remove_labelled(docker: &Docker, runner_short: &str) -> Result<Removed, String> {
+pub async fn remove_labelled(docker: &Docker, runner_short: &str) -> Result<Removed, EngineError> {
     let filters = HashMap::from([(
         "label".to_string(),
         vec![
@@ -458,8 +470,7 @@ pub async fn remove_labelled(docker: &Docker, runner_short: &str) -> Result<Remo
             filters: Some(filters.clone()),
             ..Default::default()
         }))
-        .await
-        .map_err(|e| engine_message(&e))?;
+        .await?;
     for c in containers {
         if let Some(id) = c.id {
             remove_container(docker, &id).await?;
@@ -470,8 +481,7 @@ pub async fn remove_labelled(docker: &Docker, runner_short: &str) -> Result<Remo
         .list_networks(Some(ListNetworksOptions {
             filters: Some(filters.clone()),
         }))
-        .await
-        .map_err(|e| engine_message(&e))?;
+        .await?;
     for n in networks {
         if let Some(name) = n.name {
             remove_network(docker, &name).await?;
@@ -482,8 +492,7 @@ pub async fn remove_labelled(docker: &Docker, runner_short: &str) -> Result<Remo
         .list_volumes(Some(ListVolumesOptions {
             filters: Some(filters),
         }))
-        .await
-        .map_err(|e| engine_message(&e))?;
+        .await?;
     for v in volumes.volumes.unwrap_or_default() {
         remove_volume(docker, &v.name).await?;
         removed.volumes += 1;

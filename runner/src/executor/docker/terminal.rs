@@ -12,14 +12,23 @@ use futures::TryStreamExt;
 use tokio::sync::Mutex;
 
 use super::exec::{self, ExecSpec};
-use crate::executor::terminal::{TermSize, TerminalControl, TerminalFactory, TerminalHandle};
+use crate::executor::terminal::{
+    OpenError, TermSize, TerminalControl, TerminalFactory, TerminalHandle,
+};
 
 /// How long `open` waits for the build container to run (upstream: 15 s).
 pub const CONTAINER_WAIT: Duration = Duration::from_secs(15);
 
-pub const ERR_WAIT: &str = "timeout for waiting for build container";
-pub const ERR_CREATE: &str = "failed to create exec for build container";
-pub const ERR_ATTACH: &str = "failed to attach tty to build container";
+/// Why a Docker terminal could not be opened (upstream's wording).
+#[derive(Debug, thiserror::Error)]
+pub enum DockerTerminalError {
+    #[error("timeout for waiting for build container")]
+    ContainerNotRunning,
+    #[error("failed to create exec for build container")]
+    CreateExec(#[source] bollard::errors::Error),
+    #[error("failed to attach tty to build container")]
+    AttachTty,
+}
 
 /// The shell-detect script: bash if present, else sh. It records its pid
 /// so `close` can end it and everything it started.
@@ -41,7 +50,7 @@ pub struct DockerTerminalFactory {
 }
 
 impl DockerTerminalFactory {
-    async fn wait_running(&self) -> Result<(), String> {
+    async fn wait_running(&self) -> Result<(), DockerTerminalError> {
         let deadline = tokio::time::Instant::now() + CONTAINER_WAIT;
         loop {
             let running = self
@@ -59,7 +68,7 @@ impl DockerTerminalFactory {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ERR_WAIT.to_string());
+                return Err(DockerTerminalError::ContainerNotRunning);
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -68,7 +77,7 @@ impl DockerTerminalFactory {
 
 #[async_trait]
 impl TerminalFactory for DockerTerminalFactory {
-    async fn open(&self, size: TermSize) -> Result<TerminalHandle, String> {
+    async fn open(&self, size: TermSize) -> Result<TerminalHandle, OpenError> {
         self.wait_running().await?;
         let pidfile = format!(
             "{}/.terminal-{}.pid",
@@ -87,10 +96,10 @@ impl TerminalFactory for DockerTerminalFactory {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "docker terminal exec failed");
-                ERR_CREATE.to_string()
+                DockerTerminalError::CreateExec(e)
             })?;
         let StartExecResults::Attached { output, input } = started else {
-            return Err(ERR_ATTACH.to_string());
+            return Err(DockerTerminalError::AttachTty.into());
         };
         let control = DockerTerminalControl {
             docker: self.docker.clone(),

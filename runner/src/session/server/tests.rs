@@ -14,7 +14,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use hyper::header::{self, HeaderMap};
+
 use super::*;
+use crate::executor::terminal::TermSize;
 use crate::session::SessionJob;
 use support::*;
 

@@ -14,9 +14,14 @@ use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use tokio_tungstenite::WebSocketStream;
+
 use super::super::*;
 use crate::builds::{Builds, ProcessStateCell};
-use crate::executor::terminal::{TerminalControl, TerminalFactory, TerminalHandle};
+use crate::executor::docker::terminal::DockerTerminalError;
+use crate::executor::terminal::TermSize;
+use crate::executor::terminal::{OpenError, TerminalControl, TerminalFactory, TerminalHandle};
+use crate::session::Session;
 use crate::session::SessionJob;
 
 pub type Ws = WebSocketStream<TlsStream<TcpStream>>;
@@ -173,7 +178,7 @@ impl AsyncRead for Flood {
 
 #[async_trait]
 impl TerminalFactory for Fake {
-    async fn open(&self, _size: TermSize) -> Result<TerminalHandle, String> {
+    async fn open(&self, _size: TermSize) -> Result<TerminalHandle, OpenError> {
         self.calls.opens.fetch_add(1, Ordering::SeqCst);
         let stop = CancellationToken::new();
         let control = Box::new(Control {
@@ -181,7 +186,7 @@ impl TerminalFactory for Fake {
             stop: stop.clone(),
         });
         match self.kind {
-            Kind::Fail => Err("failed to create exec for build container".into()),
+            Kind::Fail => Err(DockerTerminalError::AttachTty.into()),
             Kind::Echo => {
                 let (ours, theirs) = tokio::io::duplex(4096);
                 let (out, inp) = tokio::io::split(ours);

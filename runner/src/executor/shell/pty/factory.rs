@@ -7,7 +7,17 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::{spawn, PtyCommand, PtyProcess};
-use crate::executor::terminal::{TermSize, TerminalFactory, TerminalHandle};
+use crate::executor::terminal::{OpenError, TermSize, TerminalFactory, TerminalHandle};
+
+/// The shell could not be started: `starting <shell> in <dir>: <why>`.
+#[derive(Debug, thiserror::Error)]
+#[error("starting {shell} in {}: {}", cwd.display(), describe(error))]
+pub struct SpawnError {
+    pub shell: String,
+    pub cwd: PathBuf,
+    /// Why (a missing directory or shell, ...); already in the message.
+    pub error: io::Error,
+}
 
 /// Opens a new interactive shell per call in a job's build directory with
 /// the job's environment: the shell executor's web terminal.
@@ -45,28 +55,25 @@ impl PtyTerminalFactory {
 
     /// Like [`TerminalFactory::open`], keeping the concrete type. Must run
     /// inside a tokio runtime.
-    pub fn spawn(&self, size: TermSize) -> Result<PtyProcess, String> {
-        let fail = |e: &io::Error| {
-            format!(
-                "starting {} in {}: {}",
-                self.shell,
-                self.cwd.display(),
-                describe(e)
-            )
+    pub fn spawn(&self, size: TermSize) -> Result<PtyProcess, SpawnError> {
+        let fail = |error: io::Error| SpawnError {
+            shell: self.shell.clone(),
+            cwd: self.cwd.clone(),
+            error,
         };
         // Spawn reports a missing cwd and a missing shell alike (ENOENT);
         // check the directory first so the message is unambiguous.
         if let Err(e) = std::fs::metadata(&self.cwd) {
-            return Err(fail(&e));
+            return Err(fail(e));
         }
         let cmd = PtyCommand::shell(&self.shell, &self.cwd, &self.env, size);
-        spawn(cmd).map_err(|e| fail(&e))
+        spawn(cmd).map_err(fail)
     }
 }
 
 #[async_trait]
 impl TerminalFactory for PtyTerminalFactory {
-    async fn open(&self, size: TermSize) -> Result<TerminalHandle, String> {
+    async fn open(&self, size: TermSize) -> Result<TerminalHandle, OpenError> {
         let p = self.spawn(size)?;
         tracing::debug!(pid = p.pid(), shell = %self.shell, cwd = %self.cwd.display(), "terminal shell started");
         Ok(p.into_handle())
@@ -83,23 +90,24 @@ fn describe(e: &io::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::read_until;
     use super::*;
-    use crate::pty::tests::read_until;
     use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
     async fn factory_errors_are_clear() {
         let f = PtyTerminalFactory::new("sh", "/nonexistent/termgate", vec![]);
         let e = f.open(TermSize::default()).await.unwrap_err();
+        assert!(matches!(e, OpenError::Spawn(_)), "{e:?}");
         assert_eq!(
-            e,
+            e.to_string(),
             "starting sh in /nonexistent/termgate: No such file or directory"
         );
         let dir = tempfile::tempdir().unwrap();
         let f = PtyTerminalFactory::new("no-such-shell-termgate", dir.path(), vec![]);
         let e = f.open(TermSize::default()).await.unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             format!(
                 "starting no-such-shell-termgate in {}: No such file or directory",
                 dir.path().display()

@@ -1,0 +1,231 @@
+//! One refused request: what the client gets, the metric's reason label and
+//! what the log says.
+
+use std::net::SocketAddr;
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+use termgate::logschema::{event, msg};
+use termgate::metrics::rejection_reason;
+
+use crate::executor::terminal::OpenError;
+use crate::metrics::Metrics;
+
+/// A refusal of a `/session/...` request. [`Rejection::respond`] logs
+/// upstream's line for it, counts it in
+/// `gitlab_runner_session_rejections_total{reason}`, logs a
+/// `terminal_rejected` event (never the token) and answers like Go's
+/// `http.Error`.
+#[derive(Debug)]
+pub(super) struct Rejection {
+    pub status: StatusCode,
+    /// The metric's `reason` label ([`rejection_reason`]).
+    pub reason: &'static str,
+    pub body: &'static str,
+    /// The job of the session addressed, when there is one.
+    pub job: Option<u64>,
+    said: Said,
+}
+
+/// Upstream's log line for a refusal, with its fields.
+#[derive(Debug)]
+enum Said {
+    /// `Failed to find session by URL` + `Mux handler not found`.
+    SessionNotFound {
+        uri: String,
+    },
+    /// A service proxy (only upstream's Kubernetes executor has them).
+    ProxyNotFound {
+        uri: String,
+    },
+    AuthorizationNotValid,
+    NotWebsocket,
+    /// gorilla's refusal of a malformed handshake.
+    BadHandshake,
+    TerminalNotSet,
+    AlreadyConnected,
+    ConnectFailed(OpenError),
+}
+
+impl Rejection {
+    fn new(
+        status: StatusCode,
+        reason: &'static str,
+        body: &'static str,
+        job: Option<u64>,
+        said: Said,
+    ) -> Self {
+        Rejection {
+            status,
+            reason,
+            body,
+            job,
+            said,
+        }
+    }
+
+    /// 404: no routable session for the URL, or a path it does not serve.
+    pub fn session_not_found(uri: &str, job: Option<u64>) -> Self {
+        let uri = uri.to_string();
+        let said = Said::SessionNotFound { uri };
+        let (status, reason) = (StatusCode::NOT_FOUND, rejection_reason::NOT_FOUND);
+        Rejection::new(status, reason, "404 page not found", job, said)
+    }
+
+    /// 404: `/session/<id>/proxy/...` (authorised, but there is none).
+    pub fn proxy_not_found(uri: &str, job: u64) -> Self {
+        let uri = uri.to_string();
+        let said = Said::ProxyNotFound { uri };
+        let (status, reason) = (StatusCode::NOT_FOUND, rejection_reason::NOT_FOUND);
+        Rejection::new(status, reason, status_text(status), Some(job), said)
+    }
+
+    /// 401: `Authorization` is not the session's token.
+    pub fn unauthorized(job: u64) -> Self {
+        let status = StatusCode::UNAUTHORIZED;
+        let said = Said::AuthorizationNotValid;
+        Rejection::new(
+            status,
+            rejection_reason::UNAUTHORIZED,
+            status_text(status),
+            Some(job),
+            said,
+        )
+    }
+
+    /// 405: not a WebSocket upgrade.
+    pub fn not_websocket(job: u64) -> Self {
+        let status = StatusCode::METHOD_NOT_ALLOWED;
+        let said = Said::NotWebsocket;
+        Rejection::new(
+            status,
+            rejection_reason::NOT_WEBSOCKET,
+            status_text(status),
+            Some(job),
+            said,
+        )
+    }
+
+    /// 405/400/403: a malformed WebSocket handshake, with gorilla's text.
+    pub fn bad_handshake(job: u64, status: StatusCode, why: &'static str) -> Self {
+        let reason = if status == StatusCode::FORBIDDEN {
+            rejection_reason::UNAUTHORIZED
+        } else {
+            rejection_reason::NOT_WEBSOCKET
+        };
+        Rejection::new(status, reason, why, Some(job), Said::BadHandshake)
+    }
+
+    /// 503: the executor set no terminal in time.
+    pub fn terminal_not_set(job: u64) -> Self {
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        let said = Said::TerminalNotSet;
+        Rejection::new(
+            status,
+            rejection_reason::UNAVAILABLE,
+            status_text(status),
+            Some(job),
+            said,
+        )
+    }
+
+    /// 423: another client has the interactive seat.
+    pub fn seat_taken(job: u64) -> Self {
+        let status = StatusCode::LOCKED;
+        let said = Said::AlreadyConnected;
+        Rejection::new(
+            status,
+            rejection_reason::LOCKED,
+            status_text(status),
+            Some(job),
+            said,
+        )
+    }
+
+    /// 500: the terminal could not be opened.
+    pub fn connect_failed(job: u64, error: OpenError) -> Self {
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        let said = Said::ConnectFailed(error);
+        Rejection::new(
+            status,
+            rejection_reason::CONNECT_FAILED,
+            status_text(status),
+            Some(job),
+            said,
+        )
+    }
+
+    /// Log and count the refusal, and make its response.
+    pub fn respond(self, metrics: &Metrics, peer: SocketAddr) -> Response<String> {
+        self.log_upstream_line();
+        metrics
+            .session_rejections_total
+            .with_label_values(&[self.reason])
+            .inc();
+        let Rejection {
+            status,
+            reason,
+            body,
+            job,
+            ..
+        } = self;
+        tracing::info!(
+            event = event::TERMINAL_REJECTED,
+            reason,
+            peer = %peer,
+            job,
+            status = status.as_u16(),
+            "Terminal connection rejected"
+        );
+        let mut r = plain(status, body);
+        if status == StatusCode::BAD_REQUEST {
+            // gorilla names the version it speaks.
+            r.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        r
+    }
+
+    fn log_upstream_line(&self) {
+        let job = self.job;
+        match &self.said {
+            Said::SessionNotFound { uri } => {
+                tracing::warn!(job, uri = %uri, "{}", msg::SESSION_NOT_FOUND);
+                tracing::error!(job, uri = %uri, "{}", msg::MUX_NOT_FOUND);
+            }
+            Said::ProxyNotFound { uri } => tracing::warn!(job, uri = %uri, "Proxy not found"),
+            Said::AuthorizationNotValid => {
+                tracing::error!(job, "{}", msg::AUTHORIZATION_NOT_VALID);
+            }
+            Said::NotWebsocket => tracing::error!(job, "{}", msg::NOT_WEBSOCKET),
+            Said::BadHandshake => {
+                tracing::error!(job, status = self.status.as_u16(), "{}", self.body);
+            }
+            Said::TerminalNotSet => tracing::error!(job, "{}", msg::TERMINAL_NOT_SET),
+            Said::AlreadyConnected => tracing::warn!(job, "{}", msg::ALREADY_CONNECTED),
+            Said::ConnectFailed(e) => tracing::error!(job, error = %e, "{}", msg::CONNECT_FAILED),
+        }
+    }
+}
+
+/// A response like Go's `http.Error`.
+fn plain(status: StatusCode, body: &str) -> Response<String> {
+    let mut r = Response::new(format!("{body}\n"));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn status_text(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
