@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use serde_yaml::{Mapping, Value as Yaml};
+use serde_norway::{Mapping, Value as Yaml};
 
 use super::ci_yaml::{job_from_spec, parse_ci_yaml, JobDef};
-use super::state::{Phase, RunnerRecord};
+use super::records::{Phase, RunnerRecord};
 use super::Shared;
 
 pub fn router() -> Router<Shared> {
@@ -79,7 +79,7 @@ async fn create_raw_job(State(s): State<Shared>, body: Bytes) -> Response {
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
     };
-    let def = crate::local_coordinator::ci_yaml::JobDef {
+    let def = crate::ci_yaml::JobDef {
         name: "raw".into(),
         stage: "test".into(),
         raw_payload: Some(raw),
@@ -229,7 +229,7 @@ async fn list_runners(State(s): State<Shared>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use crate::local_coordinator::testkit::start;
+    use crate::testkit::start;
     use reqwest::StatusCode;
     use serde_json::{json, Value};
 
