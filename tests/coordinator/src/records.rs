@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use termgate::admin::JobView;
 use termgate::api::{trace_checksum, JobResponse, SessionInfo, VersionInfo};
 
 use crate::ci_yaml::JobDef;
@@ -121,31 +122,31 @@ impl Job {
     }
 
     /// The admin API's view.
-    pub fn view(&self) -> serde_json::Value {
+    pub fn view(&self) -> JobView {
         let r = &self.rec;
-        serde_json::json!({
-            "id": r.id,
-            "name": r.def.name,
-            "stage": r.def.stage,
-            "state": r.phase.api_state(),
-            "assigned": r.phase == Phase::Assigned,
-            "runner_id": r.runner_id,
-            "system_id": r.system_id,
+        JobView {
+            id: r.id,
+            name: r.def.name.clone(),
+            stage: r.def.stage.clone(),
+            state: r.phase.api_state().to_owned(),
+            assigned: r.phase == Phase::Assigned,
+            runner_id: r.runner_id,
+            system_id: r.system_id.clone(),
             // The admin API is loopback-only; tests use the token to prove
             // it never leaks into runner logs or traces.
-            "token": r.token,
-            "failure_reason": r.failure_reason,
-            "exit_code": r.exit_code,
-            "trace": String::from_utf8_lossy(&self.trace),
-            "trace_base64": base64::engine::general_purpose::STANDARD.encode(&self.trace),
-            "trace_size": self.trace.len(),
-            "checksum": self.checksum(),
-            "session": r.session,
-            "tags": r.def.tags,
-            "webide": r.def.webide,
-            "created_at": r.created_at,
-            "updated_at": r.updated_at,
-        })
+            token: r.token.clone(),
+            failure_reason: r.failure_reason.clone(),
+            exit_code: r.exit_code,
+            trace: Some(String::from_utf8_lossy(&self.trace).into_owned()),
+            trace_base64: Some(base64::engine::general_purpose::STANDARD.encode(&self.trace)),
+            trace_size: self.trace.len(),
+            checksum: self.checksum(),
+            session: r.session.clone(),
+            tags: r.def.tags.clone(),
+            webide: r.def.webide,
+            created_at: r.created_at.clone(),
+            updated_at: r.updated_at.clone(),
+        }
     }
 }
 
