@@ -1,4 +1,4 @@
-//! End-to-end tests: real `termgate-runner coordinator` and `termgate-runner
+//! End-to-end tests: real `termgate-coordinator` and `termgate-runner
 //! run` processes on loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
