@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod bench;
 mod config_errors;
 mod docker;
 mod jobs;
