@@ -241,9 +241,11 @@ impl Demo {
     }
 
     pub fn jobs(&self) -> Result<Vec<JobView>> {
-        Ok(reqwest::blocking::get(format!("{}/admin/jobs", self.coordinator_url))?
-            .error_for_status()?
-            .json()?)
+        Ok(
+            reqwest::blocking::get(format!("{}/admin/jobs", self.coordinator_url))?
+                .error_for_status()?
+                .json()?,
+        )
     }
 
     pub fn metric_lines(&self, prefixes: &[&str]) -> Result<Vec<String>> {
@@ -465,7 +467,8 @@ async fn attach_terminals(
     let client = reqwest::Client::new();
     let mut attached: std::collections::BTreeSet<u64> = Default::default();
     while !shutdown.is_cancelled() {
-        let jobs: Vec<JobView> = match client.get(format!("{coordinator}/admin/jobs")).send().await {
+        let jobs: Vec<JobView> = match client.get(format!("{coordinator}/admin/jobs")).send().await
+        {
             Ok(r) => r.json::<Vec<JobView>>().await.unwrap_or_default(),
             Err(_) => Vec::new(),
         };

@@ -122,7 +122,14 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "--profile", &profile, "-p", package_of(name)])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            &profile,
+            "-p",
+            package_of(name),
+        ])
         .args(["--bin", name, "--manifest-path"])
         .arg(&manifest)
         .arg("--target-dir")
@@ -130,7 +137,11 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         .status()
         .unwrap_or_else(|e| panic!("running cargo to build {name}: {e}"));
     assert!(status.success(), "building {name} failed ({status})");
-    assert!(bin.is_file(), "{} is missing after building it", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing after building it",
+        bin.display()
+    );
     bin
 }
 

@@ -122,7 +122,10 @@ impl Coord {
         let mut cmd = Command::new(workspace_bin("termgate-coordinator"));
         cmd.args(["--listen", &o.listen])
             .args(["--registration-token", &o.registration_token])
-            .args(["--trace-update-interval", &o.trace_update_interval.to_string()])
+            .args([
+                "--trace-update-interval",
+                &o.trace_update_interval.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(if o.quiet {
                 Stdio::null()
@@ -170,8 +173,7 @@ impl Coord {
             .unwrap()
             .json()
             .unwrap();
-        *res
-            .ids
+        *res.ids
             .first()
             .unwrap_or_else(|| panic!("bad enqueue reply {res:?}"))
     }
