@@ -1,5 +1,6 @@
 //! termgate: the shared vocabulary of the runner and the console.
 //!
+//! - [`admin`]: the local coordinator's admin API types (`/admin/jobs`, …);
 //! - [`api`]: GitLab runner REST API types (register, verify, job request and
 //!   response, job update, trace patch rules);
 //! - [`metrics`]: metric and label names;
@@ -10,6 +11,7 @@
 //!
 //! No I/O lives here.
 
+pub mod admin;
 pub mod api;
 pub mod backoff;
 pub mod duration;

@@ -38,6 +38,13 @@ pub const MAX_OUTPUT_FRAME: usize = 32 * 1024;
 pub const MAX_INPUT_FRAME: usize = 64 * 1024;
 /// End of transmission: what Workhorse sends upstream when the browser leaves.
 pub const EOT: u8 = 0x04;
+/// Read buffer of a WebSocket *client* of a session (a Workhorse proxy, the
+/// bench). tungstenite zero-fills its whole read buffer before every read,
+/// and its default is 128 KiB: with that default, clearing memory was a
+/// third of a client's CPU per keystroke echo. Larger frames still arrive
+/// whole: the buffer grows to the frame being read. The runner's
+/// `session::bridge::CLIENT_READ_BUFFER` is the same figure.
+pub const CLIENT_READ_BUFFER: usize = 4 * 1024;
 
 /// Kubernetes channel numbers.
 pub mod channel {

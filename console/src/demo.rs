@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use termgate::admin::{JobSpec, JobView};
 
 use crate::cli::DemoArgs;
 
@@ -21,12 +22,24 @@ const WEBIDE_JOB: &str = include_str!("../../assets/jobs/.gitlab/.gitlab-webide.
 
 /// Find `termgate-runner`: `$TERMGATE_RUNNER_BIN`, next to this binary, or on PATH.
 pub fn runner_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("TERMGATE_RUNNER_BIN") {
+    find_binary("termgate-runner", "TERMGATE_RUNNER_BIN")
+}
+
+/// Find `termgate-coordinator`: `$TERMGATE_COORDINATOR_BIN`, next to this
+/// binary, or on PATH.
+pub fn coordinator_binary() -> Result<PathBuf> {
+    find_binary("termgate-coordinator", "TERMGATE_COORDINATOR_BIN")
+}
+
+/// `$env`, else `name` next to this binary (or one level up, for test
+/// binaries in `deps/`), else on PATH.
+fn find_binary(name: &str, env: &str) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
         return Ok(PathBuf::from(p));
     }
     if let Ok(me) = std::env::current_exe() {
         if let Some(dir) = me.parent() {
-            for cand in [dir.join("termgate-runner"), dir.join("../termgate-runner")] {
+            for cand in [dir.join(name), dir.join("..").join(name)] {
                 if cand.is_file() {
                     return Ok(cand);
                 }
@@ -35,13 +48,13 @@ pub fn runner_binary() -> Result<PathBuf> {
     }
     if let Some(path) = std::env::var_os("PATH") {
         for d in std::env::split_paths(&path) {
-            let c = d.join("termgate-runner");
+            let c = d.join(name);
             if c.is_file() {
                 return Ok(c);
             }
         }
     }
-    bail!("termgate-runner not found: build the workspace (cargo build --release) or set TERMGATE_RUNNER_BIN")
+    bail!("{name} not found: build the workspace (cargo build --release) or set {env}")
 }
 
 /// A child process stopped when dropped: SIGTERM first (a runner then aborts
@@ -88,6 +101,7 @@ impl Demo {
     /// Start everything; returns once the runner serves metrics.
     pub fn start(dir: Option<&Path>) -> Result<Demo> {
         let bin = runner_binary()?;
+        let coordinator_bin = coordinator_binary()?;
         let (tmp, dir) = match dir {
             Some(d) => {
                 std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -107,9 +121,8 @@ impl Demo {
         std::fs::write(&webide, WEBIDE_JOB)?;
         let reg_token: String = format!("demo-{:016x}", rand::random::<u64>());
 
-        let mut coord = Command::new(&bin)
+        let mut coord = Command::new(&coordinator_bin)
             .args([
-                "coordinator",
                 "--listen",
                 "127.0.0.1:0",
                 "--registration-token",
@@ -122,7 +135,7 @@ impl Demo {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("coordinator.log"))?)
             .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+            .with_context(|| format!("starting {}", coordinator_bin.display()))?;
         let stdout = coord.stdout.take().context("coordinator stdout")?;
         let coordinator = Proc::new(coord, Duration::from_secs(5));
         let mut lines = BufReader::new(stdout).lines();
@@ -218,7 +231,7 @@ impl Demo {
         })
     }
 
-    pub fn enqueue(&self, job: &Value) -> Result<()> {
+    pub fn enqueue(&self, job: &JobSpec) -> Result<()> {
         reqwest::blocking::Client::new()
             .post(format!("{}/admin/jobs", self.coordinator_url))
             .json(job)
@@ -227,13 +240,12 @@ impl Demo {
         Ok(())
     }
 
-    pub fn jobs(&self) -> Result<Vec<Value>> {
-        let v: Value =
-            reqwest::blocking::get(format!("{}/admin/jobs", self.coordinator_url))?.json()?;
-        Ok(v.as_array()
-            .cloned()
-            .or_else(|| v["jobs"].as_array().cloned())
-            .unwrap_or_default())
+    pub fn jobs(&self) -> Result<Vec<JobView>> {
+        Ok(
+            reqwest::blocking::get(format!("{}/admin/jobs", self.coordinator_url))?
+                .error_for_status()?
+                .json()?,
+        )
     }
 
     pub fn metric_lines(&self, prefixes: &[&str]) -> Result<Vec<String>> {
@@ -266,7 +278,7 @@ fn set_global_keys(text: &str, kv: &[(&str, &str)]) -> String {
     head + &out
 }
 
-fn print_jobs(jobs: &[Value]) {
+fn print_jobs(jobs: &[JobView]) {
     println!(
         "{:<6} {:<12} {:<10} {:<22} EXIT",
         "JOB", "NAME", "STATE", "FAILURE"
@@ -274,13 +286,11 @@ fn print_jobs(jobs: &[Value]) {
     for j in jobs {
         println!(
             "{:<6} {:<12} {:<10} {:<22} {}",
-            j["id"].to_string(),
-            j["name"].as_str().unwrap_or("-"),
-            j["state"].as_str().unwrap_or("-"),
-            j["failure_reason"].as_str().unwrap_or("-"),
-            j["exit_code"]
-                .as_i64()
-                .map_or("-".to_string(), |c| c.to_string())
+            j.id.to_string(),
+            j.name,
+            j.state,
+            j.failure_reason.as_deref().unwrap_or("-"),
+            j.exit_code.map_or("-".to_string(), |c| c.to_string())
         );
     }
 }
@@ -409,22 +419,24 @@ impl StopSignals {
     }
 }
 
-fn terminal_job() -> Value {
-    serde_json::json!({
-        "name": "terminal",
-        "stage": "terminal",
-        "tags": ["interactive-web-terminal"],
-        "script": ["sleep 1800"],
-    })
+fn terminal_job() -> JobSpec {
+    JobSpec {
+        stage: Some("terminal".into()),
+        tags: vec!["interactive-web-terminal".into()],
+        ..JobSpec::new("terminal", &["sleep 1800"])
+    }
 }
 
 /// Every few seconds a CI job, some failing, so the error figures move.
 fn feed_jobs(coordinator: &str, stop: &AtomicBool) {
     let client = reqwest::blocking::Client::new();
     let jobs = [
-        serde_json::json!({"name": "lint", "script": ["echo linting", "exit 1"]}),
-        serde_json::json!({"name": "build", "script": ["echo building", "sleep 2"]}),
-        serde_json::json!({"name": "deploy", "script": ["echo deploying", "exit 3"], "after_script": ["echo cleanup"]}),
+        JobSpec::new("lint", &["echo linting", "exit 1"]),
+        JobSpec::new("build", &["echo building", "sleep 2"]),
+        JobSpec {
+            after_script: vec!["echo cleanup".into()],
+            ..JobSpec::new("deploy", &["echo deploying", "exit 3"])
+        },
     ];
     let mut i = 0usize;
     while !stop.load(Ordering::SeqCst) {
@@ -455,23 +467,18 @@ async fn attach_terminals(
     let client = reqwest::Client::new();
     let mut attached: std::collections::BTreeSet<u64> = Default::default();
     while !shutdown.is_cancelled() {
-        let jobs: Vec<Value> = match client.get(format!("{coordinator}/admin/jobs")).send().await {
-            Ok(r) => r
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default(),
+        let jobs: Vec<JobView> = match client.get(format!("{coordinator}/admin/jobs")).send().await
+        {
+            Ok(r) => r.json::<Vec<JobView>>().await.unwrap_or_default(),
             Err(_) => Vec::new(),
         };
         for j in jobs {
-            let (Some(id), true) = (
-                j["id"].as_u64(),
-                j["name"] == "terminal" && j["state"] == "running",
-            ) else {
+            if j.name != "terminal" || j.state != "running" {
                 continue;
-            };
-            if attached.len() >= n || attached.contains(&id) || !j["session"]["url"].is_string() {
+            }
+            let id = j.id;
+            let no_session = j.session.as_ref().is_none_or(|s| s.url.is_empty());
+            if attached.len() >= n || attached.contains(&id) || no_session {
                 continue;
             }
             let url = format!(

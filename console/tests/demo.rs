@@ -4,25 +4,23 @@
 
 use std::process::Command;
 
-/// The workspace's `termgate-runner`, built next to `termgate`.
-fn runner_bin() -> std::path::PathBuf {
-    let me = std::path::PathBuf::from(env!("CARGO_BIN_EXE_termgate"));
-    let bin = me.with_file_name("termgate-runner");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run the suite from the workspace (cargo test --workspace)",
-        bin.display()
-    );
-    bin
+use termgate_test_support::workspace_bin;
+
+/// The demo's binaries: this workspace's runner and coordinator.
+fn demo_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("TERMGATE_RUNNER_BIN", workspace_bin("termgate-runner"))
+        .env(
+            "TERMGATE_COORDINATOR_BIN",
+            workspace_bin("termgate-coordinator"),
+        )
 }
 
 #[test]
 fn headless_demo_runs_jobs_and_prints_the_results() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_termgate"))
+    let out = demo_env(&mut Command::new(env!("CARGO_BIN_EXE_termgate")))
         .args(["demo", "--headless", "--duration", "8s", "--dir"])
         .arg(dir.path())
-        .env("TERMGATE_RUNNER_BIN", runner_bin())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -86,10 +84,9 @@ fn closing_the_demos_terminal_stops_everything_it_started() {
         nix::sys::signal::Signal::SIGTERM,
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let mut demo = Command::new(env!("CARGO_BIN_EXE_termgate"))
+        let mut demo = demo_env(&mut Command::new(env!("CARGO_BIN_EXE_termgate")))
             .args(["demo", "--headless", "--duration", "120s", "--dir"])
             .arg(dir.path())
-            .env("TERMGATE_RUNNER_BIN", runner_bin())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -6,74 +6,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use termgate::admin::JobSpec;
 use termgate_console::model::{Health, Sample};
 use termgate_console::scrape::{self, prometheus, ScrapeClient};
+use termgate_test_support::procs::{runner_bin, Coord, CoordOptions, Proc};
+use termgate_test_support::{scaled, wait_until};
 use tokio_util::sync::CancellationToken;
 
 const REG_TOKEN: &str = "reg-TOKEN-console-prom-1234";
-
-/// The workspace's `termgate-runner`, built next to `termgate`.
-fn runner_bin() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_termgate")).with_file_name("termgate-runner");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run the suite from the workspace (cargo test --workspace)",
-        bin.display()
-    );
-    bin
-}
 
 fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-}
-
-fn scaled(d: Duration) -> Duration {
-    let k: f64 = std::env::var("TERMGATE_TEST_TIMEOUT_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
-    d.mul_f64(k)
-}
-
-fn wait_until<T>(what: &str, timeout: Duration, mut pred: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + scaled(timeout);
-    loop {
-        if let Some(v) = pred() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A child process stopped when dropped (the demo's guard), with a name.
-struct Proc(termgate_console::demo::Proc, &'static str);
-
-fn guard(child: Child) -> termgate_console::demo::Proc {
-    termgate_console::demo::Proc::new(child, Duration::from_secs(10))
-}
-
-impl Proc {
-    fn check_alive(&mut self, log: &Path) {
-        if let Ok(Some(st)) = self.0.child.try_wait() {
-            panic!(
-                "{} exited ({st}): {}",
-                self.1,
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-    }
 }
 
 /// Cancels the job (and waits for it to end) so no `sleep` outlives the test.
@@ -99,29 +49,13 @@ impl Drop for CancelOnDrop {
     }
 }
 
-fn start_coordinator() -> (Proc, String) {
-    let mut child = Command::new(runner_bin())
-        .args([
-            "coordinator",
-            "--listen",
-            "127.0.0.1:0",
-            "--registration-token",
-            REG_TOKEN,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("coordinator printed nothing").unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no url in {first:?}"))
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(guard(child), "coordinator"), url)
+fn start_coordinator() -> Coord {
+    Coord::start_with(&CoordOptions {
+        registration_token: REG_TOKEN.into(),
+        trace_update_interval: 3,
+        quiet: true,
+        ..CoordOptions::default()
+    })
 }
 
 /// Register a shell runner with `concurrent` slots, start it, return its
@@ -186,7 +120,7 @@ fn start_runner(dir: &Path, coord: &str, name: &str, concurrent: u32) -> (Proc, 
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut p = Proc(guard(child), "runner");
+    let mut p = Proc::new(child, "runner");
     let addr = wait_until("runner metrics server", Duration::from_secs(20), || {
         p.check_alive(&log);
         std::fs::read_to_string(&log)
@@ -233,7 +167,7 @@ fn start_prometheus(bin: &Path, dir: &Path, targets: &[&str]) -> (Proc, String, 
         .spawn()
         .unwrap();
     (
-        Proc(guard(child), "prometheus"),
+        Proc::new(child, "prometheus"),
         format!("http://127.0.0.1:{port}"),
         log,
     )
@@ -269,20 +203,13 @@ fn prometheus_shows_the_same_numbers_as_direct_scraping() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_coord, coord_url) = start_coordinator();
+    let coord = start_coordinator();
+    let coord_url = coord.url.clone();
     let (mut r1, a1) = start_runner(dir.path(), coord_url.as_str(), "prom-a", 3);
     let (mut r2, a2) = start_runner(dir.path(), coord_url.as_str(), "prom-b", 5);
     // One long job, so one runner has jobs = 1 and fewer terminals available.
-    let res: Value = reqwest::blocking::Client::new()
-        .post(format!("{coord_url}/admin/jobs"))
-        .json(&json!({"name": "hold", "script": ["sleep 120"]}))
-        .send()
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .unwrap();
-    let job = CancelOnDrop(format!("{coord_url}/admin/jobs/{}", res["ids"][0]));
+    let id = coord.enqueue(JobSpec::new("hold", &["sleep 120"]));
+    let job = CancelOnDrop(format!("{coord_url}/admin/jobs/{id}"));
     let (mut prom, prom_url, prom_log) = start_prometheus(&prom_bin, dir.path(), &[&a1, &a2]);
 
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -51,13 +51,14 @@ fn demo_tui_in_tmux_shows_counts_switches_screens_and_quits_cleanly() {
         return;
     }
     let me = std::path::PathBuf::from(env!("CARGO_BIN_EXE_termgate"));
-    let runner = me.with_file_name("termgate-runner");
-    assert!(runner.is_file(), "build the workspace first");
+    let runner = termgate_test_support::workspace_bin("termgate-runner");
+    let coordinator = termgate_test_support::workspace_bin("termgate-coordinator");
     let dir = tempfile::tempdir().unwrap();
     let session = format!("tg{}", std::process::id());
     let cmd = format!(
-        "TERMGATE_RUNNER_BIN={} {} demo --dir {}; echo DEMO-EXITED-$?; sleep 30",
+        "TERMGATE_RUNNER_BIN={} TERMGATE_COORDINATOR_BIN={} {} demo --dir {}; echo DEMO-EXITED-$?; sleep 30",
         runner.display(),
+        coordinator.display(),
         me.display(),
         dir.path().display()
     );

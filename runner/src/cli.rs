@@ -1,5 +1,5 @@
 //! Command line: `run`, `register`, `verify`, `unregister`, `list`,
-//! `doctor`, `coordinator`. Flags follow gitlab-runner's where they exist.
+//! `doctor`. Flags follow gitlab-runner's where they exist.
 
 use std::path::PathBuf;
 
@@ -42,8 +42,6 @@ pub enum Command {
     List(ConfigArg),
     /// Check the config: warn where Docker runners weaken container hardening.
     Doctor(ConfigArg),
-    /// Run a local GitLab-runner-API coordinator (demos, tests).
-    Coordinator(crate::local_coordinator::CoordinatorArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -216,22 +214,6 @@ async fn dispatch(cli: Cli) -> Result<()> {
             crate::manage::list(args)
         }
         Command::Doctor(args) => crate::doctor::run(args),
-        Command::Coordinator(args) => {
-            let _log = log.init(None)?;
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let s = shutdown.clone();
-            tokio::spawn(async move {
-                if let Ok(mut sig) = crate::signals::Signals::install() {
-                    loop {
-                        if !matches!(sig.next().await, crate::signals::Sig::Reload) {
-                            break;
-                        }
-                    }
-                }
-                s.cancel();
-            });
-            crate::local_coordinator::run(args, shutdown).await
-        }
     }
 }
 

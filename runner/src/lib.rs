@@ -11,7 +11,6 @@ pub mod daemon;
 pub mod doctor;
 pub mod executor;
 pub mod job;
-pub mod local_coordinator;
 pub mod logging;
 pub mod manage;
 pub mod metrics;

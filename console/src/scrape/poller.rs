@@ -225,12 +225,10 @@ mod tests {
         }
     }
 
+    /// How long a test waits for the pollers (times
+    /// `TERMGATE_TEST_TIMEOUT_SCALE`).
     fn wait_secs() -> Duration {
-        let s = std::env::var("TERMGATE_TEST_WAIT_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(15);
-        Duration::from_secs(s)
+        termgate_test_support::scaled(Duration::from_secs(15))
     }
 
     /// Wait until `pred` holds for the published states.
@@ -239,25 +237,12 @@ mod tests {
         what: &str,
         pred: impl Fn(&[RunnerState]) -> bool,
     ) -> Vec<RunnerState> {
-        let deadline = tokio::time::Instant::now() + wait_secs();
-        loop {
-            {
-                let v = rx.borrow_and_update();
-                if pred(&v) {
-                    return v.clone();
-                }
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                _ => panic!(
-                    "timed out waiting for {what}: {:#?}",
-                    rx.borrow()
-                        .iter()
-                        .map(|s| (&s.source.name, &s.health))
-                        .collect::<Vec<_>>()
-                ),
-            }
-        }
+        termgate_test_support::wait_until_async(what, Duration::from_secs(15), || {
+            let v = rx.borrow_and_update();
+            let found = pred(&v).then(|| v.clone());
+            async move { found }
+        })
+        .await
     }
 
     fn reason(s: &RunnerState) -> Option<&str> {

@@ -1,9 +1,8 @@
-//! End-to-end tests: real `termgate-runner coordinator` and `termgate-runner
+//! End-to-end tests: real `termgate-coordinator` and `termgate-runner
 //! run` processes on loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod bench;
 mod config_errors;
 mod docker;
 mod jobs;

@@ -216,7 +216,7 @@ fn fake_sha(project: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::local_coordinator::ci_yaml::parse_ci_yaml;
+    use crate::ci_yaml::parse_ci_yaml;
 
     pub(crate) fn ctx() -> BuildContext {
         BuildContext {

@@ -40,7 +40,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self as ts};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use super::state::Phase;
+use super::records::Phase;
 use super::Shared;
 use relay::{proxy, End};
 
@@ -143,7 +143,7 @@ pub async fn terminal_ws(
     };
     let ping = ping_interval(std::env::var(PING_ENV).ok().as_deref());
     upgrade
-        .read_buffer_size(crate::session::bridge::CLIENT_READ_BUFFER)
+        .read_buffer_size(termgate::terminal::CLIENT_READ_BUFFER)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
         .on_failed_upgrade(move |e| {
@@ -289,7 +289,7 @@ pub async fn dial(
     } else {
         Some(Connector::Rustls(pinned_tls(&session.certificate)?))
     };
-    let config = crate::session::bridge::client_ws_config(MAX_MESSAGE);
+    let config = client_ws_config(MAX_MESSAGE);
     let connect =
         tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, connector);
     match tokio::time::timeout(DIAL_TIMEOUT, connect).await {
@@ -329,6 +329,19 @@ fn truncate(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
+/// tungstenite settings for the upstream (runner) side:
+/// [`termgate::terminal::CLIENT_READ_BUFFER`], frames written at once, and
+/// messages up to `max_message` bytes.
+fn client_ws_config(
+    max_message: usize,
+) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(termgate::terminal::CLIENT_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_frame_size(Some(max_message))
+        .max_message_size(Some(max_message))
+}
+
 #[cfg(test)]
 pub(crate) mod fake_runner;
 mod relay;
@@ -337,7 +350,7 @@ mod relay;
 mod tests {
     use super::fake_runner::{fake_runner, Ev, FakeRunner, Mode, TOKEN};
     use super::*;
-    use crate::local_coordinator::testkit::{start, Kit};
+    use crate::testkit::{start, Kit};
     use bytes::Bytes;
     use futures::{SinkExt as _, StreamExt as _};
     use serde_json::Value;

@@ -32,7 +32,8 @@ use serde_json::json;
 use termgate::api::{headers, parse_content_range, JobRequest, UpdateJobRequest};
 
 use super::payload::{build_response, BuildContext};
-use super::state::{new_token, now, ManagerRecord, Phase};
+use super::records::{ManagerRecord, Phase};
+use super::state::{new_token, now};
 use super::Shared;
 
 mod registration;
@@ -334,7 +335,7 @@ async fn patch_trace(
 
 #[cfg(test)]
 mod tests {
-    use crate::local_coordinator::testkit::{header, start};
+    use crate::testkit::{header, start};
     use reqwest::StatusCode;
     use serde_json::{json, Value};
 

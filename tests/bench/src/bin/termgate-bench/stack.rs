@@ -1,35 +1,28 @@
-//! The runner under test: a `termgate-runner coordinator` and a registered
+//! The runner under test: a `termgate-coordinator` and a registered
 //! shell runner with a session server, as real processes, plus the
 //! coordinator's admin API to queue jobs and read their sessions.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use serde_json::{json, Value};
-use termgate_runner::signals::stop_child;
+use termgate::admin::{CreatedJobs, JobView};
+use termgate_test_support::procs::{stop_child, Coord, CoordOptions};
 
 use crate::conn::{pinned_tls, SessionTarget};
 
 const REGISTRATION_TOKEN: &str = "reg-TOKEN-bench-1234567890";
 
-/// `termgate-runner`, next to this binary.
+/// `termgate-runner` of this workspace, next to this binary (built if
+/// missing).
 pub fn runner_bin() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe().context("locating termgate-bench")?;
-    let bin = me.with_file_name("termgate-runner");
-    if !bin.exists() {
-        bail!(
-            "{} not found (build it: cargo build --release -p termgate-runner)",
-            bin.display()
-        );
-    }
-    Ok(bin)
+    Ok(termgate_test_support::workspace_bin("termgate-runner"))
 }
 
 pub struct Stack {
-    coord: Child,
+    coord: Coord,
     runner: Child,
     pub coord_url: String,
     pub dir: PathBuf,
@@ -44,28 +37,15 @@ impl Stack {
         let dir = std::env::temp_dir().join(format!("termgate-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-        let mut coord = Command::new(&bin)
-            .args(["coordinator", "--listen", "127.0.0.1:0"])
-            .args(["--registration-token", REGISTRATION_TOKEN])
+        let coord = Coord::start_with(&CoordOptions {
+            registration_token: REGISTRATION_TOKEN.into(),
             // Idle jobs touch the coordinator this often: keep that
             // background load (1000 jobs) out of the measurements.
-            .args(["--trace-update-interval", "30"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("spawning the coordinator")?;
-        let stdout = coord.stdout.take().context("coordinator stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .context("the coordinator printed nothing")?
-            .context("reading the coordinator's output")?;
-        std::thread::spawn(move || for _ in lines {});
-        let coord_url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .with_context(|| format!("no URL in the coordinator's {first:?}"))?
-            .to_string();
+            trace_update_interval: 30,
+            quiet: true,
+            ..CoordOptions::default()
+        });
+        let coord_url = coord.url.clone();
 
         let config = dir.join("config.toml");
         let out = Command::new(&bin)
@@ -174,7 +154,7 @@ impl Stack {
 
     /// `POST /admin/jobs` with `job`; the new job's id.
     async fn enqueue(&self, job: Value) -> anyhow::Result<u64> {
-        let res: Value = self
+        let res: CreatedJobs = self
             .http
             .post(format!("{}/admin/jobs", self.coord_url))
             .json(&job)
@@ -186,9 +166,10 @@ impl Stack {
             .json()
             .await
             .context("POST /admin/jobs reply")?;
-        res["ids"][0]
-            .as_u64()
-            .with_context(|| format!("bad enqueue reply {res}"))
+        res.ids
+            .first()
+            .copied()
+            .with_context(|| format!("bad enqueue reply {res:?}"))
     }
 
     /// Wait until every job in `ids` runs with a session; their targets in
@@ -206,7 +187,7 @@ impl Stack {
                     self.dir.join("runner.log").display()
                 );
             }
-            let jobs: Vec<Value> = self
+            let jobs: Vec<JobView> = self
                 .http
                 .get(format!("{}/admin/jobs", self.coord_url))
                 .send()
@@ -217,9 +198,9 @@ impl Stack {
                 .context("GET /admin/jobs reply")?;
             let running = |id: u64| {
                 jobs.iter().find(|j| {
-                    j["id"].as_u64() == Some(id)
-                        && j["state"] == "running"
-                        && j["session"]["url"].is_string()
+                    j.id == id
+                        && j.state == "running"
+                        && j.session.as_ref().is_some_and(|s| !s.url.is_empty())
                 })
             };
             let ready = ids.iter().filter(|id| running(**id).is_some()).count();
@@ -227,8 +208,10 @@ impl Stack {
                 let mut tls = None;
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
-                    let s = running(*id).map(|j| &j["session"]).context("session")?;
-                    let pem = s["certificate"].as_str().context("session certificate")?;
+                    let s = running(*id)
+                        .and_then(|j| j.session.as_ref())
+                        .context("session")?;
+                    let pem = s.certificate.as_str();
                     let cfg = match &tls {
                         Some((p, c)) if p == pem => std::sync::Arc::clone(c),
                         _ => {
@@ -237,13 +220,9 @@ impl Stack {
                             c
                         }
                     };
-                    let url = s["url"].as_str().context("session url")?;
                     out.push(SessionTarget {
-                        exec_url: format!("{}/exec", url.replacen("https://", "wss://", 1)),
-                        authorization: s["authorization"]
-                            .as_str()
-                            .context("session authorization")?
-                            .to_string(),
+                        exec_url: format!("{}/exec", s.url.replacen("https://", "wss://", 1)),
+                        authorization: s.authorization.clone(),
                         tls: cfg,
                     });
                 }
@@ -264,7 +243,7 @@ impl Stack {
     /// runner's log) is removed only when `clean`.
     pub fn stop(&mut self, clean: bool) {
         stop_child(&mut self.runner, Duration::from_secs(30));
-        stop_child(&mut self.coord, Duration::from_secs(5));
+        stop_child(&mut self.coord.child, Duration::from_secs(5));
         kill_leftovers(&self.dir);
         if clean {
             let _ = std::fs::remove_dir_all(&self.dir);

@@ -10,8 +10,9 @@ use serde_json::Value;
 use termgate::api::{RegisterRunnerResponse, UnregisterRunnerRequest, VerifyRunnerRequest};
 
 use super::{forbidden, internal, message, parse};
-use crate::local_coordinator::state::{now, RunnerRecord};
-use crate::local_coordinator::Shared;
+use crate::records::RunnerRecord;
+use crate::state::now;
+use crate::Shared;
 
 /// Legacy registration with the registration token. `tag_list` may be a
 /// comma string (gitlab-runner) or an array; `run_untagged` defaults to
@@ -151,7 +152,7 @@ pub(super) async fn unregister_manager(State(s): State<Shared>, body: Bytes) -> 
 
 #[cfg(test)]
 mod tests {
-    use crate::local_coordinator::testkit::{header, start};
+    use crate::testkit::{header, start};
     use reqwest::StatusCode;
     use serde_json::{json, Value};
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use tokio::io::AsyncWriteExt as _;
 
-use super::state::{Job, JobRecord, Meta};
+use super::records::{Job, JobRecord, Meta};
 
 pub struct Store {
     dir: PathBuf,

@@ -1,4 +1,4 @@
-//! `termgate-runner coordinator`: a small local server speaking the subset
+//! `termgate-coordinator`: a small local server speaking the subset
 //! of GitLab's runner API a runner needs, plus an admin API. Used by the
 //! demo and as the fake GitLab of end-to-end tests.
 //!
@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod ci_yaml;
 pub mod payload;
+pub mod records;
 pub mod runner_api;
 pub mod state;
 pub mod store;
@@ -33,7 +34,8 @@ use axum::response::Response;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use state::{random_hex, Inner, RunnerRecord, Settings};
+use records::RunnerRecord;
+use state::{random_hex, Inner, Settings};
 use store::Store;
 
 /// The state every handler shares.
@@ -42,7 +44,7 @@ pub type Shared = Arc<tokio::sync::Mutex<Inner>>;
 /// Largest request body accepted (trace patches are ≤ 1 MiB from runners).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// `termgate-runner coordinator` flags.
+/// `termgate-coordinator` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CoordinatorArgs {
     /// Address to listen on (`127.0.0.1:0` picks a free port).

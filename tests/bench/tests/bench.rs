@@ -1,6 +1,8 @@
 //! The session-server benchmark's smoke run: real coordinator, runner,
 //! bare PTYs and pinned-TLS WebSocket clients, every figure printed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 /// Run the bench with `args` and `--echo-log <log>`, its working files in

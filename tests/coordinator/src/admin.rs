@@ -7,12 +7,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
-use serde_yaml::{Mapping, Value as Yaml};
+use serde_norway::{Mapping, Value as Yaml};
 
 use super::ci_yaml::{job_from_spec, parse_ci_yaml, JobDef};
-use super::state::{Phase, RunnerRecord};
+use super::records::{Phase, RunnerRecord};
 use super::Shared;
+use termgate::admin::{AdminError, CreatedJobs, CreatedRunner, JobView, NewRunner};
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -30,7 +30,10 @@ pub fn router() -> Router<Shared> {
 }
 
 fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": msg.to_string() }))).into_response()
+    let body = AdminError {
+        error: msg.to_string(),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// The jobs described by an admin request body: either
@@ -61,7 +64,7 @@ async fn create_jobs(State(s): State<Shared>, body: Bytes) -> Response {
     };
     let mut g = s.lock().await;
     match g.enqueue(defs).await {
-        Ok(ids) => (StatusCode::CREATED, Json(json!({ "ids": ids }))).into_response(),
+        Ok(ids) => (StatusCode::CREATED, Json(CreatedJobs { ids })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }
 }
@@ -79,7 +82,7 @@ async fn create_raw_job(State(s): State<Shared>, body: Bytes) -> Response {
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
     };
-    let def = crate::local_coordinator::ci_yaml::JobDef {
+    let def = crate::ci_yaml::JobDef {
         name: "raw".into(),
         stage: "test".into(),
         raw_payload: Some(raw),
@@ -87,23 +90,20 @@ async fn create_raw_job(State(s): State<Shared>, body: Bytes) -> Response {
     };
     let mut g = s.lock().await;
     match g.enqueue(vec![def]).await {
-        Ok(ids) => (StatusCode::CREATED, Json(json!({ "ids": ids }))).into_response(),
+        Ok(ids) => (StatusCode::CREATED, Json(CreatedJobs { ids })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }
 }
 
 async fn list_jobs(State(s): State<Shared>) -> Response {
     let g = s.lock().await;
-    let jobs: Vec<Value> = g
+    let jobs: Vec<JobView> = g
         .jobs
         .values()
-        .map(|j| {
-            let mut v = j.view();
-            if let Some(o) = v.as_object_mut() {
-                o.remove("trace");
-                o.remove("trace_base64");
-            }
-            v
+        .map(|j| JobView {
+            trace: None,
+            trace_base64: None,
+            ..j.view()
         })
         .collect();
     Json(jobs).into_response()
@@ -174,19 +174,6 @@ async fn set_session(State(s): State<Shared>, Path(id): Path<u64>, body: Bytes) 
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct NewRunner {
-    description: String,
-    tags: Vec<String>,
-    run_untagged: Option<bool>,
-    paused: bool,
-    locked: bool,
-    maximum_timeout: u64,
-    /// Use this token instead of a random `glrt-…` one.
-    token: String,
-}
-
 async fn create_runner(State(s): State<Shared>, body: Bytes) -> Response {
     let req: NewRunner = if body.is_empty() {
         NewRunner::default()
@@ -212,11 +199,7 @@ async fn create_runner(State(s): State<Shared>, body: Bytes) -> Response {
         ..RunnerRecord::default()
     };
     match g.add_runner(rec).await {
-        Ok((id, token)) => (
-            StatusCode::CREATED,
-            Json(json!({ "id": id, "token": token })),
-        )
-            .into_response(),
+        Ok((id, token)) => (StatusCode::CREATED, Json(CreatedRunner { id, token })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }
 }
@@ -229,7 +212,7 @@ async fn list_runners(State(s): State<Shared>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use crate::local_coordinator::testkit::start;
+    use crate::testkit::start;
     use reqwest::StatusCode;
     use serde_json::{json, Value};
 

@@ -7,7 +7,7 @@
 //! ignored. `extends` and `include` are not supported; YAML merge keys are.
 
 use serde::{Deserialize, Serialize};
-use serde_yaml::{Mapping, Value as Yaml};
+use serde_norway::{Mapping, Value as Yaml};
 use termgate::api::{
     DockerExecutorOpts, ExecutorOpts, Image, JobVariable, KubernetesExecutorOpts, Port, Service,
 };
@@ -34,7 +34,7 @@ const RESERVED: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum CiError {
     #[error("invalid YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     #[error("the CI config must be a mapping")]
     NotAMapping,
     #[error("no job found{}", .0.as_deref().map(|n| format!(" named {n:?}")).unwrap_or_default())]
@@ -72,7 +72,7 @@ pub struct JobDef {
 /// Parse a CI file (or a Web IDE terminal config) and return its jobs, or
 /// only the job named `only`.
 pub fn parse_ci_yaml(text: &str, only: Option<&str>) -> Result<Vec<JobDef>, CiError> {
-    let mut doc: Yaml = serde_yaml::from_str(text)?;
+    let mut doc: Yaml = serde_norway::from_str(text)?;
     doc.apply_merge()?;
     let Yaml::Mapping(map) = doc else {
         return Err(CiError::NotAMapping);
@@ -479,13 +479,13 @@ fn write_jsonb(v: &Yaml, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local_coordinator::payload::{build_response, tests::ctx};
+    use crate::payload::{build_response, tests::ctx};
     use std::path::PathBuf;
     use termgate::api::StepWhen;
 
     /// The repo's `tests/fixtures/gitlab/job-request-yamls`.
     fn fixtures_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gitlab/job-request-yamls")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitlab/job-request-yamls")
     }
 
     /// Upstream `spec/requests/api/ci/runner/yamls/*.yml`: every top-level
@@ -501,7 +501,7 @@ mod tests {
         entries.sort();
         for path in entries {
             let text = std::fs::read_to_string(&path).unwrap();
-            let doc: Yaml = serde_yaml::from_str(&text).unwrap();
+            let doc: Yaml = serde_norway::from_str(&text).unwrap();
             let ci = doc.get("gitlab_ci").unwrap().as_mapping().unwrap();
             let expected = serde_json::to_value(doc.get("request_response").unwrap()).unwrap();
             let jobs = jobs_from_mapping(ci, None).unwrap();
