@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::builds::{Builds, ProcessState, ProcessStateCell};
-use crate::cli::{LogSettings, RunArgs};
+use crate::cli::RunArgs;
 use crate::config;
 use crate::coordinator::Client;
 use crate::job::supervisor::{ClientFactory, JobEnvTemplate};
 use crate::job::Supervisor;
+use crate::logging::LogSettings;
 use crate::metrics::Metrics;
 use crate::signals::{Sig, Signals};
 
@@ -112,7 +113,7 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
             metrics: metrics.clone(),
             builds: builds.clone(),
             system_id: system_id.clone(),
-            info: crate::manage::version_info("shell", "bash"),
+            info: crate::version::version_info("shell", "bash"),
             client_factory: factory,
             update_interval: crate::coordinator::trace::DEFAULT_INTERVAL,
         },

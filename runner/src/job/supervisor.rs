@@ -153,7 +153,7 @@ impl Supervisor {
             };
             // `info` describes this runner's executor (features.image, …).
             let mut env = self.env_template.clone();
-            env.info = crate::manage::version_info(
+            env.info = crate::version::version_info(
                 &runner.executor,
                 runner.shell.as_deref().unwrap_or("bash"),
             );
