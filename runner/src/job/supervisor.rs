@@ -11,7 +11,7 @@ use termgate::api::{short_token, JobRequest};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{fail_malformed, run_job, JobEnv};
+use super::run::{fail_malformed, run_job, JobEnv, JobRun};
 use super::slots::Slots;
 use crate::config::{Config, RunnerConfig};
 use crate::coordinator::client::{Client, RequestJobOutcome};
@@ -254,23 +254,31 @@ impl Feeder {
                     let short = self.short.clone();
                     let force = self.force.clone();
                     // The session becomes routable now that its job exists.
-                    let session = match (&self.sessions, pending) {
-                        (Some(reg), Some(p)) => Some((
-                            reg.clone(),
-                            reg.activate(
+                    let (registry, session) = match (&self.sessions, pending) {
+                        (Some(reg), Some(p)) => {
+                            let session = reg.activate(
                                 p,
                                 SessionJob {
                                     job_id: job.id,
                                     project: job.job_info.project_full_path.clone(),
                                     executor: runner.executor.clone(),
                                 },
-                            ),
-                        )),
-                        _ => None,
+                            );
+                            (Some(reg.clone()), Some(session))
+                        }
+                        _ => (None, None),
+                    };
+                    let run = JobRun {
+                        env,
+                        runner,
+                        runner_short: short,
+                        job: Arc::new(*job),
+                        slot: slot.index,
+                        force,
+                        session,
                     };
                     self.jobs.lock().await.spawn(async move {
-                        let index = slot.index;
-                        run_job(env, runner, short, *job, index, force, session).await;
+                        run_job(run, registry).await;
                         drop(slot);
                     });
                     // A job came: ask again at once.
