@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use termgate::logschema::{self as schema, msg};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +31,7 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
     let mut signals = Signals::install_with(early_hangup)?;
     follow_signals(&daemon, &handle, &mut sup_task, &mut signals).await;
     servers.shut_down().await;
-    tracing::info!("Can exit now!");
+    tracing::info!("{}", msg::CAN_EXIT_NOW);
     Ok(())
 }
 
@@ -94,10 +95,15 @@ impl Daemon {
 fn raise_open_files_limit() {
     match crate::rlimit::raise_nofile() {
         Ok(r) if r.to > r.from => {
-            tracing::info!(from = r.from, to = r.to, "Raised the open files limit")
+            tracing::info!(
+                { schema::FROM } = r.from,
+                { schema::TO } = r.to,
+                "{}",
+                msg::OPEN_FILES_LIMIT_RAISED
+            )
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "Could not raise the open files limit"),
+        Err(e) => tracing::warn!({ schema::ERROR } = %e, "{}", msg::OPEN_FILES_LIMIT_NOT_RAISED),
     }
 }
 
@@ -123,9 +129,7 @@ impl Servers {
                     .context("starting the session server")?,
             ),
             None => {
-                tracing::info!(
-                    "[session_server].listen_address not defined, session endpoints disabled"
-                );
+                tracing::info!("{}", msg::SESSION_SERVER_DISABLED);
                 None
             }
         };
@@ -168,14 +172,14 @@ async fn start_metrics_server(
         .clone()
         .or_else(|| d.cfg.metrics_listen_address());
     let Some(addr) = listen else {
-        tracing::info!("listen_address not defined, metrics & debug endpoints disabled");
+        tracing::info!("{}", msg::METRICS_DISABLED);
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("binding metrics server to {addr}"))?;
     let local = listener.local_addr().context("metrics server address")?;
-    tracing::info!(address = %local, "Metrics server listening");
+    tracing::info!({ schema::ADDRESS } = %local, "{}", msg::METRICS_SERVER_LISTENING);
     Ok(Some(tokio::spawn(crate::metrics::serve(
         listener,
         d.metrics.clone(),
@@ -205,9 +209,10 @@ fn start_supervisor(d: &Daemon, servers: &Servers) -> (SupervisorHandle, JoinHan
     d.state.set(ProcessState::Running);
     servers.ready.store(true, Ordering::Relaxed);
     tracing::info!(
-        builds = 0,
-        max_builds = d.cfg.concurrent,
-        "Configuration loaded"
+        { schema::BUILDS } = 0,
+        { schema::MAX_BUILDS } = d.cfg.concurrent,
+        "{}",
+        msg::CONFIGURATION_LOADED
     );
     (handle, task)
 }
@@ -256,7 +261,7 @@ async fn follow_signals(
                 Sig::Graceful if !graceful => {
                     graceful = true;
                     d.state.set(ProcessState::GracefulShutdown);
-                    tracing::warn!("Starting graceful shutdown, waiting for builds to finish");
+                    tracing::warn!("{}", msg::GRACEFUL_SHUTDOWN);
                     handle.stop_requesting.cancel();
                 }
                 Sig::Graceful | Sig::Forceful(_) => {
@@ -290,7 +295,7 @@ fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
         }
         Err(e) => {
             d.metrics.configuration_loaded(false);
-            tracing::error!(error = %e, "Failed to load config, keeping the previous one");
+            tracing::error!({ schema::ERROR } = %e, "{}", msg::CONFIG_RELOAD_FAILED);
             None
         }
     }
@@ -315,22 +320,23 @@ impl ForcefulStop {
     ) {
         d.state.set(ProcessState::ForcefulShutdown);
         tracing::warn!(
-            signal = self.sig.name(),
-            shutdown_timeout_s = self.shutdown_timeout.as_secs(),
-            "Starting forceful shutdown"
+            { schema::SIGNAL } = self.sig.name(),
+            { schema::SHUTDOWN_TIMEOUT_S } = self.shutdown_timeout.as_secs(),
+            "{}",
+            msg::FORCEFUL_SHUTDOWN
         );
         handle.stop_requesting.cancel();
         handle.force.cancel();
         tokio::select! {
             done = tokio::time::timeout(self.shutdown_timeout, &mut *sup_task) => {
                 if done.is_err() {
-                    tracing::error!("shutdown timed out");
+                    tracing::error!("{}", msg::SHUTDOWN_TIMED_OUT);
                 } else if !self.after_graceful {
-                    tracing::warn!("Graceful shutdown not finished properly. To gracefully clean up running plugins please use SIGQUIT (ctrl-\\) instead of SIGINT (ctrl-c)");
+                    tracing::warn!("{}", msg::GRACEFUL_SHUTDOWN_NOT_FINISHED);
                 }
             }
             again = signals.next_stop() => {
-                tracing::warn!(signal = again.name(), "Forced exit with a second stop signal");
+                tracing::warn!({ schema::SIGNAL } = again.name(), "{}", msg::FORCED_EXIT);
             }
         }
     }

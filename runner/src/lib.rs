@@ -26,6 +26,7 @@ pub mod version;
 
 use anyhow::Result;
 use clap::Parser as _;
+use termgate::logschema::{self as schema, msg};
 
 use crate::cli::{Cli, Command};
 use crate::logging::LogSettings;
@@ -51,7 +52,7 @@ pub fn main() -> std::process::ExitCode {
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "command failed");
+            tracing::error!({ schema::ERROR } = %format!("{e:#}"), "{}", msg::COMMAND_FAILED);
             eprintln!("FATAL: {e:#}");
             std::process::ExitCode::FAILURE
         }

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use termgate::api::{
     short_token, RegisterRunnerRequest, UnregisterRunnerRequest, VerifyRunnerRequest,
 };
+use termgate::logschema::{self as schema, msg};
 
 use crate::cli::{prompt, ConfigArg, RegisterArgs, UnregisterArgs, VerifyArgs};
 use crate::config::{self, Config, RunnerConfig, Secret};
@@ -61,7 +62,7 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
         (Some(token), _) => {
             // A runner created in GitLab: only verify, as gitlab-runner does.
             if args.tag_list.is_some() || args.run_untagged || args.locked {
-                tracing::warn!("--tag-list, --run-untagged and --locked are ignored with an authentication token: set them where the runner was created");
+                tracing::warn!("{}", msg::REGISTRATION_FLAGS_IGNORED);
             }
             let res = client
                 .verify_runner(&VerifyRunnerRequest {
@@ -73,7 +74,11 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
                 .ok_or_else(|| {
                     anyhow::anyhow!("Verifying runner... is not valid: the token was rejected")
                 })?;
-            tracing::info!(runner = %short_token(token), "Verifying runner... is valid");
+            tracing::info!(
+                { schema::RUNNER } = %short_token(token),
+                "{}",
+                msg::VERIFYING_RUNNER_VALID
+            );
             (
                 res.id,
                 if res.token.is_empty() {
@@ -132,7 +137,12 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
     }
     cfg.runners.push(runner);
     config::save(&path, &cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(runner = %short_token(&token), runner_name = %name, "Runner registered successfully. Feel free to start it, but if it's running already the config should be automatically reloaded!");
+    tracing::info!(
+        { schema::RUNNER } = %short_token(&token),
+        { schema::RUNNER_NAME } = %name,
+        "{}",
+        msg::RUNNER_REGISTERED
+    );
     println!(
         "Runner registered successfully: {name} ({}) in {}",
         short_token(&token),
@@ -163,19 +173,35 @@ pub async fn verify(args: VerifyArgs) -> Result<()> {
             .await;
         match res {
             Ok(Some(_)) => {
-                tracing::info!(runner = %short, runner_name = %r.name, "Verifying runner... is valid");
+                tracing::info!(
+                    { schema::RUNNER } = %short,
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::VERIFYING_RUNNER_VALID
+                );
                 keep.push(r);
             }
             Ok(None) => {
                 invalid += 1;
-                tracing::error!(runner = %short, runner_name = %r.name, "Verifying runner... is not valid");
+                tracing::error!(
+                    { schema::RUNNER } = %short,
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::VERIFYING_RUNNER_NOT_VALID
+                );
                 if !args.delete {
                     keep.push(r);
                 }
             }
             Err(e) => {
                 invalid += 1;
-                tracing::error!(runner = %short, runner_name = %r.name, error = %format!("{e:#}"), "Verifying runner... failed");
+                tracing::error!(
+                    { schema::RUNNER } = %short,
+                    { schema::RUNNER_NAME } = %r.name,
+                    { schema::ERROR } = %format!("{e:#}"),
+                    "{}",
+                    msg::VERIFYING_RUNNER_FAILED
+                );
                 keep.push(r);
             }
         }
@@ -230,14 +256,30 @@ pub async fn unregister(args: UnregisterArgs) -> Result<()> {
         match client.unregister_runner(&req).await {
             Ok(true) => {
                 done += 1;
-                tracing::info!(runner = %short_token(r.token.expose()), runner_name = %r.name, "Unregistering runner from GitLab succeeded");
+                tracing::info!(
+                    { schema::RUNNER } = %short_token(r.token.expose()),
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::UNREGISTERING_SUCCEEDED
+                );
             }
             Ok(false) => {
                 done += 1;
-                tracing::warn!(runner = %short_token(r.token.expose()), runner_name = %r.name, "Unregistering runner from GitLab: runner not found, removing it from the config");
+                tracing::warn!(
+                    { schema::RUNNER } = %short_token(r.token.expose()),
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::UNREGISTERING_NOT_FOUND
+                );
             }
             Err(e) => {
-                tracing::error!(runner = %short_token(r.token.expose()), runner_name = %r.name, error = %format!("{e:#}"), "Unregistering runner from GitLab failed");
+                tracing::error!(
+                    { schema::RUNNER } = %short_token(r.token.expose()),
+                    { schema::RUNNER_NAME } = %r.name,
+                    { schema::ERROR } = %format!("{e:#}"),
+                    "{}",
+                    msg::UNREGISTERING_FAILED
+                );
                 keep.push(r);
             }
         }

@@ -447,7 +447,7 @@ impl TerminalControl for PtyControl {
             let status = match tokio::time::timeout(CLOSE_GRACE, child.wait()).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, pid = pid.as_raw(), "waiting for terminal shell");
+                    tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_WAIT_FAILED);
                     ExitStatus::from_raw(0)
                 }
                 Err(_) => {
@@ -456,7 +456,7 @@ impl TerminalControl for PtyControl {
                     match child.wait().await {
                         Ok(s) => s,
                         Err(e) => {
-                            tracing::warn!(error = %e, pid = pid.as_raw(), "reaping terminal shell");
+                            tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_REAP_FAILED);
                             ExitStatus::from_raw(libc::SIGKILL)
                         }
                     }
@@ -482,7 +482,7 @@ async fn signal_session_off_runtime(pid: Pid, sigs: &[Signal]) {
         Err((pid, sigs)) => {
             let res = tokio::task::spawn_blocking(move || signal_session(pid, &sigs)).await;
             if let Err(e) = res {
-                tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
+                tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_SIGNAL_FAILED);
             }
         }
     }

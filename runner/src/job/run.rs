@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use termgate::api::{failure_reason, JobResponse, JobState, VersionInfo};
+use termgate::logschema::{self as schema, msg};
 use termgate::metrics::{close_reason, executor_stage, stage};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -73,10 +74,10 @@ struct Upload {
 pub async fn run_job(run: JobRun, registry: Option<Arc<SessionRegistry>>) {
     let span = tracing::info_span!(
         "job",
-        job = run.job.id,
-        project = run.job.job_info.project_id,
-        runner = %run.runner_short,
-        runner_name = %run.runner.name,
+        { schema::JOB } = run.job.id,
+        { schema::PROJECT } = run.job.job_info.project_id,
+        { schema::RUNNER } = %run.runner_short,
+        { schema::RUNNER_NAME } = %run.runner.name,
     );
     let id = run.session.as_ref().map(|s| s.id.clone());
     run.run().instrument(span).await;
@@ -239,7 +240,7 @@ impl JobRun {
         let mut uploader = match upload.task.await {
             Ok(u) => u,
             Err(e) => {
-                tracing::error!(error = %e, "trace uploader task failed");
+                tracing::error!({ schema::ERROR } = %e, "{}", msg::TRACE_UPLOADER_FAILED);
                 self.env.builds.remove(self.id());
                 return;
             }
@@ -275,17 +276,24 @@ fn log_outcome(outcome: &Outcome, fin: &FinalState, duration: Duration) {
     let duration_s = duration.as_secs_f64();
     let reason = fin.failure_reason.as_deref();
     match outcome.error_text() {
-        None => tracing::info!(duration_s, job_status = "success", "Job succeeded"),
+        None => tracing::info!(
+            { schema::DURATION_S } = duration_s,
+            { schema::JOB_STATUS } = "success",
+            "{}",
+            msg::JOB_SUCCEEDED
+        ),
         Some(t) if outcome.is_system() => tracing::error!(
-            duration_s,
-            failure_reason = reason,
-            "Job failed (system failure): {t}"
+            { schema::DURATION_S } = duration_s,
+            { schema::FAILURE_REASON } = reason,
+            "{}{t}",
+            msg::JOB_FAILED_SYSTEM_PREFIX
         ),
         Some(t) => tracing::warn!(
-            duration_s,
-            failure_reason = reason,
-            exit_code = fin.exit_code,
-            "Job failed: {t}"
+            { schema::DURATION_S } = duration_s,
+            { schema::FAILURE_REASON } = reason,
+            { schema::EXIT_CODE } = fin.exit_code,
+            "{}{t}",
+            msg::JOB_FAILED_PREFIX
         ),
     }
 }
@@ -310,7 +318,7 @@ async fn acknowledge(env: &JobEnv, job: &JobResponse) -> bool {
             UpdateOutcome::Ok { .. } | UpdateOutcome::Accepted { .. } => return true,
             UpdateOutcome::Failed(_) => tokio::time::sleep(backoff.next_delay()).await,
             other => {
-                tracing::warn!(outcome = ?other, "Job was not acknowledged by the coordinator, dropping it");
+                tracing::warn!({ schema::OUTCOME } = ?other, "{}", msg::JOB_NOT_ACKNOWLEDGED);
                 return false;
             }
         }
@@ -321,9 +329,10 @@ async fn acknowledge(env: &JobEnv, job: &JobResponse) -> bool {
 /// A job whose payload could not be used: fail it properly when possible.
 pub async fn fail_malformed(env: &JobEnv, id: Option<u64>, token: Option<String>, error: &str) {
     tracing::error!(
-        job = id.unwrap_or(0),
-        failure_reason = "runner_system_failure",
-        "Job failed (system failure): {error}"
+        { schema::JOB } = id.unwrap_or(0),
+        { schema::FAILURE_REASON } = "runner_system_failure",
+        "{}{error}",
+        msg::JOB_FAILED_SYSTEM_PREFIX
     );
     let (Some(id), Some(token)) = (id, token) else {
         return;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use termgate::api::{short_token, JobRequest};
+use termgate::logschema::{self as schema, msg};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -94,7 +95,11 @@ impl Supervisor {
                         feeders.tasks.shutdown().await;
                         config = new;
                         feeders = self.start_feeders(&config, &handle, &jobs);
-                        tracing::info!(builds = handle.slots.total(), "Configuration loaded");
+                        tracing::info!(
+                            { schema::BUILDS } = handle.slots.total(),
+                            "{}",
+                            msg::CONFIGURATION_LOADED
+                        );
                     }
                 }
             }
@@ -113,11 +118,11 @@ impl Supervisor {
             };
             if let Ok(Some(Err(e))) = next {
                 if e.is_panic() {
-                    tracing::error!(error = %e, "job task panicked");
+                    tracing::error!({ schema::ERROR } = %e, "{}", msg::JOB_TASK_PANICKED);
                 }
             }
         }
-        tracing::info!("All workers stopped.");
+        tracing::info!("{}", msg::ALL_WORKERS_STOPPED);
     }
 
     fn start_feeders(
@@ -147,7 +152,13 @@ impl Supervisor {
             let client = match (self.env_template.client_factory)(&runner) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::error!(runner = %short_token(runner.token.expose()), runner_name = %runner.name, error = %e, "Failed to create API client, runner skipped");
+                    tracing::error!(
+                        { schema::RUNNER } = %short_token(runner.token.expose()),
+                        { schema::RUNNER_NAME } = %runner.name,
+                        { schema::ERROR } = %e,
+                        "{}",
+                        msg::API_CLIENT_FAILED
+                    );
                     continue;
                 }
             };
@@ -318,12 +329,14 @@ impl Feeder {
                             .unhealthy_interval_duration()
                             .max(Duration::from_secs(1));
                         tracing::error!(
-                            runner = %self.short,
-                            runner_name = %self.runner.name,
-                            "Runner \"{}{}\" is unhealthy and will be disabled for {} seconds!",
-                            self.runner.url,
-                            self.short,
-                            crate::metrics::go_duration(pause)
+                            { schema::RUNNER } = %self.short,
+                            { schema::RUNNER_NAME } = %self.runner.name,
+                            "{}",
+                            msg::runner_unhealthy(
+                                &self.runner.url,
+                                &self.short,
+                                &crate::metrics::go_duration(pause)
+                            )
                         );
                         unhealthy = 0;
                         tokio::select! {

@@ -253,7 +253,7 @@ where
         peer = %ctx.peer,
         job,
         protocol = ctx.codec.protocol.name(),
-        "Terminal connected"
+        "{}", msg::TERMINAL_CONNECTED
     );
     let TerminalHandle {
         mut output,
@@ -346,7 +346,7 @@ where
         bytes_in,
         bytes_out,
         error = client_error,
-        "Terminal disconnected"
+        "{}", msg::TERMINAL_DISCONNECTED
     );
     tracing::warn!(job, "{}", msg::CLOSED_ACTIVE);
     drop(seat);
@@ -481,7 +481,7 @@ where
             }
             Ok(Incoming::Resize { cols, rows }) => {
                 if let Err(e) = control.resize(TermSize { cols, rows }).await {
-                    tracing::debug!(error = %e, cols, rows, "Terminal resize failed");
+                    tracing::debug!(error = %e, cols, rows, "{}", msg::TERMINAL_RESIZE_FAILED);
                 }
             }
             Ok(Incoming::Ignore) => {}

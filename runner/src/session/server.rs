@@ -271,7 +271,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and friends: keep serving the others.
-                tracing::warn!(error = %e, "Session server accept failed");
+                tracing::warn!(error = %e, "{}", msg::SESSION_ACCEPT_FAILED);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
                     _ = state.shutdown.cancelled() => break,
@@ -288,7 +288,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
             if let Err(e) =
                 socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(state.opts.peer_timeout))
             {
-                tracing::debug!(peer = %peer, error = %e, "Setting TCP_USER_TIMEOUT failed");
+                tracing::debug!(peer = %peer, error = %e, "{}", msg::SESSION_USER_TIMEOUT_FAILED);
             }
         }
         let acceptor = acceptor.clone();
@@ -302,11 +302,11 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
             {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    tracing::debug!(peer = %peer, error = %e, "Session server TLS handshake failed");
+                    tracing::debug!(peer = %peer, error = %e, "{}", msg::SESSION_TLS_HANDSHAKE_FAILED);
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!(peer = %peer, "Session server TLS handshake timed out");
+                    tracing::debug!(peer = %peer, "{}", msg::SESSION_TLS_HANDSHAKE_TIMED_OUT);
                     return;
                 }
             };
@@ -345,7 +345,7 @@ impl Refused {
             peer = %peer,
             refused = self.since_warn,
             max_pending = st.opts.max_pending,
-            "Session server: too many connections waiting, refusing new ones"
+            "{}", msg::SESSION_OVER_LIMIT
         );
         self.last_warn = Some(Instant::now());
         self.since_warn = 0;
@@ -378,7 +378,7 @@ where
         }
     };
     if let Err(e) = r {
-        tracing::debug!(peer = %peer, error = %e, "Session server connection error");
+        tracing::debug!(peer = %peer, error = %e, "{}", msg::SESSION_CONNECTION_ERROR);
     }
 }
 
@@ -421,7 +421,7 @@ fn reject(
         peer = %peer,
         job,
         status = status.as_u16(),
-        "Terminal connection rejected"
+        "{}", msg::TERMINAL_REJECTED
     );
     plain(status, body)
 }
@@ -462,7 +462,7 @@ async fn handle(req: Request<Incoming>, st: Arc<State>, peer: SocketAddr) -> Res
                 return r;
             }
             // Only upstream's Kubernetes executor has service proxies.
-            tracing::warn!(job, uri = %uri, "Proxy not found");
+            tracing::warn!(job, uri = %uri, "{}", msg::PROXY_NOT_FOUND);
             reject(
                 &st,
                 peer,
@@ -706,7 +706,7 @@ async fn exec(
                 bridge::run(ws, term, ctx).await;
             }
             Err(e) => {
-                tracing::warn!(job, error = %e, "Terminal: upgrading client to websocket failed");
+                tracing::warn!(job, error = %e, "{}", msg::WEBSOCKET_UPGRADE_FAILED);
                 term.control.close().await;
             }
         }
