@@ -1,6 +1,7 @@
 //! The log event schema: field names and event names of termgate's JSON log
-//! lines, and the upstream gitlab-runner messages the console recognises.
-//! Keys of a JSON line are sorted; `level` is one of [`LEVELS`].
+//! lines, and the messages the runner logs (upstream gitlab-runner's wording
+//! where upstream has the message; the console recognises those).
+//! Keys of a JSON line are sorted; `level` is a [`Level`] as logrus spells it.
 
 pub const LEVEL: &str = "level";
 pub const MSG: &str = "msg";
@@ -20,12 +21,24 @@ pub const BYTES_IN: &str = "bytes_in";
 pub const BYTES_OUT: &str = "bytes_out";
 pub const FAILURE_REASON: &str = "failure_reason";
 pub const EXIT_CODE: &str = "exit_code";
-pub const JOB_STATUS: &str = "job-status";
+pub const JOB_STATUS: &str = "job_status";
 pub const BUILDS: &str = "builds";
 pub const MAX_BUILDS: &str = "max_builds";
-
-/// Levels as they appear in JSON logs (upstream spells `warning`).
-pub const LEVELS: [&str; 6] = ["debug", "info", "warning", "error", "fatal", "panic"];
+/// HTTP status of a coordinator answer.
+pub const STATUS: &str = "status";
+pub const REPO_URL: &str = "repo_url";
+pub const HEADER_VALUE: &str = "header_value";
+/// Trace bytes the coordinator has, and the trace's size.
+pub const SENT: &str = "sent";
+pub const SIZE: &str = "size";
+/// Why the coordinator did not take a job's acknowledgement.
+pub const OUTCOME: &str = "outcome";
+pub const ADDRESS: &str = "address";
+pub const SIGNAL: &str = "signal";
+pub const SHUTDOWN_TIMEOUT_S: &str = "shutdown_timeout_s";
+/// The open-files limit before and after raising it.
+pub const FROM: &str = "from";
+pub const TO: &str = "to";
 
 /// A log level, ordered from least to most severe, spelled as logrus does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,7 +52,7 @@ pub enum Level {
 }
 
 impl Level {
-    /// logrus `Level.String()`: one of [`LEVELS`].
+    /// logrus `Level.String()` (upstream spells `warning`).
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Debug => "debug",
@@ -71,7 +84,7 @@ mod tests {
 
     #[test]
     fn levels_round_trip_and_order() {
-        for name in LEVELS {
+        for name in ["debug", "info", "warning", "error", "fatal", "panic"] {
             assert_eq!(Level::parse(name).map(Level::as_str), Some(name));
         }
         assert_eq!(Level::parse("WARN"), Some(Level::Warning));
@@ -82,15 +95,16 @@ mod tests {
 
 /// `event` values of session lifecycle lines.
 pub mod event {
-    pub const SESSION_CREATED: &str = "session_created";
     pub const TERMINAL_CONNECTED: &str = "terminal_connected";
     pub const TERMINAL_DISCONNECTED: &str = "terminal_disconnected";
     pub const TERMINAL_REJECTED: &str = "terminal_rejected";
-    pub const OPERATOR_ATTACHED: &str = "operator_attached";
 }
 
-/// Upstream wording of messages termgate logs too.
+/// Messages the runner logs: upstream's wording where upstream has the
+/// message. A message with a variable part is logged as the constant
+/// followed by that part (`…_PREFIX`), or through a function here.
 pub mod msg {
+    // Job requests.
     pub const CHECKING_FOR_JOBS_RECEIVED: &str = "Checking for jobs... received";
     pub const CHECKING_FOR_JOBS_NO_CONTENT: &str = "Checking for jobs...no content";
     pub const CHECKING_FOR_JOBS_FORBIDDEN: &str = "Checking for jobs... forbidden";
@@ -98,14 +112,51 @@ pub mod msg {
     pub const CHECKING_FOR_JOBS_FAILED: &str = "Checking for jobs... failed";
     pub const CHECKING_FOR_JOBS_UNAVAILABLE: &str =
         "Checking for jobs... GitLab instance currently unavailable";
-    pub const JOB_SUCCEEDED: &str = "Job succeeded";
-    pub const JOB_FAILED_PREFIX: &str = "Job failed: ";
-    pub const JOB_FAILED_SYSTEM_PREFIX: &str = "Job failed (system failure): ";
+
+    // Job updates and trace patches.
     pub const SUBMITTING_JOB_OK: &str = "Submitting job to coordinator...ok";
+    pub const SUBMITTING_JOB_ACCEPTED: &str =
+        "Submitting job to coordinator...accepted, but not yet completed";
+    pub const SUBMITTING_JOB_TRACE_VALIDATION_FAILED: &str =
+        "Submitting job to coordinator...trace validation failed";
+    pub const SUBMITTING_JOB_CLIENT_ERROR: &str = "Submitting job to coordinator... client error";
+    pub const SUBMITTING_JOB_NOT_FOUND: &str = "Submitting job to coordinator... not found";
+    pub const SUBMITTING_JOB_FORBIDDEN: &str = "Submitting job to coordinator... forbidden";
+    pub const SUBMITTING_JOB_JOB_FAILED: &str = "Submitting job to coordinator... job failed";
+    pub const SUBMITTING_JOB_FAILED: &str = "Submitting job to coordinator... failed";
     pub const APPENDING_TRACE_OK: &str = "Appending trace to coordinator...ok";
     pub const APPENDING_TRACE_RANGE_MISMATCH: &str =
         "Appending trace to coordinator... range mismatch";
+    pub const APPENDING_TRACE_CLIENT_ERROR: &str = "Appending trace to coordinator... client error";
+    pub const APPENDING_TRACE_JOB_FAILED: &str = "Appending trace to coordinator... job failed";
+    pub const APPENDING_TRACE_FAILED: &str = "Appending trace to coordinator... failed";
+    pub const TRACE_UPDATE_INTERVAL_INVALID: &str =
+        "Failed to parse \"X-GitLab-Trace-Update-Interval\" header";
+    pub const UPDATING_JOB_OK: &str = "Updating job... ok";
+    pub const FINAL_UPDATE_GAVE_UP: &str = "Job final update failed: gave up";
+
+    // Jobs.
+    pub const JOB_SUCCEEDED: &str = "Job succeeded";
+    pub const JOB_FAILED_PREFIX: &str = "Job failed: ";
+    pub const JOB_FAILED_SYSTEM_PREFIX: &str = "Job failed (system failure): ";
+    pub const JOB_NOT_ACKNOWLEDGED: &str =
+        "Job was not acknowledged by the coordinator, dropping it";
+    pub const TRACE_UPLOADER_FAILED: &str = "trace uploader task failed";
+    pub const JOB_TASK_PANICKED: &str = "job task panicked";
+    pub const API_CLIENT_FAILED: &str = "Failed to create API client, runner skipped";
+
+    /// Upstream's `Runner "<url><token>" is unhealthy and will be disabled for <pause> seconds!`.
+    pub fn runner_unhealthy(url: &str, short_token: &str, pause: &str) -> String {
+        format!(
+            "Runner \"{url}{short_token}\" is unhealthy and will be disabled for {pause} seconds!"
+        )
+    }
+
+    // The process: start, reload, stop.
     pub const CONFIGURATION_LOADED: &str = "Configuration loaded";
+    pub const CONFIG_RELOAD_FAILED: &str = "Failed to load config, keeping the previous one";
+    pub const OPEN_FILES_LIMIT_RAISED: &str = "Raised the open files limit";
+    pub const OPEN_FILES_LIMIT_NOT_RAISED: &str = "Could not raise the open files limit";
     pub const METRICS_SERVER_LISTENING: &str = "Metrics server listening";
     pub const SESSION_SERVER_LISTENING: &str = "Session server listening";
     pub const SESSION_SERVER_DISABLED: &str =
@@ -114,8 +165,26 @@ pub mod msg {
         "listen_address not defined, metrics & debug endpoints disabled";
     pub const GRACEFUL_SHUTDOWN: &str = "Starting graceful shutdown, waiting for builds to finish";
     pub const FORCEFUL_SHUTDOWN: &str = "Starting forceful shutdown";
+    pub const SHUTDOWN_TIMED_OUT: &str = "shutdown timed out";
+    pub const GRACEFUL_SHUTDOWN_NOT_FINISHED: &str = "Graceful shutdown not finished properly. To gracefully clean up running plugins please use SIGQUIT (ctrl-\\) instead of SIGINT (ctrl-c)";
+    pub const FORCED_EXIT: &str = "Forced exit with a second stop signal";
     pub const ALL_WORKERS_STOPPED: &str = "All workers stopped.";
     pub const CAN_EXIT_NOW: &str = "Can exit now!";
+    pub const COMMAND_FAILED: &str = "command failed";
+
+    // register, verify, unregister.
+    pub const REGISTERING_RUNNER_SUCCEEDED: &str = "Registering runner... succeeded";
+    pub const REGISTRATION_FLAGS_IGNORED: &str = "--tag-list, --run-untagged and --locked are ignored with an authentication token: set them where the runner was created";
+    pub const RUNNER_REGISTERED: &str = "Runner registered successfully. Feel free to start it, but if it's running already the config should be automatically reloaded!";
+    pub const VERIFYING_RUNNER_VALID: &str = "Verifying runner... is valid";
+    pub const VERIFYING_RUNNER_NOT_VALID: &str = "Verifying runner... is not valid";
+    pub const VERIFYING_RUNNER_FAILED: &str = "Verifying runner... failed";
+    pub const UNREGISTERING_SUCCEEDED: &str = "Unregistering runner from GitLab succeeded";
+    pub const UNREGISTERING_NOT_FOUND: &str =
+        "Unregistering runner from GitLab: runner not found, removing it from the config";
+    pub const UNREGISTERING_FAILED: &str = "Unregistering runner from GitLab failed";
+
+    // Session server and terminals.
     pub const AUTHORIZATION_NOT_VALID: &str = "Authorization header is not valid";
     pub const NOT_WEBSOCKET: &str = "Request is not a web socket connection";
     pub const TERMINAL_NOT_SET: &str = "Interactive terminal not set";
@@ -124,6 +193,33 @@ pub mod msg {
     pub const CLOSED_ACTIVE: &str = "Closed active terminal connection";
     pub const SESSION_NOT_FOUND: &str = "Failed to find session by URL";
     pub const MUX_NOT_FOUND: &str = "Mux handler not found";
+    pub const PROXY_NOT_FOUND: &str = "Proxy not found";
+    pub const WEBSOCKET_UPGRADE_FAILED: &str = "Terminal: upgrading client to websocket failed";
+    pub const TERMINAL_CONNECTED: &str = "Terminal connected";
+    pub const TERMINAL_DISCONNECTED: &str = "Terminal disconnected";
+    pub const TERMINAL_REJECTED: &str = "Terminal connection rejected";
+    pub const TERMINAL_RESIZE_FAILED: &str = "Terminal resize failed";
+    pub const SESSION_ACCEPT_FAILED: &str = "Session server accept failed";
+    pub const SESSION_USER_TIMEOUT_FAILED: &str = "Setting TCP_USER_TIMEOUT failed";
+    pub const SESSION_TLS_HANDSHAKE_FAILED: &str = "Session server TLS handshake failed";
+    pub const SESSION_TLS_HANDSHAKE_TIMED_OUT: &str = "Session server TLS handshake timed out";
+    pub const SESSION_OVER_LIMIT: &str =
+        "Session server: too many connections waiting, refusing new ones";
+    pub const SESSION_CONNECTION_ERROR: &str = "Session server connection error";
+    pub const SESSION_ADDRESS_INVALID: &str = "Failed to parse session address";
+
+    // Terminal shells (shell executor) and the Docker executor.
+    pub const SHELL_STARTED: &str = "terminal shell started";
+    pub const SHELL_WAIT_FAILED: &str = "waiting for terminal shell";
+    pub const SHELL_REAP_FAILED: &str = "reaping terminal shell";
+    pub const SHELL_SIGNAL_FAILED: &str = "signalling a terminal's session";
+    pub const DOCKER_PREPARE_FAILED_PREFIX: &str = "Preparing the Docker executor failed: ";
+    pub const DOCKER_CLEANUP_FAILED_PREFIX: &str =
+        "Docker cleanup failed (removed at the next runner start): ";
+    pub const DOCKER_STALE_SKIPPED_PREFIX: &str = "Skipping stale Docker cleanup: ";
+    pub const DOCKER_STALE_REMOVED: &str = "Removed stale Docker resources of an earlier run";
+    pub const DOCKER_STALE_FAILED_PREFIX: &str = "Stale Docker cleanup failed: ";
+    pub const DOCKER_TERMINAL_EXEC_FAILED: &str = "docker terminal exec failed";
 }
 
 // console parser

@@ -1,6 +1,5 @@
-//! The list of jobs this process is running right now. Owned by the job loop,
-//! read by the metrics collector (`gitlab_runner_jobs`), `/debug/jobs/list`
-//! and (later) the session server.
+//! The list of jobs this process is running. Owned by the job loop, read by
+//! the metrics collector (`gitlab_runner_jobs`) and `/debug/jobs/list`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -1,12 +1,11 @@
-//! Command line: `run`, `register`, `verify`, `unregister`, `list`,
+//! Command line arguments: `run`, `register`, `verify`, `unregister`, `list`,
 //! `doctor`. Flags follow gitlab-runner's where they exist.
+//! Only argument types and helpers live here; `lib.rs` dispatches.
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
-
-use crate::config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -156,106 +155,6 @@ pub struct UnregisterArgs {
     /// Unregister every runner in the config.
     #[arg(long)]
     pub all_runners: bool,
-}
-
-/// Entry point of the binary.
-pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("FATAL: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let res = rt.block_on(dispatch(cli));
-    // Dropping the runtime drops what is left of its tasks; terminals among
-    // them queue their last session sweep, which must run before exit.
-    drop(rt);
-    crate::pty::flush_signals(std::time::Duration::from_secs(5));
-    match res {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "command failed");
-            eprintln!("FATAL: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn dispatch(cli: Cli) -> Result<()> {
-    let log = LogSettings {
-        format: cli.log_format.clone(),
-        level: if cli.debug {
-            Some("debug".into())
-        } else {
-            cli.log_level.clone()
-        },
-    };
-    match cli.command {
-        Command::Run(args) => crate::daemon::run(args, log).await,
-        Command::Register(args) => {
-            let _log = log.init(None)?;
-            crate::manage::register(args).await
-        }
-        Command::Verify(args) => {
-            let _log = log.init(None)?;
-            crate::manage::verify(args).await
-        }
-        Command::Unregister(args) => {
-            let _log = log.init(None)?;
-            crate::manage::unregister(args).await
-        }
-        Command::List(args) => {
-            let _log = log.init(None)?;
-            crate::manage::list(args)
-        }
-        Command::Doctor(args) => crate::doctor::run(args),
-    }
-}
-
-/// Log format/level from flags/env; the config file fills what they leave.
-#[derive(Debug, Clone, Default)]
-pub struct LogSettings {
-    pub format: Option<String>,
-    pub level: Option<String>,
-}
-
-impl LogSettings {
-    pub fn init(&self, cfg: Option<&config::Config>) -> Result<crate::logging::LogGuard> {
-        self.init_with(cfg, None)
-    }
-
-    /// As [`LogSettings::init`], counting warnings and errors in `errors`.
-    pub fn init_with(
-        &self,
-        cfg: Option<&config::Config>,
-        errors: Option<crate::logging::ErrorCounter>,
-    ) -> Result<crate::logging::LogGuard> {
-        let format = self
-            .format
-            .clone()
-            .or_else(|| cfg.and_then(|c| c.log_format.clone()))
-            .unwrap_or_else(|| "runner".into());
-        let level = self
-            .level
-            .clone()
-            .or_else(|| cfg.and_then(|c| c.log_level.clone()))
-            .unwrap_or_else(|| "info".into());
-        let opts = crate::logging::LogOptions {
-            format: format
-                .parse()
-                .with_context(|| format!("log format {format:?}"))?,
-            level: crate::logging::parse_level(&level)
-                .with_context(|| format!("log level {level:?}"))?,
-            ansi: crate::logging::LogOptions::stderr_is_tty(),
-            directives: Some(crate::logging::QUIET_LIBRARIES.into()),
-        };
-        crate::logging::init(&opts, errors)
-    }
 }
 
 /// Ask on stdin for a value the flags did not give (interactive register).

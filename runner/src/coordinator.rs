@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod client;
+pub mod outcome;
 pub mod trace;
 
 pub use client::{ApiObserver, Client, PatchOutcome, RequestJobOutcome, UpdateOutcome};

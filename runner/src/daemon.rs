@@ -1,103 +1,228 @@
 //! `termgate-runner run`: load the config, start logging, the metrics server
 //! and the job supervisor, then follow signals until shutdown.
 
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use termgate::logschema::{self as schema, msg};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::builds::{Builds, ProcessState, ProcessStateCell};
-use crate::cli::{LogSettings, RunArgs};
+use crate::cli::RunArgs;
 use crate::config;
 use crate::coordinator::Client;
 use crate::job::supervisor::{ClientFactory, JobEnvTemplate};
-use crate::job::Supervisor;
+use crate::job::{Supervisor, SupervisorHandle};
+use crate::logging::{LogGuard, LogSettings};
 use crate::metrics::Metrics;
-use crate::signals::{Sig, Signals};
+use crate::session::server::SessionServerHandle;
+use crate::session::SessionRegistry;
+use crate::signals::{EarlyHangup, Sig, Signals};
 
 pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
-    let early_hangup = crate::signals::EarlyHangup::catch()?;
-    if let Some(dir) = &args.working_directory {
-        std::env::set_current_dir(dir)
-            .with_context(|| format!("changing to working directory {}", dir.display()))?;
+    let early_hangup = EarlyHangup::catch()?;
+    let daemon = Daemon::start(&args, &log).await?;
+    let servers = Servers::start(&args, &daemon).await?;
+    let (handle, mut sup_task) = start_supervisor(&daemon, &servers);
+    let mut signals = Signals::install_with(early_hangup)?;
+    follow_signals(&daemon, &handle, &mut sup_task, &mut signals).await;
+    servers.shut_down().await;
+    tracing::info!("{}", msg::CAN_EXIT_NOW);
+    Ok(())
+}
+
+/// What the whole run shares: the config file and the config in force at
+/// start, the job list, process state, metrics and the log guard.
+struct Daemon {
+    path: PathBuf,
+    cfg: Arc<config::Config>,
+    system_id: String,
+    builds: Builds,
+    state: ProcessStateCell,
+    metrics: Arc<Metrics>,
+    _log: LogGuard,
+}
+
+impl Daemon {
+    /// Config, logging, the open-files limit and the config metrics. Nothing
+    /// starts half-configured: a bad config stops here.
+    async fn start(args: &RunArgs, log: &LogSettings) -> Result<Daemon> {
+        if let Some(dir) = &args.working_directory {
+            std::env::set_current_dir(dir)
+                .with_context(|| format!("changing to working directory {}", dir.display()))?;
+        }
+        let path = args.config.path();
+        let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        for r in &loaded.config.runners {
+            crate::logging::redact(r.token.expose());
+        }
+        let builds = Builds::default();
+        let state = ProcessStateCell::default();
+        let metrics = Metrics::new(
+            builds.clone(),
+            state.clone(),
+            env!("CARGO_PKG_VERSION"),
+            option_env!("TERMGATE_REVISION").unwrap_or("unknown"),
+        )?;
+        let guard = log.init_with(Some(&loaded.config), Some(metrics.error_counter()))?;
+        for w in &loaded.warnings {
+            tracing::warn!("{w}");
+        }
+        raise_open_files_limit();
+        let cfg = Arc::new(loaded.config);
+        let system_id = crate::system_id::load_or_create(&path)?;
+        apply_config_metrics(&metrics, &cfg, &system_id);
+        metrics.configuration_loaded(true);
+        // Containers, networks and volumes a crashed run left behind.
+        crate::executor::docker::remove_stale(&cfg).await;
+        Ok(Daemon {
+            path,
+            cfg,
+            system_id,
+            builds,
+            state,
+            metrics,
+            _log: guard,
+        })
     }
-    let path = args.config.path();
-    // Nothing starts half-configured: a bad config stops here.
-    let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for r in &loaded.config.runners {
-        crate::logging::redact(r.token.expose());
-    }
-    let builds = Builds::default();
-    let state = ProcessStateCell::default();
-    let metrics = Metrics::new(
-        builds.clone(),
-        state.clone(),
-        env!("CARGO_PKG_VERSION"),
-        option_env!("TERMGATE_REVISION").unwrap_or("unknown"),
-    )?;
-    let _guard = log.init_with(Some(&loaded.config), Some(metrics.error_counter()))?;
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    // Before any socket or terminal is opened; jobs get the old limit back.
+}
+
+/// Before any socket or terminal is opened; jobs get the old limit back.
+fn raise_open_files_limit() {
     match crate::rlimit::raise_nofile() {
         Ok(r) if r.to > r.from => {
-            tracing::info!(from = r.from, to = r.to, "Raised the open files limit")
+            tracing::info!(
+                { schema::FROM } = r.from,
+                { schema::TO } = r.to,
+                "{}",
+                msg::OPEN_FILES_LIMIT_RAISED
+            )
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "Could not raise the open files limit"),
+        Err(e) => tracing::warn!({ schema::ERROR } = %e, "{}", msg::OPEN_FILES_LIMIT_NOT_RAISED),
     }
-    let cfg = Arc::new(loaded.config);
-    let system_id = crate::system_id::load_or_create(&path)?;
-    apply_config_metrics(&metrics, &cfg, &system_id);
-    metrics.configuration_loaded(true);
-    // Containers, networks and volumes a crashed run left behind.
-    crate::executor::docker::remove_stale(&cfg).await;
+}
 
-    let shutdown_servers = CancellationToken::new();
-    let ready = Arc::new(AtomicBool::new(false));
+/// The metrics/debug server and the session server (interactive terminals),
+/// each when configured; both stop on `shutdown`.
+struct Servers {
+    shutdown: CancellationToken,
+    /// `/health/ready`'s answer: set once the supervisor runs.
+    ready: Arc<AtomicBool>,
+    metrics_task: Option<JoinHandle<Result<()>>>,
+    session_server: Option<SessionServerHandle>,
+}
+
+impl Servers {
+    async fn start(args: &RunArgs, d: &Daemon) -> Result<Servers> {
+        let shutdown = CancellationToken::new();
+        let ready = Arc::new(AtomicBool::new(false));
+        let metrics_task = start_metrics_server(args, d, &ready, &shutdown).await?;
+        let session_server = match d.cfg.enabled_session_server() {
+            Some(scfg) => Some(
+                crate::session::server::start(scfg, d.metrics.clone(), shutdown.clone())
+                    .await
+                    .context("starting the session server")?,
+            ),
+            None => {
+                tracing::info!("{}", msg::SESSION_SERVER_DISABLED);
+                None
+            }
+        };
+        Ok(Servers {
+            shutdown,
+            ready,
+            metrics_task,
+            session_server,
+        })
+    }
+
+    fn sessions(&self) -> Option<Arc<SessionRegistry>> {
+        self.session_server.as_ref().map(|h| h.registry.clone())
+    }
+
+    /// The session server goes last, as upstream's does.
+    async fn shut_down(self) {
+        if let Some(reg) = self.sessions() {
+            reg.close_all(termgate::metrics::close_reason::RUNNER_SHUTDOWN);
+        }
+        self.shutdown.cancel();
+        if let Some(h) = &self.session_server {
+            let _ = tokio::time::timeout(Duration::from_secs(5), h.wait()).await;
+        }
+        if let Some(t) = self.metrics_task {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+    }
+}
+
+/// The metrics/debug server on `--listen-address`, else `listen_address`.
+async fn start_metrics_server(
+    args: &RunArgs,
+    d: &Daemon,
+    ready: &Arc<AtomicBool>,
+    shutdown: &CancellationToken,
+) -> Result<Option<JoinHandle<Result<()>>>> {
     let listen = args
         .listen_address
         .clone()
-        .or_else(|| cfg.metrics_listen_address());
-    let mut metrics_task = None;
-    if let Some(addr) = listen {
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("binding metrics server to {addr}"))?;
-        let local = listener.local_addr().context("metrics server address")?;
-        tracing::info!(address = %local, "Metrics server listening");
-        metrics_task = Some(tokio::spawn(crate::metrics::serve(
-            listener,
-            metrics.clone(),
-            builds.clone(),
-            state.clone(),
-            ready.clone(),
-            shutdown_servers.clone(),
-        )));
-    } else {
-        tracing::info!("listen_address not defined, metrics & debug endpoints disabled");
-    }
+        .or_else(|| d.cfg.metrics_listen_address());
+    let Some(addr) = listen else {
+        tracing::info!("{}", msg::METRICS_DISABLED);
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding metrics server to {addr}"))?;
+    let local = listener.local_addr().context("metrics server address")?;
+    tracing::info!({ schema::ADDRESS } = %local, "{}", msg::METRICS_SERVER_LISTENING);
+    Ok(Some(tokio::spawn(crate::metrics::serve(
+        listener,
+        d.metrics.clone(),
+        d.builds.clone(),
+        d.state.clone(),
+        ready.clone(),
+        shutdown.clone(),
+    ))))
+}
 
-    // The session server (interactive terminals), when configured.
-    let mut session_server = None;
-    if let Some(scfg) = cfg.enabled_session_server() {
-        let handle = crate::session::server::start(scfg, metrics.clone(), shutdown_servers.clone())
-            .await
-            .context("starting the session server")?;
-        session_server = Some(handle);
-    } else {
-        tracing::info!("[session_server].listen_address not defined, session endpoints disabled");
-    }
-    let sessions = session_server.as_ref().map(|h| h.registry.clone());
+/// Start the job supervisor; from here the process is running and ready.
+fn start_supervisor(d: &Daemon, servers: &Servers) -> (SupervisorHandle, JoinHandle<()>) {
+    let sup = Supervisor {
+        env_template: JobEnvTemplate {
+            metrics: d.metrics.clone(),
+            builds: d.builds.clone(),
+            system_id: d.system_id.clone(),
+            info: crate::version::version_info("shell", "bash"),
+            client_factory: client_factory(&d.metrics),
+            update_interval: crate::coordinator::trace::DEFAULT_INTERVAL,
+        },
+        config: d.cfg.clone(),
+        sessions: servers.sessions(),
+    };
+    let handle = sup.handle();
+    let task = tokio::spawn(sup.run(handle.clone()));
+    d.state.set(ProcessState::Running);
+    servers.ready.store(true, Ordering::Relaxed);
+    tracing::info!(
+        { schema::BUILDS } = 0,
+        { schema::MAX_BUILDS } = d.cfg.concurrent,
+        "{}",
+        msg::CONFIGURATION_LOADED
+    );
+    (handle, task)
+}
 
-    let metrics_obs = metrics.clone();
-    let factory: ClientFactory = Arc::new(move |r: &config::RunnerConfig| {
+/// A coordinator client per runner, observed by the API metrics.
+fn client_factory(metrics: &Arc<Metrics>) -> ClientFactory {
+    let metrics = metrics.clone();
+    Arc::new(move |r: &config::RunnerConfig| {
         let short = termgate::api::short_token(r.token.expose());
-        let m = metrics_obs.clone();
+        let m = metrics.clone();
         let sid = String::new();
         Ok(
             Client::new(&r.url, r.tls_ca_file.as_deref().map(Path::new))?.with_observer(Arc::new(
@@ -106,107 +231,115 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
                 },
             )),
         )
-    });
-    let sup = Supervisor {
-        env_template: JobEnvTemplate {
-            metrics: metrics.clone(),
-            builds: builds.clone(),
-            system_id: system_id.clone(),
-            info: crate::manage::version_info("shell", "bash"),
-            client_factory: factory,
-            update_interval: crate::coordinator::trace::DEFAULT_INTERVAL,
-        },
-        config: cfg.clone(),
-        sessions: sessions.clone(),
-    };
-    let handle = sup.handle();
-    let mut sup_task = tokio::spawn(sup.run(handle.clone()));
-    state.set(ProcessState::Running);
-    ready.store(true, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(
-        builds = 0,
-        max_builds = cfg.concurrent,
-        "Configuration loaded"
-    );
+    })
+}
 
-    let mut signals = Signals::install_with(early_hangup)?;
+/// Follow signals until the supervisor ends or a stop signal was handled:
+/// SIGHUP reloads, the first SIGQUIT stops requesting jobs, SIGTERM/SIGINT
+/// (or a second SIGQUIT) abort the jobs.
+async fn follow_signals(
+    d: &Daemon,
+    handle: &SupervisorHandle,
+    sup_task: &mut JoinHandle<()>,
+    signals: &mut Signals,
+) {
     let mut graceful = false;
     // The config in force: `shutdown_timeout` is read from it when a stop
     // signal comes, so a reload changes it (gitlab-runner reads its current
     // config there too).
-    let mut current = cfg.clone();
+    let mut current = d.cfg.clone();
     loop {
         tokio::select! {
-            _ = &mut sup_task => break,
+            _ = &mut *sup_task => break,
             sig = signals.next() => match sig {
                 Sig::Reload => {
-                    match config::load(&path) {
-                        Ok(l) => {
-                            for w in &l.warnings {
-                                tracing::warn!("{w}");
-                            }
-                            for r in &l.config.runners {
-                                crate::logging::redact(r.token.expose());
-                            }
-                            metrics.configuration_loaded(true);
-                            let new = Arc::new(l.config);
-                            apply_config_metrics(&metrics, &new, &system_id);
-                            current = new.clone();
-                            handle.reload(new);
-                        }
-                        Err(e) => {
-                            metrics.configuration_loaded(false);
-                            tracing::error!(error = %e, "Failed to load config, keeping the previous one");
-                        }
+                    if let Some(new) = reload_config(d) {
+                        current = new.clone();
+                        handle.reload(new);
                     }
                 }
                 Sig::Graceful if !graceful => {
                     graceful = true;
-                    state.set(ProcessState::GracefulShutdown);
-                    tracing::warn!("Starting graceful shutdown, waiting for builds to finish");
+                    d.state.set(ProcessState::GracefulShutdown);
+                    tracing::warn!("{}", msg::GRACEFUL_SHUTDOWN);
                     handle.stop_requesting.cancel();
                 }
                 Sig::Graceful | Sig::Forceful(_) => {
-                    let name = sig.name();
-                    let shutdown_timeout = current.shutdown_timeout_duration();
-                    state.set(ProcessState::ForcefulShutdown);
-                    tracing::warn!(
-                        signal = name,
-                        shutdown_timeout_s = shutdown_timeout.as_secs(),
-                        "Starting forceful shutdown"
-                    );
-                    handle.stop_requesting.cancel();
-                    handle.force.cancel();
-                    tokio::select! {
-                        done = tokio::time::timeout(shutdown_timeout, &mut sup_task) => {
-                            if done.is_err() {
-                                tracing::error!("shutdown timed out");
-                            } else if !graceful {
-                                tracing::warn!("Graceful shutdown not finished properly. To gracefully clean up running plugins please use SIGQUIT (ctrl-\\) instead of SIGINT (ctrl-c)");
-                            }
-                        }
-                        again = signals.next_stop() => {
-                            tracing::warn!(signal = again.name(), "Forced exit with a second stop signal");
-                        }
-                    }
+                    let stop = ForcefulStop {
+                        sig,
+                        shutdown_timeout: current.shutdown_timeout_duration(),
+                        after_graceful: graceful,
+                    };
+                    stop.run(d, handle, sup_task, signals).await;
                     break;
                 }
             }
         }
     }
-    // The session server goes last, as upstream's does.
-    if let Some(reg) = &sessions {
-        reg.close_all(termgate::metrics::close_reason::RUNNER_SHUTDOWN);
+}
+
+/// SIGHUP: the new config, or `None` (logged) if it does not load.
+fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
+    match config::load(&d.path) {
+        Ok(l) => {
+            for w in &l.warnings {
+                tracing::warn!("{w}");
+            }
+            for r in &l.config.runners {
+                crate::logging::redact(r.token.expose());
+            }
+            d.metrics.configuration_loaded(true);
+            let new = Arc::new(l.config);
+            apply_config_metrics(&d.metrics, &new, &d.system_id);
+            Some(new)
+        }
+        Err(e) => {
+            d.metrics.configuration_loaded(false);
+            tracing::error!({ schema::ERROR } = %e, "{}", msg::CONFIG_RELOAD_FAILED);
+            None
+        }
     }
-    shutdown_servers.cancel();
-    if let Some(h) = &session_server {
-        let _ = tokio::time::timeout(Duration::from_secs(5), h.wait()).await;
+}
+
+/// A forceful shutdown: abort the jobs, wait for them up to `shutdown_timeout`
+/// or a second stop signal.
+struct ForcefulStop {
+    sig: Sig,
+    shutdown_timeout: Duration,
+    /// A graceful shutdown was asked for first.
+    after_graceful: bool,
+}
+
+impl ForcefulStop {
+    async fn run(
+        self,
+        d: &Daemon,
+        handle: &SupervisorHandle,
+        sup_task: &mut JoinHandle<()>,
+        signals: &mut Signals,
+    ) {
+        d.state.set(ProcessState::ForcefulShutdown);
+        tracing::warn!(
+            { schema::SIGNAL } = self.sig.name(),
+            { schema::SHUTDOWN_TIMEOUT_S } = self.shutdown_timeout.as_secs(),
+            "{}",
+            msg::FORCEFUL_SHUTDOWN
+        );
+        handle.stop_requesting.cancel();
+        handle.force.cancel();
+        tokio::select! {
+            done = tokio::time::timeout(self.shutdown_timeout, &mut *sup_task) => {
+                if done.is_err() {
+                    tracing::error!("{}", msg::SHUTDOWN_TIMED_OUT);
+                } else if !self.after_graceful {
+                    tracing::warn!("{}", msg::GRACEFUL_SHUTDOWN_NOT_FINISHED);
+                }
+            }
+            again = signals.next_stop() => {
+                tracing::warn!({ schema::SIGNAL } = again.name(), "{}", msg::FORCED_EXIT);
+            }
+        }
     }
-    if let Some(t) = metrics_task {
-        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
-    }
-    tracing::info!("Can exit now!");
-    Ok(())
 }
 
 /// `gitlab_runner_concurrent` and `gitlab_runner_limit` from the config.

@@ -1,10 +1,13 @@
 //! Running jobs: [`supervisor`] requests jobs within `concurrent`, `limit`
 //! and `request_concurrency`; [`run`] takes one job through acknowledge,
-//! steps, trace upload and the final update.
+//! [`steps`] in the executor, trace upload and the final update; [`outcome`]
+//! says how it ended.
 
 pub mod hold;
+pub mod outcome;
 pub mod run;
 pub mod slots;
+pub mod steps;
 pub mod supervisor;
 
 pub use supervisor::{Supervisor, SupervisorHandle};

@@ -1,7 +1,8 @@
 //! termgate-runner: a GitLab runner with interactive web terminals.
 //!
-//! `main.rs` is a thin wrapper over [`cli::main`]; tests call the library
-//! in-process or spawn the binary. See ARCHITECTURE.md for the data flow.
+//! `main.rs` is a thin wrapper over [`main`], which parses [`cli::Cli`] and
+//! dispatches to the command's module; tests call the library in-process or
+//! spawn the binary. See ARCHITECTURE.md for the data flow.
 
 pub mod builds;
 pub mod cli;
@@ -20,3 +21,70 @@ pub mod session;
 pub mod signals;
 pub mod system_id;
 pub mod trace;
+pub mod version;
+
+use anyhow::Result;
+use clap::Parser as _;
+use termgate::logschema::{self as schema, msg};
+
+use crate::cli::{Cli, Command};
+use crate::logging::LogSettings;
+
+/// Entry point of the binary.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("FATAL: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let res = rt.block_on(dispatch(cli));
+    // Dropping the runtime drops what is left of its tasks; terminals among
+    // them queue their last session sweep, which must run before exit.
+    drop(rt);
+    crate::pty::flush_signals(std::time::Duration::from_secs(5));
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!({ schema::ERROR } = %format!("{e:#}"), "{}", msg::COMMAND_FAILED);
+            eprintln!("FATAL: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
+    let log = LogSettings {
+        format: cli.log_format.clone(),
+        level: if cli.debug {
+            Some("debug".into())
+        } else {
+            cli.log_level.clone()
+        },
+    };
+    match cli.command {
+        Command::Run(args) => crate::daemon::run(args, log).await,
+        Command::Register(args) => {
+            let _log = log.init(None)?;
+            crate::manage::register(args).await
+        }
+        Command::Verify(args) => {
+            let _log = log.init(None)?;
+            crate::manage::verify(args).await
+        }
+        Command::Unregister(args) => {
+            let _log = log.init(None)?;
+            crate::manage::unregister(args).await
+        }
+        Command::List(args) => {
+            let _log = log.init(None)?;
+            crate::manage::list(args)
+        }
+        Command::Doctor(args) => crate::doctor::run(args),
+    }
+}

@@ -173,6 +173,46 @@ pub fn env_filter(level: tracing::Level, directives: Option<&str>) -> anyhow::Re
     Ok(filter)
 }
 
+/// Log format/level from flags/env; the config file fills what they leave.
+#[derive(Debug, Clone, Default)]
+pub struct LogSettings {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+impl LogSettings {
+    pub fn init(&self, cfg: Option<&crate::config::Config>) -> anyhow::Result<LogGuard> {
+        self.init_with(cfg, None)
+    }
+
+    /// As [`LogSettings::init`], counting warnings and errors in `errors`.
+    pub fn init_with(
+        &self,
+        cfg: Option<&crate::config::Config>,
+        errors: Option<ErrorCounter>,
+    ) -> anyhow::Result<LogGuard> {
+        let format = self
+            .format
+            .clone()
+            .or_else(|| cfg.and_then(|c| c.log_format.clone()))
+            .unwrap_or_else(|| "runner".into());
+        let level = self
+            .level
+            .clone()
+            .or_else(|| cfg.and_then(|c| c.log_level.clone()))
+            .unwrap_or_else(|| "info".into());
+        let opts = LogOptions {
+            format: format
+                .parse()
+                .with_context(|| format!("log format {format:?}"))?,
+            level: parse_level(&level).with_context(|| format!("log level {level:?}"))?,
+            ansi: LogOptions::stderr_is_tty(),
+            directives: Some(QUIET_LIBRARIES.into()),
+        };
+        init(&opts, errors)
+    }
+}
+
 /// A formatting layer writing to `writer` (tests capture into a buffer).
 /// Colours off; see [`FormatLayer::with_ansi`] and [`FormatLayer::with_clock`].
 pub fn layer_for<W>(format: LogFormat, writer: W) -> FormatLayer<W>

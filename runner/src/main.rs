@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    termgate_runner::cli::main()
+    termgate_runner::main()
 }

@@ -7,10 +7,12 @@ use anyhow::{bail, Context, Result};
 use termgate::api::{
     short_token, RegisterRunnerRequest, UnregisterRunnerRequest, VerifyRunnerRequest,
 };
+use termgate::logschema::{self as schema, msg};
 
 use crate::cli::{prompt, ConfigArg, RegisterArgs, UnregisterArgs, VerifyArgs};
 use crate::config::{self, Config, RunnerConfig, Secret};
 use crate::coordinator::Client;
+use crate::version::version_info;
 
 /// Load the config if the file exists, else a fresh one like gitlab-runner
 /// writes on first registration.
@@ -24,42 +26,6 @@ fn load_or_new(path: &Path) -> Result<Config> {
     } else {
         Ok(Config::default())
     }
-}
-
-pub fn version_info(executor: &str, shell: &str) -> termgate::api::VersionInfo {
-    let mut info = termgate::api::VersionInfo {
-        name: "termgate-runner".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        revision: option_env!("TERMGATE_REVISION").unwrap_or("unknown").into(),
-        platform: std::env::consts::OS.into(),
-        architecture: match std::env::consts::ARCH {
-            "x86_64" => "amd64".into(),
-            "aarch64" => "arm64".into(),
-            a => a.into(),
-        },
-        executor: executor.into(),
-        shell: shell.into(),
-        ..Default::default()
-    };
-    let f = &mut info.features;
-    f.variables = true;
-    f.artifacts = false;
-    f.masking = true;
-    f.raw_variables = true;
-    f.multi_build_steps = true;
-    f.trace_reset = true;
-    f.trace_checksum = true;
-    f.trace_size = true;
-    f.cancelable = true;
-    f.return_exit_code = true;
-    f.two_phase_job_commit = true;
-    f.image = executor == "docker";
-    // PowerShell has no interactive terminal (as upstream).
-    let terminal = !matches!(shell, "pwsh" | "powershell");
-    f.session = terminal;
-    f.terminal = terminal;
-    f.services = false;
-    info
 }
 
 pub async fn register(args: RegisterArgs) -> Result<()> {
@@ -96,7 +62,7 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
         (Some(token), _) => {
             // A runner created in GitLab: only verify, as gitlab-runner does.
             if args.tag_list.is_some() || args.run_untagged || args.locked {
-                tracing::warn!("--tag-list, --run-untagged and --locked are ignored with an authentication token: set them where the runner was created");
+                tracing::warn!("{}", msg::REGISTRATION_FLAGS_IGNORED);
             }
             let res = client
                 .verify_runner(&VerifyRunnerRequest {
@@ -108,7 +74,11 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
                 .ok_or_else(|| {
                     anyhow::anyhow!("Verifying runner... is not valid: the token was rejected")
                 })?;
-            tracing::info!(runner = %short_token(token), "Verifying runner... is valid");
+            tracing::info!(
+                { schema::RUNNER } = %short_token(token),
+                "{}",
+                msg::VERIFYING_RUNNER_VALID
+            );
             (
                 res.id,
                 if res.token.is_empty() {
@@ -167,7 +137,12 @@ pub async fn register(args: RegisterArgs) -> Result<()> {
     }
     cfg.runners.push(runner);
     config::save(&path, &cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(runner = %short_token(&token), runner_name = %name, "Runner registered successfully. Feel free to start it, but if it's running already the config should be automatically reloaded!");
+    tracing::info!(
+        { schema::RUNNER } = %short_token(&token),
+        { schema::RUNNER_NAME } = %name,
+        "{}",
+        msg::RUNNER_REGISTERED
+    );
     println!(
         "Runner registered successfully: {name} ({}) in {}",
         short_token(&token),
@@ -198,19 +173,35 @@ pub async fn verify(args: VerifyArgs) -> Result<()> {
             .await;
         match res {
             Ok(Some(_)) => {
-                tracing::info!(runner = %short, runner_name = %r.name, "Verifying runner... is valid");
+                tracing::info!(
+                    { schema::RUNNER } = %short,
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::VERIFYING_RUNNER_VALID
+                );
                 keep.push(r);
             }
             Ok(None) => {
                 invalid += 1;
-                tracing::error!(runner = %short, runner_name = %r.name, "Verifying runner... is not valid");
+                tracing::error!(
+                    { schema::RUNNER } = %short,
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::VERIFYING_RUNNER_NOT_VALID
+                );
                 if !args.delete {
                     keep.push(r);
                 }
             }
             Err(e) => {
                 invalid += 1;
-                tracing::error!(runner = %short, runner_name = %r.name, error = %format!("{e:#}"), "Verifying runner... failed");
+                tracing::error!(
+                    { schema::RUNNER } = %short,
+                    { schema::RUNNER_NAME } = %r.name,
+                    { schema::ERROR } = %format!("{e:#}"),
+                    "{}",
+                    msg::VERIFYING_RUNNER_FAILED
+                );
                 keep.push(r);
             }
         }
@@ -265,14 +256,30 @@ pub async fn unregister(args: UnregisterArgs) -> Result<()> {
         match client.unregister_runner(&req).await {
             Ok(true) => {
                 done += 1;
-                tracing::info!(runner = %short_token(r.token.expose()), runner_name = %r.name, "Unregistering runner from GitLab succeeded");
+                tracing::info!(
+                    { schema::RUNNER } = %short_token(r.token.expose()),
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::UNREGISTERING_SUCCEEDED
+                );
             }
             Ok(false) => {
                 done += 1;
-                tracing::warn!(runner = %short_token(r.token.expose()), runner_name = %r.name, "Unregistering runner from GitLab: runner not found, removing it from the config");
+                tracing::warn!(
+                    { schema::RUNNER } = %short_token(r.token.expose()),
+                    { schema::RUNNER_NAME } = %r.name,
+                    "{}",
+                    msg::UNREGISTERING_NOT_FOUND
+                );
             }
             Err(e) => {
-                tracing::error!(runner = %short_token(r.token.expose()), runner_name = %r.name, error = %format!("{e:#}"), "Unregistering runner from GitLab failed");
+                tracing::error!(
+                    { schema::RUNNER } = %short_token(r.token.expose()),
+                    { schema::RUNNER_NAME } = %r.name,
+                    { schema::ERROR } = %format!("{e:#}"),
+                    "{}",
+                    msg::UNREGISTERING_FAILED
+                );
                 keep.push(r);
             }
         }

@@ -14,67 +14,14 @@ use termgate::api::{
     self, headers, JobRequest, JobResponse, RegisterRunnerRequest, RegisterRunnerResponse,
     UnregisterRunnerRequest, UpdateJobRequest, VerifyRunnerRequest,
 };
+use termgate::logschema::{self as schema, msg};
 use termgate::metrics::endpoint;
 
 /// Called after every API call: endpoint label, method, HTTP status (0 on a
 /// transport error), elapsed time. Feeds the `api_request_*` metrics.
 pub type ApiObserver = Arc<dyn Fn(&'static str, &'static str, u16, Duration) + Send + Sync>;
 
-/// Result of `POST /jobs/request`.
-#[derive(Debug)]
-pub enum RequestJobOutcome {
-    /// 201 and a job that parsed.
-    Job(Box<JobResponse>, String),
-    /// 201 but the body is not a valid job. `id`/`token` are whatever could be
-    /// salvaged so the job can still be failed.
-    Malformed {
-        id: Option<u64>,
-        token: Option<String>,
-        error: String,
-    },
-    /// 204: nothing to do. Carries `X-GitLab-Last-Update`.
-    NoJob(Option<String>),
-    /// 403: the runner token is not valid.
-    Forbidden,
-    /// 409, 503, other statuses, or a transport failure.
-    Failed(String),
-}
-
-/// Result of `PUT /jobs/:id`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum UpdateOutcome {
-    Ok {
-        job_status: Option<String>,
-    },
-    /// 202: accepted, not yet completed: retry after the interval.
-    Accepted {
-        retry_after: Option<Duration>,
-    },
-    /// 412: resend the whole trace from offset 0.
-    TraceValidationFailed,
-    NotFound,
-    Forbidden,
-    Conflict,
-    /// Transport error or 5xx: retry.
-    Failed(String),
-}
-
-/// Result of `PATCH /jobs/:id/trace`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum PatchOutcome {
-    /// 202: stored up to `size` (exclusive end of `Range`).
-    Ok {
-        size: Option<u64>,
-        job_status: Option<String>,
-        interval: Option<Duration>,
-    },
-    /// 416: the coordinator has `size` bytes; resume from there.
-    RangeMismatch { size: Option<u64> },
-    /// 403/404 or `Job-Status: canceled|failed`: stop the job.
-    Abort { job_status: Option<String> },
-    /// Transport error or 5xx, 400 etc: retry later.
-    Failed(String),
-}
+pub use super::outcome::{PatchOutcome, RequestJobOutcome, UpdateOutcome};
 
 #[derive(Clone)]
 pub struct Client {
@@ -211,7 +158,7 @@ impl Client {
             .context("Registering runner... failed")?;
         match res.status() {
             StatusCode::CREATED => {
-                tracing::info!("Registering runner... succeeded");
+                tracing::info!("{}", msg::REGISTERING_RUNNER_SUCCEEDED);
                 res.json()
                     .await
                     .context("Registering runner... failed: invalid reply")
@@ -287,7 +234,11 @@ impl Client {
         {
             Ok(r) => r,
             Err(e) => {
-                tracing::error!(error = %ErrChain(&e), "Checking for jobs... client error");
+                tracing::error!(
+                    { schema::ERROR } = %ErrChain(&e),
+                    "{}",
+                    msg::CHECKING_FOR_JOBS_CLIENT_ERROR
+                );
                 return RequestJobOutcome::Failed(ErrChain(&e).to_string());
             }
         };
@@ -302,14 +253,18 @@ impl Client {
                 let body = match res.bytes().await {
                     Ok(b) => b,
                     Err(e) => {
-                        tracing::error!(error = %ErrChain(&e), "Checking for jobs... client error");
+                        tracing::error!(
+                            { schema::ERROR } = %ErrChain(&e),
+                            "{}",
+                            msg::CHECKING_FOR_JOBS_CLIENT_ERROR
+                        );
                         return RequestJobOutcome::Failed(e.to_string());
                     }
                 };
                 parse_job(&body, correlation)
             }
             StatusCode::NO_CONTENT => {
-                tracing::debug!("Checking for jobs...no content");
+                tracing::debug!("{}", msg::CHECKING_FOR_JOBS_NO_CONTENT);
                 RequestJobOutcome::NoJob(
                     res.headers()
                         .get(headers::LAST_UPDATE)
@@ -318,15 +273,29 @@ impl Client {
                 )
             }
             StatusCode::FORBIDDEN => {
-                tracing::error!(status = "403 Forbidden", correlation_id = %correlation, "Checking for jobs... forbidden");
+                tracing::error!(
+                    { schema::STATUS } = "403 Forbidden",
+                    { schema::CORRELATION_ID } = %correlation,
+                    "{}",
+                    msg::CHECKING_FOR_JOBS_FORBIDDEN
+                );
                 RequestJobOutcome::Forbidden
             }
             StatusCode::SERVICE_UNAVAILABLE => {
-                tracing::warn!(correlation_id = %correlation, "Checking for jobs... GitLab instance currently unavailable");
+                tracing::warn!(
+                    { schema::CORRELATION_ID } = %correlation,
+                    "{}",
+                    msg::CHECKING_FOR_JOBS_UNAVAILABLE
+                );
                 RequestJobOutcome::Failed("503 Service Unavailable".into())
             }
             s => {
-                tracing::warn!(status = %s, correlation_id = %correlation, "Checking for jobs... failed");
+                tracing::warn!(
+                    { schema::STATUS } = %s,
+                    { schema::CORRELATION_ID } = %correlation,
+                    "{}",
+                    msg::CHECKING_FOR_JOBS_FAILED
+                );
                 RequestJobOutcome::Failed(s.to_string())
             }
         }
@@ -346,7 +315,12 @@ impl Client {
         {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(job = id, error = %ErrChain(&e), "Submitting job to coordinator... client error");
+                tracing::warn!(
+                    { schema::JOB } = id,
+                    { schema::ERROR } = %ErrChain(&e),
+                    "{}",
+                    msg::SUBMITTING_JOB_CLIENT_ERROR
+                );
                 return UpdateOutcome::Failed(ErrChain(&e).to_string());
             }
         };
@@ -354,39 +328,42 @@ impl Client {
         let status = res.status();
         match status {
             StatusCode::OK => {
-                tracing::debug!(job = id, "Submitting job to coordinator...ok");
+                tracing::debug!({ schema::JOB } = id, "{}", msg::SUBMITTING_JOB_OK);
                 UpdateOutcome::Ok { job_status }
             }
             StatusCode::ACCEPTED => {
-                tracing::debug!(
-                    job = id,
-                    "Submitting job to coordinator...accepted, but not yet completed"
-                );
+                tracing::debug!({ schema::JOB } = id, "{}", msg::SUBMITTING_JOB_ACCEPTED);
                 UpdateOutcome::Accepted {
                     retry_after: parse_interval(res.headers()),
                 }
             }
             StatusCode::PRECONDITION_FAILED => {
                 tracing::warn!(
-                    job = id,
-                    "Submitting job to coordinator...trace validation failed"
+                    { schema::JOB } = id,
+                    "{}",
+                    msg::SUBMITTING_JOB_TRACE_VALIDATION_FAILED
                 );
                 UpdateOutcome::TraceValidationFailed
             }
             StatusCode::NOT_FOUND => {
-                tracing::warn!(job = id, "Submitting job to coordinator... not found");
+                tracing::warn!({ schema::JOB } = id, "{}", msg::SUBMITTING_JOB_NOT_FOUND);
                 UpdateOutcome::NotFound
             }
             StatusCode::FORBIDDEN => {
-                tracing::error!(job = id, "Submitting job to coordinator... forbidden");
+                tracing::error!({ schema::JOB } = id, "{}", msg::SUBMITTING_JOB_FORBIDDEN);
                 UpdateOutcome::Forbidden
             }
             StatusCode::CONFLICT => {
-                tracing::warn!(job = id, "Submitting job to coordinator... job failed");
+                tracing::warn!({ schema::JOB } = id, "{}", msg::SUBMITTING_JOB_JOB_FAILED);
                 UpdateOutcome::Conflict
             }
             s => {
-                tracing::warn!(job = id, status = %s, "Submitting job to coordinator... failed");
+                tracing::warn!(
+                    { schema::JOB } = id,
+                    { schema::STATUS } = %s,
+                    "{}",
+                    msg::SUBMITTING_JOB_FAILED
+                );
                 UpdateOutcome::Failed(s.to_string())
             }
         }
@@ -424,7 +401,12 @@ impl Client {
         let res = match res {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(job = id, error = %ErrChain(&e), "Appending trace to coordinator... client error");
+                tracing::warn!(
+                    { schema::JOB } = id,
+                    { schema::ERROR } = %ErrChain(&e),
+                    "{}",
+                    msg::APPENDING_TRACE_CLIENT_ERROR
+                );
                 return PatchOutcome::Failed(ErrChain(&e).to_string());
             }
         };
@@ -438,14 +420,15 @@ impl Client {
         match res.status() {
             StatusCode::ACCEPTED | StatusCode::OK if aborting => {
                 tracing::warn!(
-                    job = id,
-                    job_status = job_status.as_deref().unwrap_or(""),
-                    "Appending trace to coordinator... job failed"
+                    { schema::JOB } = id,
+                    { schema::JOB_STATUS } = job_status.as_deref().unwrap_or(""),
+                    "{}",
+                    msg::APPENDING_TRACE_JOB_FAILED
                 );
                 PatchOutcome::Abort { job_status }
             }
             StatusCode::ACCEPTED | StatusCode::OK => {
-                tracing::debug!(job = id, "Appending trace to coordinator...ok");
+                tracing::debug!({ schema::JOB } = id, "{}", msg::APPENDING_TRACE_OK);
                 PatchOutcome::Ok {
                     size,
                     job_status,
@@ -453,15 +436,29 @@ impl Client {
                 }
             }
             StatusCode::RANGE_NOT_SATISFIABLE => {
-                tracing::warn!(job = id, "Appending trace to coordinator... range mismatch");
+                tracing::warn!(
+                    { schema::JOB } = id,
+                    "{}",
+                    msg::APPENDING_TRACE_RANGE_MISMATCH
+                );
                 PatchOutcome::RangeMismatch { size }
             }
             StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
-                tracing::warn!(job = id, status = %res.status(), "Appending trace to coordinator... job failed");
+                tracing::warn!(
+                    { schema::JOB } = id,
+                    { schema::STATUS } = %res.status(),
+                    "{}",
+                    msg::APPENDING_TRACE_JOB_FAILED
+                );
                 PatchOutcome::Abort { job_status }
             }
             s => {
-                tracing::warn!(job = id, status = %s, "Appending trace to coordinator... failed");
+                tracing::warn!(
+                    { schema::JOB } = id,
+                    { schema::STATUS } = %s,
+                    "{}",
+                    msg::APPENDING_TRACE_FAILED
+                );
                 PatchOutcome::Failed(s.to_string())
             }
         }
@@ -478,7 +475,7 @@ fn parse_interval(h: &HeaderMap) -> Option<Duration> {
     match v.trim().parse::<i64>() {
         Ok(s) if s > 0 => Some(Duration::from_secs((s as u64).min(15 * 60))),
         _ => {
-            tracing::warn!(header_value = %v, "Failed to parse \"X-GitLab-Trace-Update-Interval\" header");
+            tracing::warn!({ schema::HEADER_VALUE } = %v, "{}", msg::TRACE_UPDATE_INTERVAL_INVALID);
             None
         }
     }
@@ -489,7 +486,13 @@ fn parse_interval(h: &HeaderMap) -> Option<Duration> {
 pub fn parse_job(body: &[u8], correlation: String) -> RequestJobOutcome {
     match serde_json::from_slice::<JobResponse>(body) {
         Ok(job) if job.id != 0 && !job.token.is_empty() => {
-            tracing::info!(job = job.id, repo_url = %job.project_web_url(), correlation_id = %correlation, "Checking for jobs... received");
+            tracing::info!(
+                { schema::JOB } = job.id,
+                { schema::REPO_URL } = %job.project_web_url(),
+                { schema::CORRELATION_ID } = %correlation,
+                "{}",
+                msg::CHECKING_FOR_JOBS_RECEIVED
+            );
             RequestJobOutcome::Job(Box::new(job), correlation)
         }
         Ok(job) => RequestJobOutcome::Malformed {

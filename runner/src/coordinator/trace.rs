@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use termgate::api::{JobState, JobTraceOutput, UpdateJobRequest, VersionInfo};
+use termgate::logschema::{self as schema, msg};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
@@ -207,10 +208,11 @@ impl TraceUploader {
         loop {
             if tokio::time::Instant::now() >= until || force.is_cancelled() {
                 tracing::error!(
-                    job = self.job_id,
-                    sent = self.sent,
-                    size = self.trace.len(),
-                    "Job final update failed: gave up"
+                    { schema::JOB } = self.job_id,
+                    { schema::SENT } = self.sent,
+                    { schema::SIZE } = self.trace.len(),
+                    "{}",
+                    msg::FINAL_UPDATE_GAVE_UP
                 );
                 return false;
             }
@@ -248,7 +250,7 @@ impl TraceUploader {
             };
             match self.client.update_job(self.job_id, &req).await {
                 UpdateOutcome::Ok { .. } => {
-                    tracing::info!(job = self.job_id, "Updating job... ok");
+                    tracing::info!({ schema::JOB } = self.job_id, "{}", msg::UPDATING_JOB_OK);
                     return true;
                 }
                 UpdateOutcome::Accepted { retry_after } => {

@@ -210,7 +210,8 @@ impl Executor for DockerExecutor {
         if let Err(e) = &r {
             tracing::error!(
                 failure_reason = e.reason,
-                "Preparing the Docker executor failed: {e}"
+                "{}{e}",
+                termgate::logschema::msg::DOCKER_PREPARE_FAILED_PREFIX
             );
         }
         r
@@ -273,7 +274,10 @@ impl Executor for DockerExecutor {
             }
         }
         for e in errors {
-            tracing::warn!("Docker cleanup failed (removed at the next runner start): {e}");
+            tracing::warn!(
+                "{}{e}",
+                termgate::logschema::msg::DOCKER_CLEANUP_FAILED_PREFIX
+            );
         }
     }
 
@@ -303,7 +307,7 @@ pub async fn remove_stale(cfg: &crate::config::Config) {
         let docker = match container::connect(&docker_cfg).await {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(runner = %short, "Skipping stale Docker cleanup: {e}");
+                tracing::warn!(runner = %short, "{}{e}", termgate::logschema::msg::DOCKER_STALE_SKIPPED_PREFIX);
                 continue;
             }
         };
@@ -313,10 +317,12 @@ pub async fn remove_stale(cfg: &crate::config::Config) {
                 containers = n.containers,
                 networks = n.networks,
                 volumes = n.volumes,
-                "Removed stale Docker resources of an earlier run"
+                "{}", termgate::logschema::msg::DOCKER_STALE_REMOVED
             ),
             Ok(_) => {}
-            Err(e) => tracing::warn!(runner = %short, "Stale Docker cleanup failed: {e}"),
+            Err(e) => {
+                tracing::warn!(runner = %short, "{}{e}", termgate::logschema::msg::DOCKER_STALE_FAILED_PREFIX)
+            }
         }
     }
 }

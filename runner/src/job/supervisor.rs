@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use termgate::api::{short_token, JobRequest};
+use termgate::logschema::{self as schema, msg};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{fail_malformed, run_job, JobEnv};
+use super::run::{fail_malformed, run_job, JobEnv, JobRun};
 use super::slots::Slots;
 use crate::config::{Config, RunnerConfig};
 use crate::coordinator::client::{Client, RequestJobOutcome};
@@ -94,7 +95,11 @@ impl Supervisor {
                         feeders.tasks.shutdown().await;
                         config = new;
                         feeders = self.start_feeders(&config, &handle, &jobs);
-                        tracing::info!(builds = handle.slots.total(), "Configuration loaded");
+                        tracing::info!(
+                            { schema::BUILDS } = handle.slots.total(),
+                            "{}",
+                            msg::CONFIGURATION_LOADED
+                        );
                     }
                 }
             }
@@ -113,11 +118,11 @@ impl Supervisor {
             };
             if let Ok(Some(Err(e))) = next {
                 if e.is_panic() {
-                    tracing::error!(error = %e, "job task panicked");
+                    tracing::error!({ schema::ERROR } = %e, "{}", msg::JOB_TASK_PANICKED);
                 }
             }
         }
-        tracing::info!("All workers stopped.");
+        tracing::info!("{}", msg::ALL_WORKERS_STOPPED);
     }
 
     fn start_feeders(
@@ -147,13 +152,19 @@ impl Supervisor {
             let client = match (self.env_template.client_factory)(&runner) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::error!(runner = %short_token(runner.token.expose()), runner_name = %runner.name, error = %e, "Failed to create API client, runner skipped");
+                    tracing::error!(
+                        { schema::RUNNER } = %short_token(runner.token.expose()),
+                        { schema::RUNNER_NAME } = %runner.name,
+                        { schema::ERROR } = %e,
+                        "{}",
+                        msg::API_CLIENT_FAILED
+                    );
                     continue;
                 }
             };
             // `info` describes this runner's executor (features.image, …).
             let mut env = self.env_template.clone();
-            env.info = crate::manage::version_info(
+            env.info = crate::version::version_info(
                 &runner.executor,
                 runner.shell.as_deref().unwrap_or("bash"),
             );
@@ -254,23 +265,31 @@ impl Feeder {
                     let short = self.short.clone();
                     let force = self.force.clone();
                     // The session becomes routable now that its job exists.
-                    let session = match (&self.sessions, pending) {
-                        (Some(reg), Some(p)) => Some((
-                            reg.clone(),
-                            reg.activate(
+                    let (registry, session) = match (&self.sessions, pending) {
+                        (Some(reg), Some(p)) => {
+                            let session = reg.activate(
                                 p,
                                 SessionJob {
                                     job_id: job.id,
                                     project: job.job_info.project_full_path.clone(),
                                     executor: runner.executor.clone(),
                                 },
-                            ),
-                        )),
-                        _ => None,
+                            );
+                            (Some(reg.clone()), Some(session))
+                        }
+                        _ => (None, None),
+                    };
+                    let run = JobRun {
+                        env,
+                        runner,
+                        runner_short: short,
+                        job: Arc::new(*job),
+                        slot: slot.index,
+                        force,
+                        session,
                     };
                     self.jobs.lock().await.spawn(async move {
-                        let index = slot.index;
-                        run_job(env, runner, short, *job, index, force, session).await;
+                        run_job(run, registry).await;
                         drop(slot);
                     });
                     // A job came: ask again at once.
@@ -310,12 +329,14 @@ impl Feeder {
                             .unhealthy_interval_duration()
                             .max(Duration::from_secs(1));
                         tracing::error!(
-                            runner = %self.short,
-                            runner_name = %self.runner.name,
-                            "Runner \"{}{}\" is unhealthy and will be disabled for {} seconds!",
-                            self.runner.url,
-                            self.short,
-                            crate::metrics::go_duration(pause)
+                            { schema::RUNNER } = %self.short,
+                            { schema::RUNNER_NAME } = %self.runner.name,
+                            "{}",
+                            msg::runner_unhealthy(
+                                &self.runner.url,
+                                &self.short,
+                                &crate::metrics::go_duration(pause)
+                            )
                         );
                         unhealthy = 0;
                         tokio::select! {

@@ -13,6 +13,7 @@ use chrono::{DateTime, FixedOffset, Timelike};
 use super::LogFormat;
 
 pub use termgate::logschema::Level;
+use termgate::logschema::{LEVEL, MSG, TIME};
 
 /// How each level looks in the text formats.
 trait LevelLook {
@@ -122,7 +123,7 @@ fn clash_safe(fields: &BTreeMap<String, Value>) -> BTreeMap<String, &Value> {
     fields
         .iter()
         .map(|(k, v)| match k.as_str() {
-            "time" | "msg" | "level" => (format!("fields.{k}"), v),
+            TIME | MSG | LEVEL => (format!("fields.{k}"), v),
             _ => (k.clone(), v),
         })
         .collect()
@@ -133,9 +134,9 @@ fn json(rec: &Record) -> String {
     let msg = Value::Str(rec.msg.clone());
     let time = Value::Str(rfc3339_nano(&rec.time));
     let mut all = clash_safe(&rec.fields);
-    all.insert("level".into(), &level);
-    all.insert("msg".into(), &msg);
-    all.insert("time".into(), &time);
+    all.insert(LEVEL.into(), &level);
+    all.insert(MSG.into(), &msg);
+    all.insert(TIME.into(), &time);
     let mut out = String::from("{");
     for (i, (k, v)) in all.iter().enumerate() {
         if i > 0 {
@@ -185,11 +186,11 @@ fn text_tty(rec: &Record) -> String {
 /// logrus text formatter elsewhere: `time="…" level=info msg="…" k=v`.
 fn text_plain(rec: &Record) -> String {
     let mut pairs: Vec<(String, String)> = vec![
-        ("time".into(), rfc3339(&rec.time)),
-        ("level".into(), rec.level.as_str().into()),
+        (TIME.into(), rfc3339(&rec.time)),
+        (LEVEL.into(), rec.level.as_str().into()),
     ];
     if !rec.msg.is_empty() {
-        pairs.push(("msg".into(), rec.msg.clone()));
+        pairs.push((MSG.into(), rec.msg.clone()));
     }
     pairs.extend(
         clash_safe(&rec.fields)

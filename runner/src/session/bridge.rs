@@ -291,7 +291,7 @@ fn log_connected(ctx: &BridgeContext) {
         peer = %ctx.peer,
         job = ctx.session.job.job_id,
         protocol = ctx.codec.protocol.name(),
-        "Terminal connected"
+        "{}", termgate::logschema::msg::TERMINAL_CONNECTED
     );
 }
 
@@ -411,7 +411,7 @@ fn record_end(end: &End, counts: &Counts, metrics: &Metrics, peer: SocketAddr, j
         bytes_in,
         bytes_out,
         error = client_error,
-        "Terminal disconnected"
+        "{}", termgate::logschema::msg::TERMINAL_DISCONNECTED
     );
     tracing::warn!(job, "{}", msg::CLOSED_ACTIVE);
 }

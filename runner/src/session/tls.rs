@@ -62,7 +62,9 @@ pub fn public_host(cfg: &config::SessionServer) -> anyhow::Result<String> {
         match split_host_port(address) {
             Some((host, _)) if !host.is_empty() => return Ok(host.to_string()),
             Some(_) => {}
-            None => tracing::warn!(address = %address, "Failed to parse session address"),
+            None => {
+                tracing::warn!(address = %address, "{}", termgate::logschema::msg::SESSION_ADDRESS_INVALID)
+            }
         }
     }
     bail!("no valid address provided")

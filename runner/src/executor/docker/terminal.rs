@@ -95,7 +95,7 @@ impl TerminalFactory for DockerTerminalFactory {
         let (id, started) = exec::start_tty(&self.docker, &self.container, &spec)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "docker terminal exec failed");
+                tracing::warn!(error = %e, "{}", termgate::logschema::msg::DOCKER_TERMINAL_EXEC_FAILED);
                 DockerTerminalError::CreateExec(e)
             })?;
         let StartExecResults::Attached { output, input } = started else {

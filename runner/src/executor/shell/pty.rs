@@ -233,7 +233,7 @@ impl TerminalControl for PtyControl {
             let status = match tokio::time::timeout(CLOSE_GRACE, child.wait()).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, pid = pid.as_raw(), "waiting for terminal shell");
+                    tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_WAIT_FAILED);
                     ExitStatus::from_raw(0)
                 }
                 Err(_) => {
@@ -242,7 +242,7 @@ impl TerminalControl for PtyControl {
                     match child.wait().await {
                         Ok(s) => s,
                         Err(e) => {
-                            tracing::warn!(error = %e, pid = pid.as_raw(), "reaping terminal shell");
+                            tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_REAP_FAILED);
                             ExitStatus::from_raw(libc::SIGKILL)
                         }
                     }

@@ -105,7 +105,7 @@ where
             }
             Ok(Incoming::Resize { cols, rows }) => {
                 if let Err(e) = control.resize(TermSize { cols, rows }).await {
-                    tracing::debug!(error = %e, cols, rows, "Terminal resize failed");
+                    tracing::debug!(error = %e, cols, rows, "{}", termgate::logschema::msg::TERMINAL_RESIZE_FAILED);
                 }
             }
             Ok(Incoming::Ignore) => {}

@@ -29,7 +29,7 @@ pub(super) async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, st
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and friends: keep serving the others.
-                tracing::warn!(error = %e, "Session server accept failed");
+                tracing::warn!(error = %e, "{}", termgate::logschema::msg::SESSION_ACCEPT_FAILED);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
                     _ = state.shutdown.cancelled() => break,
@@ -62,7 +62,7 @@ fn configure_socket(tcp: &TcpStream, peer: SocketAddr, peer_timeout: Duration) {
     let _ = tcp.set_nodelay(true);
     if !peer_timeout.is_zero() {
         if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(peer_timeout)) {
-            tracing::debug!(peer = %peer, error = %e, "Setting TCP_USER_TIMEOUT failed");
+            tracing::debug!(peer = %peer, error = %e, "{}", termgate::logschema::msg::SESSION_USER_TIMEOUT_FAILED);
         }
     }
 }
@@ -78,11 +78,11 @@ async fn tls_accept(
     match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {
-            tracing::debug!(peer = %peer, error = %e, "Session server TLS handshake failed");
+            tracing::debug!(peer = %peer, error = %e, "{}", termgate::logschema::msg::SESSION_TLS_HANDSHAKE_FAILED);
             None
         }
         Err(_) => {
-            tracing::debug!(peer = %peer, "Session server TLS handshake timed out");
+            tracing::debug!(peer = %peer, "{}", termgate::logschema::msg::SESSION_TLS_HANDSHAKE_TIMED_OUT);
             None
         }
     }
@@ -117,7 +117,7 @@ impl Refused {
             peer = %peer,
             refused = self.since_warn,
             max_pending = st.opts.max_pending,
-            "Session server: too many connections waiting, refusing new ones"
+            "{}", termgate::logschema::msg::SESSION_OVER_LIMIT
         );
         self.last_warn = Some(Instant::now());
         self.since_warn = 0;
@@ -150,6 +150,6 @@ where
         }
     };
     if let Err(e) = r {
-        tracing::debug!(peer = %peer, error = %e, "Session server connection error");
+        tracing::debug!(peer = %peer, error = %e, "{}", termgate::logschema::msg::SESSION_CONNECTION_ERROR);
     }
 }

@@ -142,7 +142,7 @@ async fn bridge_after_upgrade(
             bridge::run(ws, term, ctx).await;
         }
         Err(e) => {
-            tracing::warn!(job, error = %e, "Terminal: upgrading client to websocket failed");
+            tracing::warn!(job, error = %e, "{}", termgate::logschema::msg::WEBSOCKET_UPGRADE_FAILED);
             term.control.close().await;
         }
     }

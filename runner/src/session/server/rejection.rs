@@ -175,7 +175,7 @@ impl Rejection {
             peer = %peer,
             job,
             status = status.as_u16(),
-            "Terminal connection rejected"
+            "{}", termgate::logschema::msg::TERMINAL_REJECTED
         );
         let mut r = plain(status, body);
         if status == StatusCode::BAD_REQUEST {
@@ -195,7 +195,9 @@ impl Rejection {
                 tracing::warn!(job, uri = %uri, "{}", msg::SESSION_NOT_FOUND);
                 tracing::error!(job, uri = %uri, "{}", msg::MUX_NOT_FOUND);
             }
-            Said::ProxyNotFound { uri } => tracing::warn!(job, uri = %uri, "Proxy not found"),
+            Said::ProxyNotFound { uri } => {
+                tracing::warn!(job, uri = %uri, "{}", termgate::logschema::msg::PROXY_NOT_FOUND)
+            }
             Said::AuthorizationNotValid => {
                 tracing::error!(job, "{}", msg::AUTHORIZATION_NOT_VALID);
             }

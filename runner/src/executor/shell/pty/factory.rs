@@ -75,7 +75,7 @@ impl PtyTerminalFactory {
 impl TerminalFactory for PtyTerminalFactory {
     async fn open(&self, size: TermSize) -> Result<TerminalHandle, OpenError> {
         let p = self.spawn(size)?;
-        tracing::debug!(pid = p.pid(), shell = %self.shell, cwd = %self.cwd.display(), "terminal shell started");
+        tracing::debug!(pid = p.pid(), shell = %self.shell, cwd = %self.cwd.display(), "{}", termgate::logschema::msg::SHELL_STARTED);
         Ok(p.into_handle())
     }
 }

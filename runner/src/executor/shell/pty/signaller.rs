@@ -66,7 +66,7 @@ impl Signaller {
                 })
                 .await;
                 if let Err(e) = res {
-                    tracing::warn!(error = %e, pid = pid.as_raw(), "signalling a terminal's session");
+                    tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_SIGNAL_FAILED);
                 }
             }
         }
