@@ -15,7 +15,6 @@ pub mod job;
 pub mod logging;
 pub mod manage;
 pub mod metrics;
-pub mod pty;
 pub mod rlimit;
 pub mod session;
 pub mod signals;
@@ -47,7 +46,7 @@ pub fn main() -> std::process::ExitCode {
     // Dropping the runtime drops what is left of its tasks; terminals among
     // them queue their last session sweep, which must run before exit.
     drop(rt);
-    crate::pty::flush_signals(std::time::Duration::from_secs(5));
+    crate::executor::shell::pty::flush_signals(std::time::Duration::from_secs(5));
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

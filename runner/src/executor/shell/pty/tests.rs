@@ -45,25 +45,18 @@ fn observed() -> (Arc<Observed>, Signaller) {
     (os, signaller)
 }
 
-/// Test timeout; override with `TERMGATE_TEST_TIMEOUT_SECS`.
+/// Test timeout: 20 s times `TERMGATE_TEST_TIMEOUT_SCALE` (the one knob of
+/// every suite, see `termgate-test-support`).
 pub(crate) fn timeout() -> Duration {
-    let secs = std::env::var("TERMGATE_TEST_TIMEOUT_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    Duration::from_secs(secs)
+    termgate_test_support::scaled(Duration::from_secs(20))
 }
 
-/// Poll `pred` until it holds or the timeout passes.
+/// Poll `pred` until it holds ([`termgate_test_support::wait_until_async`]).
 pub(crate) async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout();
-    while !pred() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    termgate_test_support::wait_until_async(what, Duration::from_secs(20), || {
+        std::future::ready(pred().then_some(()))
+    })
+    .await
 }
 
 /// Read until `marker` appears in everything read so far; returns it all.

@@ -76,23 +76,18 @@ pub fn json_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
     (logs, tracing::subscriber::set_default(sub))
 }
 
+/// Test timeout: 20 s times `TERMGATE_TEST_TIMEOUT_SCALE` (the one knob of
+/// every suite, see `termgate-test-support`).
 pub fn timeout() -> Duration {
-    let secs = std::env::var("TERMGATE_TEST_TIMEOUT_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    Duration::from_secs(secs)
+    termgate_test_support::scaled(Duration::from_secs(20))
 }
 
+/// Poll `pred` until it holds ([`termgate_test_support::wait_until_async`]).
 pub async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout();
-    while !pred() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    termgate_test_support::wait_until_async(what, Duration::from_secs(20), || {
+        std::future::ready(pred().then_some(()))
+    })
+    .await
 }
 
 // ---- fake terminals -------------------------------------------------------

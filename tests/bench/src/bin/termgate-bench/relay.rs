@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::Stdio;
 
 use anyhow::Context as _;
+use termgate_runner::executor::shell::pty::{self, PtyCommand};
 use termgate_runner::executor::terminal::{TermSize, TerminalControl as _};
-use termgate_runner::pty::{self, PtyCommand};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
