@@ -3,6 +3,7 @@
 //! terminals are an optional capability added by the session server.
 
 pub mod docker;
+pub mod script;
 pub mod shell;
 pub mod terminal;
 

@@ -7,7 +7,6 @@ pub mod hold;
 pub mod outcome;
 pub mod run;
 pub mod slots;
-pub mod steps;
 pub mod supervisor;
 
 pub use supervisor::{Supervisor, SupervisorHandle};

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::container::{ContainerSpec, JobResources, BUILDS_DIR};
 use self::exec::ExecSpec;
-use super::shell::{render_script, sh_quote};
+use super::script::{render_script, sh_quote};
 use super::terminal::TerminalFactory;
 use super::{ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::{DockerConfig, RunnerConfig};

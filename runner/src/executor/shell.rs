@@ -5,8 +5,10 @@
 
 pub mod pty;
 
+pub use super::script::{render_script, sh_quote};
+
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,6 @@ use self::pty::PtyTerminalFactory;
 use super::terminal::TerminalFactory;
 use super::{ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::RunnerConfig;
-use crate::trace::ansi;
 
 /// Grace between SIGTERM and SIGKILL when stopping a step.
 const KILL_GRACE: Duration = Duration::from_millis(1000);
@@ -78,31 +79,6 @@ pub fn which(prog: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(prog))
         .find(|p| p.is_file())
-}
-
-/// Single-quote for POSIX shells.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// The script a step runs: echo each command in bold green like upstream,
-/// then run it; stop at the first failure.
-pub fn render_script(shell: &str, build_dir: &Path, lines: &[String]) -> String {
-    let mut s = String::new();
-    if shell == "bash" {
-        s.push_str("set -eo pipefail\n");
-    } else {
-        s.push_str("set -e\n");
-    }
-    s.push_str("set +o noclobber\n");
-    s.push_str(&format!("cd {}\n", sh_quote(&build_dir.to_string_lossy())));
-    for line in lines {
-        let shown = format!("{}$ {}{}", ansi::BOLD_GREEN, line, ansi::RESET);
-        s.push_str(&format!("printf '%s\\n' {}\n", sh_quote(&shown)));
-        s.push_str(line);
-        s.push('\n');
-    }
-    s
 }
 
 #[async_trait]
@@ -325,20 +301,7 @@ async fn stop_group(pgid: Option<Pid>, child: &mut tokio::process::Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
-    }
-
-    #[test]
-    fn script_echoes_commands() {
-        let s = render_script("bash", Path::new("/b"), &["echo hi".into()]);
-        assert!(s.starts_with("set -eo pipefail\n"));
-        assert!(s.contains("cd '/b'\n"));
-        assert!(s.contains("$ echo hi"));
-        assert!(s.ends_with("echo hi\n"));
-    }
+    use std::path::Path;
 
     fn job_ctx(builds: &Path, shell: &str) -> (ShellExecutor, JobContext) {
         use termgate::api::{JobResponse, JobVariable};

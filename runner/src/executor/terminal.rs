@@ -45,16 +45,18 @@ impl std::fmt::Debug for TerminalHandle {
     }
 }
 
-/// Why a terminal could not be opened. The text is what the log gets next
-/// to upstream's `Failed to connect to terminal`; the client gets a 500.
+/// Why a terminal could not be opened: the executor's own typed error
+/// (`SpawnError` for the shell's PTY, `DockerTerminalError` for a Docker
+/// exec), converted with `?`. The text is what the log gets next to
+/// upstream's `Failed to connect to terminal`; the client gets a 500.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// The shell executor could not start the shell on a PTY.
-    #[error(transparent)]
-    Spawn(#[from] crate::executor::shell::pty::SpawnError),
-    /// The Docker executor could not open an exec with a TTY.
-    #[error(transparent)]
-    Docker(#[from] crate::executor::docker::terminal::DockerTerminalError),
+#[error(transparent)]
+pub struct OpenError(Box<dyn std::error::Error + Send + Sync>);
+
+impl OpenError {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        OpenError(Box::new(e))
+    }
 }
 
 /// Opens terminals for one job. Set on the job's session once the executor

@@ -1,5 +1,7 @@
 //! One job, start to finish: acknowledge, prepare, steps, final update.
 
+mod steps;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::outcome::Outcome;
-use super::steps::Steps;
 use crate::builds::{BuildInfo, Builds};
 use crate::config::RunnerConfig;
 use crate::coordinator::client::{Client, UpdateOutcome};
@@ -20,6 +21,7 @@ use crate::executor::{self, JobContext};
 use crate::metrics::Metrics;
 use crate::session::{Session, SessionRegistry};
 use crate::trace::JobTrace;
+use steps::Steps;
 
 /// Default job timeout when GitLab sends none (1 h, as GitLab's default).
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(3600);

@@ -126,7 +126,7 @@ async fn wait_exit(docker: &Docker, exec_id: &str) -> Result<i64, ExecError> {
 pub async fn signal_group(docker: &Docker, container: &str, pidfile: &str, signal: &str) {
     let script = format!(
         "p=$(cat {pf} 2>/dev/null) && [ -n \"$p\" ] && kill -s {signal} -$p 2>/dev/null; exit 0",
-        pf = crate::executor::shell::sh_quote(pidfile)
+        pf = crate::executor::script::sh_quote(pidfile)
     );
     let spec = ExecSpec {
         cmd: vec!["sh".into(), "-c".into(), script],

@@ -30,12 +30,18 @@ pub enum DockerTerminalError {
     AttachTty,
 }
 
+impl From<DockerTerminalError> for OpenError {
+    fn from(e: DockerTerminalError) -> Self {
+        OpenError::new(e)
+    }
+}
+
 /// The shell-detect script: bash if present, else sh. It records its pid
 /// so `close` can end it and everything it started.
 fn shell_script(pidfile: &str) -> String {
     format!(
         "echo $$ > {pf}; if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi",
-        pf = crate::executor::shell::sh_quote(pidfile)
+        pf = crate::executor::script::sh_quote(pidfile)
     )
 }
 

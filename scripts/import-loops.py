@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
-"""List module-level import loops among console/src modules.
+"""List module-level import loops among a crate's modules.
+
+Usage: import-loops.py SRC_DIR [--split a,b,c] [--tests]
 
 Every file's `crate::X...` and `super::X...` paths (in `use` lines and inline)
-are collapsed to a top module, and inside `logs`, `scrape` and `ui` to the
+are collapsed to a top module, and inside the modules named by --split to the
 second level (`logs::parse`). Test modules (`#[cfg(test)]` blocks from their
-attribute to the end of the file) are left out unless --tests is given.
-Prints each strongly connected component of more than one module, with its
-edges, and exits 1 if there is any.
+attribute to the end of the file, and files named `tests.rs` or under a
+`tests/` folder) are left out unless --tests is given. Prints each strongly
+connected component of more than one module, with its edges, and exits 1 if
+there is any. .ci/run runs it on every crate.
 """
 import os
 import re
 import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "console", "src")
-SPLIT = {"logs", "scrape", "ui"}
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+if len(args) != 1:
+    sys.exit(__doc__)
+ROOT = args[0]
+SPLIT = set()
+for a in sys.argv[1:]:
+    if a.startswith("--split="):
+        SPLIT = {x for x in a.split("=", 1)[1].split(",") if x}
 with_tests = "--tests" in sys.argv
 
 
@@ -32,6 +41,9 @@ for dirpath, _, names in os.walk(ROOT):
         if n.endswith(".rs"):
             rel = os.path.relpath(os.path.join(dirpath, n), ROOT)
             if rel.startswith("bin" + os.sep):
+                continue
+            is_test = n == "tests.rs" or (os.sep + "tests" + os.sep) in (os.sep + rel)
+            if is_test and not with_tests:
                 continue
             m = module_of(rel)
             if m:
@@ -134,10 +146,10 @@ for v in sorted(modules):
         strong(v)
 
 if not sccs:
-    print("no import loops among", len(modules), "console modules")
+    print("no import loops among", len(modules), "modules of", ROOT)
     sys.exit(0)
 for comp in sccs:
-    print("loop:", " ".join(comp))
+    print(f"loop in {ROOT}:", " ".join(comp))
     for a in comp:
         for b in sorted(edges.get(a, {})):
             if b in comp:

@@ -7,9 +7,9 @@ use termgate::api::Step;
 use termgate::metrics::{executor_stage, stage};
 use tokio_util::sync::CancellationToken;
 
-use super::outcome::{Outcome, StepStops, AFTER_SCRIPT};
-use super::run::{JobRun, DEFAULT_JOB_TIMEOUT};
+use super::{JobRun, DEFAULT_JOB_TIMEOUT};
 use crate::executor::{self, Executor, JobContext, StepScript};
+use crate::job::outcome::{Outcome, StepStops, AFTER_SCRIPT};
 
 /// `after_script`'s own budget: it runs even after the job timed out.
 const AFTER_SCRIPT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -150,7 +150,7 @@ impl Steps<'_> {
             .builds
             .update(self.ctx.job.id, |b| b.stage = stage::TERMINAL_HOLD.into());
         let left = deadline.at.saturating_duration_since(Instant::now());
-        super::hold::hold_for_terminal(
+        crate::job::hold::hold_for_terminal(
             s,
             &self.ctx.trace,
             self.run.env.session_timeout.min(left),
