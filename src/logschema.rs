@@ -39,6 +39,70 @@ pub const SHUTDOWN_TIMEOUT_S: &str = "shutdown_timeout_s";
 /// The open-files limit before and after raising it.
 pub const FROM: &str = "from";
 pub const TO: &str = "to";
+/// Session server and terminal shells.
+pub const ADVERTISE_ADDRESS: &str = "advertise_address";
+pub const COLS: &str = "cols";
+pub const ROWS: &str = "rows";
+pub const CONTAINERS: &str = "containers";
+pub const NETWORKS: &str = "networks";
+pub const VOLUMES: &str = "volumes";
+pub const CWD: &str = "cwd";
+pub const PID: &str = "pid";
+pub const SHELL: &str = "shell";
+pub const PROTOCOL: &str = "protocol";
+pub const MAX_PENDING: &str = "max_pending";
+pub const REFUSED: &str = "refused";
+pub const URI: &str = "uri";
+
+/// Every field name a termgate JSON log line may carry (the console's
+/// contract test checks a real runner's lines against this list).
+pub const FIELDS: &[&str] = &[
+    LEVEL,
+    MSG,
+    TIME,
+    ERROR,
+    RUNNER,
+    RUNNER_NAME,
+    JOB,
+    PROJECT,
+    CORRELATION_ID,
+    EVENT,
+    REASON,
+    ROLE,
+    PEER,
+    DURATION_S,
+    BYTES_IN,
+    BYTES_OUT,
+    FAILURE_REASON,
+    EXIT_CODE,
+    JOB_STATUS,
+    BUILDS,
+    MAX_BUILDS,
+    STATUS,
+    REPO_URL,
+    HEADER_VALUE,
+    SENT,
+    SIZE,
+    OUTCOME,
+    ADDRESS,
+    SIGNAL,
+    SHUTDOWN_TIMEOUT_S,
+    FROM,
+    TO,
+    ADVERTISE_ADDRESS,
+    COLS,
+    ROWS,
+    CONTAINERS,
+    NETWORKS,
+    VOLUMES,
+    CWD,
+    PID,
+    SHELL,
+    PROTOCOL,
+    MAX_PENDING,
+    REFUSED,
+    URI,
+];
 
 /// A log level, ordered from least to most severe, spelled as logrus does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -207,8 +207,11 @@ impl Demo {
             if let Some(addr) = log
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|l| l["msg"] == "Metrics server listening")
-                .and_then(|l| l["address"].as_str().map(str::to_owned))
+                .find(|l| {
+                    l[termgate::logschema::MSG]
+                        == termgate::logschema::msg::METRICS_SERVER_LISTENING
+                })
+                .and_then(|l| l[termgate::logschema::ADDRESS].as_str().map(str::to_owned))
             {
                 break format!("http://{addr}");
             }

@@ -23,6 +23,7 @@ use super::script::{render_script, sh_quote};
 use super::terminal::TerminalFactory;
 use super::{ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::{DockerConfig, RunnerConfig};
+use termgate::logschema::{self as schema, msg};
 
 /// What `prepare` made.
 #[derive(Debug, Clone)]
@@ -209,9 +210,9 @@ impl Executor for DockerExecutor {
         let r = self.create(ctx).await;
         if let Err(e) = &r {
             tracing::error!(
-                failure_reason = e.reason,
+                { schema::FAILURE_REASON } = e.reason,
                 "{}{e}",
-                termgate::logschema::msg::DOCKER_PREPARE_FAILED_PREFIX
+                msg::DOCKER_PREPARE_FAILED_PREFIX
             );
         }
         r
@@ -274,10 +275,7 @@ impl Executor for DockerExecutor {
             }
         }
         for e in errors {
-            tracing::warn!(
-                "{}{e}",
-                termgate::logschema::msg::DOCKER_CLEANUP_FAILED_PREFIX
-            );
+            tracing::warn!("{}{e}", msg::DOCKER_CLEANUP_FAILED_PREFIX);
         }
     }
 
@@ -307,21 +305,21 @@ pub async fn remove_stale(cfg: &crate::config::Config) {
         let docker = match container::connect(&docker_cfg).await {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(runner = %short, "{}{e}", termgate::logschema::msg::DOCKER_STALE_SKIPPED_PREFIX);
+                tracing::warn!({ schema::RUNNER } = %short, "{}{e}", msg::DOCKER_STALE_SKIPPED_PREFIX);
                 continue;
             }
         };
         match container::remove_labelled(&docker, &short).await {
             Ok(n) if n != container::Removed::default() => tracing::info!(
-                runner = %short,
-                containers = n.containers,
-                networks = n.networks,
-                volumes = n.volumes,
-                "{}", termgate::logschema::msg::DOCKER_STALE_REMOVED
+                { schema::RUNNER } = %short,
+                { schema::CONTAINERS } = n.containers,
+                { schema::NETWORKS } = n.networks,
+                { schema::VOLUMES } = n.volumes,
+                "{}", msg::DOCKER_STALE_REMOVED
             ),
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(runner = %short, "{}{e}", termgate::logschema::msg::DOCKER_STALE_FAILED_PREFIX)
+                tracing::warn!({ schema::RUNNER } = %short, "{}{e}", msg::DOCKER_STALE_FAILED_PREFIX)
             }
         }
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt as _, StreamExt as _};
-use termgate::logschema::{event, msg};
+use termgate::logschema::{self as schema, event, msg};
 use termgate::metrics::close_reason;
 use termgate::terminal::ServerCodec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -286,12 +286,12 @@ where
 /// `terminal_connected`.
 fn log_connected(ctx: &BridgeContext) {
     tracing::info!(
-        event = event::TERMINAL_CONNECTED,
-        role = ROLE_INTERACTIVE,
-        peer = %ctx.peer,
-        job = ctx.session.job.job_id,
-        protocol = ctx.codec.protocol.name(),
-        "{}", termgate::logschema::msg::TERMINAL_CONNECTED
+        { schema::EVENT } = event::TERMINAL_CONNECTED,
+        { schema::ROLE } = ROLE_INTERACTIVE,
+        { schema::PEER } = %ctx.peer,
+        { schema::JOB } = ctx.session.job.job_id,
+        { schema::PROTOCOL } = ctx.codec.protocol.name(),
+        "{}", msg::TERMINAL_CONNECTED
     );
 }
 
@@ -402,18 +402,18 @@ fn record_end(end: &End, counts: &Counts, metrics: &Metrics, peer: SocketAddr, j
         .session_duration_seconds
         .observe(duration.as_secs_f64());
     tracing::info!(
-        event = event::TERMINAL_DISCONNECTED,
-        reason,
-        role = ROLE_INTERACTIVE,
-        peer = %peer,
-        job,
-        duration_s = duration.as_secs_f64(),
-        bytes_in,
-        bytes_out,
-        error = client_error,
-        "{}", termgate::logschema::msg::TERMINAL_DISCONNECTED
+        { schema::EVENT } = event::TERMINAL_DISCONNECTED,
+        { schema::REASON } = reason,
+        { schema::ROLE } = ROLE_INTERACTIVE,
+        { schema::PEER } = %peer,
+        { schema::JOB } = job,
+        { schema::DURATION_S } = duration.as_secs_f64(),
+        { schema::BYTES_IN } = bytes_in,
+        { schema::BYTES_OUT } = bytes_out,
+        { schema::ERROR } = client_error,
+        "{}", msg::TERMINAL_DISCONNECTED
     );
-    tracing::warn!(job, "{}", msg::CLOSED_ACTIVE);
+    tracing::warn!({ schema::JOB } = job, "{}", msg::CLOSED_ACTIVE);
 }
 
 /// Give the client until `deadline` to answer the server's Close (it may

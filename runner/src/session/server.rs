@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use termgate::logschema::msg;
+use termgate::logschema::{self as schema, msg};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -199,8 +199,8 @@ pub async fn start_with(
         metrics.clone(),
     );
     tracing::info!(
-        address = %local_addr,
-        advertise_address = %advertise_address,
+        { schema::ADDRESS } = %local_addr,
+        { schema::ADVERTISE_ADDRESS } = %advertise_address,
         "{}",
         msg::SESSION_SERVER_LISTENING
     );

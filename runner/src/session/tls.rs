@@ -22,6 +22,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::config;
+use termgate::logschema::{self as schema, msg};
 
 /// What the session server needs to speak TLS, and the PEM sent to GitLab as
 /// `session.certificate` (Workhorse's only root for the wss dial).
@@ -63,7 +64,7 @@ pub fn public_host(cfg: &config::SessionServer) -> anyhow::Result<String> {
             Some((host, _)) if !host.is_empty() => return Ok(host.to_string()),
             Some(_) => {}
             None => {
-                tracing::warn!(address = %address, "{}", termgate::logschema::msg::SESSION_ADDRESS_INVALID)
+                tracing::warn!({ schema::ADDRESS } = %address, "{}", msg::SESSION_ADDRESS_INVALID)
             }
         }
     }

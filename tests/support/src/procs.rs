@@ -425,8 +425,11 @@ impl RunnerProc {
             }
             p.log_lines()
                 .into_iter()
-                .find(|l| l["msg"] == "Metrics server listening")
-                .and_then(|l| l["address"].as_str().map(str::to_owned))
+                .find(|l| {
+                    l[termgate::logschema::MSG]
+                        == termgate::logschema::msg::METRICS_SERVER_LISTENING
+                })
+                .and_then(|l| l[termgate::logschema::ADDRESS].as_str().map(str::to_owned))
         });
         p.metrics_url = format!("http://{addr}");
         p
@@ -445,9 +448,11 @@ impl RunnerProc {
 
     pub fn wait_log(&self, what: &str, timeout: Duration) -> Value {
         wait_until(&format!("log line {what:?}"), timeout, || {
-            self.log_lines()
-                .into_iter()
-                .find(|l| l["msg"].as_str().is_some_and(|m| m.contains(what)))
+            self.log_lines().into_iter().find(|l| {
+                l[termgate::logschema::MSG]
+                    .as_str()
+                    .is_some_and(|m| m.contains(what))
+            })
         })
     }
 
@@ -461,7 +466,10 @@ impl RunnerProc {
                 let loaded = self
                     .log_lines()
                     .iter()
-                    .filter(|l| l["msg"] == "Configuration loaded")
+                    .filter(|l| {
+                        l[termgate::logschema::MSG]
+                            == termgate::logschema::msg::CONFIGURATION_LOADED
+                    })
                     .count();
                 (loaded >= times).then_some(())
             },

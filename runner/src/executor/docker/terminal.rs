@@ -15,6 +15,7 @@ use super::exec::{self, ExecSpec};
 use crate::executor::terminal::{
     OpenError, TermSize, TerminalControl, TerminalFactory, TerminalHandle,
 };
+use termgate::logschema::{self as schema, msg};
 
 /// How long `open` waits for the build container to run (upstream: 15 s).
 pub const CONTAINER_WAIT: Duration = Duration::from_secs(15);
@@ -101,7 +102,7 @@ impl TerminalFactory for DockerTerminalFactory {
         let (id, started) = exec::start_tty(&self.docker, &self.container, &spec)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "{}", termgate::logschema::msg::DOCKER_TERMINAL_EXEC_FAILED);
+                tracing::warn!({ schema::ERROR } = %e, "{}", msg::DOCKER_TERMINAL_EXEC_FAILED);
                 DockerTerminalError::CreateExec(e)
             })?;
         let StartExecResults::Attached { output, input } = started else {

@@ -27,6 +27,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::process::Child;
 
 use crate::executor::terminal::{TermSize, TerminalControl, TerminalHandle};
+use termgate::logschema::{self as schema, msg};
 
 mod async_io;
 mod factory;
@@ -233,7 +234,7 @@ impl TerminalControl for PtyControl {
             let status = match tokio::time::timeout(CLOSE_GRACE, child.wait()).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_WAIT_FAILED);
+                    tracing::warn!({ schema::ERROR } = %e, { schema::PID } = pid.as_raw(), "{}", msg::SHELL_WAIT_FAILED);
                     ExitStatus::from_raw(0)
                 }
                 Err(_) => {
@@ -242,7 +243,7 @@ impl TerminalControl for PtyControl {
                     match child.wait().await {
                         Ok(s) => s,
                         Err(e) => {
-                            tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_REAP_FAILED);
+                            tracing::warn!({ schema::ERROR } = %e, { schema::PID } = pid.as_raw(), "{}", msg::SHELL_REAP_FAILED);
                             ExitStatus::from_raw(libc::SIGKILL)
                         }
                     }

@@ -17,6 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::{BridgeContext, Counts, End, BURST_AFTER, BURST_CHUNK, OUTPUT_CHUNK, TERMINAL_EXITED};
 use crate::executor::terminal::{TermSize, TerminalControl};
+use termgate::logschema::{self as schema, msg};
 
 pub(super) fn to_message(f: Frame) -> Message {
     match f.kind {
@@ -105,7 +106,7 @@ where
             }
             Ok(Incoming::Resize { cols, rows }) => {
                 if let Err(e) = control.resize(TermSize { cols, rows }).await {
-                    tracing::debug!(error = %e, cols, rows, "{}", termgate::logschema::msg::TERMINAL_RESIZE_FAILED);
+                    tracing::debug!({ schema::ERROR } = %e, { schema::COLS } = cols, { schema::ROWS } = rows, "{}", msg::TERMINAL_RESIZE_FAILED);
                 }
             }
             Ok(Incoming::Ignore) => {}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use termgate::logschema::event;
+use termgate::logschema::{self as schema, event, msg};
 use termgate::metrics::rejection_reason;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
@@ -29,7 +29,7 @@ pub(super) async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, st
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and friends: keep serving the others.
-                tracing::warn!(error = %e, "{}", termgate::logschema::msg::SESSION_ACCEPT_FAILED);
+                tracing::warn!({ schema::ERROR } = %e, "{}", msg::SESSION_ACCEPT_FAILED);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
                     _ = state.shutdown.cancelled() => break,
@@ -62,7 +62,7 @@ fn configure_socket(tcp: &TcpStream, peer: SocketAddr, peer_timeout: Duration) {
     let _ = tcp.set_nodelay(true);
     if !peer_timeout.is_zero() {
         if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(peer_timeout)) {
-            tracing::debug!(peer = %peer, error = %e, "{}", termgate::logschema::msg::SESSION_USER_TIMEOUT_FAILED);
+            tracing::debug!({ schema::PEER } = %peer, { schema::ERROR } = %e, "{}", msg::SESSION_USER_TIMEOUT_FAILED);
         }
     }
 }
@@ -78,11 +78,11 @@ async fn tls_accept(
     match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {
-            tracing::debug!(peer = %peer, error = %e, "{}", termgate::logschema::msg::SESSION_TLS_HANDSHAKE_FAILED);
+            tracing::debug!({ schema::PEER } = %peer, { schema::ERROR } = %e, "{}", msg::SESSION_TLS_HANDSHAKE_FAILED);
             None
         }
         Err(_) => {
-            tracing::debug!(peer = %peer, "{}", termgate::logschema::msg::SESSION_TLS_HANDSHAKE_TIMED_OUT);
+            tracing::debug!({ schema::PEER } = %peer, "{}", msg::SESSION_TLS_HANDSHAKE_TIMED_OUT);
             None
         }
     }
@@ -112,12 +112,12 @@ impl Refused {
             return;
         }
         tracing::warn!(
-            event = event::TERMINAL_REJECTED,
-            reason = rejection_reason::OVER_LIMIT,
-            peer = %peer,
-            refused = self.since_warn,
-            max_pending = st.opts.max_pending,
-            "{}", termgate::logschema::msg::SESSION_OVER_LIMIT
+            { schema::EVENT } = event::TERMINAL_REJECTED,
+            { schema::REASON } = rejection_reason::OVER_LIMIT,
+            { schema::PEER } = %peer,
+            { schema::REFUSED } = self.since_warn,
+            { schema::MAX_PENDING } = st.opts.max_pending,
+            "{}", msg::SESSION_OVER_LIMIT
         );
         self.last_warn = Some(Instant::now());
         self.since_warn = 0;
@@ -150,6 +150,6 @@ where
         }
     };
     if let Err(e) = r {
-        tracing::debug!(peer = %peer, error = %e, "{}", termgate::logschema::msg::SESSION_CONNECTION_ERROR);
+        tracing::debug!({ schema::PEER } = %peer, { schema::ERROR } = %e, "{}", msg::SESSION_CONNECTION_ERROR);
     }
 }

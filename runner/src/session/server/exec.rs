@@ -21,6 +21,7 @@ use super::State;
 use crate::executor::terminal::{TermSize, TerminalHandle};
 use crate::session::bridge::{self, BridgeContext};
 use crate::session::Session;
+use termgate::logschema::{self as schema, msg};
 
 /// `/session/{id}/{rest}` → (id, rest).
 pub(super) fn route(path: &str) -> Option<(&str, &str)> {
@@ -142,7 +143,7 @@ async fn bridge_after_upgrade(
             bridge::run(ws, term, ctx).await;
         }
         Err(e) => {
-            tracing::warn!(job, error = %e, "{}", termgate::logschema::msg::WEBSOCKET_UPGRADE_FAILED);
+            tracing::warn!({ schema::JOB } = job, { schema::ERROR } = %e, "{}", msg::WEBSOCKET_UPGRADE_FAILED);
             term.control.close().await;
         }
     }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
-use termgate::logschema::{event, msg};
+use termgate::logschema::{self as schema, event, msg};
 use termgate::metrics::rejection_reason;
 
 use crate::executor::terminal::OpenError;
@@ -170,12 +170,12 @@ impl Rejection {
             ..
         } = self;
         tracing::info!(
-            event = event::TERMINAL_REJECTED,
-            reason,
-            peer = %peer,
-            job,
-            status = status.as_u16(),
-            "{}", termgate::logschema::msg::TERMINAL_REJECTED
+            { schema::EVENT } = event::TERMINAL_REJECTED,
+            { schema::REASON } = reason,
+            { schema::PEER } = %peer,
+            { schema::JOB } = job,
+            { schema::STATUS } = status.as_u16(),
+            "{}", msg::TERMINAL_REJECTED
         );
         let mut r = plain(status, body);
         if status == StatusCode::BAD_REQUEST {
@@ -192,22 +192,35 @@ impl Rejection {
         let job = self.job;
         match &self.said {
             Said::SessionNotFound { uri } => {
-                tracing::warn!(job, uri = %uri, "{}", msg::SESSION_NOT_FOUND);
-                tracing::error!(job, uri = %uri, "{}", msg::MUX_NOT_FOUND);
+                tracing::warn!({ schema::JOB } = job, { schema::URI } = %uri, "{}", msg::SESSION_NOT_FOUND);
+                tracing::error!({ schema::JOB } = job, { schema::URI } = %uri, "{}", msg::MUX_NOT_FOUND);
             }
             Said::ProxyNotFound { uri } => {
-                tracing::warn!(job, uri = %uri, "{}", termgate::logschema::msg::PROXY_NOT_FOUND)
+                tracing::warn!({ schema::JOB } = job, { schema::URI } = %uri, "{}", msg::PROXY_NOT_FOUND)
             }
             Said::AuthorizationNotValid => {
-                tracing::error!(job, "{}", msg::AUTHORIZATION_NOT_VALID);
+                tracing::error!({ schema::JOB } = job, "{}", msg::AUTHORIZATION_NOT_VALID);
             }
-            Said::NotWebsocket => tracing::error!(job, "{}", msg::NOT_WEBSOCKET),
+            Said::NotWebsocket => {
+                tracing::error!({ schema::JOB } = job, "{}", msg::NOT_WEBSOCKET)
+            }
             Said::BadHandshake => {
-                tracing::error!(job, status = self.status.as_u16(), "{}", self.body);
+                tracing::error!(
+                    { schema::JOB } = job,
+                    { schema::STATUS } = self.status.as_u16(),
+                    "{}",
+                    self.body
+                );
             }
-            Said::TerminalNotSet => tracing::error!(job, "{}", msg::TERMINAL_NOT_SET),
-            Said::AlreadyConnected => tracing::warn!(job, "{}", msg::ALREADY_CONNECTED),
-            Said::ConnectFailed(e) => tracing::error!(job, error = %e, "{}", msg::CONNECT_FAILED),
+            Said::TerminalNotSet => {
+                tracing::error!({ schema::JOB } = job, "{}", msg::TERMINAL_NOT_SET)
+            }
+            Said::AlreadyConnected => {
+                tracing::warn!({ schema::JOB } = job, "{}", msg::ALREADY_CONNECTED)
+            }
+            Said::ConnectFailed(e) => {
+                tracing::error!({ schema::JOB } = job, { schema::ERROR } = %e, "{}", msg::CONNECT_FAILED)
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::{spawn, PtyCommand, PtyProcess};
 use crate::executor::terminal::{OpenError, TermSize, TerminalFactory, TerminalHandle};
+use termgate::logschema::{self as schema, msg};
 
 /// The shell could not be started: `starting <shell> in <dir>: <why>`.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +82,7 @@ impl PtyTerminalFactory {
 impl TerminalFactory for PtyTerminalFactory {
     async fn open(&self, size: TermSize) -> Result<TerminalHandle, OpenError> {
         let p = self.spawn(size)?;
-        tracing::debug!(pid = p.pid(), shell = %self.shell, cwd = %self.cwd.display(), "{}", termgate::logschema::msg::SHELL_STARTED);
+        tracing::debug!({ schema::PID } = p.pid(), { schema::SHELL } = %self.shell, { schema::CWD } = %self.cwd.display(), "{}", msg::SHELL_STARTED);
         Ok(p.into_handle())
     }
 }

@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use tokio::sync::oneshot;
 
 use super::session::{signal_sessions, ProcOs, SessionOs};
+use termgate::logschema::{self as schema, msg};
 
 /// A session to signal, and who waits for it. A request without signals
 /// only marks a point in the queue (see [`Signaller::flush`]).
@@ -66,7 +67,7 @@ impl Signaller {
                 })
                 .await;
                 if let Err(e) = res {
-                    tracing::warn!(error = %e, pid = pid.as_raw(), "{}", termgate::logschema::msg::SHELL_SIGNAL_FAILED);
+                    tracing::warn!({ schema::ERROR } = %e, { schema::PID } = pid.as_raw(), "{}", msg::SHELL_SIGNAL_FAILED);
                 }
             }
         }
