@@ -2,6 +2,8 @@
 //! runner, the console or the coordinator (a constant nothing uses is either
 //! a literal that should use it, or dead).
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
