@@ -19,6 +19,7 @@ mod load;
 mod model;
 mod save;
 mod schema;
+mod sections;
 #[cfg(test)]
 mod testdata;
 mod validate;

@@ -153,16 +153,20 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    /// An integer where values <= 0 mean `default` (gitlab-runner's rule).
-    pub(super) fn positive_or(
+    /// An integer where values <= 0 mean the default (gitlab-runner's
+    /// rule): `None` for those, as for no value.
+    pub(super) fn positive<T: TryFrom<i64>>(
         &mut self,
         s: &Sec,
         key: &str,
         value: Option<Checked<i64>>,
-        default: u64,
-    ) -> Option<u64> {
+    ) -> Option<T> {
         let n = self.take(s, key, value)?;
-        Some(u64::try_from(n).ok().filter(|v| *v > 0).unwrap_or(default))
+        if n > 0 {
+            T::try_from(n).ok()
+        } else {
+            None
+        }
     }
 
     pub(super) fn strings(
@@ -281,7 +285,7 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         mut other: toml::Table,
-        known: &str,
+        known: &[&str],
         ignored: &str,
     ) -> toml::Table {
         let mut kept = toml::Table::new();
@@ -305,7 +309,7 @@ impl<'t> Ctx<'t> {
             let (header, line) = self.doc.unknown_section(&s.path, &child, name);
             let hint = match suggest(
                 name,
-                known.split_whitespace().chain(ignored.split_whitespace()),
+                known.iter().copied().chain(ignored.split_whitespace()),
             ) {
                 Some(h) => format!("; did you mean \"{h}\"?"),
                 None => String::new(),
