@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::doc::{Doc, Step};
 use super::duration::parse_go_duration;
-use super::model::{Checked, Map, Section, Shape, StringOrList};
+use super::model::{Checked, Map, Raw, Section, Shape, StringOrList};
 use super::schema::{has, PULL_POLICIES};
 use super::Problem;
 
@@ -105,26 +105,16 @@ impl<'t> Ctx<'t> {
     }
 
     /// A string, with "" treated as absent (gitlab-runner's zero value).
-    pub(super) fn string(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<String>>,
-    ) -> Option<String> {
+    pub(super) fn string(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<String> {
         self.take(s, key, value).filter(|v| !v.is_empty())
     }
 
-    pub(super) fn path(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<String>>,
-    ) -> Option<PathBuf> {
+    pub(super) fn path(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<PathBuf> {
         self.string(s, key, value).map(PathBuf::from)
     }
 
     /// A non-negative integer; negative values are an error.
-    pub(super) fn uint(&mut self, s: &Sec, key: &str, value: Option<Checked<i64>>) -> Option<u64> {
+    pub(super) fn uint(&mut self, s: &Sec, key: &str, value: Raw<i64>) -> Option<u64> {
         let i = self.take(s, key, value)?;
         match u64::try_from(i) {
             Ok(u) => Some(u),
@@ -136,12 +126,7 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    pub(super) fn usize(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<i64>>,
-    ) -> Option<usize> {
+    pub(super) fn usize(&mut self, s: &Sec, key: &str, value: Raw<i64>) -> Option<usize> {
         let u = self.uint(s, key, value)?;
         match usize::try_from(u) {
             Ok(v) => Some(v),
@@ -159,7 +144,7 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<i64>>,
+        value: Raw<i64>,
     ) -> Option<T> {
         let n = self.take(s, key, value)?;
         if n > 0 {
@@ -169,16 +154,11 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    pub(super) fn strings(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<Vec<String>>>,
-    ) -> Vec<String> {
+    pub(super) fn strings(&mut self, s: &Sec, key: &str, value: Raw<Vec<String>>) -> Vec<String> {
         self.take(s, key, value).unwrap_or_default()
     }
 
-    pub(super) fn bool(&mut self, s: &Sec, key: &str, value: Option<Checked<bool>>) -> bool {
+    pub(super) fn bool(&mut self, s: &Sec, key: &str, value: Raw<bool>) -> bool {
         self.take(s, key, value).unwrap_or_default()
     }
 
@@ -219,7 +199,7 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<StringOrList>>,
+        value: Raw<StringOrList>,
     ) -> Vec<String> {
         let values = self.take(s, key, value).map(|v| v.0).unwrap_or_default();
         for v in &values {
@@ -327,7 +307,7 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<String>>,
+        value: Raw<String>,
         allowed: &[&str],
     ) -> Option<String> {
         let v = self.string(s, key, value)?;
@@ -347,12 +327,7 @@ impl<'t> Ctx<'t> {
         None
     }
 
-    pub(super) fn duration(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<String>>,
-    ) -> Option<String> {
+    pub(super) fn duration(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<String> {
         let v = self.string(s, key, value)?;
         match parse_go_duration(&v) {
             Ok(_) => Some(v),

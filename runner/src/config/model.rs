@@ -18,11 +18,9 @@
 //! `doc::Doc` looks them up in the same parsed document.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 /// A scalar (or array of scalars) as written.
@@ -146,50 +144,24 @@ impl Shape for Timestamp {
 }
 
 /// A table (or array of tables) as written: `Not` when the file holds
-/// something else there, which `validate` describes from the document.
+/// something else there, which `Ctx` describes from the document.
 #[derive(Debug)]
 pub(crate) enum Section<T> {
     Ok(T),
     Not,
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Section<T> {
+// `T`'s own fields are lenient, so `T` fails only on the wrong shape (an
+// array where a table belongs, a table where `[[runners]]` does): that is
+// `Not`, described from the document by `Ctx`.
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Section<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SectionVisitor(PhantomData))
-    }
-}
-
-struct SectionVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for SectionVisitor<T> {
-    type Value = Section<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a table")
-    }
-    // `T`'s own fields are lenient, so `T` fails only on the wrong shape
-    // (an array where a table belongs, a table where `[[runners]]` does):
-    // that is `Not`, described from the document by `validate`.
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Ok(T::deserialize(MapAccessDeserializer::new(map)).map_or(Section::Not, Section::Ok))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Ok(T::deserialize(SeqAccessDeserializer::new(seq)).map_or(Section::Not, Section::Ok))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Section::Not)
+        Ok(match toml::Value::deserialize(d)? {
+            v @ (toml::Value::Table(_) | toml::Value::Array(_)) => {
+                T::deserialize(v).map_or(Section::Not, Section::Ok)
+            }
+            _ => Section::Not,
+        })
     }
 }
 
@@ -218,4 +190,4 @@ impl<T> Declared for Table<T> {
 /// A key of declared type `T` as read: absent, or what the file holds.
 pub(crate) type Raw<T> = Option<<T as Declared>::Raw>;
 /// A [`Table`] as read.
-pub(crate) type Map<T> = Raw<Table<T>>;
+pub(crate) type Map<T> = Option<Section<BTreeMap<String, Checked<T>>>>;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::ctx::{suggest, Ctx, Sec};
 use super::doc::Step;
-use super::model::{Checked, Map, Section, Timestamp};
+use super::model::{Map, Raw, Section, Timestamp};
 use super::schema::{has, IMPLEMENTED_EXECUTORS, IMPLEMENTED_FEATURE_FLAGS, UPSTREAM_EXECUTORS};
 use super::sections::{RawConfig, RawDocker, RawRunner, RawSessionServer};
 use super::{Config, DockerConfig, RunnerConfig, Secret, SessionServer};
@@ -24,12 +24,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
 
 impl Ctx<'_> {
     /// `concurrent`: 0 would never run a job.
-    pub(super) fn at_least_one(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<i64>>,
-    ) -> Option<usize> {
+    pub(super) fn at_least_one(&mut self, s: &Sec, key: &str, value: Raw<i64>) -> Option<usize> {
         let n = self.usize(s, key, value)?;
         if n == 0 {
             let line = self.line(s, key);
@@ -44,8 +39,8 @@ impl Ctx<'_> {
         &mut self,
         root: &Sec,
         key: &str,
-        current: Option<Checked<String>>,
-        old: Option<Checked<String>>,
+        current: Raw<String>,
+        old: Raw<String>,
     ) -> Option<String> {
         let current = self.string(root, key, current);
         let old = self.string(root, "metrics_server", old);
@@ -95,7 +90,7 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<String>>,
+        value: Raw<String>,
     ) -> Option<String> {
         let adv = self.string(s, key, value)?;
         if adv.to_ascii_lowercase().contains("://") {
@@ -115,7 +110,7 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<String>>,
+        value: Raw<String>,
         cert_file: bool,
     ) -> Option<PathBuf> {
         let key_file = self.path(s, key, value);
@@ -173,7 +168,7 @@ impl Ctx<'_> {
         out
     }
 
-    pub(super) fn url(&mut self, s: &Sec, key: &str, value: Option<Checked<String>>) -> String {
+    pub(super) fn url(&mut self, s: &Sec, key: &str, value: Raw<String>) -> String {
         let Some(url) = self.string(s, key, value) else {
             self.problem(s.line, s, key, "missing (the GitLab instance URL)");
             return String::new();
@@ -188,7 +183,7 @@ impl Ctx<'_> {
         url
     }
 
-    pub(super) fn token(&mut self, s: &Sec, key: &str, value: Option<Checked<String>>) -> Secret {
+    pub(super) fn token(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Secret {
         let token = self.string(s, key, value);
         if token.is_none() {
             self.problem(s.line, s, key, "missing (the runner authentication token)");
@@ -202,7 +197,7 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<Timestamp>>,
+        value: Raw<Timestamp>,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
         use chrono::Datelike;
         self.take(s, key, value)
@@ -210,12 +205,7 @@ impl Ctx<'_> {
             .filter(|t| t.year() > 1)
     }
 
-    pub(super) fn executor(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<String>>,
-    ) -> Option<String> {
+    pub(super) fn executor(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<String> {
         let exec = self.string(s, key, value)?;
         if IMPLEMENTED_EXECUTORS.contains(&exec.as_str()) {
             return Some(exec);
