@@ -287,13 +287,10 @@ impl<'t> Ctx<'t> {
             }
             let key_line = self.doc.key_line(&s.path, name);
             let (header, line) = self.doc.unknown_section(&s.path, &child, name);
-            let hint = match suggest(
+            let hint = did_you_mean(
                 name,
                 known.iter().copied().chain(ignored.split_whitespace()),
-            ) {
-                Some(h) => format!("; did you mean \"{h}\"?"),
-                None => String::new(),
-            };
+            );
             let message = match header {
                 Some(header) => format!("unknown section {header}{hint}"),
                 None => format!("unknown key{hint}"),
@@ -314,10 +311,7 @@ impl<'t> Ctx<'t> {
         if allowed.contains(&v.as_str()) {
             return Some(v);
         }
-        let hint = match suggest(&v, allowed.iter().copied()) {
-            Some(h) => format!("; did you mean \"{h}\"?"),
-            None => String::new(),
-        };
+        let hint = did_you_mean(&v, allowed.iter().copied());
         let line = self.line(s, key);
         let message = format!(
             "unsupported value {v:?}; allowed values: {}{hint}",
@@ -349,4 +343,11 @@ pub(crate) fn suggest<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -
         .filter(|(_, score)| *score >= 0.85)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(k, _)| k)
+}
+
+/// `; did you mean "key"?` for a likely typo, else nothing.
+pub(crate) fn did_you_mean<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> String {
+    suggest(unknown, known)
+        .map(|k| format!("; did you mean \"{k}\"?"))
+        .unwrap_or_default()
 }

@@ -151,6 +151,15 @@ pub(crate) enum Section<T> {
     Not,
 }
 
+impl<T> Section<T> {
+    pub(crate) fn ok(self) -> Option<T> {
+        match self {
+            Section::Ok(t) => Some(t),
+            Section::Not => None,
+        }
+    }
+}
+
 // `T`'s own fields are lenient, so `T` fails only on the wrong shape (an
 // array where a table belongs, a table where `[[runners]]` does): that is
 // `Not`, described from the document by `Ctx`.

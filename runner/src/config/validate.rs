@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::ctx::{suggest, Ctx, Sec};
+use super::ctx::{did_you_mean, Ctx, Sec};
 use super::doc::Step;
 use super::model::{Map, Raw, Section, Timestamp};
 use super::schema::{has, IMPLEMENTED_EXECUTORS, IMPLEMENTED_FEATURE_FLAGS, UPSTREAM_EXECUTORS};
@@ -143,16 +143,14 @@ impl Ctx<'_> {
                 return Vec::new();
             }
         };
-        let mut tables = Vec::with_capacity(entries.len());
-        for entry in entries {
-            match entry {
-                Section::Ok(t) => tables.push(t),
-                Section::Not => {
-                    self.type_error(root, key, "an array of tables");
-                    return Vec::new();
-                }
-            }
-        }
+        let Some(tables) = entries
+            .into_iter()
+            .map(Section::ok)
+            .collect::<Option<Vec<_>>>()
+        else {
+            self.type_error(root, key, "an array of tables");
+            return Vec::new();
+        };
         let mut out = Vec::with_capacity(tables.len());
         for (i, raw) in tables.into_iter().enumerate() {
             let label = format!("[[runners]] #{}", i + 1);
@@ -223,10 +221,7 @@ impl Ctx<'_> {
             return Some(exec);
         }
         let all = IMPLEMENTED_EXECUTORS.iter().copied();
-        let hint = match suggest(&exec, all.chain(UPSTREAM_EXECUTORS.split_whitespace())) {
-            Some(h) => format!("; did you mean \"{h}\"?"),
-            None => String::new(),
-        };
+        let hint = did_you_mean(&exec, all.chain(UPSTREAM_EXECUTORS.split_whitespace()));
         let message =
             format!("unknown executor {exec:?}; termgate implements shell and docker{hint}");
         self.problem(line, s, key, message);
