@@ -88,9 +88,9 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<T>>,
+        v: Option<Checked<T>>,
     ) -> Option<T> {
-        match value? {
+        match v? {
             Checked::Ok(v) => Some(v),
             Checked::Wrong(message) => {
                 let message = match self.doc.non_value(&s.path, key) {
@@ -105,17 +105,17 @@ impl<'t> Ctx<'t> {
     }
 
     /// A string, with "" treated as absent (gitlab-runner's zero value).
-    pub(super) fn string(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<String> {
-        self.take(s, key, value).filter(|v| !v.is_empty())
+    pub(super) fn string(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Option<String> {
+        self.take(s, key, v).filter(|v| !v.is_empty())
     }
 
-    pub(super) fn path(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<PathBuf> {
-        self.string(s, key, value).map(PathBuf::from)
+    pub(super) fn path(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Option<PathBuf> {
+        self.string(s, key, v).map(PathBuf::from)
     }
 
     /// A non-negative integer; negative values are an error.
-    pub(super) fn uint(&mut self, s: &Sec, key: &str, value: Raw<i64>) -> Option<u64> {
-        let i = self.take(s, key, value)?;
+    pub(super) fn uint(&mut self, s: &Sec, key: &str, v: Raw<i64>) -> Option<u64> {
+        let i = self.take(s, key, v)?;
         match u64::try_from(i) {
             Ok(u) => Some(u),
             Err(_) => {
@@ -126,8 +126,8 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    pub(super) fn usize(&mut self, s: &Sec, key: &str, value: Raw<i64>) -> Option<usize> {
-        let u = self.uint(s, key, value)?;
+    pub(super) fn usize(&mut self, s: &Sec, key: &str, v: Raw<i64>) -> Option<usize> {
+        let u = self.uint(s, key, v)?;
         match usize::try_from(u) {
             Ok(v) => Some(v),
             Err(_) => {
@@ -154,23 +154,18 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    pub(super) fn strings(&mut self, s: &Sec, key: &str, value: Raw<Vec<String>>) -> Vec<String> {
-        self.take(s, key, value).unwrap_or_default()
+    pub(super) fn strings(&mut self, s: &Sec, key: &str, v: Raw<Vec<String>>) -> Vec<String> {
+        self.take(s, key, v).unwrap_or_default()
     }
 
-    pub(super) fn bool(&mut self, s: &Sec, key: &str, value: Raw<bool>) -> bool {
-        self.take(s, key, value).unwrap_or_default()
+    pub(super) fn bool(&mut self, s: &Sec, key: &str, v: Raw<bool>) -> bool {
+        self.take(s, key, v).unwrap_or_default()
     }
 
     /// A sub-table, or a problem when the file holds something else.
-    pub(super) fn section<T>(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Section<T>>,
-    ) -> Option<T> {
-        let value = value?;
-        match (value, self.doc.is_table(&s.path, key)) {
+    pub(super) fn section<T>(&mut self, s: &Sec, key: &str, v: Option<Section<T>>) -> Option<T> {
+        let v = v?;
+        match (v, self.doc.is_table(&s.path, key)) {
             (Section::Ok(v), true) => Some(v),
             _ => {
                 self.type_error(s, key, "a table");
@@ -189,9 +184,9 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &'static str,
-        value: Map<String>,
+        v: Map<String>,
     ) -> BTreeMap<String, String> {
-        self.map(s, key, "a string", value).unwrap_or_default()
+        self.map(s, key, "a string", v).unwrap_or_default()
     }
 
     /// `pull_policy` and `allowed_pull_policies`: each must be one termgate knows.
@@ -199,9 +194,9 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Raw<StringOrList>,
+        v: Raw<StringOrList>,
     ) -> Vec<String> {
-        let values = self.take(s, key, value).map(|v| v.0).unwrap_or_default();
+        let values = self.take(s, key, v).map(|v| v.0).unwrap_or_default();
         for v in &values {
             if !PULL_POLICIES.contains(&v.as_str()) {
                 let line = self.line(s, key);
@@ -224,9 +219,9 @@ impl<'t> Ctx<'t> {
         s: &Sec,
         key: &'static str,
         want: &str,
-        value: Map<T>,
+        v: Map<T>,
     ) -> Option<BTreeMap<String, T>> {
-        let entries = self.section(s, key, value)?;
+        let entries = self.section(s, key, v)?;
         let mut path = s.path.clone();
         path.push(Step::Key(key));
         let mut out = BTreeMap::new();
@@ -304,10 +299,10 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Raw<String>,
+        v: Raw<String>,
         allowed: &[&str],
     ) -> Option<String> {
-        let v = self.string(s, key, value)?;
+        let v = self.string(s, key, v)?;
         if allowed.contains(&v.as_str()) {
             return Some(v);
         }
@@ -321,8 +316,8 @@ impl<'t> Ctx<'t> {
         None
     }
 
-    pub(super) fn duration(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<String> {
-        let v = self.string(s, key, value)?;
+    pub(super) fn duration(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Option<String> {
+        let v = self.string(s, key, v)?;
         match parse_go_duration(&v) {
             Ok(_) => Some(v),
             Err(e) => {

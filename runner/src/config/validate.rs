@@ -24,8 +24,8 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, raw: RawConfig) -> Config {
 
 impl Ctx<'_> {
     /// `concurrent`: 0 would never run a job.
-    pub(super) fn at_least_one(&mut self, s: &Sec, key: &str, value: Raw<i64>) -> Option<usize> {
-        let n = self.usize(s, key, value)?;
+    pub(super) fn at_least_one(&mut self, s: &Sec, key: &str, v: Raw<i64>) -> Option<usize> {
+        let n = self.usize(s, key, v)?;
         if n == 0 {
             let line = self.line(s, key);
             self.problem(line, s, key, "must be at least 1 (0 would never run a job)");
@@ -72,9 +72,9 @@ impl Ctx<'_> {
         &mut self,
         root: &Sec,
         key: &'static str,
-        value: Option<Section<RawSessionServer>>,
+        v: Option<Section<RawSessionServer>>,
     ) -> Option<SessionServer> {
-        let raw = self.section(root, key, value)?;
+        let raw = self.section(root, key, v)?;
         let s = Sec {
             label: format!("[{key}]"),
             scope: format!("[{key}]"),
@@ -90,9 +90,9 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Raw<String>,
+        v: Raw<String>,
     ) -> Option<String> {
-        let adv = self.string(s, key, value)?;
+        let adv = self.string(s, key, v)?;
         if adv.to_ascii_lowercase().contains("://") {
             let line = self.line(s, key);
             let message = format!(
@@ -110,10 +110,10 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Raw<String>,
+        v: Raw<String>,
         cert_file: bool,
     ) -> Option<PathBuf> {
-        let key_file = self.path(s, key, value);
+        let key_file = self.path(s, key, v);
         if cert_file != key_file.is_some() {
             let missing = if cert_file { "key_file" } else { "cert_file" };
             self.problem(
@@ -131,12 +131,12 @@ impl Ctx<'_> {
         &mut self,
         root: &Sec,
         key: &'static str,
-        value: Option<Section<Vec<Section<RawRunner>>>>,
+        v: Option<Section<Vec<Section<RawRunner>>>>,
     ) -> Vec<RunnerConfig> {
-        let Some(value) = value else {
+        let Some(v) = v else {
             return Vec::new();
         };
-        let entries = match value {
+        let entries = match v {
             Section::Ok(entries) if self.doc.is_table_list(&[], key) => entries,
             _ => {
                 self.type_error(root, key, "an array of tables ([[runners]])");
@@ -166,8 +166,8 @@ impl Ctx<'_> {
         out
     }
 
-    pub(super) fn url(&mut self, s: &Sec, key: &str, value: Raw<String>) -> String {
-        let Some(url) = self.string(s, key, value) else {
+    pub(super) fn url(&mut self, s: &Sec, key: &str, v: Raw<String>) -> String {
+        let Some(url) = self.string(s, key, v) else {
             self.problem(s.line, s, key, "missing (the GitLab instance URL)");
             return String::new();
         };
@@ -181,8 +181,8 @@ impl Ctx<'_> {
         url
     }
 
-    pub(super) fn token(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Secret {
-        let token = self.string(s, key, value);
+    pub(super) fn token(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Secret {
+        let token = self.string(s, key, v);
         if token.is_none() {
             self.problem(s.line, s, key, "missing (the runner authentication token)");
         }
@@ -195,16 +195,14 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Raw<Timestamp>,
+        v: Raw<Timestamp>,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
         use chrono::Datelike;
-        self.take(s, key, value)
-            .map(|t| t.0)
-            .filter(|t| t.year() > 1)
+        self.take(s, key, v).map(|t| t.0).filter(|t| t.year() > 1)
     }
 
-    pub(super) fn executor(&mut self, s: &Sec, key: &str, value: Raw<String>) -> Option<String> {
-        let exec = self.string(s, key, value)?;
+    pub(super) fn executor(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Option<String> {
+        let exec = self.string(s, key, v)?;
         if IMPLEMENTED_EXECUTORS.contains(&exec.as_str()) {
             return Some(exec);
         }
@@ -233,9 +231,9 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &'static str,
-        value: Map<bool>,
+        v: Map<bool>,
     ) -> BTreeMap<String, bool> {
-        let flags = self.map(s, key, "a boolean", value).unwrap_or_default();
+        let flags = self.map(s, key, "a boolean", v).unwrap_or_default();
         for flag in flags.keys() {
             if !IMPLEMENTED_FEATURE_FLAGS.contains(&flag.as_str()) {
                 let line = self.line(s, key);
@@ -250,9 +248,9 @@ impl Ctx<'_> {
         &mut self,
         s: &Sec,
         key: &'static str,
-        value: Option<Section<RawDocker>>,
+        v: Option<Section<RawDocker>>,
     ) -> Option<DockerConfig> {
-        let raw = self.section(s, key, value)?;
+        let raw = self.section(s, key, v)?;
         let mut path = s.path.clone();
         path.push(Step::Key(key));
         let d = Sec {
