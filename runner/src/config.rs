@@ -2,8 +2,10 @@
 //! termgate's `[session_server]` additions.
 //!
 //! [`parse`] parses the text once, deserializes it into a serde-derived
-//! model of gitlab-runner's sections (`model`), and validates that into
-//! [`Config`] (`validate`, with the key lists in `schema`): unknown keys are
+//! model of gitlab-runner's sections and reads that into [`Config`]. Each
+//! key is declared once, in `sections` (its type, rule and default; the
+//! lenient types are in `model`, the rules in `ctx` and `validate`, the
+//! accepted values in `schema`): unknown keys are
 //! errors with a line and a "did you mean"; keys gitlab-runner knows but
 //! termgate does not implement load with one warning and are kept verbatim,
 //! so [`save`] does not drop them. Every problem is reported at once, each
@@ -19,6 +21,7 @@ mod load;
 mod model;
 mod save;
 mod schema;
+mod sections;
 #[cfg(test)]
 mod testdata;
 mod validate;

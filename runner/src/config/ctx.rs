@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::doc::{Doc, Step};
 use super::duration::parse_go_duration;
-use super::model::{Checked, Map, Section, Shape, StringOrList};
+use super::model::{Checked, Map, Raw, Section, Shape, StringOrList};
 use super::schema::{has, PULL_POLICIES};
 use super::Problem;
 
@@ -88,9 +88,9 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<T>>,
+        v: Option<Checked<T>>,
     ) -> Option<T> {
-        match value? {
+        match v? {
             Checked::Ok(v) => Some(v),
             Checked::Wrong(message) => {
                 let message = match self.doc.non_value(&s.path, key) {
@@ -105,27 +105,17 @@ impl<'t> Ctx<'t> {
     }
 
     /// A string, with "" treated as absent (gitlab-runner's zero value).
-    pub(super) fn string(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<String>>,
-    ) -> Option<String> {
-        self.take(s, key, value).filter(|v| !v.is_empty())
+    pub(super) fn string(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Option<String> {
+        self.take(s, key, v).filter(|v| !v.is_empty())
     }
 
-    pub(super) fn path(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<String>>,
-    ) -> Option<PathBuf> {
-        self.string(s, key, value).map(PathBuf::from)
+    pub(super) fn path(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Option<PathBuf> {
+        self.string(s, key, v).map(PathBuf::from)
     }
 
     /// A non-negative integer; negative values are an error.
-    pub(super) fn uint(&mut self, s: &Sec, key: &str, value: Option<Checked<i64>>) -> Option<u64> {
-        let i = self.take(s, key, value)?;
+    pub(super) fn uint(&mut self, s: &Sec, key: &str, v: Raw<i64>) -> Option<u64> {
+        let i = self.take(s, key, v)?;
         match u64::try_from(i) {
             Ok(u) => Some(u),
             Err(_) => {
@@ -136,13 +126,8 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    pub(super) fn usize(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<i64>>,
-    ) -> Option<usize> {
-        let u = self.uint(s, key, value)?;
+    pub(super) fn usize(&mut self, s: &Sec, key: &str, v: Raw<i64>) -> Option<usize> {
+        let u = self.uint(s, key, v)?;
         match usize::try_from(u) {
             Ok(v) => Some(v),
             Err(_) => {
@@ -153,40 +138,34 @@ impl<'t> Ctx<'t> {
         }
     }
 
-    /// An integer where values <= 0 mean `default` (gitlab-runner's rule).
-    pub(super) fn positive_or(
+    /// An integer where values <= 0 mean the default (gitlab-runner's
+    /// rule): `None` for those, as for no value.
+    pub(super) fn positive<T: TryFrom<i64>>(
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<i64>>,
-        default: u64,
-    ) -> Option<u64> {
+        value: Raw<i64>,
+    ) -> Option<T> {
         let n = self.take(s, key, value)?;
-        Some(u64::try_from(n).ok().filter(|v| *v > 0).unwrap_or(default))
+        if n > 0 {
+            T::try_from(n).ok()
+        } else {
+            None
+        }
     }
 
-    pub(super) fn strings(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<Vec<String>>>,
-    ) -> Vec<String> {
-        self.take(s, key, value).unwrap_or_default()
+    pub(super) fn strings(&mut self, s: &Sec, key: &str, v: Raw<Vec<String>>) -> Vec<String> {
+        self.take(s, key, v).unwrap_or_default()
     }
 
-    pub(super) fn bool(&mut self, s: &Sec, key: &str, value: Option<Checked<bool>>) -> bool {
-        self.take(s, key, value).unwrap_or_default()
+    pub(super) fn bool(&mut self, s: &Sec, key: &str, v: Raw<bool>) -> bool {
+        self.take(s, key, v).unwrap_or_default()
     }
 
     /// A sub-table, or a problem when the file holds something else.
-    pub(super) fn section<T>(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Section<T>>,
-    ) -> Option<T> {
-        let value = value?;
-        match (value, self.doc.is_table(&s.path, key)) {
+    pub(super) fn section<T>(&mut self, s: &Sec, key: &str, v: Option<Section<T>>) -> Option<T> {
+        let v = v?;
+        match (v, self.doc.is_table(&s.path, key)) {
             (Section::Ok(v), true) => Some(v),
             _ => {
                 self.type_error(s, key, "a table");
@@ -205,9 +184,9 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &'static str,
-        value: Map<String>,
+        v: Map<String>,
     ) -> BTreeMap<String, String> {
-        self.map(s, key, "a string", value).unwrap_or_default()
+        self.map(s, key, "a string", v).unwrap_or_default()
     }
 
     /// `pull_policy` and `allowed_pull_policies`: each must be one termgate knows.
@@ -215,9 +194,9 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<StringOrList>>,
+        v: Raw<StringOrList>,
     ) -> Vec<String> {
-        let values = self.take(s, key, value).map(|v| v.0).unwrap_or_default();
+        let values = self.take(s, key, v).map(|v| v.0).unwrap_or_default();
         for v in &values {
             if !PULL_POLICIES.contains(&v.as_str()) {
                 let line = self.line(s, key);
@@ -240,9 +219,9 @@ impl<'t> Ctx<'t> {
         s: &Sec,
         key: &'static str,
         want: &str,
-        value: Map<T>,
+        v: Map<T>,
     ) -> Option<BTreeMap<String, T>> {
-        let entries = self.section(s, key, value)?;
+        let entries = self.section(s, key, v)?;
         let mut path = s.path.clone();
         path.push(Step::Key(key));
         let mut out = BTreeMap::new();
@@ -281,7 +260,7 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         mut other: toml::Table,
-        known: &str,
+        known: &[&str],
         ignored: &str,
     ) -> toml::Table {
         let mut kept = toml::Table::new();
@@ -303,13 +282,10 @@ impl<'t> Ctx<'t> {
             }
             let key_line = self.doc.key_line(&s.path, name);
             let (header, line) = self.doc.unknown_section(&s.path, &child, name);
-            let hint = match suggest(
+            let hint = did_you_mean(
                 name,
-                known.split_whitespace().chain(ignored.split_whitespace()),
-            ) {
-                Some(h) => format!("; did you mean \"{h}\"?"),
-                None => String::new(),
-            };
+                known.iter().copied().chain(ignored.split_whitespace()),
+            );
             let message = match header {
                 Some(header) => format!("unknown section {header}{hint}"),
                 None => format!("unknown key{hint}"),
@@ -323,17 +299,14 @@ impl<'t> Ctx<'t> {
         &mut self,
         s: &Sec,
         key: &str,
-        value: Option<Checked<String>>,
+        v: Raw<String>,
         allowed: &[&str],
     ) -> Option<String> {
-        let v = self.string(s, key, value)?;
+        let v = self.string(s, key, v)?;
         if allowed.contains(&v.as_str()) {
             return Some(v);
         }
-        let hint = match suggest(&v, allowed.iter().copied()) {
-            Some(h) => format!("; did you mean \"{h}\"?"),
-            None => String::new(),
-        };
+        let hint = did_you_mean(&v, allowed.iter().copied());
         let line = self.line(s, key);
         let message = format!(
             "unsupported value {v:?}; allowed values: {}{hint}",
@@ -343,13 +316,8 @@ impl<'t> Ctx<'t> {
         None
     }
 
-    pub(super) fn duration(
-        &mut self,
-        s: &Sec,
-        key: &str,
-        value: Option<Checked<String>>,
-    ) -> Option<String> {
-        let v = self.string(s, key, value)?;
+    pub(super) fn duration(&mut self, s: &Sec, key: &str, v: Raw<String>) -> Option<String> {
+        let v = self.string(s, key, v)?;
         match parse_go_duration(&v) {
             Ok(_) => Some(v),
             Err(e) => {
@@ -370,4 +338,11 @@ pub(crate) fn suggest<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -
         .filter(|(_, score)| *score >= 0.85)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(k, _)| k)
+}
+
+/// `; did you mean "key"?` for a likely typo, else nothing.
+pub(crate) fn did_you_mean<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> String {
+    suggest(unknown, known)
+        .map(|k| format!("; did you mean \"{k}\"?"))
+        .unwrap_or_default()
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::ctx::Ctx;
 use super::doc::Doc;
-use super::model::RawConfig;
+use super::sections::RawConfig;
 use super::validate;
 use super::{Config, ConfigError, Problem};
 

@@ -1,12 +1,15 @@
 //! `config.toml` as written: serde-derived structs mirroring gitlab-runner's
 //! sections, deserialized once from the parsed document.
 //!
+//! The sections themselves (each key once: its type and how it is read) are
+//! declared in `sections`; this module holds the types they are read into.
+//!
 //! Values are read leniently, so that one load reports every problem rather
 //! than the first: a scalar is a [`Checked`] (the wanted type, or the message
 //! for what was found instead), a table a [`Section`] (the table, or "this is
 //! not a table"). Keys a struct does not name land in its `other` table,
-//! verbatim; `validate` sorts them into gitlab-runner keys termgate does not
-//! implement (kept, so `save` writes them back) and unknown keys (errors).
+//! verbatim; `Ctx::finish` sorts them into gitlab-runner keys termgate does
+//! not implement (kept, so `save` writes them back) and unknown keys (errors).
 //!
 //! Lines are not carried here: a message names the line of the *key*, and
 //! serde sees key spans only for map keys, while values (even `Spanned`
@@ -15,11 +18,9 @@
 //! `doc::Doc` looks them up in the same parsed document.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 /// A scalar (or array of scalars) as written.
@@ -143,178 +144,59 @@ impl Shape for Timestamp {
 }
 
 /// A table (or array of tables) as written: `Not` when the file holds
-/// something else there, which `validate` describes from the document.
+/// something else there, which `Ctx` describes from the document.
 #[derive(Debug)]
 pub(crate) enum Section<T> {
     Ok(T),
     Not,
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Section<T> {
+impl<T> Section<T> {
+    pub(crate) fn ok(self) -> Option<T> {
+        match self {
+            Section::Ok(t) => Some(t),
+            Section::Not => None,
+        }
+    }
+}
+
+// `T`'s own fields are lenient, so `T` fails only on the wrong shape (an
+// array where a table belongs, a table where `[[runners]]` does): that is
+// `Not`, described from the document by `Ctx`.
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Section<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SectionVisitor(PhantomData))
+        Ok(match toml::Value::deserialize(d)? {
+            v @ (toml::Value::Table(_) | toml::Value::Array(_)) => {
+                T::deserialize(v).map_or(Section::Not, Section::Ok)
+            }
+            _ => Section::Not,
+        })
     }
 }
 
-struct SectionVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for SectionVisitor<T> {
-    type Value = Section<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a table")
-    }
-    // `T`'s own fields are lenient, so `T` fails only on the wrong shape
-    // (an array where a table belongs, a table where `[[runners]]` does):
-    // that is `Not`, described from the document by `validate`.
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Ok(T::deserialize(MapAccessDeserializer::new(map)).map_or(Section::Not, Section::Ok))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Ok(T::deserialize(SeqAccessDeserializer::new(seq)).map_or(Section::Not, Section::Ok))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Section::Not)
-    }
+/// What serde reads for a key declared with type `Self` in `sections`:
+/// a scalar ([`Shape`]) is [`Checked`], a [`Table`] of values and a
+/// [`Section`] are sections.
+pub(crate) trait Declared {
+    type Raw;
 }
 
-type Field<T> = Option<Checked<T>>;
+impl<T: Shape> Declared for T {
+    type Raw = Checked<T>;
+}
+
+impl<T> Declared for Section<T> {
+    type Raw = Section<T>;
+}
+
 /// A table of values keyed by name (`tmpfs`, `feature_flags`).
+pub(crate) struct Table<T>(PhantomData<T>);
+
+impl<T> Declared for Table<T> {
+    type Raw = Section<BTreeMap<String, Checked<T>>>;
+}
+
+/// A key of declared type `T` as read: absent, or what the file holds.
+pub(crate) type Raw<T> = Option<<T as Declared>::Raw>;
+/// A [`Table`] as read.
 pub(crate) type Map<T> = Option<Section<BTreeMap<String, Checked<T>>>>;
-
-/// The root of `config.toml`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawConfig {
-    pub concurrent: Field<i64>,
-    pub check_interval: Field<i64>,
-    pub log_level: Field<String>,
-    pub log_format: Field<String>,
-    pub listen_address: Field<String>,
-    /// Pre-2019 alias of `listen_address`.
-    pub metrics_server: Field<String>,
-    pub sentry_dsn: Field<String>,
-    pub shutdown_timeout: Field<i64>,
-    pub connection_max_age: Field<String>,
-    pub session_server: Option<Section<RawSessionServer>>,
-    pub runners: Option<Section<Vec<Section<RawRunner>>>>,
-    #[serde(flatten)]
-    pub other: toml::Table,
-}
-
-/// `[session_server]`: gitlab-runner's three keys plus termgate's.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawSessionServer {
-    pub listen_address: Field<String>,
-    pub advertise_address: Field<String>,
-    pub session_timeout: Field<i64>,
-    pub cert_file: Field<String>,
-    pub key_file: Field<String>,
-    pub max_observers: Field<i64>,
-    pub operators_file: Field<String>,
-    pub recordings_dir: Field<String>,
-    pub idle_timeout: Field<i64>,
-    #[serde(flatten)]
-    pub other: toml::Table,
-}
-
-/// One `[[runners]]` entry.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawRunner {
-    pub name: Field<String>,
-    pub url: Field<String>,
-    pub token: Field<String>,
-    pub id: Field<i64>,
-    pub token_obtained_at: Field<Timestamp>,
-    pub token_expires_at: Field<Timestamp>,
-    #[serde(rename = "tls-ca-file")]
-    pub tls_ca_file: Field<String>,
-    #[serde(rename = "tls-cert-file")]
-    pub tls_cert_file: Field<String>,
-    #[serde(rename = "tls-key-file")]
-    pub tls_key_file: Field<String>,
-    pub executor: Field<String>,
-    pub shell: Field<String>,
-    pub builds_dir: Field<String>,
-    pub cache_dir: Field<String>,
-    pub clone_url: Field<String>,
-    pub environment: Field<Vec<String>>,
-    pub limit: Field<i64>,
-    pub request_concurrency: Field<i64>,
-    pub output_limit: Field<i64>,
-    pub unhealthy_requests_limit: Field<i64>,
-    pub unhealthy_interval: Field<String>,
-    pub feature_flags: Map<bool>,
-    pub docker: Option<Section<RawDocker>>,
-    #[serde(flatten)]
-    pub other: toml::Table,
-}
-
-/// `[runners.docker]`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct RawDocker {
-    pub host: Field<String>,
-    pub tls_cert_path: Field<String>,
-    pub tls_verify: Field<bool>,
-    pub hostname: Field<String>,
-    pub image: Field<String>,
-    pub runtime: Field<String>,
-    pub memory: Field<String>,
-    pub memory_swap: Field<String>,
-    pub memory_reservation: Field<String>,
-    pub cpuset_cpus: Field<String>,
-    pub cpus: Field<String>,
-    pub cpu_shares: Field<i64>,
-    pub dns: Field<Vec<String>>,
-    pub dns_search: Field<Vec<String>>,
-    pub privileged: Field<bool>,
-    pub disable_entrypoint_overwrite: Field<bool>,
-    pub user: Field<String>,
-    pub group_add: Field<Vec<String>>,
-    pub userns_mode: Field<String>,
-    pub cap_add: Field<Vec<String>>,
-    pub cap_drop: Field<Vec<String>>,
-    pub security_opt: Field<Vec<String>>,
-    pub oom_kill_disable: Field<bool>,
-    pub oom_score_adjust: Field<i64>,
-    pub pids_limit: Field<i64>,
-    pub devices: Field<Vec<String>>,
-    pub gpus: Field<String>,
-    pub disable_cache: Field<bool>,
-    pub volumes: Field<Vec<String>>,
-    pub volume_driver: Field<String>,
-    pub volumes_from: Field<Vec<String>>,
-    pub cache_dir: Field<String>,
-    pub extra_hosts: Field<Vec<String>>,
-    pub network_mode: Field<String>,
-    pub network_mtu: Field<i64>,
-    pub enable_ipv6: Field<bool>,
-    pub ipcmode: Field<String>,
-    pub mac_address: Field<String>,
-    pub wait_for_services_timeout: Field<i64>,
-    pub shm_size: Field<i64>,
-    pub tmpfs: Map<String>,
-    pub sysctls: Map<String>,
-    pub ulimit: Map<String>,
-    pub container_labels: Map<String>,
-    pub helper_image: Field<String>,
-    pub helper_image_flavor: Field<String>,
-    pub pull_policy: Field<StringOrList>,
-    pub allowed_pull_policies: Field<StringOrList>,
-    pub allowed_images: Field<Vec<String>>,
-    pub allowed_privileged_images: Field<Vec<String>>,
-    pub allowed_services: Field<Vec<String>>,
-    #[serde(flatten)]
-    pub other: toml::Table,
-}
