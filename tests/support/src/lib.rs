@@ -98,20 +98,62 @@ fn profile_dir() -> PathBuf {
     }
 }
 
+/// The folders whose sources make the binary `name` (its crate's and the
+/// root crate's), relative to the workspace root.
+fn sources_of(bin: &str) -> &'static [&'static str] {
+    match package_of(bin) {
+        "termgate-runner" => &["runner/src", "src"],
+        "termgate-coordinator" => &["tests/coordinator/src", "src"],
+        "termgate-console" => &["console/src", "src"],
+        _ => &["src"],
+    }
+}
+
+/// The newest modification time of a `.rs` file under `dir`.
+fn newest_under(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() {
+            newest_under(&p)
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            e.metadata().and_then(|m| m.modified()).ok()
+        } else {
+            None
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// Whether `bin` exists and is newer than every source it is built from.
+fn is_fresh(bin: &std::path::Path, name: &str) -> bool {
+    let Ok(built) = bin.metadata().and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    sources_of(name)
+        .iter()
+        .filter_map(|d| newest_under(&root.join(d)))
+        .all(|t| t <= built)
+}
+
 /// The workspace binary `name` (e.g. `"termgate-coordinator"`) in the target
-/// dir of the running test (`target/<profile>/`). If it is missing, it is
+/// dir of the running test (`target/<profile>/`). If it is missing, or older
+/// than a source file of its crate (a suite run alone after an edit), it is
 /// built once, with `$CARGO build -p <its package> --bin <name>` in the same
 /// profile and target dir. `CARGO_BIN_EXE_*` covers only the test's own
-/// crate: this covers the others.
+/// crate: this covers the others. (`cargo test --workspace` has built every
+/// binary fresh already, so it never builds here.)
 pub fn workspace_bin(name: &str) -> PathBuf {
     static BUILDING: Mutex<()> = Mutex::new(());
     let dir = profile_dir();
     let bin = dir.join(name);
-    if bin.is_file() {
+    if is_fresh(&bin, name) {
         return bin;
     }
     let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    if bin.is_file() {
+    if is_fresh(&bin, name) {
         return bin;
     }
     let profile = match dir.file_name().and_then(|n| n.to_str()) {
