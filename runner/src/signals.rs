@@ -81,31 +81,6 @@ impl Signals {
     }
 }
 
-/// Stop a child process the way a runner expects: SIGTERM (a runner then
-/// aborts its jobs and kills their process groups), SIGKILL if it has not
-/// exited after `grace`; reaps it either way. Used by the bench and the
-/// end-to-end tests for the runners and coordinators they start.
-pub fn stop_child(child: &mut std::process::Child, grace: std::time::Duration) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let deadline = std::time::Instant::now() + grace;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

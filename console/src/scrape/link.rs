@@ -195,25 +195,8 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RunnerSource;
     use crate::scrape::options::DEFAULT_BACKOFF;
-
-    fn good(errors: f64, cpu: f64) -> String {
-        format!(
-            "gitlab_runner_concurrent 4\ngitlab_runner_jobs{{state=\"running\"}} 2\n\
-             gitlab_runner_errors_total{{level=\"error\"}} {errors}\n\
-             process_cpu_seconds_total {cpu}\n"
-        )
-    }
-
-    fn src(name: &str, url: String) -> RunnerSource {
-        RunnerSource {
-            name: name.into(),
-            metrics_url: url,
-            session_url: None,
-            logs: vec![],
-        }
-    }
+    use crate::scrape::test_server::{good, src};
 
     fn reason(s: &RunnerState) -> Option<&str> {
         match &s.health {

@@ -187,6 +187,7 @@ mod tests {
     use super::*;
     use crate::model::Series;
     use crate::scrape::test_server::{self, Reply, Routes};
+    use crate::scrape::test_server::{good, src};
 
     const GOOD: &str = "gitlab_runner_concurrent 4\n\
         gitlab_runner_jobs{state=\"running\"} 2\n\
@@ -194,23 +195,6 @@ mod tests {
         gitlab_runner_errors_total{level=\"error\"} 10\n\
         process_cpu_seconds_total 1\n\
         process_resident_memory_bytes 1000\n";
-
-    fn good(errors: f64, cpu: f64) -> String {
-        format!(
-            "gitlab_runner_concurrent 4\ngitlab_runner_jobs{{state=\"running\"}} 2\n\
-             gitlab_runner_errors_total{{level=\"error\"}} {errors}\n\
-             process_cpu_seconds_total {cpu}\n"
-        )
-    }
-
-    fn src(name: &str, url: String) -> RunnerSource {
-        RunnerSource {
-            name: name.into(),
-            metrics_url: url,
-            session_url: None,
-            logs: vec![],
-        }
-    }
 
     fn opts(interval_ms: u64, timeout_ms: u64) -> PollOptions {
         PollOptions {

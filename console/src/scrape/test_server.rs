@@ -9,6 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::model::RunnerSource;
+
 #[derive(Debug, Clone)]
 pub enum Reply {
     Text(String),
@@ -67,4 +69,23 @@ pub async fn black_hole() -> SocketAddr {
 pub fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
+}
+
+/// A healthy termgate scrape with these error and CPU counters.
+pub fn good(errors: f64, cpu: f64) -> String {
+    format!(
+        "gitlab_runner_concurrent 4\ngitlab_runner_jobs{{state=\"running\"}} 2\n\
+         gitlab_runner_errors_total{{level=\"error\"}} {errors}\n\
+         process_cpu_seconds_total {cpu}\n"
+    )
+}
+
+/// A runner source scraping `url`.
+pub fn src(name: &str, url: String) -> RunnerSource {
+    RunnerSource {
+        name: name.into(),
+        metrics_url: url,
+        session_url: None,
+        logs: vec![],
+    }
 }
