@@ -2,27 +2,47 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use termgate_test_support::workspace_bin;
 
-/// The demo's binaries: this workspace's runner and coordinator.
-fn demo_env(cmd: &mut Command) -> &mut Command {
+/// The demo's binaries: this workspace's runner and coordinator; the
+/// console's own log in `dir` (never the developer's
+/// `~/.local/state/termgate/console.log`).
+fn demo_env<'a>(cmd: &'a mut Command, dir: &Path) -> &'a mut Command {
     cmd.env("TERMGATE_RUNNER_BIN", workspace_bin("termgate-runner"))
         .env(
             "TERMGATE_COORDINATOR_BIN",
             workspace_bin("termgate-coordinator"),
         )
+        .env("TERMGATE_CONSOLE_LOG_FILE", console_log(dir))
+}
+
+/// Where `demo_env` points the console's log.
+fn console_log(dir: &Path) -> PathBuf {
+    dir.join("console.log")
+}
+
+/// The console logged its start to `console_log(dir)`.
+fn assert_console_log_started(dir: &Path) {
+    let path = console_log(dir);
+    let log = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("console log {}: {e}", path.display()));
+    assert!(log.contains("termgate console started"), "{log}");
 }
 
 #[test]
 fn headless_demo_runs_jobs_and_prints_the_results() {
     let dir = tempfile::tempdir().unwrap();
-    let out = demo_env(&mut Command::new(env!("CARGO_BIN_EXE_termgate")))
-        .args(["demo", "--headless", "--duration", "8s", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = demo_env(
+        &mut Command::new(env!("CARGO_BIN_EXE_termgate")),
+        dir.path(),
+    )
+    .args(["demo", "--headless", "--duration", "8s", "--dir"])
+    .arg(dir.path())
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -58,10 +78,11 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
         log.contains("Can exit now!"),
         "runner stopped cleanly: {log}"
     );
+    assert_console_log_started(dir.path());
 }
 
 /// Processes whose command line mentions `dir`.
-fn processes_under(dir: &std::path::Path) -> Vec<String> {
+fn processes_under(dir: &Path) -> Vec<String> {
     let needle = dir.display().to_string();
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -84,13 +105,16 @@ fn closing_the_demos_terminal_stops_everything_it_started() {
         nix::sys::signal::Signal::SIGTERM,
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let mut demo = demo_env(&mut Command::new(env!("CARGO_BIN_EXE_termgate")))
-            .args(["demo", "--headless", "--duration", "120s", "--dir"])
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut demo = demo_env(
+            &mut Command::new(env!("CARGO_BIN_EXE_termgate")),
+            dir.path(),
+        )
+        .args(["demo", "--headless", "--duration", "120s", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
         // Wait until the runner runs jobs (their scripts live under `dir`).
         let deadline = Instant::now() + Duration::from_secs(60);
         while !processes_under(dir.path())
@@ -127,5 +151,6 @@ fn closing_the_demos_terminal_stops_everything_it_started() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        assert_console_log_started(dir.path());
     }
 }

@@ -12,12 +12,23 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/logs")
 }
 
+/// `termgate tally ARGS`, its own log in a temp dir (never the
+/// developer's `~/.local/state/termgate/console.log`), where a successful
+/// run logged its start.
 fn tally(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_termgate"))
+    let state = tempfile::tempdir().unwrap();
+    let console_log = state.path().join("console.log");
+    let out = Command::new(env!("CARGO_BIN_EXE_termgate"))
+        .env("TERMGATE_CONSOLE_LOG_FILE", &console_log)
         .arg("tally")
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    if out.status.success() {
+        let log = std::fs::read_to_string(&console_log).unwrap();
+        assert!(log.contains("termgate console started"), "{log}");
+    }
+    out
 }
 
 fn ok_json(args: &[&str]) -> Vec<serde_json::Value> {

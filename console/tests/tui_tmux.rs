@@ -55,8 +55,12 @@ fn demo_tui_in_tmux_shows_counts_switches_screens_and_quits_cleanly() {
     let coordinator = termgate_test_support::workspace_bin("termgate-coordinator");
     let dir = tempfile::tempdir().unwrap();
     let session = format!("tg{}", std::process::id());
+    // The console's own log goes to `dir`, never the developer's
+    // `~/.local/state/termgate/console.log`.
+    let console_log = dir.path().join("console.log");
     let cmd = format!(
-        "TERMGATE_RUNNER_BIN={} TERMGATE_COORDINATOR_BIN={} {} demo --dir {}; echo DEMO-EXITED-$?; sleep 30",
+        "TERMGATE_CONSOLE_LOG_FILE={} TERMGATE_RUNNER_BIN={} TERMGATE_COORDINATOR_BIN={} {} demo --dir {}; echo DEMO-EXITED-$?; sleep 30",
+        console_log.display(),
         runner.display(),
         coordinator.display(),
         me.display(),
@@ -158,4 +162,6 @@ fn demo_tui_in_tmux_shows_counts_switches_screens_and_quits_cleanly() {
         log.contains("Can exit now!"),
         "the runner was stopped: {log}"
     );
+    let log = std::fs::read_to_string(&console_log).unwrap();
+    assert!(log.contains("termgate console started"), "{log}");
 }
