@@ -284,6 +284,11 @@ pub mod msg {
     pub const DOCKER_STALE_REMOVED: &str = "Removed stale Docker resources of an earlier run";
     pub const DOCKER_STALE_FAILED_PREFIX: &str = "Stale Docker cleanup failed: ";
     pub const DOCKER_TERMINAL_EXEC_FAILED: &str = "docker terminal exec failed";
+
+    /// `Docker step <step> failed: <error>`.
+    pub fn docker_step_failed(step: &str, error: &dyn std::fmt::Display) -> String {
+        format!("Docker step {step} failed: {error}")
+    }
 }
 
 // console parser

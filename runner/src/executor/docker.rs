@@ -248,7 +248,7 @@ impl Executor for DockerExecutor {
         )
         .await;
         if let Err(e) = &r {
-            tracing::error!("Docker step {} failed: {e}", step.name);
+            tracing::error!("{}", msg::docker_step_failed(&step.name, e));
         }
         r
     }
