@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 /// Re-exported for the benches, which parse durations the same way.
-pub use crate::duration_arg::parse_duration;
+use crate::duration_arg::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use termgate::admin::JobSpec;
 use termgate_console::model::{Health, Sample};
 use termgate_console::scrape::{self, prometheus, ScrapeClient};
-use termgate_test_support::procs::{runner_bin, Coord, CoordOptions, Proc};
+use termgate_test_support::procs::{Coord, CoordOptions, Proc, RunnerProc, RunnerSetup};
 use termgate_test_support::{scaled, wait_until};
 use tokio_util::sync::CancellationToken;
 
@@ -58,79 +58,15 @@ fn start_coordinator() -> Coord {
     })
 }
 
-/// Register a shell runner with `concurrent` slots, start it, return its
-/// metrics address (`127.0.0.1:PORT`).
-fn start_runner(dir: &Path, coord: &str, name: &str, concurrent: u32) -> (Proc, String) {
-    let config = dir.join(format!("{name}.toml"));
-    let out = Command::new(runner_bin())
-        .args([
-            "register",
-            "--non-interactive",
-            "--executor",
-            "shell",
-            "--run-untagged",
-        ])
-        .args([
-            "--name",
-            name,
-            "--url",
-            coord,
-            "--registration-token",
-            REG_TOKEN,
-            "-c",
-        ])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "register: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(&config).unwrap();
-    let text = text
-        .lines()
-        .filter(|l| {
-            let k = l.split('=').next().unwrap_or("").trim();
-            k != "concurrent" && k != "check_interval"
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(
-        &config,
-        format!("concurrent = {concurrent}\ncheck_interval = 1\n{text}\n"),
-    )
-    .unwrap();
-    let log = dir.join(format!("{name}.log"));
-    let work = dir.join(name);
-    std::fs::create_dir_all(&work).unwrap();
-    let child = Command::new(runner_bin())
-        .args([
-            "--log-format",
-            "json",
-            "run",
-            "--listen-address",
-            "127.0.0.1:0",
-            "-c",
-        ])
-        .arg(&config)
-        .arg("-d")
-        .arg(&work)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut p = Proc::new(child, "runner");
-    let addr = wait_until("runner metrics server", Duration::from_secs(20), || {
-        p.check_alive(&log);
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|l| l["msg"] == "Metrics server listening")
-            .and_then(|l| l["address"].as_str().map(str::to_owned))
-    });
-    (p, addr)
+/// Register a shell runner with `concurrent` slots, start it; returns it
+/// with its metrics address (`127.0.0.1:PORT`).
+fn start_runner(coord: &Coord, name: &str, concurrent: u32) -> (RunnerSetup, RunnerProc, String) {
+    let setup = RunnerSetup::register(coord, name, &["--run-untagged"]);
+    setup.set_global(&format!("concurrent = {concurrent}"));
+    setup.set_global("check_interval = 1");
+    let r = setup.start();
+    let addr = r.metrics_url.trim_start_matches("http://").to_owned();
+    (setup, r, addr)
 }
 
 fn free_port() -> u16 {
@@ -205,8 +141,8 @@ fn prometheus_shows_the_same_numbers_as_direct_scraping() {
     let dir = tempfile::tempdir().unwrap();
     let coord = start_coordinator();
     let coord_url = coord.url.clone();
-    let (mut r1, a1) = start_runner(dir.path(), coord_url.as_str(), "prom-a", 3);
-    let (mut r2, a2) = start_runner(dir.path(), coord_url.as_str(), "prom-b", 5);
+    let (_s1, mut r1, a1) = start_runner(&coord, "prom-a", 3);
+    let (_s2, mut r2, a2) = start_runner(&coord, "prom-b", 5);
     // One long job, so one runner has jobs = 1 and fewer terminals available.
     let id = coord.enqueue(JobSpec::new("hold", &["sleep 120"]));
     let job = CancelOnDrop(format!("{coord_url}/admin/jobs/{id}"));
@@ -219,8 +155,8 @@ fn prometheus_shows_the_same_numbers_as_direct_scraping() {
         Duration::from_secs(60),
         || {
             prom.check_alive(&prom_log);
-            r1.check_alive(&dir.path().join("prom-a.log"));
-            r2.check_alive(&dir.path().join("prom-b.log"));
+            r1.check_alive();
+            r2.check_alive();
             let t = rt.block_on(prometheus::discover(&client, &prom_url)).ok()?;
             (t.len() == 2 && t.iter().all(|t| t.up)).then_some(())
         },

@@ -50,14 +50,8 @@ fn every_runner_log_line_parses_in_the_console() {
     coord.wait_finished(term, 60 * SECS);
 
     // A graceful stop logs the shutdown lines too.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(runner.child.id() as i32),
-        nix::sys::signal::Signal::SIGQUIT,
-    )
-    .expect("SIGQUIT the runner");
-    wait_until("the runner exits", 30 * SECS, || {
-        runner.child.try_wait().ok().flatten()
-    });
+    runner.signal(nix::sys::signal::Signal::SIGQUIT);
+    runner.wait_exit(30 * SECS);
 
     let text = runner.log_text();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -15,7 +15,6 @@
 mod ctx;
 mod doc;
 mod docker;
-mod duration;
 mod error;
 mod load;
 mod model;
@@ -34,11 +33,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use docker::DockerConfig;
-pub use duration::parse_go_duration;
 pub use error::{ConfigError, Problem};
 pub use load::{load, parse, LoadedConfig};
 pub use save::save;
 pub use schema::{IMPLEMENTED_EXECUTORS, SHELLS};
+use termgate::duration::parse_go as parse_go_duration;
 
 /// Default `concurrent`.
 pub const DEFAULT_CONCURRENT: usize = 1;

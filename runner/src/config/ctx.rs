@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::doc::{Doc, Step};
-use super::duration::parse_go_duration;
 use super::model::{Checked, Map, Raw, Section, Shape, StringOrList};
 use super::schema::{has, PULL_POLICIES};
 use super::Problem;
+use termgate::duration::parse_go as parse_go_duration;
 
 /// What reading one document found besides the config.
 pub(crate) struct Ctx<'t> {

@@ -400,29 +400,8 @@ fn engine_faults_fail_docker_jobs_while_a_shell_job_succeeds() {
         "  host = \"unix:///nonexistent/docker.sock\"",
         &["--tag-list", "dead"],
     );
-    let cfg = setup.config.to_str().unwrap().to_string();
-    let reg = |name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "register",
-            "--non-interactive",
-            "-c",
-            &cfg,
-            "--url",
-            &coord.url,
-            "--registration-token",
-            &coord.registration_token,
-            "--name",
-            name,
-        ];
-        args.extend_from_slice(extra);
-        let out = runner_cmd(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    reg(
+    setup.add_runner(
+        &coord,
         "real-engine",
         &[
             "--executor",
@@ -433,7 +412,11 @@ fn engine_faults_fail_docker_jobs_while_a_shell_job_succeeds() {
             "docker",
         ],
     );
-    reg("shell", &["--executor", "shell", "--tag-list", "shell"]);
+    setup.add_runner(
+        &coord,
+        "shell",
+        &["--executor", "shell", "--tag-list", "shell"],
+    );
     let _sweep = Sweep(all_shorts(&setup.config));
     let r = setup.start();
 

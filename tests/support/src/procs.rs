@@ -255,6 +255,32 @@ pub fn runner_cmd(args: &[&str]) -> std::process::Output {
         .expect("spawn termgate-runner")
 }
 
+/// `termgate-runner register` of runner `name` into `config`.
+fn register_into(coord: &Coord, config: &Path, name: &str, extra: &[&str]) {
+    let mut args = vec![
+        "register",
+        "--non-interactive",
+        "-c",
+        config.to_str().unwrap(),
+        "--url",
+        &coord.url,
+        "--registration-token",
+        &coord.registration_token,
+        "--name",
+        name,
+    ];
+    if !extra.contains(&"--executor") {
+        args.extend_from_slice(&["--executor", "shell"]);
+    }
+    args.extend_from_slice(extra);
+    let out = runner_cmd(&args);
+    assert!(
+        out.status.success(),
+        "register failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A config dir with a registered runner.
 pub struct RunnerSetup {
     pub dir: tempfile::TempDir,
@@ -262,33 +288,19 @@ pub struct RunnerSetup {
 }
 
 impl RunnerSetup {
-    /// Register with the registration token; `extra` are more register flags.
+    /// Register with the registration token; `extra` are more register flags
+    /// (`--executor shell` unless they name one).
     pub fn register(coord: &Coord, name: &str, extra: &[&str]) -> RunnerSetup {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
-        let mut args = vec![
-            "register",
-            "--non-interactive",
-            "-c",
-            config.to_str().unwrap(),
-            "--url",
-            &coord.url,
-            "--registration-token",
-            &coord.registration_token,
-            "--name",
-            name,
-        ];
-        if !extra.contains(&"--executor") {
-            args.extend_from_slice(&["--executor", "shell"]);
-        }
-        args.extend_from_slice(extra);
-        let out = runner_cmd(&args);
-        assert!(
-            out.status.success(),
-            "register failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        register_into(coord, &config, name, extra);
         RunnerSetup { dir, config }
+    }
+
+    /// Register one more `[[runners]]` into this config (one process, several
+    /// runners).
+    pub fn add_runner(&self, coord: &Coord, name: &str, extra: &[&str]) {
+        register_into(coord, &self.config, name, extra);
     }
 
     /// Edit the config text (e.g. set check_interval) before running.
@@ -420,9 +432,7 @@ impl RunnerProc {
             metrics_url: String::new(),
         };
         let addr = wait_until("runner metrics server", Duration::from_secs(20), || {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("runner exited at start ({status}): {}", p.log_text());
-            }
+            p.check_alive();
             p.log_lines()
                 .into_iter()
                 .find(|l| {
@@ -433,6 +443,13 @@ impl RunnerProc {
         });
         p.metrics_url = format!("http://{addr}");
         p
+    }
+
+    /// Panic with its log if the runner has exited.
+    pub fn check_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("runner exited ({status}): {}", self.log_text());
+        }
     }
 
     pub fn log_text(&self) -> String {

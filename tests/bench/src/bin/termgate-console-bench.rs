@@ -40,8 +40,8 @@ fn args() -> Result<Args> {
             "--runners" => a.runners = val()?.parse()?,
             "--seconds" => a.seconds = val()?.parse()?,
             "--interval" => {
-                a.interval =
-                    termgate_console::cli::parse_duration(&val()?).map_err(anyhow::Error::msg)?
+                a.interval = termgate_console::duration_arg::parse_duration(&val()?)
+                    .map_err(anyhow::Error::msg)?
             }
             "--serve" => a.serve = true,
             "-h" | "--help" => {
