@@ -5,6 +5,7 @@
 //!   response, job update, trace patch rules);
 //! - [`metrics`]: metric and label names;
 //! - [`logschema`]: log field and event names, upstream message wording;
+//! - [`operator`]: the session server's operator API (routes, roles, modes, `/sessions` JSON);
 //! - [`terminal`]: the terminal WebSocket framing (Workhorse subprotocols, k8s channels);
 //! - [`duration`] and [`backoff`]: the one duration parser and retry schedule both
 //!   binaries use.
@@ -17,4 +18,5 @@ pub mod backoff;
 pub mod duration;
 pub mod logschema;
 pub mod metrics;
+pub mod operator;
 pub mod terminal;

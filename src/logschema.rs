@@ -53,6 +53,13 @@ pub const PROTOCOL: &str = "protocol";
 pub const MAX_PENDING: &str = "max_pending";
 pub const REFUSED: &str = "refused";
 pub const URI: &str = "uri";
+// operator access
+pub const OPERATOR: &str = "operator";
+pub const MODE: &str = "mode";
+pub const SESSION: &str = "session";
+pub const FINGERPRINT: &str = "fingerprint";
+pub const RECORDING: &str = "recording";
+pub const PATH: &str = "path";
 
 /// Every field name a termgate JSON log line may carry (the console's
 /// contract test checks a real runner's lines against this list).
@@ -102,6 +109,12 @@ pub const FIELDS: &[&str] = &[
     MAX_PENDING,
     REFUSED,
     URI,
+    OPERATOR,
+    MODE,
+    SESSION,
+    FINGERPRINT,
+    RECORDING,
+    PATH,
 ];
 
 /// A log level, ordered from least to most severe, spelled as logrus does.
@@ -162,6 +175,8 @@ pub mod event {
     pub const TERMINAL_CONNECTED: &str = "terminal_connected";
     pub const TERMINAL_DISCONNECTED: &str = "terminal_disconnected";
     pub const TERMINAL_REJECTED: &str = "terminal_rejected";
+    pub const OPERATOR_ATTACHED: &str = "operator_attached";
+    pub const OPERATOR_DETACHED: &str = "operator_detached";
 }
 
 /// Messages the runner logs: upstream's wording where upstream has the
@@ -271,6 +286,17 @@ pub mod msg {
         "Session server: too many connections waiting, refusing new ones";
     pub const SESSION_CONNECTION_ERROR: &str = "Session server connection error";
     pub const SESSION_ADDRESS_INVALID: &str = "Failed to parse session address";
+
+    // Operator access (observe, join, shell), recordings, the certificate.
+    pub const OPERATOR_ATTACHED: &str = "Operator attached";
+    pub const OPERATOR_DETACHED: &str = "Operator detached";
+    pub const OPERATOR_API_LISTENING: &str = "Operator API listening";
+    pub const OPERATORS_LOADED: &str = "Operators loaded";
+    pub const RECORDING_STARTED: &str = "Recording terminal";
+    pub const RECORDING_FAILED: &str = "Recording failed";
+    pub const RECORDINGS_PRUNED: &str = "Old recordings deleted";
+    pub const SESSION_CERT_GENERATED: &str = "Session server certificate generated";
+    pub const SESSION_CERT_REUSED: &str = "Session server certificate reused";
 
     // Terminal shells (shell executor) and the Docker executor.
     pub const SHELL_STARTED: &str = "terminal shell started";

@@ -31,6 +31,13 @@ pub const SESSION_CLOSES_TOTAL: &str = "gitlab_runner_session_closes_total";
 pub const SESSION_BYTES_TOTAL: &str = "gitlab_runner_session_bytes_total";
 pub const SESSION_DURATION_SECONDS: &str = "gitlab_runner_session_duration_seconds";
 pub const SESSION_CONNECT_SECONDS: &str = "gitlab_runner_session_connect_seconds";
+/// Operator connections by `mode` (observe, join, shell).
+pub const SESSION_OPERATOR_CONNECTIONS_TOTAL: &str =
+    "gitlab_runner_session_operator_connections_total";
+/// Recordings started, and recordings that lost data or failed, by `mode`
+/// (`interactive` for the user's seat).
+pub const SESSION_RECORDINGS_TOTAL: &str = "gitlab_runner_session_recordings_total";
+pub const SESSION_RECORDING_ERRORS_TOTAL: &str = "gitlab_runner_session_recording_errors_total";
 
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
@@ -112,6 +119,8 @@ pub mod close_reason {
     pub const FRAME_TOO_LARGE: &str = "frame_too_large";
     /// The shell ended by itself (`exit`, Ctrl-D).
     pub const TERMINAL_EXITED: &str = "terminal_exited";
+    /// An observer that stopped reading, dropped so the seat never waits.
+    pub const TOO_SLOW: &str = "too_slow";
     pub const ERROR: &str = "error";
 }
 
@@ -124,4 +133,12 @@ pub mod rejection_reason {
     pub const UNAVAILABLE: &str = "unavailable";
     pub const CONNECT_FAILED: &str = "connect_failed";
     pub const OVER_LIMIT: &str = "over_limit";
+    /// Operator API: too many failed logins from this peer (429).
+    pub const THROTTLED: &str = "throttled";
+    /// Operator API: the operator's role does not allow the mode (403).
+    pub const FORBIDDEN: &str = "forbidden";
+    /// Operator API: join or shell without `X-Termgate-Reason` (400).
+    pub const REASON_REQUIRED: &str = "reason_required";
+    /// Operator API: join with nobody at the interactive seat (409).
+    pub const NO_TERMINAL: &str = "no_terminal";
 }

@@ -9,7 +9,9 @@
 //! [[runners]]
 //! name = "prm-5"
 //! metrics_url = "http://10.0.0.5:9252/metrics"
-//! session_url = "https://10.0.0.5:8093"
+//! session_url = "https://10.0.0.5:8094"   # operator API (observe, join, shell)
+//! operator_token_file = "/etc/termgate/prm-5.token"
+//! fingerprint = "sha256:3F:…"                # pinned by `termgate trust prm-5`
 //! logs = ["/var/log/termgate/prm-5*.log"]
 //!
 //! [prometheus]
@@ -83,8 +85,20 @@ impl Default for ConsoleConfig {
 pub struct RunnerEntry {
     pub name: String,
     pub metrics_url: String,
+    /// The session server's operator API (`https://host:port`): its
+    /// `operator_listen_address`, or its `listen_address` when operators
+    /// share it.
     #[serde(default)]
     pub session_url: Option<String>,
+    /// The operator token (`termgate-runner operator add` printed it).
+    #[serde(default)]
+    pub operator_token: Option<String>,
+    /// A file holding the operator token (wins over `operator_token`).
+    #[serde(default)]
+    pub operator_token_file: Option<PathBuf>,
+    /// The session server certificate's SHA-256 (`termgate trust` stores it).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
     #[serde(default)]
     pub logs: Vec<String>,
 }

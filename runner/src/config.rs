@@ -50,7 +50,7 @@ pub const DEFAULT_CONNECTION_MAX_AGE: Duration = Duration::from_secs(15 * 60);
 /// Default `[session_server] session_timeout`, seconds.
 pub const DEFAULT_SESSION_TIMEOUT: u64 = 1800;
 /// Default `[session_server] max_observers`.
-pub const DEFAULT_MAX_OBSERVERS: usize = 4;
+pub const DEFAULT_MAX_OBSERVERS: usize = 8;
 /// Default `[[runners]] output_limit`, kilobytes.
 pub const DEFAULT_OUTPUT_LIMIT_KB: u64 = 4096;
 /// Default `[[runners]] unhealthy_requests_limit`.
@@ -173,6 +173,10 @@ pub fn with_default_port(address: &str, port: u16) -> String {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// `[session_server]`: gitlab-runner's three keys plus termgate's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionServer {
@@ -188,11 +192,28 @@ pub struct SessionServer {
     pub cert_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// Observers per session at once (`/session/{id}/observe`).
     pub max_observers: usize,
+    /// Operators and their hashed tokens; without it the operator API is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operators_file: Option<PathBuf>,
+    /// A separate listener for the operator API (`/sessions`, observe, join,
+    /// shell); the public `listen_address` then serves `/exec` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_listen_address: Option<String>,
+    /// Every terminal is recorded here as asciicast v2.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recordings_dir: Option<PathBuf>,
+    /// Also record what is typed (`i` events); off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub record_input: bool,
+    /// Recordings older than this (Go duration) are deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recordings_max_age: Option<String>,
+    /// The oldest recordings are deleted while the directory holds more than
+    /// this many MiB; 0 = no size limit.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub recordings_max_size_mb: u64,
     /// Seconds without input or output before a terminal is closed; 0 = off.
     pub idle_timeout: u64,
 }
@@ -207,7 +228,11 @@ impl Default for SessionServer {
             key_file: None,
             max_observers: DEFAULT_MAX_OBSERVERS,
             operators_file: None,
+            operator_listen_address: None,
             recordings_dir: None,
+            record_input: false,
+            recordings_max_age: None,
+            recordings_max_size_mb: 0,
             idle_timeout: 0,
         }
     }
@@ -233,6 +258,14 @@ impl SessionServer {
         } else {
             self.session_timeout
         })
+    }
+
+    /// `recordings_max_age` (an unparsable value was refused at load).
+    pub fn recordings_max_age_duration(&self) -> Option<Duration> {
+        self.recordings_max_age
+            .as_deref()
+            .and_then(|s| parse_go_duration(s).ok())
+            .filter(|d| !d.is_zero())
     }
 
     /// `None` when idle closing is off.

@@ -116,7 +116,11 @@ section! {
         key_file: String => key_file(out.cert_file.is_some()),
         max_observers: i64 => usize or DEFAULT_MAX_OBSERVERS,
         operators_file: String => path,
+        operator_listen_address: String => string,
         recordings_dir: String => path,
+        record_input: bool => bool,
+        recordings_max_age: String => duration,
+        recordings_max_size_mb: i64 => uint or 0,
         idle_timeout: i64 => uint or 0,
     }
     unimplemented: "";

@@ -31,7 +31,7 @@ fn seed_config_loads_with_one_deprecation_warning() {
         Some("203.0.113.10:8093")
     );
     assert_eq!(s.session_timeout, 1800);
-    assert_eq!(s.max_observers, 4);
+    assert_eq!(s.max_observers, crate::config::DEFAULT_MAX_OBSERVERS);
     assert!(c.runners.is_empty());
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     let w = &loaded.warnings[0];
