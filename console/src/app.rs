@@ -1,6 +1,6 @@
 //! The TUI's state and its reaction to input: the screens' shared keys,
 //! mouse and scrolling here, each screen's state, rows and keys in
-//! [`fleet`], [`runner`], [`errors`] and [`logs`]. No I/O: the loop in
+//! [`fleet`], [`runner`], [`sessions`], [`errors`] and [`logs`]. No I/O: the loop in
 //! [`crate::tui`] feeds events and the clock in, turns the [`Outcome`] into
 //! effects, and draws with [`crate::ui::render`].
 
@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
+use crate::attach::AttachRequest;
 use crate::event::Event;
 use crate::model::Snapshot;
 use crate::ui::widgets::Theme;
@@ -17,27 +18,37 @@ mod errors;
 mod fleet;
 mod logs;
 mod runner;
+mod sessions;
 
 pub use errors::{ErrWindow, ErrorRow, ErrorsView};
 pub use fleet::{FleetSort, FleetView};
 pub use logs::LogsView;
+pub use sessions::{Note, ReasonPrompt, SessionRow, SessionSort, SessionsView};
 
-/// The screens, in tab order (`1`-`4`).
+/// The screens, in tab order (`1`-`5`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Fleet,
     Runner,
+    Sessions,
     Errors,
     Logs,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 4] = [Screen::Fleet, Screen::Runner, Screen::Errors, Screen::Logs];
+    pub const ALL: [Screen; 5] = [
+        Screen::Fleet,
+        Screen::Runner,
+        Screen::Sessions,
+        Screen::Errors,
+        Screen::Logs,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
             Screen::Fleet => "Fleet",
             Screen::Runner => "Runner",
+            Screen::Sessions => "Sessions",
             Screen::Errors => "Errors",
             Screen::Logs => "Logs",
         }
@@ -58,12 +69,14 @@ impl Screen {
 }
 
 /// What the loop should do after an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Nothing changed.
     None,
     Redraw,
     Quit,
+    /// Suspend the TUI, run this attach, resume where it was.
+    Attach(AttachRequest),
 }
 
 /// Where the last frame drew things the mouse can hit.
@@ -98,6 +111,12 @@ pub struct App {
     /// The runner shown on the Runner screen (source name); the first
     /// runner when unset.
     pub runner: Option<String>,
+    pub sessions: SessionsView,
+    /// Typing the reason of a join or shell.
+    pub prompt: Option<ReasonPrompt>,
+    /// A one-off message for the footer (how the last attach ended),
+    /// cleared by the next key.
+    pub status: Option<String>,
     pub errors: ErrorsView,
     pub logs: LogsView,
     pub hits: Hits,
@@ -121,6 +140,9 @@ impl App {
                 filter: String::new(),
             },
             runner: None,
+            sessions: SessionsView::default(),
+            prompt: None,
+            status: None,
             errors: ErrorsView {
                 selected: 0,
                 offset: 0,
@@ -145,6 +167,7 @@ impl App {
         if let Some(t) = hits.table {
             match self.screen {
                 Screen::Fleet => self.fleet.offset = t.offset,
+                Screen::Sessions => self.sessions.offset = t.offset,
                 Screen::Errors => self.errors.offset = t.offset,
                 Screen::Runner | Screen::Logs => {}
             }
@@ -156,6 +179,7 @@ impl App {
     pub fn filter(&self, screen: Screen) -> &str {
         match screen {
             Screen::Fleet => &self.fleet.filter,
+            Screen::Sessions => &self.sessions.filter,
             Screen::Errors => &self.errors.filter,
             Screen::Logs => &self.logs.filter,
             Screen::Runner => "",
@@ -167,6 +191,10 @@ impl App {
             Screen::Fleet => {
                 self.fleet.filter = text;
                 self.fleet.selected = 0;
+            }
+            Screen::Sessions => {
+                self.sessions.filter = text;
+                self.sessions.selected = 0;
             }
             Screen::Errors => {
                 self.errors.filter = text;
@@ -182,6 +210,18 @@ impl App {
 
     /// React to one input event.
     pub fn handle(&mut self, ev: Event, snap: &Snapshot) -> Outcome {
+        // How the last attach ended shows until the next key or click.
+        let had_status = match ev {
+            Event::Key(_) | Event::Mouse(_) => self.status.take().is_some(),
+            Event::Resize(..) => false,
+        };
+        match self.handle_input(ev, snap) {
+            Outcome::None if had_status => Outcome::Redraw,
+            o => o,
+        }
+    }
+
+    fn handle_input(&mut self, ev: Event, snap: &Snapshot) -> Outcome {
         match ev {
             Event::Resize(..) => Outcome::Redraw,
             Event::Key(k) => self.key(k, snap),
@@ -198,6 +238,9 @@ impl App {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && matches!(k.code, KeyCode::Char('c')) {
             return Outcome::Quit;
+        }
+        if self.prompt.is_some() {
+            return self.prompt_key(k);
         }
         if let Some(text) = self.input.as_mut() {
             match k.code {
@@ -236,12 +279,16 @@ impl App {
                 _ => Outcome::None,
             };
         }
+        if self.screen == Screen::Sessions && k.code == KeyCode::Char('j') {
+            // `j` joins here (↑↓ move).
+            return self.sessions_key(k.code, snap);
+        }
         match k.code {
             KeyCode::Char('q') => return Outcome::Quit,
             KeyCode::Char('?') => self.help = true,
             KeyCode::Tab => self.switch(self.screen.next()),
             KeyCode::BackTab => self.switch(self.screen.prev()),
-            KeyCode::Char(c @ '1'..='4') => {
+            KeyCode::Char(c @ '1'..='5') => {
                 let i = c as usize - '1' as usize;
                 self.switch(Screen::ALL[i]);
             }
@@ -259,10 +306,16 @@ impl App {
         Outcome::Redraw
     }
 
+    /// How the last attach ended, for the footer.
+    pub fn attached(&mut self, message: String) {
+        self.status = Some(message);
+    }
+
     fn screen_key(&mut self, k: KeyEvent, snap: &Snapshot) -> Outcome {
         match self.screen {
             Screen::Fleet => self.fleet_key(k.code, snap),
             Screen::Runner => self.runner_key(k.code, snap),
+            Screen::Sessions => self.sessions_key(k.code, snap),
             Screen::Errors => self.errors_key(k.code, snap),
             Screen::Logs => self.logs_key(k.code, snap),
         }
@@ -280,6 +333,10 @@ impl App {
             Screen::Fleet => {
                 let n = self.fleet_rows(snap).len();
                 self.fleet.selected = step(self.fleet.selected, by, n);
+            }
+            Screen::Sessions => {
+                let n = self.session_rows(snap).len();
+                self.sessions.selected = step(self.sessions.selected, by, n);
             }
             Screen::Errors => {
                 if self.errors.popup.is_some() {
@@ -322,6 +379,8 @@ impl App {
                     self.fleet.selected = i;
                 }
             }
+            // A click only selects: attaching stays a deliberate key.
+            Screen::Sessions => self.sessions.selected = i,
             Screen::Errors => {
                 if self.errors.selected == i {
                     self.open_selected_error(snap);
@@ -376,11 +435,13 @@ mod tests {
         app.handle(Event::key(KeyCode::BackTab), &snap);
         assert_eq!(app.screen, Screen::Logs);
         keys(&mut app, &snap, "3");
+        assert_eq!(app.screen, Screen::Sessions);
+        keys(&mut app, &snap, "4");
         assert_eq!(app.screen, Screen::Errors);
         keys(&mut app, &snap, "1");
         assert_eq!(app.screen, Screen::Fleet);
-        // No fifth screen.
-        assert_eq!(app.handle(Event::char('5'), &snap), Outcome::None);
+        // No sixth screen.
+        assert_eq!(app.handle(Event::char('6'), &snap), Outcome::None);
         assert_eq!(app.screen, Screen::Fleet);
     }
 
@@ -502,7 +563,7 @@ mod tests {
         let mut app = fixed_app(Theme::COLOR);
         let (_, hits) = draw(&app, &snap, 80, 24);
         app.drawn(hits);
-        let (rect, screen) = app.hits.tabs[3];
+        let (rect, screen) = app.hits.tabs[4];
         assert_eq!(screen, Screen::Logs);
         app.handle(Event::click(rect.x + 1, rect.y), &snap);
         assert_eq!(app.screen, Screen::Logs);
@@ -512,7 +573,7 @@ mod tests {
     fn errors_popup_opens_on_enter_and_esc_closes_it_before_quitting() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        keys(&mut app, &snap, "3");
+        keys(&mut app, &snap, "4");
         app.handle(Event::key(KeyCode::Enter), &snap);
         assert_eq!(
             app.errors.popup.as_deref(),
@@ -535,7 +596,7 @@ mod tests {
     fn error_window_cycles_and_counts_within_it() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        keys(&mut app, &snap, "3");
+        keys(&mut app, &snap, "4");
         assert_eq!(app.errors.window, ErrWindow::H1);
         let counts: Vec<u64> = app
             .error_rows(&snap, app.now)
@@ -556,7 +617,7 @@ mod tests {
     fn logs_follow_and_scroll() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        keys(&mut app, &snap, "4");
+        keys(&mut app, &snap, "5");
         let (_, hits) = draw(&app, &snap, 80, 8);
         app.drawn(hits);
         assert!(app.logs.follow);
@@ -579,7 +640,7 @@ mod tests {
     fn logs_runner_and_level_filters_cycle_back_to_all() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        keys(&mut app, &snap, "4r");
+        keys(&mut app, &snap, "5r");
         assert_eq!(app.logs.runner.as_deref(), Some("prm-3"));
         keys(&mut app, &snap, "rrrr");
         assert_eq!(app.logs.runner, None);
@@ -628,20 +689,20 @@ mod tests {
         /// Any key sequence keeps the selection inside the rows and never panics.
         #[test]
         fn random_input_keeps_state_valid(
-            input in proptest::collection::vec((0u8..40, 0u16..90, 0u16..30), 0..60)
+            input in proptest::collection::vec((0u8..42, 0u16..90, 0u16..30), 0..60)
         ) {
             let snap = fixed_snapshot();
             let mut app = fixed_app(Theme::COLOR);
-            let chars = b"jkhlsSw/fr?q123\t";
+            let chars = b"jkhlsSwx/fr?q135\t";
             for (k, x, y) in input {
                 let ev = match k {
-                    0..=15 => Event::char(chars[usize::from(k)] as char),
-                    16 => Event::key(KeyCode::Enter),
-                    17 => Event::key(KeyCode::Esc),
-                    18 => Event::key(KeyCode::Tab),
-                    19 => Event::key(KeyCode::PageDown),
-                    20 => Event::key(KeyCode::End),
-                    21..=29 => Event::click(x, y),
+                    0..=16 => Event::char(chars[usize::from(k)] as char),
+                    17 => Event::key(KeyCode::Enter),
+                    18 => Event::key(KeyCode::Esc),
+                    19 => Event::key(KeyCode::Tab),
+                    20 => Event::key(KeyCode::PageDown),
+                    21 => Event::key(KeyCode::End),
+                    22..=30 => Event::click(x, y),
                     _ => Event::wheel(k % 2 == 0, x, y),
                 };
                 app.handle(ev, &snap);
@@ -649,6 +710,7 @@ mod tests {
                 app.drawn(hits);
                 proptest::prop_assert!(app.fleet.selected < 4);
                 proptest::prop_assert!(app.errors.selected < 4);
+                proptest::prop_assert!(app.sessions.selected < 6);
             }
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::detach_key::DetachKey;
 /// Re-exported for the benches, which parse durations the same way.
 use crate::duration_arg::parse_duration;
 
@@ -48,6 +49,8 @@ pub struct WatchArgs {
 pub enum Command {
     /// Start a local coordinator and a runner, feed them jobs, and show what happens.
     Demo(DemoArgs),
+    /// Observe, join or open a shell in a live job's terminal (operator API).
+    Attach(AttachArgs),
     /// Tally errors (warnings and above) in runner log files by fingerprint.
     Tally(TallyArgs),
 }
@@ -63,6 +66,53 @@ pub struct DemoArgs {
     /// Keep the demo's files (configs, logs) in this directory.
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("mode").args(["observe", "join", "shell"])))]
+pub struct AttachArgs {
+    /// console.toml with the runner's session_url, operator token and
+    /// fingerprint.
+    #[arg(long, short = 'c', env = "TERMGATE_CONSOLE_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// The runner, by its name in console.toml.
+    pub runner: String,
+    /// A session id, a unique prefix of one, or a job id.
+    #[arg(value_name = "SESSION|JOB_ID")]
+    pub session: String,
+    /// Watch the user's terminal, read-only (the default).
+    #[arg(long)]
+    pub observe: bool,
+    /// Type into the user's terminal as a second writer (needs a reason).
+    #[arg(long)]
+    pub join: bool,
+    /// Open a new shell in the job's environment (needs a reason).
+    #[arg(long)]
+    pub shell: bool,
+    /// Why, for the runner's audit log; --join and --shell ask for one
+    /// when it is not given.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Do not check the session server's certificate against the
+    /// fingerprint in console.toml.
+    #[arg(long)]
+    pub insecure: bool,
+    /// The key that ends the attach, e.g. ctrl-] or ctrl-q [default:
+    /// console.toml's detach_key, else ctrl-]].
+    #[arg(long, value_name = "KEY")]
+    pub detach_key: Option<DetachKey>,
+}
+
+impl AttachArgs {
+    /// The mode the flags ask for (observe unless --join or --shell).
+    pub fn mode(&self) -> termgate::operator::Mode {
+        use termgate::operator::Mode;
+        match (self.join, self.shell) {
+            (true, _) => Mode::Join,
+            (_, true) => Mode::Shell,
+            _ => Mode::Observe,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +159,49 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn attach_flags() {
+        use termgate::operator::Mode;
+        let cli = Cli::try_parse_from(["termgate", "attach", "prm-5", "4711"]).unwrap();
+        let Some(Command::Attach(a)) = cli.command else {
+            panic!("not attach")
+        };
+        assert_eq!((a.runner.as_str(), a.session.as_str()), ("prm-5", "4711"));
+        assert_eq!(a.mode(), Mode::Observe);
+        assert_eq!(a.detach_key, None);
+        let cli = Cli::try_parse_from([
+            "termgate",
+            "attach",
+            "-c",
+            "c.toml",
+            "prm-5",
+            "9f1c",
+            "--shell",
+            "--reason",
+            "disk full",
+            "--detach-key",
+            "ctrl-q",
+            "--insecure",
+        ])
+        .unwrap();
+        let Some(Command::Attach(a)) = cli.command else {
+            panic!("not attach")
+        };
+        assert_eq!(a.mode(), Mode::Shell);
+        assert_eq!(a.reason.as_deref(), Some("disk full"));
+        assert_eq!(a.detach_key.map(|k| k.byte()), Some(0x11));
+        assert!(a.insecure);
+        // One mode at most; a bad detach key is explained.
+        let e = Cli::try_parse_from(["termgate", "attach", "r", "1", "--join", "--shell"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot be used with"), "{e}");
+        let e = Cli::try_parse_from(["termgate", "attach", "r", "1", "--detach-key", "q"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ctrl-]"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! timeout = "2s"         # per request
 //! concurrency = 32       # scrapes in flight at most
 //! log_file = "/var/log/termgate/console.log"  # the console's own log
+//! detach_key = "ctrl-]"  # ends an attach (`termgate attach`, Sessions)
 //!
 //! [[runners]]
 //! name = "prm-5"
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::detach_key::DetachKey;
 use crate::duration_arg::parse_duration;
 use crate::model::RunnerSource;
 use crate::scrape::options::{PollOptions, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL, DEFAULT_TIMEOUT};
@@ -64,6 +66,9 @@ pub struct ConsoleConfig {
     /// Where the console appends its own log (`--log-file` wins).
     #[serde(default)]
     pub log_file: Option<PathBuf>,
+    /// The key that ends an attach (`--detach-key` wins).
+    #[serde(default, deserialize_with = "de_detach_key")]
+    pub detach_key: Option<DetachKey>,
 }
 
 impl Default for ConsoleConfig {
@@ -75,6 +80,7 @@ impl Default for ConsoleConfig {
             runners: Vec::new(),
             prometheus: None,
             log_file: None,
+            detach_key: None,
         }
     }
 }
@@ -134,6 +140,11 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Raw::Secs(n) => n.to_string(),
     };
     parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn de_detach_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DetachKey>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 impl ConsoleConfig {
@@ -306,6 +317,16 @@ mod tests {
     fn log_file() {
         let cfg = ConsoleConfig::parse("log_file = \"/tmp/c/console.log\"\n", "t").unwrap();
         assert_eq!(cfg.log_file, Some(PathBuf::from("/tmp/c/console.log")));
+    }
+
+    #[test]
+    fn detach_key() {
+        let cfg = ConsoleConfig::parse("detach_key = \"ctrl-q\"\n", "t").unwrap();
+        assert_eq!(cfg.detach_key.map(|k| k.byte()), Some(0x11));
+        let e = ConsoleConfig::parse("detach_key = \"q\"\n", "console.toml").unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("console.toml") && e.contains("line 1"), "{e}");
+        assert!(e.contains("detach key \"q\""), "{e}");
     }
 
     #[test]

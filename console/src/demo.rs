@@ -3,6 +3,13 @@
 //! terminal job, followed until the duration ends, `q`/Ctrl-C in the TUI, or
 //! SIGHUP/SIGTERM/SIGINT; each way stops the runner (which kills its jobs)
 //! and then the coordinator.
+//!
+//! The runner has operator access on: the demo adds a `control` operator
+//! (`termgate-runner operator add`), pins the session server's certificate
+//! and gives the console the runner's `session_url`, so the Sessions screen
+//! (`3`) lists the terminal jobs and Enter, `j` or `x` attach to them. It
+//! also writes `console.toml` in its directory for `termgate -c` and
+//! `termgate attach -c`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,8 +21,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use termgate::admin::{JobSpec, JobView};
+use termgate::logschema::{self as schema, msg};
 
+use crate::access::OperatorAccess;
+use crate::app::Screen;
 use crate::cli::DemoArgs;
+use crate::config::RunnerEntry;
 
 const CI_JOBS: &str = include_str!("../../assets/jobs/.gitlab-ci.yml");
 const WEBIDE_JOB: &str = include_str!("../../assets/jobs/.gitlab/.gitlab-webide.yml");
@@ -86,11 +97,21 @@ impl Drop for Proc {
     }
 }
 
+/// The demo runner's name (config and console).
+pub const RUNNER_NAME: &str = "demo-runner";
+/// The operator the demo adds.
+pub const OPERATOR_NAME: &str = "demo";
+
 pub struct Demo {
     pub coordinator_url: String,
     pub metrics_url: String,
     pub dir: PathBuf,
     pub runner_log: PathBuf,
+    /// The runner as the console sees it: metrics, logs and, when the
+    /// runner has an operator API, `session_url`, token and fingerprint.
+    pub entry: RunnerEntry,
+    /// Why the console has no operator access, when it has none.
+    pub no_access: Option<String>,
     // Order matters: the runner stops before the coordinator.
     _runner: Proc,
     _coordinator: Proc,
@@ -158,7 +179,7 @@ impl Demo {
                 "shell",
                 "--run-untagged",
                 "--name",
-                "demo-runner",
+                RUNNER_NAME,
             ])
             .args(["--tag-list", "interactive-web-terminal"])
             .args([
@@ -179,9 +200,15 @@ impl Demo {
         }
         let text = std::fs::read_to_string(&config)?;
         let text = set_global_keys(&text, &[("concurrent", "8"), ("check_interval", "1")]);
-        // Interactive terminals on an ephemeral loopback port.
-        let text = format!("{text}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n  session_timeout = 1800\n");
+        // Interactive terminals on an ephemeral loopback port, with the
+        // operator API on the same listener.
+        let operators = dir.join("operators.toml");
+        let text = format!(
+            "{text}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n  session_timeout = 1800\n  operators_file = {}\n",
+            toml_string(&operators.display().to_string())
+        );
         std::fs::write(&config, text)?;
+        let token = add_operator(&bin, &config);
 
         let runner_log = dir.join("runner.log");
         let runner = Command::new(&bin)
@@ -202,18 +229,16 @@ impl Demo {
             .context("starting the demo runner")?;
         let runner = Proc::new(runner, Duration::from_secs(5));
         let deadline = Instant::now() + Duration::from_secs(20);
-        let metrics_url = loop {
+        let (metrics_url, started) = loop {
             let log = std::fs::read_to_string(&runner_log).unwrap_or_default();
-            if let Some(addr) = log
+            let lines: Vec<Value> = log
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|l| {
-                    l[termgate::logschema::MSG]
-                        == termgate::logschema::msg::METRICS_SERVER_LISTENING
-                })
-                .and_then(|l| l[termgate::logschema::ADDRESS].as_str().map(str::to_owned))
-            {
-                break format!("http://{addr}");
+                .collect();
+            let metrics = address_logged(&lines, msg::METRICS_SERVER_LISTENING);
+            let sessions = address_logged(&lines, msg::SESSION_SERVER_LISTENING);
+            if let (Some(metrics), Some(_)) = (&metrics, &sessions) {
+                break (format!("http://{metrics}"), lines);
             }
             if Instant::now() > deadline {
                 bail!(
@@ -223,11 +248,33 @@ impl Demo {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
+        // The operator API: its own listener if the runner has one, else
+        // the session server's.
+        let session_url = address_logged(&started, msg::OPERATOR_API_LISTENING)
+            .or_else(|| address_logged(&started, msg::SESSION_SERVER_LISTENING))
+            .map(|a| format!("https://{a}"));
+        let fingerprint = certificate_fingerprint(&started, &config);
+        let (operator_token, no_access) = match token {
+            Ok(t) => (Some(t), None),
+            Err(why) => (None, Some(why)),
+        };
+        let entry = RunnerEntry {
+            name: RUNNER_NAME.into(),
+            metrics_url: format!("{metrics_url}/metrics"),
+            session_url,
+            operator_token,
+            operator_token_file: None,
+            fingerprint: fingerprint.map(|f| termgate::operator::format_fingerprint(&f)),
+            logs: vec![runner_log.display().to_string()],
+        };
+        write_console_toml(&dir.join("console.toml"), &entry)?;
         Ok(Demo {
             coordinator_url,
             metrics_url,
             dir,
             runner_log,
+            entry,
+            no_access,
             _runner: runner,
             _coordinator: coordinator,
             _tmp: tmp,
@@ -259,6 +306,121 @@ impl Demo {
             .map(str::to_owned)
             .collect())
     }
+}
+
+/// The console's operator access to the demo runner. Without a pinned
+/// certificate (a runner that does not persist or log it) it is
+/// `--insecure`: the demo runner is on loopback and was started just now.
+pub fn operator_access(demo: &Demo) -> OperatorAccess {
+    match &demo.no_access {
+        Some(why) => OperatorAccess::none(RUNNER_NAME, why),
+        None => OperatorAccess::from_entry(&demo.entry, demo.entry.fingerprint.is_none()),
+    }
+}
+
+/// `termgate-runner operator add demo --role control -c <config>`: the
+/// token it prints, or why there is none (the console then shows it on the
+/// Sessions screen; everything else of the demo works without it).
+fn add_operator(bin: &Path, config: &Path) -> std::result::Result<String, String> {
+    let out = Command::new(bin)
+        .args(["operator", "add", OPERATOR_NAME, "--role", "control", "-c"])
+        .arg(config)
+        .output()
+        .map_err(|e| format!("running termgate-runner operator add: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with(termgate::operator::TOKEN_PREFIX))
+        .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_'));
+    match (out.status.success(), token) {
+        (true, Some(t)) => Ok(t.to_string()),
+        _ => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = why
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no token printed");
+            tracing::warn!({ schema::ERROR } = %why, "demo: no operator access");
+            Err(format!(
+                "no operator access: termgate-runner operator add: {why}"
+            ))
+        }
+    }
+}
+
+/// The `address` of the first runner log line with message `message`.
+fn address_logged(lines: &[Value], message: &str) -> Option<String> {
+    lines
+        .iter()
+        .find(|l| l[schema::MSG] == message)
+        .and_then(|l| l[schema::ADDRESS].as_str().map(str::to_owned))
+}
+
+/// The session server certificate's SHA-256: as the runner logged it
+/// (`fingerprint` of its certificate line), else from the PEM it keeps
+/// beside its config (`path` of that line, or `session-server.crt`).
+// TODO(wt-con, issue 17): once the runner persists and logs its
+// certificate on main, drop the `None` case (the demo then always pins) and
+// check this against the real log line in console/tests/demo.rs.
+fn certificate_fingerprint(lines: &[Value], config: &Path) -> Option<[u8; 32]> {
+    let cert_line = lines.iter().find(|l| {
+        l[schema::MSG] == msg::SESSION_CERT_GENERATED || l[schema::MSG] == msg::SESSION_CERT_REUSED
+    });
+    if let Some(f) = cert_line
+        .and_then(|l| l[schema::FINGERPRINT].as_str())
+        .and_then(termgate::operator::parse_fingerprint)
+    {
+        return Some(f);
+    }
+    let path = cert_line
+        .and_then(|l| l[schema::PATH].as_str())
+        .map(PathBuf::from)
+        .or_else(|| config.parent().map(|d| d.join("session-server.crt")))?;
+    let pem = std::fs::read_to_string(path).ok()?;
+    pem_fingerprint(&pem)
+}
+
+/// SHA-256 of the DER of the first certificate in `pem`.
+pub fn pem_fingerprint(pem: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let body = pem.split_once(BEGIN)?.1.split_once(END)?.0;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Some(sha2::Sha256::digest(der).into())
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// `console.toml` for this demo: `termgate -c` and `termgate attach -c`.
+fn write_console_toml(path: &Path, e: &RunnerEntry) -> Result<()> {
+    let mut t = String::from(
+        "# Written by `termgate demo` for this demo's runner.\ninterval = \"1s\"\n\n[[runners]]\n",
+    );
+    t.push_str(&format!("name = {}\n", toml_string(&e.name)));
+    t.push_str(&format!("metrics_url = {}\n", toml_string(&e.metrics_url)));
+    for (key, value) in [
+        ("session_url", &e.session_url),
+        ("operator_token", &e.operator_token),
+        ("fingerprint", &e.fingerprint),
+    ] {
+        if let Some(v) = value {
+            t.push_str(&format!("{key} = {}\n", toml_string(v)));
+        }
+    }
+    let logs: Vec<String> = e.logs.iter().map(|l| toml_string(l)).collect();
+    t.push_str(&format!("logs = [{}]\n", logs.join(", ")));
+    // The token is a secret: owner only, as the runner's config.toml.
+    let mut f = std::fs::OpenOptions::new();
+    f.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
+    std::io::Write::write_all(&mut f.open(path)?, t.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Set top-level `key = value` lines of a config.toml (replacing existing
@@ -326,31 +488,42 @@ pub fn run(args: DemoArgs) -> Result<()> {
             shutdown.clone(),
         ));
         let sources = vec![crate::model::RunnerSource {
-            name: "demo-runner".into(),
-            metrics_url: format!("{}/metrics", demo.metrics_url),
-            session_url: None,
-            logs: vec![demo.runner_log.display().to_string()],
+            name: RUNNER_NAME.into(),
+            metrics_url: demo.entry.metrics_url.clone(),
+            session_url: demo.entry.session_url.clone(),
+            logs: demo.entry.logs.clone(),
         }];
         let opts = crate::scrape::poller::PollOptions {
             interval: Duration::from_secs(1),
             ..Default::default()
         };
-        let snaps =
-            crate::watch::start(&crate::cli::WatchArgs::default(), sources, opts, &shutdown);
+        let access = vec![operator_access(&demo)];
+        let attacher = crate::attach::Attacher::new(
+            crate::access::endpoints(&access),
+            crate::attach::DetachKey::default(),
+        );
+        let snaps = crate::watch::start(
+            &crate::cli::WatchArgs::default(),
+            sources,
+            &access,
+            opts,
+            &shutdown,
+        );
         let show = async {
             if args.headless {
                 let d = headless_for.unwrap_or(Duration::from_secs(20));
                 tokio::time::sleep(d).await;
                 let snap = snaps.borrow().clone();
-                println!("{}", render_fleet_text(&snap, 120, 30));
+                println!("{}", render_screen_text(&snap, Screen::Fleet, 120, 30));
+                println!("{}", render_screen_text(&snap, Screen::Sessions, 120, 12));
                 Ok(())
             } else if let Some(d) = headless_for {
                 tokio::select! {
-                    r = crate::tui::run_tui(snaps, shutdown.clone()) => r,
+                    r = crate::tui::run_tui(snaps, shutdown.clone(), attacher) => r,
                     _ = tokio::time::sleep(d) => Ok(()),
                 }
             } else {
-                crate::tui::run_tui(snaps, shutdown.clone()).await
+                crate::tui::run_tui(snaps, shutdown.clone(), attacher).await
             }
         };
         let res = tokio::select! {
@@ -378,6 +551,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
             demo.coordinator_url, demo.metrics_url
         );
         println!("files in {}", demo.dir.display());
+        println!(
+            "attach: termgate attach -c {} {RUNNER_NAME} <job id> [--observe|--join|--shell]",
+            demo.dir.join("console.toml").display()
+        );
         println!();
         print_jobs(&demo.jobs()?);
         println!();
@@ -531,12 +708,23 @@ async fn attach_terminals(
 
 /// The Fleet screen as plain text (headless demo, scripts).
 pub fn render_fleet_text(snap: &crate::model::Snapshot, width: u16, height: u16) -> String {
+    render_screen_text(snap, Screen::Fleet, width, height)
+}
+
+/// A screen as plain text (headless demo, scripts).
+pub fn render_screen_text(
+    snap: &crate::model::Snapshot,
+    screen: Screen,
+    width: u16,
+    height: u16,
+) -> String {
     let backend = ratatui::backend::TestBackend::new(width, height);
     let Ok(mut terminal) = ratatui::Terminal::new(backend) else {
         return String::new();
     };
     let now = std::time::SystemTime::now();
-    let app = crate::app::App::new(crate::ui::widgets::Theme::MONO, now);
+    let mut app = crate::app::App::new(crate::ui::widgets::Theme::MONO, now);
+    app.screen = screen;
     let _ = terminal.draw(|f| {
         crate::ui::render(f, &app, snap, now);
     });
@@ -556,6 +744,69 @@ pub fn render_fleet_text(snap: &crate::model::Snapshot, width: u16, height: u16)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pem_fingerprint_is_the_sha256_of_the_der() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let der: Vec<u8> = (0u8..=200).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let pem = format!(
+            "junk\n-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        );
+        let want: [u8; 32] = sha2::Sha256::digest(&der).into();
+        assert_eq!(pem_fingerprint(&pem), Some(want));
+        assert_eq!(pem_fingerprint("no certificate"), None);
+        assert_eq!(
+            pem_fingerprint("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_certificate_fingerprint_comes_from_the_log_or_the_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        let fp = termgate::operator::format_fingerprint(&[7u8; 32]);
+        let logged = vec![serde_json::json!({
+            schema::MSG: msg::SESSION_CERT_GENERATED,
+            schema::FINGERPRINT: fp,
+        })];
+        assert_eq!(certificate_fingerprint(&logged, &config), Some([7u8; 32]));
+        // Nothing logged, nothing beside the config: not pinned.
+        assert_eq!(certificate_fingerprint(&[], &config), None);
+        let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("session-server.crt"), pem).unwrap();
+        assert_eq!(certificate_fingerprint(&[], &config), pem_fingerprint(pem));
+        assert!(pem_fingerprint(pem).is_some());
+    }
+
+    #[test]
+    fn console_toml_for_the_demo_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("console.toml");
+        let entry = RunnerEntry {
+            name: RUNNER_NAME.into(),
+            metrics_url: "http://127.0.0.1:1/metrics".into(),
+            session_url: Some("https://127.0.0.1:2".into()),
+            operator_token: Some("tgo_ab\"c".into()),
+            operator_token_file: None,
+            fingerprint: None,
+            logs: vec!["/tmp/x \"y\".log".into()],
+        };
+        write_console_toml(&path, &entry).unwrap();
+        let cfg = crate::config::ConsoleConfig::load(&path).unwrap();
+        assert_eq!(cfg.runners, [entry]);
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     #[test]
     fn global_keys_replace_not_duplicate() {

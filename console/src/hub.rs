@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::logs::parse::{self, LineKind};
 use crate::logs::tail;
-use crate::model::{LogRecord, RunnerState, Series, Snapshot, Tally};
+use crate::model::{LogRecord, RunnerSessions, RunnerState, Series, Snapshot, Tally};
 
 /// Lines kept for the Logs screen.
 pub const LOG_CAPACITY: usize = 2000;
@@ -59,6 +59,7 @@ impl LogState {
 /// `log_sources` (`(runner, globs)`), published on the returned channel.
 pub fn spawn(
     runners: watch::Receiver<Vec<RunnerState>>,
+    sessions: watch::Receiver<Vec<RunnerSessions>>,
     log_sources: Vec<(String, Vec<String>)>,
     interval: Duration,
     shutdown: CancellationToken,
@@ -68,12 +69,13 @@ pub fn spawn(
     } else {
         mpsc::channel(1).1
     };
-    spawn_with_lines(runners, lines, interval, shutdown)
+    spawn_with_lines(runners, sessions, lines, interval, shutdown)
 }
 
 /// As [`spawn`], with the log lines from any channel (tests, the demo).
 pub fn spawn_with_lines(
     mut runners: watch::Receiver<Vec<RunnerState>>,
+    mut sessions: watch::Receiver<Vec<RunnerSessions>>,
     mut lines: mpsc::Receiver<(String, String)>,
     interval: Duration,
     shutdown: CancellationToken,
@@ -88,6 +90,7 @@ pub fn spawn_with_lines(
         let mut runners_changed = true;
         let mut dirty = true;
         let mut lines_open = true;
+        let mut sessions_open = true;
         let mut tick = tokio::time::interval(MIN_PUBLISH);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -99,6 +102,11 @@ pub fn spawn_with_lines(
                     }
                     dirty = true;
                     runners_changed = true;
+                }
+                changed = sessions.changed(), if sessions_open => {
+                    // No sessions poller (or it ended): keep the last list.
+                    sessions_open = changed.is_ok();
+                    dirty = true;
                 }
                 line = lines.recv(), if lines_open => match line {
                     Some((runner, line)) => {
@@ -122,6 +130,7 @@ pub fn spawn_with_lines(
                         let snap = Snapshot {
                             fleet: fleet.clone(),
                             runners,
+                            sessions: sessions.borrow().clone(),
                             tally: logs.tally.clone(),
                             logs: logs.logs.clone(),
                             taken_at: Some(SystemTime::now()),
@@ -206,7 +215,8 @@ mod tests {
         let (rtx, rrx) = watch::channel(Vec::new());
         let (ltx, lrx) = mpsc::channel(16);
         let shutdown = CancellationToken::new();
-        let mut snaps = spawn_with_lines(rrx, lrx, Duration::from_secs(2), shutdown.clone());
+        let (stx, srx) = watch::channel(Vec::new());
+        let mut snaps = spawn_with_lines(rrx, srx, lrx, Duration::from_secs(2), shutdown.clone());
         ltx.send((
             "r1".into(),
             r#"{"level":"error","msg":"boom","time":"2026-11-27T19:00:00Z"}"#.into(),
@@ -226,6 +236,24 @@ mod tests {
         .unwrap();
         assert_eq!(snap.tally.entries.len(), 1);
         assert_eq!(snap.interval, Duration::from_secs(2));
+        // A new sessions list is published too.
+        stx.send(vec![RunnerSessions {
+            runner: "r1".into(),
+            state: crate::model::SessionsState::Waiting,
+        }])
+        .unwrap();
+        let snap = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                snaps.changed().await.unwrap();
+                let s = snaps.borrow().clone();
+                if !s.sessions.is_empty() {
+                    return s;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(snap.sessions[0].runner, "r1");
         drop(rtx);
         shutdown.cancel();
     }

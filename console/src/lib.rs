@@ -1,18 +1,24 @@
 //! termgate: the operations console. [`main`] parses the command line
 //! ([`cli`]), sets up the console's own log ([`logging`]) and runs the
-//! command: the live fleet view ([`watch`], the default), `tally`
-//! ([`tally_cmd`]) or `demo` ([`demo`]).
+//! command: the live fleet view ([`watch`], the default), `attach`
+//! ([`attach_cmd`]), `tally` ([`tally_cmd`]) or `demo` ([`demo`]).
 
+pub mod access;
 pub mod app;
+pub mod attach;
+pub mod attach_cmd;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod detach_key;
 pub mod duration_arg;
 pub mod event;
 pub mod hub;
 pub mod logging;
 pub mod logs;
 pub mod model;
+pub mod operator_client;
+pub mod panic_hook;
 pub mod scrape;
 pub mod tally_cmd;
 pub mod text;
@@ -47,6 +53,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let from_config = cfg.as_ref().and_then(|c| c.log_file.as_deref());
             start_log(&cli.log, from_config, "watch");
             watch::run(cli.watch, cfg.as_ref())
+        }
+        Some(Command::Attach(args)) => {
+            let cfg = attach_cmd::load_config(&args)?;
+            start_log(&cli.log, cfg.log_file.as_deref(), "attach");
+            attach_cmd::run(args, &cfg)
         }
         Some(Command::Demo(args)) => {
             start_log(&cli.log, None, "demo");

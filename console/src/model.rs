@@ -249,10 +249,38 @@ pub struct Tally {
     pub unparsed: u64,
 }
 
+/// The live sessions of one runner, as the `/sessions` poller last saw them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerSessions {
+    pub runner: String,
+    pub state: SessionsState,
+}
+
+/// What the console knows of a runner's sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionsState {
+    /// The console has no operator access to the runner: why, as a hint.
+    NoAccess(String),
+    /// Not asked yet.
+    Waiting,
+    /// The last answer.
+    Live {
+        sessions: Vec<termgate::operator::SessionSummary>,
+        at: SystemTime,
+    },
+    /// The last request failed: a short reason and the next try.
+    Failed {
+        reason: String,
+        retry_at: SystemTime,
+    },
+}
+
 /// What the UI draws from: the pollers' and tailers' latest state.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub runners: Vec<RunnerState>,
+    /// Live sessions per runner (the Sessions screen), in config order.
+    pub sessions: Vec<RunnerSessions>,
     pub tally: Tally,
     /// The live tail, newest last, bounded.
     pub logs: VecDeque<LogRecord>,

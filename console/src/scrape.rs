@@ -2,7 +2,8 @@
 //! ([`client`], [`parse`], [`poller`] over the per-runner [`link`] state,
 //! with [`options`]) or read the same series from a
 //! Prometheus server ([`prometheus`]). Both publish `Vec<RunnerState>` on a
-//! `tokio::sync::watch` channel.
+//! `tokio::sync::watch` channel. [`sessions`] polls the runners' operator
+//! API (`GET /sessions`) with the same loop.
 
 pub mod client;
 pub mod link;
@@ -10,6 +11,7 @@ pub mod options;
 pub mod parse;
 pub mod poller;
 pub mod prometheus;
+pub mod sessions;
 #[cfg(test)]
 pub(crate) mod test_server;
 

@@ -3,8 +3,6 @@
 //! event loop that feeds input, snapshots and a 1 s tick to the [`App`].
 
 use std::io::{self, Stdout};
-use std::panic::PanicHookInfo;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
@@ -20,18 +18,18 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Outcome};
+use crate::attach::{AttachRequest, Attacher};
 use crate::event::Event;
 use crate::model::Snapshot;
+use crate::panic_hook::PanicRestore;
 use crate::ui::widgets::Theme;
-
-type PanicHook = Arc<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>;
 
 /// Owns the terminal while the TUI runs. Dropping it (also on an error
 /// path) leaves the alternate screen and raw mode; a panic does the same
 /// before the panic message is printed.
 pub struct TerminalGuard {
     pub terminal: Terminal<CrosstermBackend<Stdout>>,
-    previous_hook: PanicHook,
+    _hook: PanicRestore,
 }
 
 /// Put the terminal back as it was. Safe to call more than once.
@@ -47,42 +45,52 @@ pub fn restore() {
 
 impl TerminalGuard {
     pub fn enter() -> Result<TerminalGuard> {
-        let previous_hook: PanicHook = Arc::from(std::panic::take_hook());
-        let chained = previous_hook.clone();
-        std::panic::set_hook(Box::new(move |info| {
-            restore();
-            chained(info);
-        }));
+        let hook = PanicRestore::install(restore);
         // From here on, a failure restores through the guard's drop.
         let mut guard = TerminalGuard {
             terminal: Terminal::new(CrosstermBackend::new(io::stdout()))
                 .context("opening the terminal")?,
-            previous_hook,
+            _hook: hook,
         };
+        guard.resume()?;
+        Ok(guard)
+    }
+
+    /// Give the terminal back for a while (an attach): leave the alternate
+    /// screen, mouse capture and raw mode. The caller must have dropped
+    /// its `EventStream`, whose reader thread would take keys meant for
+    /// the attach.
+    pub fn suspend(&mut self) {
+        restore();
+    }
+
+    /// Take the terminal (again): raw mode, alternate screen, mouse, and a
+    /// cleared screen so the next draw repaints everything.
+    pub fn resume(&mut self) -> Result<()> {
         enable_raw_mode().context("raw mode")?;
         execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)
             .context("alternate screen")?;
-        guard.terminal.hide_cursor().context("hiding the cursor")?;
-        guard.terminal.clear().context("clearing the screen")?;
-        Ok(guard)
+        self.terminal.hide_cursor().context("hiding the cursor")?;
+        self.terminal.clear().context("clearing the screen")?;
+        Ok(())
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
-        let previous = self.previous_hook.clone();
-        let _ = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| previous(info)));
+        // `_hook` drops after this and puts the previous panic hook back.
     }
 }
 
 /// Run the TUI until `q`/Ctrl-C or `shutdown`. Draws on every snapshot,
-/// input event and once a second (ages and the clock move). The caller
-/// cancels its pollers when this returns.
+/// input event and once a second (ages and the clock move). An attach from
+/// the Sessions screen suspends it ([`attach_suspended`]) and it comes back
+/// as it was. The caller cancels its pollers when this returns.
 pub async fn run_tui(
     mut snapshots: watch::Receiver<Snapshot>,
     shutdown: CancellationToken,
+    attacher: Attacher,
 ) -> Result<()> {
     let theme = Theme::from_no_color(std::env::var_os("NO_COLOR").as_deref());
     let mut app = App::new(theme, SystemTime::now());
@@ -107,36 +115,68 @@ pub async fn run_tui(
             }
         }
         // Wait for something that may change the screen.
-        loop {
-            let redraw = tokio::select! {
+        let attach = loop {
+            let step = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = tick.tick() => true,
+                _ = tick.tick() => Outcome::Redraw,
                 changed = snapshots.changed(), if snapshots_open => {
                     // The publisher went away: keep showing the last one.
                     snapshots_open = changed.is_ok();
-                    true
+                    Outcome::Redraw
                 }
                 ev = events.next() => match ev {
                     None => return Ok(()),
                     Some(Err(e)) => return Err(e).context("reading terminal events"),
                     Some(Ok(ev)) => match Event::from_terminal(ev) {
-                        None => false,
+                        None => Outcome::None,
                         Some(ev) => {
                             app.now = SystemTime::now();
                             // Held only for this synchronous call.
-                            let outcome = app.handle(ev, &snapshots.borrow());
-                            match outcome {
-                                Outcome::Quit => return Ok(()),
-                                Outcome::Redraw => true,
-                                Outcome::None => false,
-                            }
+                            app.handle(ev, &snapshots.borrow())
                         }
                     },
                 },
             };
-            if redraw {
-                break;
+            match step {
+                Outcome::Quit => return Ok(()),
+                Outcome::None => {}
+                Outcome::Redraw => break None,
+                Outcome::Attach(req) => break Some(req),
+            }
+        };
+        if let Some(req) = attach {
+            // The stream's reader thread would take the attach's keys.
+            drop(events);
+            let message = attach_suspended(&mut guard, &attacher, &req, &shutdown).await?;
+            events = EventStream::new();
+            match message {
+                Some(m) => app.attached(m),
+                // Stopped (a signal) while attached.
+                None => return Ok(()),
             }
         }
     }
+}
+
+/// Run one attach with the TUI suspended: the terminal is the attach's
+/// until it ends, then the TUI takes it back and repaints. Returns the
+/// line for the status (how it ended, or why it failed), or `None` when
+/// `shutdown` came first.
+pub async fn attach_suspended(
+    guard: &mut TerminalGuard,
+    attacher: &Attacher,
+    req: &AttachRequest,
+    shutdown: &CancellationToken,
+) -> Result<Option<String>> {
+    guard.suspend();
+    let ended = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        r = attacher.attach(req) => Some(r),
+    };
+    // The attach's own guard has put the terminal back in cooked mode.
+    guard.resume()?;
+    Ok(ended.map(|r| match r {
+        Ok(end) => end.summary(),
+        Err(e) => format!("[termgate] attach failed: {e}"),
+    }))
 }

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod help;
 pub mod logs;
 pub mod runner;
+pub mod sessions;
 pub mod widgets;
 
 #[cfg(test)]
@@ -41,6 +42,7 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot, now: SystemTime) ->
                 runner::render(frame, body, app, snap, now);
                 None
             }
+            Screen::Sessions => sessions::render(frame, body, app, snap, now),
             Screen::Errors => errors::render(frame, body, app, snap, now),
             Screen::Logs => logs::render(frame, body, app, snap),
         },
@@ -70,6 +72,10 @@ fn header(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: System
         Screen::Runner => match app.current_runner(snap) {
             Some(r) => format!("runner {}", r.source.name),
             None => "runner".into(),
+        },
+        Screen::Sessions => match &app.sessions.runner {
+            Some(r) => format!("sessions {r}"),
+            None => "sessions".into(),
         },
         Screen::Errors => "errors".into(),
         Screen::Logs => "logs".into(),
@@ -102,9 +108,42 @@ fn header(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: System
     frame.render_widget(Paragraph::new(Line::from(left)), area);
 }
 
-/// Footer: the filter prompt while typing, else the tabs and key hints.
+/// Footer: the reason or filter prompt while typing, how the last attach
+/// ended, else the tabs and key hints.
 fn footer(frame: &mut Frame, area: Rect, app: &App) -> Vec<(Rect, Screen)> {
     let t = app.theme;
+    if let Some(p) = &app.prompt {
+        let r = &p.request;
+        let what = match r.mode {
+            termgate::operator::Mode::Observe => "observing",
+            termgate::operator::Mode::Join => "joining",
+            termgate::operator::Mode::Shell => "a shell in",
+        };
+        let mut spans = vec![
+            Span::styled(
+                format!("reason for {what} job {} on {}: ", r.job_id, r.runner),
+                t.accent(),
+            ),
+            Span::raw(p.text.clone()),
+            Span::styled("▏", t.accent()),
+        ];
+        if p.refused {
+            spans.push(Span::styled("  a reason is required (audited)", t.bad()));
+        } else {
+            spans.push(Span::styled("  Enter attach · Esc cancel", t.dim()));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        return Vec::new();
+    }
+    if let Some(status) = &app.status {
+        // How the last attach ended, until the next key or click.
+        let line = Line::from(vec![
+            Span::styled(status.clone(), t.accent()),
+            Span::styled("  (any key)", t.dim()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return Vec::new();
+    }
     if let Some(text) = &app.input {
         let line = Line::from(vec![
             Span::styled("/", t.accent()),
@@ -133,10 +172,12 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) -> Vec<(Rect, Screen)> {
         spans.push(Span::raw(" "));
         x += w + 1;
     }
-    let hints = help::hints(app.screen);
     let used = usize::from(x - area.x);
     let room = usize::from(area.width).saturating_sub(used);
-    if room > hints.width() {
+    if let Some(hints) = help::hints(app.screen)
+        .into_iter()
+        .find(|h| room > h.width())
+    {
         spans.push(Span::styled(format!("{hints:>room$}"), t.dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

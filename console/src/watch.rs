@@ -7,10 +7,13 @@ use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::OperatorAccess;
+use crate::attach::Attacher;
 use crate::cli::WatchArgs;
 use crate::config::{parse_runner_flag, ConsoleConfig};
 use crate::model::{RunnerSource, RunnerState, Snapshot};
 use crate::scrape::poller::PollOptions;
+use crate::scrape::sessions::SessionTarget;
 
 /// console.toml, if `--config` names one.
 pub fn load_config(args: &WatchArgs) -> Result<Option<ConsoleConfig>> {
@@ -52,10 +55,12 @@ pub fn sources_from(
     Ok((sources, opts))
 }
 
-/// Start polling (direct or via Prometheus) and the hub.
+/// Start polling (direct or via Prometheus, and the operator APIs of
+/// `access`) and the hub.
 pub fn start(
     args: &WatchArgs,
     sources: Vec<RunnerSource>,
+    access: &[OperatorAccess],
     opts: PollOptions,
     shutdown: &CancellationToken,
 ) -> watch::Receiver<Snapshot> {
@@ -68,7 +73,12 @@ pub fn start(
         Some(url) => crate::scrape::prometheus::spawn(url.clone(), opts, shutdown.clone()),
         None => crate::scrape::poller::spawn(sources, opts, shutdown.clone()),
     };
-    crate::hub::spawn(runners, log_sources, interval, shutdown.clone())
+    let sessions = crate::scrape::sessions::spawn(
+        access.iter().map(SessionTarget::from).collect(),
+        opts,
+        shutdown.clone(),
+    );
+    crate::hub::spawn(runners, sessions, log_sources, interval, shutdown.clone())
 }
 
 /// The fleet view until `q` or a signal; `cfg` is [`load_config`]'s.
@@ -79,11 +89,14 @@ pub fn run(args: WatchArgs, cfg: Option<&ConsoleConfig>) -> Result<()> {
             "no runners to watch: give --runner NAME=URL, --config console.toml (see assets/console.example.toml) or --prometheus URL; try `termgate demo`"
         );
     }
+    let access = crate::access::for_sources(&sources, cfg, false);
+    let detach = cfg.and_then(|c| c.detach_key).unwrap_or_default();
+    let attacher = Attacher::new(crate::access::endpoints(&access), detach);
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         let shutdown = CancellationToken::new();
-        let snaps = start(&args, sources, opts, &shutdown);
-        let res = crate::tui::run_tui(snaps, shutdown.clone()).await;
+        let snaps = start(&args, sources, &access, opts, &shutdown);
+        let res = crate::tui::run_tui(snaps, shutdown.clone(), attacher).await;
         shutdown.cancel();
         res
     })?;

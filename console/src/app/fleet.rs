@@ -103,8 +103,8 @@ impl App {
         rows
     }
 
-    /// Fleet keys: `s`/`S` sort, Enter opens the runner, Esc clears the
-    /// filter.
+    /// Fleet keys: `s`/`S` sort, Enter opens the runner, `t` its live
+    /// sessions, Esc clears the filter.
     pub(super) fn fleet_key(&mut self, code: KeyCode, snap: &Snapshot) -> Outcome {
         match code {
             KeyCode::Char('s') => {
@@ -113,6 +113,7 @@ impl App {
             }
             KeyCode::Char('S') => self.fleet.descending = !self.fleet.descending,
             KeyCode::Enter => self.open_selected_runner(snap),
+            KeyCode::Char('t') => self.open_runner_sessions(snap),
             KeyCode::Esc if !self.fleet.filter.is_empty() => {
                 self.set_filter(String::new());
             }

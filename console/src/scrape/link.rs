@@ -109,11 +109,10 @@ impl CounterWindow {
     }
 }
 
-/// What the poller keeps per runner besides the published state.
+/// What a poller keeps per runner besides the published state and the
+/// [`Link`] (the poll loop's).
 #[derive(Debug, Clone)]
 pub struct Tracker {
-    pub link: Link,
-    pub in_flight: bool,
     errors: CounterWindow,
     cpu: CounterWindow,
 }
@@ -121,8 +120,6 @@ pub struct Tracker {
 impl Tracker {
     pub fn new(opts: &PollOptions) -> Self {
         Tracker {
-            link: Link::Fresh,
-            in_flight: false,
             errors: CounterWindow::new(opts.rate_window),
             // The last two readings only.
             cpu: CounterWindow::new(Duration::ZERO),
@@ -138,7 +135,6 @@ impl Tracker {
 
     /// A successful scrape taken at `at`: health, rates, history.
     pub fn apply_ok(&mut self, st: &mut RunnerState, mut sample: Sample, at: SystemTime) {
-        self.link.succeeded();
         sample.at = Some(at);
         st.health = Health::Up;
         st.last_ok = Some(at);
@@ -170,16 +166,16 @@ impl Tracker {
         st.latest = Some(sample);
     }
 
-    /// A failed scrape: `Down` with a short reason and the next try.
+    /// A failed scrape at `at`: `Down` with a short reason and the next
+    /// try `retry_in` later.
     pub fn apply_err(
         &mut self,
         st: &mut RunnerState,
         reason: String,
         at: SystemTime,
-        now: Instant,
-        backoff: &Backoff,
+        retry_in: Duration,
     ) {
-        let delay = self.link.failed(now, backoff);
+        let delay = retry_in;
         st.health = Health::Down {
             reason,
             retry_at: at + delay,
@@ -271,10 +267,12 @@ mod tests {
             &mut st,
             "refused".into(),
             t0 + Duration::from_secs(4),
-            Instant::now(),
-            &o.backoff,
+            Duration::from_secs(1),
         );
         assert_eq!(reason(&st), Some("refused"));
+        assert!(
+            matches!(st.health, Health::Down { retry_at, .. } if retry_at == t0 + Duration::from_secs(5))
+        );
         assert!(
             st.latest.is_some(),
             "the last good sample stays for the Runner screen"

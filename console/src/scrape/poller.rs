@@ -1,12 +1,14 @@
 //! Polls every runner's `/metrics` on a shared tick with bounded concurrency,
 //! backs off per runner when it is down ([`super::link`]: the reconnect
 //! state, rates and history per runner) and publishes `Vec<RunnerState>` on a `watch` channel.
+//! The loop itself, [`poll_loop`], is shared with the `/sessions` poller.
 //!
 //! The channel holds the only copy of the states: the poller updates it in
 //! place (`send_modify`), once per batch of results, so an hour of history
 //! for a large fleet is not duplicated on every publish. Readers should
 //! `borrow()` and render, not clone whole histories every frame.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -66,7 +68,106 @@ pub fn spawn_with_states(
     rx
 }
 
-type Outcome = (usize, Result<Sample, ScrapeError>, SystemTime, Instant);
+/// One source's poll, as [`poll_loop`] hands it to its publisher.
+#[derive(Debug)]
+pub struct Polled<T, E> {
+    /// The source's position in the list.
+    pub index: usize,
+    pub result: Result<T, E>,
+    /// When it finished (wall clock, for the state).
+    pub at: SystemTime,
+    /// After a failure: how long until the next try (the source's backoff).
+    pub retry_in: Option<Duration>,
+}
+
+/// The loop of every direct poller (`/metrics` here, `/sessions` in
+/// [`super::sessions`]): each of `n` sources is polled with `fetch(i)` on a
+/// shared tick of `opts.interval`, at most `opts.concurrency` at once; a
+/// source that fails waits for its [`Link`]'s backoff, one that hangs never
+/// delays the others. Results arriving close together are handed to
+/// `publish` in one batch. Ends when `shutdown` is cancelled.
+pub async fn poll_loop<T, E, F, Fut, P>(
+    n: usize,
+    opts: PollOptions,
+    fetch: F,
+    mut publish: P,
+    shutdown: CancellationToken,
+) where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    P: FnMut(Vec<Polled<T, E>>),
+{
+    let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let interval = opts.interval.max(Duration::from_millis(10));
+    let mut links = vec![Link::Fresh; n];
+    let mut in_flight = vec![false; n];
+    let t0 = Instant::now();
+    let mut tick = t0;
+    let mut inflight = FuturesUnordered::new();
+    let mut pending: Vec<Polled<T, E>> = Vec::new();
+    let mut publish_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        for (i, link) in links.iter().enumerate() {
+            if in_flight[i] || link.due_at(now, tick) > now {
+                continue;
+            }
+            in_flight[i] = true;
+            let (sem, request) = (sem.clone(), fetch(i));
+            inflight.push(async move {
+                let permit = sem.acquire_owned().await;
+                let r = request.await;
+                drop(permit);
+                (i, r, SystemTime::now(), Instant::now())
+            });
+        }
+        if now >= tick {
+            tick = next_tick(t0, now, interval);
+        }
+        let wake = links
+            .iter()
+            .zip(&in_flight)
+            .filter(|(_, busy)| !**busy)
+            .map(|(l, _)| l.due_at(now, tick))
+            .chain(publish_at)
+            .min()
+            .unwrap_or(tick);
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(first) = inflight.next(), if !inflight.is_empty() => {
+                let mut done = vec![first];
+                while let Some(Some(more)) = inflight.next().now_or_never() {
+                    done.push(more);
+                }
+                for (index, result, at, finished) in done {
+                    in_flight[index] = false;
+                    let retry_in = match &result {
+                        Ok(_) => {
+                            links[index].succeeded();
+                            None
+                        }
+                        Err(_) => Some(links[index].failed(finished, &opts.backoff)),
+                    };
+                    pending.push(Polled { index, result, at, retry_in });
+                }
+                if inflight.is_empty() {
+                    publish_at = Some(Instant::now());
+                } else {
+                    publish_at.get_or_insert_with(|| Instant::now() + COALESCE);
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+        if publish_at.is_some_and(|p| p <= Instant::now()) {
+            publish_at = None;
+            let batch = std::mem::take(&mut pending);
+            if !batch.is_empty() {
+                publish(batch);
+            }
+        }
+    }
+}
 
 /// The direct-scrape poller (see [`spawn`]).
 pub struct Poller {
@@ -101,85 +202,41 @@ impl Poller {
                 return;
             }
         };
-        let sem = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
-        let interval = self.opts.interval.max(Duration::from_millis(10));
-        let t0 = Instant::now();
-        let mut tick = t0;
-        let mut inflight = FuturesUnordered::new();
-        let mut pending: Vec<Outcome> = Vec::new();
-        let mut publish_at: Option<Instant> = None;
-        loop {
-            let now = Instant::now();
-            for (i, tr) in self.trackers.iter_mut().enumerate() {
-                let src = &self.sources[i];
-                if tr.in_flight || tr.link.due_at(now, tick) > now {
-                    continue;
-                }
-                tr.in_flight = true;
-                let (client, sem, url) = (client.clone(), sem.clone(), src.metrics_url.clone());
-                inflight.push(async move {
-                    let permit = sem.acquire_owned().await;
-                    let r = client.scrape(&url).await;
-                    drop(permit);
-                    (i, r, SystemTime::now(), Instant::now())
-                });
-            }
-            if now >= tick {
-                tick = next_tick(t0, now, interval);
-            }
-            let wake = self
-                .trackers
-                .iter()
-                .filter(|t| !t.in_flight)
-                .map(|t| t.link.due_at(now, tick))
-                .chain(publish_at)
-                .min()
-                .unwrap_or(tick);
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                Some(first) = inflight.next(), if !inflight.is_empty() => {
-                    pending.push(first);
-                    while let Some(Some(more)) = inflight.next().now_or_never() {
-                        pending.push(more);
-                    }
-                    if inflight.is_empty() {
-                        publish_at = Some(Instant::now());
-                    } else {
-                        publish_at.get_or_insert_with(|| Instant::now() + COALESCE);
-                    }
-                }
-                _ = tokio::time::sleep_until(wake.into()) => {}
-            }
-            if publish_at.is_some_and(|p| p <= Instant::now()) {
-                publish_at = None;
-                self.publish(&tx, std::mem::take(&mut pending));
-            }
-        }
-    }
-
-    fn publish(&mut self, tx: &watch::Sender<Vec<RunnerState>>, batch: Vec<Outcome>) {
-        if batch.is_empty() {
-            return;
-        }
-        let backoff = self.opts.backoff;
+        let urls: Vec<String> = self.sources.iter().map(|s| s.metrics_url.clone()).collect();
         let trackers = &mut self.trackers;
-        tx.send_modify(|states| {
-            for (i, r, at, done) in batch {
-                let (Some(tr), Some(st)) = (trackers.get_mut(i), states.get_mut(i)) else {
-                    continue;
-                };
-                tr.in_flight = false;
-                match r {
-                    Ok(sample) => tr.apply_ok(st, sample, at),
-                    Err(e) => {
-                        tracing::debug!(runner = %st.source.name, error = %e, "scrape failed");
-                        tr.apply_err(st, e.to_string(), at, done, &backoff)
-                    }
+        poll_loop(
+            urls.len(),
+            self.opts,
+            |i| {
+                let (client, url) = (client.clone(), urls[i].clone());
+                async move { client.scrape(&url).await }
+            },
+            |batch| publish(&tx, trackers, batch),
+            shutdown,
+        )
+        .await;
+    }
+}
+
+fn publish(
+    tx: &watch::Sender<Vec<RunnerState>>,
+    trackers: &mut [Tracker],
+    batch: Vec<Polled<Sample, ScrapeError>>,
+) {
+    tx.send_modify(|states| {
+        for p in batch {
+            let (Some(tr), Some(st)) = (trackers.get_mut(p.index), states.get_mut(p.index)) else {
+                continue;
+            };
+            match p.result {
+                Ok(sample) => tr.apply_ok(st, sample, p.at),
+                Err(e) => {
+                    tracing::debug!(runner = %st.source.name, error = %e, "scrape failed");
+                    tr.apply_err(st, e.to_string(), p.at, p.retry_in.unwrap_or_default());
                 }
             }
-        });
-    }
+        }
+    });
 }
 
 #[cfg(test)]

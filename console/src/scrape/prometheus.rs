@@ -272,22 +272,14 @@ async fn run(
                         let tr = trackers.entry(key.clone()).or_insert_with(|| {
                             Tracker::new(&opts).with_cpu_window(Duration::from_secs(30))
                         });
+                        // Prometheus scrapes on its own schedule: the
+                        // next look is the next query.
                         match (t.up, fleet.samples.get(&key)) {
                             (true, Some(s)) => tr.apply_ok(&mut st, s.clone(), at),
-                            (true, None) => {
-                                tr.apply_err(&mut st, "no series".into(), at, now, &opts.backoff)
-                            }
+                            (true, None) => tr.apply_err(&mut st, "no series".into(), at, interval),
                             (false, _) => {
                                 let reason = t.reason.clone().unwrap_or_else(|| "down".into());
-                                tr.apply_err(&mut st, reason, at, now, &opts.backoff);
-                                // Prometheus scrapes on its own schedule.
-                                st.health = Health::Down {
-                                    reason: match st.health {
-                                        Health::Down { reason, .. } => reason,
-                                        _ => "down".into(),
-                                    },
-                                    retry_at: at + interval,
-                                };
+                                tr.apply_err(&mut st, reason, at, interval);
                             }
                         }
                         fresh_keys.push(key);
@@ -303,15 +295,12 @@ async fn run(
                 let reason = format!("prometheus: {e}");
                 tracing::debug!(%reason, "prometheus query failed");
                 tx.send_modify(|states| {
-                    for (st, key) in states.iter_mut().zip(&keys) {
+                    for st in states.iter_mut() {
                         st.health = Health::Down {
                             reason: reason.clone(),
                             retry_at: at + delay,
                         };
                         st.last_attempt = Some(at);
-                        if let Some(tr) = trackers.get_mut(key) {
-                            tr.link = server;
-                        }
                     }
                 });
                 next = now + delay;

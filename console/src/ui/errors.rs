@@ -207,7 +207,7 @@ mod tests {
     fn errors_80x24() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        app.handle(Event::char('3'), &snap);
+        app.handle(Event::char('4'), &snap);
         assert_eq!(app.screen, Screen::Errors);
         let (term, _) = draw(&app, &snap, 80, 24);
         assert_snapshot!(term.backend());
@@ -217,7 +217,7 @@ mod tests {
     fn errors_7d_window() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        app.handle(Event::char('3'), &snap);
+        app.handle(Event::char('4'), &snap);
         app.handle(Event::char('w'), &snap);
         app.handle(Event::char('w'), &snap);
         assert_eq!(app.errors.window, crate::app::ErrWindow::D7);
@@ -230,7 +230,7 @@ mod tests {
     fn errors_examples_popup() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        app.handle(Event::char('3'), &snap);
+        app.handle(Event::char('4'), &snap);
         app.handle(Event::char('j'), &snap);
         app.handle(Event::key(KeyCode::Enter), &snap);
         assert_eq!(

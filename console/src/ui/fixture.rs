@@ -9,10 +9,11 @@ use ratatui::Terminal;
 
 use crate::app::{App, Hits};
 use crate::model::{
-    ErrorEntry, Health, Level, LogRecord, RunnerSource, RunnerState, RunnerVersion, Sample, Series,
-    Snapshot, Tally,
+    ErrorEntry, Health, Level, LogRecord, RunnerSessions, RunnerSource, RunnerState, RunnerVersion,
+    Sample, Series, SessionsState, Snapshot, Tally,
 };
 use crate::ui::widgets::Theme;
+use termgate::operator::{client_role, ClientSummary, SessionSummary};
 
 /// 2025-05-06 14:02:31 UTC.
 pub const NOW_SECS: u64 = 1_746_540_151;
@@ -361,9 +362,83 @@ pub fn logs() -> VecDeque<LogRecord> {
     ])
 }
 
+/// RFC 3339 of `secs` ago.
+fn rfc3339_ago(secs: u64) -> String {
+    chrono::DateTime::<chrono::Utc>::from(ago(secs as f64)).to_rfc3339()
+}
+
+fn session(id: &str, job: u64, project: &str, state: &str, started_s: u64) -> SessionSummary {
+    SessionSummary {
+        id: id.into(),
+        job_id: job,
+        project: project.into(),
+        job_name: "terminal".into(),
+        executor: "shell".into(),
+        state: state.into(),
+        started_at: rfc3339_ago(started_s),
+        ..SessionSummary::default()
+    }
+}
+
+fn client(role: &str, name: Option<&str>) -> ClientSummary {
+    ClientSummary {
+        role: role.into(),
+        name: name.map(str::to_string),
+        peer: "10.0.0.9:51234".into(),
+        since: rfc3339_ago(60),
+    }
+}
+
+/// prm-5: three sessions; prm-4 (upstream): no operator access; prm-3:
+/// down; prm-6: one active session.
+pub fn sessions() -> Vec<RunnerSessions> {
+    let mut webapp = session("9f1c2b7d44e0", 4711, "acme/webapp", "active", 12 * 60 + 5);
+    webapp.clients = vec![
+        client(client_role::INTERACTIVE, None),
+        client(client_role::OBSERVER, Some("alice")),
+    ];
+    webapp.bytes_in = 3 * 1024;
+    webapp.bytes_out = 1_258_291;
+    let mut api = session("02ab88c1ff77", 4712, "acme/api", "idle", 3 * 60 + 20);
+    api.bytes_out = 2048;
+    let runbook = session("c3d4a9e1b219", 4715, "tools/runbook", "waiting", 4);
+    let mut small = session("77e1d00c5a3b", 90, "infra/terraform", "active", 95);
+    small.clients = vec![client(client_role::INTERACTIVE, None)];
+    small.bytes_in = 120;
+    small.bytes_out = 40_960;
+    vec![
+        RunnerSessions {
+            runner: "prm-5".into(),
+            state: SessionsState::Live {
+                sessions: vec![webapp, api, runbook],
+                at: ago(0.9),
+            },
+        },
+        RunnerSessions {
+            runner: "prm-4".into(),
+            state: SessionsState::NoAccess(crate::access::NO_ACCESS_HINT.into()),
+        },
+        RunnerSessions {
+            runner: "prm-3".into(),
+            state: SessionsState::Failed {
+                reason: "refused".into(),
+                retry_at: now() + Duration::from_secs(8),
+            },
+        },
+        RunnerSessions {
+            runner: "prm-6".into(),
+            state: SessionsState::Live {
+                sessions: vec![small],
+                at: ago(1.2),
+            },
+        },
+    ]
+}
+
 pub fn fixed_snapshot() -> Snapshot {
     Snapshot {
         runners: vec![prm5(), prm4(), prm3(), prm6()],
+        sessions: sessions(),
         tally: tally(),
         logs: logs(),
         taken_at: Some(ago(0.5)),

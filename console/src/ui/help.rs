@@ -8,13 +8,30 @@ use ratatui::Frame;
 use crate::app::{App, Screen};
 use crate::ui::widgets::centered;
 
-/// The footer's hints for a screen.
-pub fn hints(s: Screen) -> &'static str {
+/// The footer's hints for a screen: all of them, and the short form for
+/// 80 columns (at most 30: what the five tabs leave).
+pub fn hints(s: Screen) -> [&'static str; 2] {
     match s {
-        Screen::Fleet => "Enter:open s:sort /:filter ?:help q:quit",
-        Screen::Runner => "←→:runner Esc:back ?:help q:quit",
-        Screen::Errors => "Enter:examples w:window /:filter ?:help",
-        Screen::Logs => "f:follow l:level r:runner /:filter ?:help",
+        Screen::Fleet => [
+            "Enter:open t:sessions s:sort /:filter ?:help q:quit",
+            "Enter:open t:sessions ?:help",
+        ],
+        Screen::Runner => [
+            "←→:runner Esc:back ?:help q:quit",
+            "←→:runner Esc:back ?:help",
+        ],
+        Screen::Sessions => [
+            "Enter:observe j:join x:shell s:sort /:filter ?:help",
+            "Enter:observe j:join x:shell",
+        ],
+        Screen::Errors => [
+            "Enter:examples w:window /:filter ?:help",
+            "Enter:examples w:window ?:help",
+        ],
+        Screen::Logs => [
+            "f:follow l:level r:runner /:filter ?:help",
+            "f:follow l:level r:runner",
+        ],
     }
 }
 
@@ -25,6 +42,7 @@ pub fn keys(s: Screen) -> Vec<(&'static str, &'static str)> {
             ("↑↓ j k", "select a runner"),
             ("PgUp PgDn g G", "page, first, last"),
             ("Enter, click", "open the runner's charts"),
+            ("t", "the runner's live sessions (Sessions)"),
             ("s / S", "next sort column / reverse"),
             ("/", "filter runners by name"),
             ("Esc", "clear the filter"),
@@ -32,6 +50,17 @@ pub fn keys(s: Screen) -> Vec<(&'static str, &'static str)> {
         Screen::Runner => vec![
             ("← → h l j k", "previous / next runner"),
             ("Esc", "back to the fleet"),
+        ],
+        Screen::Sessions => vec![
+            ("↑↓ k, click", "select a session"),
+            ("PgUp PgDn g G", "page, first, last"),
+            ("Enter, o", "observe (read-only; keys stay here)"),
+            ("j", "join the user's terminal (asks a reason)"),
+            ("x", "open a shell in the job (asks a reason)"),
+            ("detach key", "back here (Ctrl-] unless detach_key)"),
+            ("s / S", "next sort column / reverse"),
+            ("/", "filter by runner, job, project, state"),
+            ("Esc", "clear the filters"),
         ],
         Screen::Errors => vec![
             ("↑↓ j k", "select a fingerprint"),
@@ -52,7 +81,7 @@ pub fn keys(s: Screen) -> Vec<(&'static str, &'static str)> {
         ],
     };
     k.extend([
-        ("Tab 1-4", "Fleet, Runner, Errors, Logs"),
+        ("Tab 1-5", "Fleet, Runner, Sessions, Errors, Logs"),
         ("click a tab", "switch screen"),
         ("?", "this help (Esc closes)"),
         ("q, Ctrl-C", "quit"),
@@ -98,11 +127,29 @@ mod tests {
     use insta::assert_snapshot;
 
     #[test]
+    fn hints_fit_beside_the_tabs_at_80_columns() {
+        for s in Screen::ALL {
+            let w = unicode_width::UnicodeWidthStr::width(super::hints(s)[1]);
+            assert!(w <= 30, "{s:?}: {w}");
+        }
+    }
+
+    #[test]
     fn help_overlay_fleet() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
         app.handle(Event::char('?'), &snap);
         assert!(app.help);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        assert_snapshot!(term.backend());
+    }
+
+    #[test]
+    fn help_overlay_sessions() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        app.screen = Screen::Sessions;
+        app.handle(Event::char('?'), &snap);
         let (term, _) = draw(&app, &snap, 80, 24);
         assert_snapshot!(term.backend());
     }

@@ -149,7 +149,7 @@ mod tests {
     fn logs_80x24() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        app.handle(Event::char('4'), &snap);
+        app.handle(Event::char('5'), &snap);
         let (term, _) = draw(&app, &snap, 80, 24);
         assert_snapshot!(term.backend());
     }
@@ -158,7 +158,7 @@ mod tests {
     fn logs_with_filters() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        app.handle(Event::char('4'), &snap);
+        app.handle(Event::char('5'), &snap);
         for c in "/terminal".chars() {
             app.handle(Event::char(c), &snap);
         }
@@ -176,7 +176,7 @@ mod tests {
     fn logs_level_filter() {
         let snap = fixed_snapshot();
         let mut app = fixed_app(Theme::COLOR);
-        app.handle(Event::char('4'), &snap);
+        app.handle(Event::char('5'), &snap);
         app.handle(Event::char('l'), &snap);
         app.handle(Event::char('l'), &snap);
         assert_eq!(app.logs.min_level, Some(Level::Warning));

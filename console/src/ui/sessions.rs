@@ -1,0 +1,360 @@
+//! Sessions: every runner's live sessions from its operator API, one row
+//! each; a runner without sessions to show gets one note row (its error,
+//! the hint that it has no operator access, or that it has none live).
+
+use std::time::{Duration, SystemTime};
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{HighlightSpacing, List, ListState, Paragraph};
+use ratatui::Frame;
+use termgate::operator::{client_role, SessionSummary};
+
+use crate::app::{App, Note, SessionRow, SessionSort, TableHit};
+use crate::model::Snapshot;
+use crate::text::{age, bytes};
+use crate::ui::widgets::{Cell, Col, Columns, Theme};
+
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    snap: &Snapshot,
+    now: SystemTime,
+) -> Option<TableHit> {
+    let t = app.theme;
+    let rows = app.session_rows(snap);
+    let mut area = area;
+    let filtered = !app.sessions.filter.is_empty() || app.sessions.runner.is_some();
+    if filtered && area.height > 3 {
+        let mut note = vec![Span::styled(" filter", t.dim())];
+        if let Some(r) = &app.sessions.runner {
+            note.push(Span::styled(" runner ", t.dim()));
+            note.push(Span::styled(r.clone(), t.accent()));
+        }
+        if !app.sessions.filter.is_empty() {
+            note.push(Span::raw(" "));
+            note.push(Span::styled(
+                format!("{:?}", app.sessions.filter),
+                t.accent(),
+            ));
+        }
+        note.push(Span::styled(
+            format!("  {} rows  (Esc clears)", rows.len()),
+            t.dim(),
+        ));
+        frame.render_widget(Paragraph::new(Line::from(note)), Rect { height: 1, ..area });
+        area.y += 1;
+        area.height -= 1;
+    }
+    // The keys under the table, when there is room.
+    let keys_h = u16::from(area.height > 4);
+    let [table, keys] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(keys_h)]).areas(area);
+    if keys_h > 0 {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                " Enter/o: observe   j: join   x: shell   (join and shell ask a reason; audited)",
+                t.dim(),
+            )),
+            keys,
+        );
+    }
+    let cells: Vec<Vec<Cell>> = rows.iter().map(|r| cells(r, t, now)).collect();
+    let cols = Columns::fit(
+        columns(app),
+        &cells,
+        usize::from(table.width).saturating_sub(1),
+    );
+    let [head, body] =
+        Layout::vertical([Constraint::Length(1.min(table.height)), Constraint::Min(0)])
+            .areas(table);
+    let header: Vec<Line> = cols
+        .header(t.title())
+        .into_iter()
+        .map(|l| Line::from(format!(" {l}")).style(t.title()))
+        .collect();
+    frame.render_widget(Paragraph::new(header), head);
+    if rows.is_empty() {
+        let msg = if snap.sessions.is_empty() {
+            " no runners with a session_url in console.toml (see README)"
+        } else {
+            " no session matches the filter"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(msg, t.dim())), body);
+        return Some(TableHit {
+            body,
+            offset: 0,
+            len: 0,
+        });
+    }
+    let list = List::new(cells.iter().map(|c| cols.row(c)).collect::<Vec<_>>())
+        .highlight_symbol(">")
+        .highlight_spacing(HighlightSpacing::Always)
+        .highlight_style(t.selected());
+    let mut state = ListState::default()
+        .with_offset(app.sessions.offset)
+        .with_selected(Some(app.sessions.selected.min(rows.len() - 1)));
+    frame.render_stateful_widget(list, body, &mut state);
+    Some(TableHit {
+        body,
+        offset: state.offset(),
+        len: rows.len(),
+    })
+}
+
+fn columns(app: &App) -> Vec<Col> {
+    let mut cols = vec![
+        Col::left("RUNNER", 6, 20).keep(),
+        Col::left("SESSION", 7, 8).keep(),
+        Col::right("JOB", 3, 10).keep(),
+        Col::left("PROJECT", 7, 30),
+        Col::left("STATE", 7, 7),
+        Col::left("CLIENTS", 7, 30),
+        Col::right("AGE", 3, 5),
+        Col::right("IN/OUT", 6, 13),
+    ];
+    let at = match app.sessions.sort {
+        SessionSort::Runner => 0,
+        SessionSort::Job => 2,
+        SessionSort::Project => 3,
+        SessionSort::State => 4,
+        SessionSort::Clients => 5,
+        SessionSort::Age => 6,
+        SessionSort::Out => 7,
+    };
+    let arrow = if app.sessions.descending {
+        "↓"
+    } else {
+        "↑"
+    };
+    if let Some(c) = cols.get_mut(at) {
+        c.title.push_str(arrow);
+    }
+    cols
+}
+
+/// `9f1c…e0`: enough of an id to tell sessions apart and to type a prefix.
+pub fn short_id(id: &str) -> String {
+    let n = id.chars().count();
+    if n <= 8 {
+        return id.to_string();
+    }
+    let head: String = id.chars().take(4).collect();
+    let tail: String = id.chars().skip(n - 2).collect();
+    format!("{head}…{tail}")
+}
+
+/// `1 user, 2 observers`, `-` for nobody.
+pub fn clients(s: &SessionSummary) -> String {
+    let mut parts = Vec::new();
+    for (role, one, many) in [
+        (client_role::INTERACTIVE, "user", "users"),
+        (client_role::OBSERVER, "observer", "observers"),
+        (client_role::JOINER, "joiner", "joiners"),
+        (client_role::SHELL, "shell", "shells"),
+    ] {
+        let n = s.clients.iter().filter(|c| c.role == role).count();
+        if n > 0 {
+            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+        }
+    }
+    let other = s
+        .clients
+        .iter()
+        .filter(|c| !client_role::ALL.contains(&c.role.as_str()))
+        .count();
+    if other > 0 {
+        parts.push(format!("{other} other"));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `3K/1.2M`; `-` before the terminal exists.
+fn in_out(s: &SessionSummary) -> String {
+    if s.state == "waiting" && s.bytes_in == 0 && s.bytes_out == 0 {
+        return "-".into();
+    }
+    let b = |v: u64| match v {
+        0 => "0".to_string(),
+        v => bytes(Some(v as f64)).trim_end_matches('B').to_string(),
+    };
+    format!("{}/{}", b(s.bytes_in), b(s.bytes_out))
+}
+
+fn session_age(s: &SessionSummary, now: SystemTime) -> String {
+    chrono::DateTime::parse_from_rfc3339(&s.started_at)
+        .ok()
+        .map(SystemTime::from)
+        .map_or("-".into(), |t| {
+            let d = now.duration_since(t).unwrap_or_default();
+            // Whole seconds: a session's age does not need tenths.
+            age(Duration::from_secs(d.as_secs())).replace(".0s", "s")
+        })
+}
+
+fn cells(r: &SessionRow, t: Theme, now: SystemTime) -> Vec<Cell> {
+    match r {
+        SessionRow::Session { runner, session: s } => {
+            let state = match s.state.as_str() {
+                "active" => Cell::new("active", t.good()),
+                "waiting" => Cell::new("waiting", t.dim()),
+                other => Cell::plain(other),
+            };
+            let project = match (s.project.as_str(), s.job_name.as_str()) {
+                ("", "") => "-".to_string(),
+                ("", name) => name.to_string(),
+                (p, _) => p.to_string(),
+            };
+            vec![
+                Cell::plain(runner.to_string()),
+                Cell::plain(short_id(&s.id)),
+                Cell::plain(s.job_id.to_string()),
+                Cell::plain(project),
+                state,
+                Cell::plain(clients(s)),
+                Cell::plain(session_age(s, now)),
+                Cell::plain(in_out(s)),
+            ]
+        }
+        SessionRow::Note { runner, note } => {
+            let (text, style) = match note {
+                Note::Waiting => ("asking for sessions…".to_string(), t.dim()),
+                Note::Empty => ("no live sessions".to_string(), t.dim()),
+                Note::NoAccess(hint) => (hint.to_string(), t.dim()),
+                Note::Failed { reason, retry_at } => {
+                    let retry = match retry_at.duration_since(now) {
+                        Ok(d) if !d.is_zero() => format!("retry {}s", d.as_secs_f64().ceil()),
+                        _ => "retrying".into(),
+                    };
+                    (format!("!{reason}, {retry}"), t.bad())
+                }
+            };
+            let name = match note {
+                Note::Failed { .. } => Cell::new(runner.to_string(), t.bad()),
+                _ => Cell::plain(runner.to_string()),
+            };
+            vec![name, Cell::spanning(text, style)]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::Screen;
+    use crate::event::Event;
+    use crate::ui::fixture::{draw, fixed_app, fixed_snapshot};
+    use insta::assert_snapshot;
+
+    /// On the Sessions screen, the first session selected (the row under
+    /// prm-3's error).
+    fn on_sessions(theme: Theme) -> App {
+        let mut app = fixed_app(theme);
+        app.screen = Screen::Sessions;
+        app.sessions.selected = 1;
+        app
+    }
+
+    #[test]
+    fn sessions_80x24() {
+        let (term, _) = draw(&on_sessions(Theme::COLOR), &fixed_snapshot(), 80, 24);
+        assert_snapshot!(term.backend());
+    }
+
+    #[test]
+    fn sessions_160x40() {
+        let (term, _) = draw(&on_sessions(Theme::COLOR), &fixed_snapshot(), 160, 40);
+        assert_snapshot!(term.backend());
+    }
+
+    #[test]
+    fn sessions_60x20_collapses_columns() {
+        let (term, _) = draw(&on_sessions(Theme::COLOR), &fixed_snapshot(), 60, 20);
+        assert_snapshot!(term.backend());
+    }
+
+    #[test]
+    fn sessions_of_one_runner_sorted_by_output() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        // From the Fleet: prm-5 is the third row.
+        for c in "jjt".chars() {
+            app.handle(Event::char(c), &snap);
+        }
+        assert_eq!(app.screen, Screen::Sessions);
+        for _ in 0..6 {
+            app.handle(Event::char('s'), &snap);
+        }
+        assert_eq!(app.sessions.sort, SessionSort::Out);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        assert_snapshot!(term.backend());
+    }
+
+    #[test]
+    fn reason_prompt_in_the_footer() {
+        let snap = fixed_snapshot();
+        let mut app = on_sessions(Theme::MONO);
+        app.handle(Event::char('x'), &snap);
+        for c in "disk full".chars() {
+            app.handle(Event::char(c), &snap);
+        }
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        let footer = text.lines().last().unwrap_or_default();
+        assert!(
+            footer.starts_with("\"reason for a shell in job 4711 on prm-5: disk full▏"),
+            "{footer}"
+        );
+        // An empty reason is refused with a word why.
+        let mut app = on_sessions(Theme::MONO);
+        app.handle(Event::char('j'), &snap);
+        app.handle(Event::key(crossterm::event::KeyCode::Enter), &snap);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text.contains("a reason is required"), "{text}");
+    }
+
+    #[test]
+    fn the_attach_result_shows_in_the_footer() {
+        let snap = fixed_snapshot();
+        let mut app = on_sessions(Theme::MONO);
+        app.attached("[termgate] session closed: the job finished".into());
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        let footer = text.lines().last().unwrap_or_default();
+        assert!(
+            footer.starts_with("\"[termgate] session closed: the job finished  (any key)"),
+            "{footer}"
+        );
+        // The next key brings the tabs back.
+        app.handle(Event::key(crossterm::event::KeyCode::Down), &snap);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("[3]Sessions"));
+    }
+
+    #[test]
+    fn ids_clients_and_bytes_are_short() {
+        assert_eq!(short_id("9f1c2b7d44e0"), "9f1c…e0");
+        assert_eq!(short_id("ab"), "ab");
+        let s: SessionSummary = serde_json::from_str(
+            r#"{"id":"x","job_id":1,"state":"active","started_at":"",
+                "clients":[{"role":"interactive","peer":"p"},{"role":"observer","name":"a","peer":"p"},
+                           {"role":"observer","name":"b","peer":"p"},{"role":"robot","peer":"p"}],
+                "bytes_in":3072,"bytes_out":1258291}"#,
+        )
+        .unwrap();
+        assert_eq!(clients(&s), "1 user, 2 observers, 1 other");
+        assert_eq!(in_out(&s), "3.0K/1.2M");
+        assert_eq!(session_age(&s, crate::ui::fixture::now()), "-");
+    }
+}
