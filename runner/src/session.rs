@@ -9,10 +9,13 @@
 //!   advertise-address checks.
 //! - [`server`]: the HTTPS server and `GET /session/{id}/exec`, in
 //!   gitlab-runner's order and with its status codes.
+//! - [`operators`]: the operators file and operator authentication
+//!   (`Authorization: Bearer`, hashed tokens, a per-peer throttle).
 //! - [`bridge`]: one WebSocket ↔ terminal connection (framing, back-pressure,
 //!   keepalive, close reasons, metrics).
 
 pub mod bridge;
+pub mod operators;
 pub mod registry;
 pub mod server;
 pub mod tls;
