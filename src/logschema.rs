@@ -297,6 +297,12 @@ pub mod msg {
     pub const OPERATOR_API_WITHOUT_OPERATORS: &str =
         "[session_server] operator_listen_address is set but operators_file is not: the operator API stays off";
     pub const OPERATORS_LOADED: &str = "Operators loaded";
+    pub const OPERATORS_FILE_MISSING: &str =
+        "Operators file not found, no operator can authenticate";
+    pub const OPERATORS_RELOAD_FAILED: &str =
+        "Failed to load operators file, keeping the previous operators";
+    pub const OPERATOR_THROTTLED: &str =
+        "Too many failed operator authentications, throttling the peer";
     pub const RECORDING_STARTED: &str = "Recording terminal";
     pub const RECORDING_FAILED: &str = "Recording failed";
     pub const RECORDINGS_PRUNED: &str = "Old recordings deleted";

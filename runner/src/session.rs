@@ -9,12 +9,12 @@
 //!   advertise-address checks.
 //! - [`server`]: the HTTPS server and `GET /session/{id}/exec`, in
 //!   gitlab-runner's order and with its status codes.
+//! - [`operators`]: the operators file and operator authentication
+//!   (`Authorization: Bearer`, hashed tokens, a per-peer throttle).
 //! - [`bridge`]: one WebSocket ↔ terminal connection (framing, back-pressure,
 //!   keepalive, close reasons, metrics), and operators' mirrors of one.
 //! - [`share`]: a session's interactive terminal shared with operators
 //!   (replay, bounded watcher queues, the joiners' writer inbox).
-//! - [`operators`]: the operators file, token checks and failed-login
-//!   throttling for the operator API.
 
 pub mod bridge;
 pub mod operators;
