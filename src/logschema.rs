@@ -60,6 +60,8 @@ pub const SESSION: &str = "session";
 pub const FINGERPRINT: &str = "fingerprint";
 pub const RECORDING: &str = "recording";
 pub const PATH: &str = "path";
+/// Why an operator's connection closed (`reason` is the operator's own).
+pub const CLOSE_REASON: &str = "close_reason";
 
 /// Every field name a termgate JSON log line may carry (the console's
 /// contract test checks a real runner's lines against this list).
@@ -115,6 +117,7 @@ pub const FIELDS: &[&str] = &[
     FINGERPRINT,
     RECORDING,
     PATH,
+    CLOSE_REASON,
 ];
 
 /// A log level, ordered from least to most severe, spelled as logrus does.
@@ -291,7 +294,15 @@ pub mod msg {
     pub const OPERATOR_ATTACHED: &str = "Operator attached";
     pub const OPERATOR_DETACHED: &str = "Operator detached";
     pub const OPERATOR_API_LISTENING: &str = "Operator API listening";
+    pub const OPERATOR_API_WITHOUT_OPERATORS: &str =
+        "[session_server] operator_listen_address is set but operators_file is not: the operator API stays off";
     pub const OPERATORS_LOADED: &str = "Operators loaded";
+    pub const OPERATORS_FILE_MISSING: &str =
+        "Operators file not found, no operator can authenticate";
+    pub const OPERATORS_RELOAD_FAILED: &str =
+        "Failed to load operators file, keeping the previous operators";
+    pub const OPERATOR_THROTTLED: &str =
+        "Too many failed operator authentications, throttling the peer";
     pub const RECORDING_STARTED: &str = "Recording terminal";
     pub const RECORDING_FAILED: &str = "Recording failed";
     pub const RECORDINGS_PRUNED: &str = "Old recordings deleted";

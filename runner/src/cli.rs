@@ -1,5 +1,5 @@
 //! Command line arguments: `run`, `register`, `verify`, `unregister`, `list`,
-//! `doctor`. Flags follow gitlab-runner's where they exist.
+//! `doctor`, `operator add|list|remove`. Flags follow gitlab-runner's where they exist.
 //! Only argument types and helpers live here; `lib.rs` dispatches.
 
 use std::path::PathBuf;
@@ -39,8 +39,42 @@ pub enum Command {
     Unregister(UnregisterArgs),
     /// List the configured runners.
     List(ConfigArg),
-    /// Check the config: warn where Docker runners weaken container hardening.
+    /// Check the config: warn where Docker runners weaken container hardening
+    /// and where the operator API is exposed.
     Doctor(ConfigArg),
+    /// Manage the operators of the session server's operator API.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Add an operator and print its token (shown only this once).
+    Add(OperatorAddArgs),
+    /// List the operators: name, role, when added.
+    List(ConfigArg),
+    /// Remove an operator: its token stops working.
+    Remove(OperatorRemoveArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct OperatorAddArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Operator name: 1-64 characters of A-Z a-z 0-9 . _ @ -
+    pub name: String,
+    /// observe: list sessions and watch them; control: also join a terminal
+    /// and open shells.
+    #[arg(long, value_parser = ["observe", "control"])]
+    pub role: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct OperatorRemoveArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Name of the operator to remove.
+    pub name: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -217,5 +251,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn parses_operator_commands() {
+        let cli = Cli::try_parse_from([
+            "termgate-runner",
+            "operator",
+            "add",
+            "alice",
+            "--role",
+            "control",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Operator(OperatorCommand::Add(a)) => {
+                assert_eq!((a.name.as_str(), a.role.as_str()), ("alice", "control"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err =
+            Cli::try_parse_from(["termgate-runner", "operator", "add", "a", "--role", "admin"])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("admin") && err.contains("observe, control"),
+            "{err}"
+        );
+        assert!(Cli::try_parse_from(["termgate-runner", "operator", "add", "a"]).is_err());
     }
 }

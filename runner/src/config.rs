@@ -35,7 +35,7 @@ use serde::Serialize;
 pub use docker::DockerConfig;
 pub use error::{ConfigError, Problem};
 pub use load::{load, parse, LoadedConfig};
-pub use save::save;
+pub use save::{save, save_text, write_atomic};
 pub use schema::{IMPLEMENTED_EXECUTORS, SHELLS};
 use termgate::duration::parse_go as parse_go_duration;
 

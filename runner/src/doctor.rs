@@ -1,13 +1,16 @@
 //! `termgate-runner doctor`: load the config and report, per Docker runner,
-//! whether the container hardening defaults are kept (a pass/fail table).
+//! whether the container hardening defaults are kept (a pass/fail table),
+//! and whether the operator API is exposed more than it should be.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use anyhow::Result;
 
 use crate::cli::ConfigArg;
-use crate::config;
+use crate::config::{self, SessionServer};
 use crate::executor::docker::hardening;
+use crate::session::operators::file as operators_file;
 
 /// The report for a whole config, and whether every check passed.
 pub fn report(cfg: &config::Config) -> (String, bool) {
@@ -47,6 +50,131 @@ pub fn report(cfg: &config::Config) -> (String, bool) {
     (out, ok)
 }
 
+/// What doctor found at `operators_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorsFileState {
+    /// No such file: nobody can authenticate yet.
+    Missing,
+    /// It loads: how many operators, and its permission bits.
+    Loaded { operators: usize, mode: u32 },
+    /// Unreadable or invalid: the runner would refuse to start.
+    Broken(String),
+}
+
+impl OperatorsFileState {
+    /// Looks at `path` (mode, then contents).
+    pub fn inspect(path: &Path) -> OperatorsFileState {
+        let mode = match std::fs::metadata(path) {
+            Ok(m) => file_mode(&m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return OperatorsFileState::Missing
+            }
+            Err(e) => return OperatorsFileState::Broken(format!("{}: {e}", path.display())),
+        };
+        match operators_file::load(path) {
+            Ok(Some(entries)) => OperatorsFileState::Loaded {
+                operators: entries.len(),
+                mode,
+            },
+            Ok(None) => OperatorsFileState::Missing,
+            Err(e) => OperatorsFileState::Broken(e.to_string()),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(m: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn file_mode(_: &std::fs::Metadata) -> u32 {
+    0o600
+}
+
+fn same_address(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a == b {
+        return true;
+    }
+    match (
+        a.parse::<std::net::SocketAddr>(),
+        b.parse::<std::net::SocketAddr>(),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The operator API's part of the report, and whether every check passed.
+/// `file` is what [`OperatorsFileState::inspect`] found at `operators_file`.
+pub fn operators_report(
+    ss: Option<&SessionServer>,
+    file: Option<&OperatorsFileState>,
+) -> (String, bool) {
+    let mut out = String::new();
+    let Some((ss, path)) = ss.and_then(|s| Some((s, s.operators_file.as_ref()?))) else {
+        out.push_str("Operator API: off (no [session_server] operators_file).\n");
+        return (out, true);
+    };
+    let mut warnings: Vec<String> = Vec::new();
+    let _ = writeln!(out, "Operator API: operators_file {}", path.display());
+    match file {
+        Some(OperatorsFileState::Loaded { operators, mode }) => {
+            let _ = writeln!(out, "  {operators} operator(s), mode {mode:04o}");
+            if mode & 0o077 != 0 {
+                warnings.push(format!(
+                    "[session_server] operators_file {} is readable or writable by group or \
+                     others (mode {mode:04o}): run chmod 600 {}",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+        Some(OperatorsFileState::Missing) => warnings.push(format!(
+            "[session_server] operators_file {} does not exist: no operator can authenticate \
+             (add one with: termgate-runner operator add NAME --role observe)",
+            path.display()
+        )),
+        Some(OperatorsFileState::Broken(e)) => {
+            warnings.push(format!("{e} (the runner will refuse to start)"))
+        }
+        None => {}
+    }
+    if path.is_relative() {
+        warnings.push(format!(
+            "[session_server] operators_file {} is relative: the runner resolves it against \
+             its working directory, not the config's; write an absolute path",
+            path.display()
+        ));
+    }
+    let public = ss.listen_address.as_deref().filter(|a| !a.is_empty());
+    match (ss.operator_listen_address.as_deref(), public) {
+        (None, Some(public)) => warnings.push(format!(
+            "[session_server] operators_file is set but operator_listen_address is not: the \
+             operator API (/sessions, observe, join, shell) shares listen_address {public}, \
+             the port that faces GitLab and maybe the internet; set operator_listen_address \
+             to a private address"
+        )),
+        (Some(op), Some(public)) if same_address(op, public) => warnings.push(format!(
+            "[session_server] operator_listen_address is the same as listen_address \
+             ({public}): operators share the public port; use a separate, private address"
+        )),
+        (_, None) => {
+            let _ = writeln!(
+                out,
+                "  note: [session_server] has no listen_address, so the operator API is off"
+            );
+        }
+        _ => {}
+    }
+    for w in &warnings {
+        let _ = writeln!(out, "  WARNING: {w}");
+    }
+    (out, warnings.is_empty())
+}
+
 pub fn run(args: ConfigArg) -> Result<()> {
     let path = args.path();
     let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -63,6 +191,15 @@ pub fn run(args: ConfigArg) -> Result<()> {
             "Docker hardening: some checks FAILED (see warnings)"
         }
     );
+    let ss = loaded.config.session_server.as_ref();
+    let file = ss
+        .and_then(|s| s.operators_file.as_deref())
+        .map(OperatorsFileState::inspect);
+    let (text, ok) = operators_report(ss, file.as_ref());
+    print!("{text}");
+    if !ok {
+        println!("Operator API: some checks FAILED (see warnings)");
+    }
     Ok(())
 }
 
@@ -88,5 +225,132 @@ mod tests {
         assert!(text.contains("not privileged         FAIL"), "{text}");
         assert!(text.contains("pids limit             PASS"), "{text}");
         assert!(text.contains("WARNING: [runners.docker] weakens hardening: not privileged"));
+    }
+
+    fn ss(listen: &str, operator: Option<&str>) -> SessionServer {
+        SessionServer {
+            listen_address: Some(listen.into()),
+            operator_listen_address: operator.map(str::to_string),
+            operators_file: Some("/etc/termgate/operators.toml".into()),
+            ..Default::default()
+        }
+    }
+
+    const LOADED: OperatorsFileState = OperatorsFileState::Loaded {
+        operators: 2,
+        mode: 0o600,
+    };
+
+    #[test]
+    fn a_private_operator_api_passes() {
+        let s = ss("0.0.0.0:8093", Some("127.0.0.1:8094"));
+        let (text, ok) = operators_report(Some(&s), Some(&LOADED));
+        assert!(ok, "{text}");
+        assert_eq!(
+            text,
+            "Operator API: operators_file /etc/termgate/operators.toml\n  2 operator(s), mode 0600\n"
+        );
+        let (text, ok) = operators_report(Some(&SessionServer::default()), None);
+        assert!(ok);
+        assert_eq!(
+            text,
+            "Operator API: off (no [session_server] operators_file).\n"
+        );
+        assert!(operators_report(None, None).1);
+    }
+
+    #[test]
+    fn operators_on_the_public_port_are_warned_about() {
+        let (text, ok) = operators_report(Some(&ss("0.0.0.0:8093", None)), Some(&LOADED));
+        assert!(!ok);
+        assert!(
+            text.contains(
+                "WARNING: [session_server] operators_file is set but operator_listen_address is not"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("shares listen_address 0.0.0.0:8093"),
+            "{text}"
+        );
+
+        for (public, op) in [
+            ("0.0.0.0:8093", " 0.0.0.0:8093"),
+            ("[::1]:8093", "[0:0::1]:8093"),
+        ] {
+            let (text, ok) = operators_report(Some(&ss(public, Some(op))), Some(&LOADED));
+            assert!(!ok, "{public} {op}");
+            assert!(
+                text.contains(&format!(
+                    "WARNING: [session_server] operator_listen_address is the same as listen_address ({public})"
+                )),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_readable_missing_broken_or_relative_file_is_warned_about() {
+        let s = ss("0.0.0.0:8093", Some("127.0.0.1:8094"));
+        let open = OperatorsFileState::Loaded {
+            operators: 1,
+            mode: 0o644,
+        };
+        let (text, ok) = operators_report(Some(&s), Some(&open));
+        assert!(!ok);
+        assert!(
+            text.contains("WARNING: [session_server] operators_file /etc/termgate/operators.toml is readable or writable by group or others (mode 0644): run chmod 600"),
+            "{text}"
+        );
+        let group = OperatorsFileState::Loaded {
+            operators: 1,
+            mode: 0o640,
+        };
+        assert!(!operators_report(Some(&s), Some(&group)).1);
+        let (text, ok) = operators_report(Some(&s), Some(&OperatorsFileState::Missing));
+        assert!(!ok);
+        assert!(
+            text.contains("does not exist: no operator can authenticate"),
+            "{text}"
+        );
+        let broken = OperatorsFileState::Broken("ops.toml:3: role: unsupported".into());
+        let (text, _) = operators_report(Some(&s), Some(&broken));
+        assert!(
+            text.contains(
+                "WARNING: ops.toml:3: role: unsupported (the runner will refuse to start)"
+            ),
+            "{text}"
+        );
+        let mut rel = s.clone();
+        rel.operators_file = Some("operators.toml".into());
+        let (text, ok) = operators_report(Some(&rel), Some(&LOADED));
+        assert!(!ok);
+        assert!(
+            text.contains("operators_file operators.toml is relative"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn inspect_reads_mode_and_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("operators.toml");
+        assert_eq!(
+            OperatorsFileState::inspect(&path),
+            OperatorsFileState::Missing
+        );
+        operators_file::save(&path, &[]).unwrap();
+        assert_eq!(
+            OperatorsFileState::inspect(&path),
+            OperatorsFileState::Loaded {
+                operators: 0,
+                mode: 0o600
+            }
+        );
+        std::fs::write(&path, "[[operators]]\nname = 1\n").unwrap();
+        assert!(matches!(
+            OperatorsFileState::inspect(&path),
+            OperatorsFileState::Broken(e) if e.contains("operators.toml:2")
+        ));
     }
 }

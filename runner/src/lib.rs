@@ -15,6 +15,7 @@ pub mod job;
 pub mod logging;
 pub mod manage;
 pub mod metrics;
+pub mod operator_cmd;
 pub mod rlimit;
 pub mod session;
 pub mod signals;
@@ -85,5 +86,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
             crate::manage::list(args)
         }
         Command::Doctor(args) => crate::doctor::run(args),
+        Command::Operator(cmd) => {
+            let _log = log.init(None)?;
+            crate::operator_cmd::run(cmd)
+        }
     }
 }

@@ -29,7 +29,7 @@ pub use server::{router, serve, METRICS_CONTENT_TYPE};
 /// Levels of `gitlab_runner_errors_total`, all exported from the start.
 pub const ERROR_LEVELS: [&str; 4] = ["warning", "error", "fatal", "panic"];
 /// `role` of the session WebSocket metrics.
-pub const SESSION_ROLES: [&str; 2] = ["interactive", "observer"];
+pub const SESSION_ROLES: [&str; 4] = termgate::operator::client_role::ALL;
 /// `direction` of `gitlab_runner_session_bytes_total`: `in` is to the terminal.
 pub const SESSION_DIRECTIONS: [&str; 2] = ["in", "out"];
 /// Buckets of `gitlab_runner_session_duration_seconds` (connection lifetimes).
@@ -68,6 +68,7 @@ pub struct Metrics {
     pub session_websocket_connections_total: IntCounterVec,
     pub session_rejections_total: IntCounterVec,
     pub session_closes_total: IntCounterVec,
+    pub session_operator_connections_total: IntCounterVec,
     pub session_bytes_total: IntCounterVec,
     pub session_duration_seconds: Histogram,
     pub session_connect_seconds: Histogram,
@@ -216,6 +217,10 @@ impl Metrics {
             rejection_reason::UNAVAILABLE,
             rejection_reason::CONNECT_FAILED,
             rejection_reason::OVER_LIMIT,
+            rejection_reason::THROTTLED,
+            rejection_reason::FORBIDDEN,
+            rejection_reason::REASON_REQUIRED,
+            rejection_reason::NO_TERMINAL,
         ] {
             session_rejections_total.with_label_values(&[reason]);
         }
@@ -235,9 +240,19 @@ impl Metrics {
             close_reason::REPLACED,
             close_reason::FRAME_TOO_LARGE,
             close_reason::TERMINAL_EXITED,
+            close_reason::TOO_SLOW,
             close_reason::ERROR,
         ] {
             session_closes_total.with_label_values(&[reason]);
+        }
+        let session_operator_connections_total = counter_vec(
+            &r,
+            names::SESSION_OPERATOR_CONNECTIONS_TOTAL,
+            "Operator connections accepted, by mode (observe, join, shell).",
+            &[label::MODE],
+        )?;
+        for mode in termgate::operator::Mode::ALL {
+            session_operator_connections_total.with_label_values(&[mode.as_str()]);
         }
         let session_bytes_total = counter_vec(
             &r,
@@ -332,6 +347,7 @@ impl Metrics {
             session_websocket_connections_total,
             session_rejections_total,
             session_closes_total,
+            session_operator_connections_total,
             session_bytes_total,
             session_duration_seconds: histogram(
                 &r,

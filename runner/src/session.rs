@@ -9,12 +9,21 @@
 //!   advertise-address checks.
 //! - [`server`]: the HTTPS server and `GET /session/{id}/exec`, in
 //!   gitlab-runner's order and with its status codes.
+//! - [`operators`]: the operators file and operator authentication
+//!   (`Authorization: Bearer`, hashed tokens, a per-peer throttle).
 //! - [`bridge`]: one WebSocket ↔ terminal connection (framing, back-pressure,
-//!   keepalive, close reasons, metrics).
+//!   keepalive, close reasons, metrics), and operators' mirrors of one.
+//! - [`share`]: a session's interactive terminal shared with operators
+//!   (replay, bounded watcher queues, the joiners' writer inbox).
 
 pub mod bridge;
+pub mod operators;
+pub mod recording;
 pub mod registry;
 pub mod server;
+pub mod share;
 pub mod tls;
 
-pub use registry::{PendingSession, SeatGuard, Session, SessionJob, SessionRegistry};
+pub use registry::{
+    ClientEntry, ClientGuard, PendingSession, SeatGuard, Session, SessionJob, SessionRegistry,
+};

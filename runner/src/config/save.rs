@@ -43,7 +43,21 @@ pub fn save(path: &Path, cfg: &Config) -> Result<(), ConfigError> {
     })
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Writes config text edited in place (e.g. with `toml_edit`, which keeps
+/// the comments) to `path`, as [`save`] does: parsed back first, so text
+/// that would not load is never written; atomically; mode 0600.
+pub fn save_text(path: &Path, text: &str) -> Result<(), ConfigError> {
+    parse(text, &path.display().to_string())?;
+    write_atomic(path, text.as_bytes()).map_err(|error| ConfigError::Write {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// Replaces `path` with `data` atomically (temporary file in the same
+/// directory, then rename), readable by the owner only (0600); a missing
+/// directory is created 0700. For any file holding credentials.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -272,7 +272,15 @@ impl Feeder {
                                 SessionJob {
                                     job_id: job.id,
                                     project: job.job_info.project_full_path.clone(),
+                                    job_name: job.job_info.name.clone(),
                                     executor: runner.executor.clone(),
+                                    masked: job
+                                        .variables
+                                        .iter()
+                                        .filter(|v| v.is_masked())
+                                        .map(|v| v.value.clone())
+                                        .chain(std::iter::once(job.token.clone()))
+                                        .collect(),
                                 },
                             );
                             (Some(reg.clone()), Some(session))

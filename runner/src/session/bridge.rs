@@ -38,15 +38,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::executor::terminal::{TerminalControl, TerminalHandle};
 use crate::metrics::Metrics;
-use crate::session::{SeatGuard, Session, SessionRegistry};
+use crate::session::recording::Recording;
+use crate::session::share::WriterInbox;
+use crate::session::{ClientGuard, SeatGuard, Session, SessionRegistry};
 
 mod directions;
+pub mod mirror;
 
 pub use directions::append_ready;
-use directions::{client_to_terminal, terminal_to_client, to_message};
+pub(crate) use directions::to_message;
+use directions::{client_to_terminal, terminal_to_client};
 
 /// `role` label and log field of the interactive seat.
-pub const ROLE_INTERACTIVE: &str = "interactive";
+pub const ROLE_INTERACTIVE: &str = termgate::operator::client_role::INTERACTIVE;
 /// Close reason when the terminal's shell ended on its own (the user typed
 /// `exit`).
 pub const TERMINAL_EXITED: &str = close_reason::TERMINAL_EXITED;
@@ -106,8 +110,16 @@ pub fn client_ws_config(max_message: usize) -> WebSocketConfig {
 /// What a bridge needs besides the socket and the terminal.
 pub struct BridgeContext {
     pub session: Arc<Session>,
-    /// The interactive seat, released when the bridge ends.
-    pub seat: SeatGuard,
+    /// The interactive seat, released when the bridge ends; `None` for an
+    /// operator's own shell.
+    pub seat: Option<SeatGuard>,
+    /// `termgate::operator::client_role`: `interactive` (the user's seat,
+    /// shared with operators through `session.share`) or `shell`.
+    pub role: &'static str,
+    /// Listed in `/sessions` while the bridge runs.
+    pub client: ClientGuard,
+    /// Where the terminal is recorded, if recordings are on.
+    pub recording: Option<Recording>,
     pub registry: Arc<SessionRegistry>,
     pub metrics: Arc<Metrics>,
     pub codec: ServerCodec,
@@ -177,6 +189,7 @@ pub fn human_reason(reason: &str) -> &'static str {
         close_reason::REPLACED => "another connection replaced this one",
         close_reason::FRAME_TOO_LARGE => "a frame from the client was too large",
         TERMINAL_EXITED => "the shell exited",
+        close_reason::TOO_SLOW => "stopped reading, dropped so the terminal never waits",
         _ => "an error occurred",
     }
 }
@@ -205,6 +218,16 @@ impl Counts {
         }
     }
 
+    fn add_in(&self, n: usize) {
+        self.touch();
+        self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn add_out(&self, n: usize) {
+        self.touch();
+        self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     fn touch(&self) {
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_activity_ms.store(ms, Ordering::Relaxed);
@@ -213,19 +236,19 @@ impl Counts {
 
 /// Keeps `session_websocket_connections{role}` right even if the task is
 /// dropped mid-way.
-struct ConnectionGauge(Arc<Metrics>);
+pub struct ConnectionGauge(Arc<Metrics>, &'static str);
 
 impl ConnectionGauge {
-    fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, role: &'static str) -> Self {
         metrics
             .session_websocket_connections
-            .with_label_values(&[ROLE_INTERACTIVE])
+            .with_label_values(&[role])
             .inc();
         metrics
             .session_websocket_connections_total
-            .with_label_values(&[ROLE_INTERACTIVE])
+            .with_label_values(&[role])
             .inc();
-        ConnectionGauge(metrics)
+        ConnectionGauge(metrics, role)
     }
 }
 
@@ -233,22 +256,27 @@ impl Drop for ConnectionGauge {
     fn drop(&mut self) {
         self.0
             .session_websocket_connections
-            .with_label_values(&[ROLE_INTERACTIVE])
+            .with_label_values(&[self.1])
             .dec();
     }
 }
 
-/// Bridge `ws` and `term` until one side ends; returns the close reason.
-pub async fn run<S>(
-    ws: WebSocketStream<S>,
-    term: TerminalHandle,
-    ctx: BridgeContext,
-) -> &'static str
+/// How a bridge ended: its close reason and what went through it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    pub reason: &'static str,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration: Duration,
+}
+
+/// Bridge `ws` and `term` until one side ends.
+pub async fn run<S>(ws: WebSocketStream<S>, term: TerminalHandle, mut ctx: BridgeContext) -> Ended
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let counts = Counts::new();
-    let _gauge = ConnectionGauge::new(ctx.metrics.clone());
+    let _gauge = ConnectionGauge::new(ctx.metrics.clone(), ctx.role);
     log_connected(&ctx);
     let TerminalHandle {
         mut output,
@@ -256,6 +284,9 @@ where
         control,
     } = term;
     let (mut sink, mut stream) = ws.split();
+    // The user's terminal takes what joined operators type and the banners
+    // about them; an operator's own shell is nobody else's.
+    let mut inbox = (ctx.role == ROLE_INTERACTIVE).then(|| ctx.session.share.attach_writer());
 
     let end = pump(
         &mut stream,
@@ -265,29 +296,31 @@ where
         &*control,
         &ctx,
         &counts,
+        inbox.as_mut(),
     )
     .await;
-    let mut seat = Some(ctx.seat);
+    drop(inbox);
+    let mut seat = ctx.seat.take();
     let close_reply_by = say_goodbye(&end, &mut sink, &*control, &ctx.codec, &mut seat).await;
-    record_end(
-        &end,
-        &counts,
-        &ctx.metrics,
-        ctx.peer,
-        ctx.session.job.job_id,
-    );
+    record_end(&end, &counts, &ctx);
     drop(seat);
+    drop(ctx.recording.take());
     if let Some(deadline) = close_reply_by {
         await_close_reply(&mut stream, deadline).await;
     }
-    end.reason()
+    Ended {
+        reason: end.reason(),
+        bytes_in: counts.bytes_in.load(Ordering::Relaxed),
+        bytes_out: counts.bytes_out.load(Ordering::Relaxed),
+        duration: counts.started.elapsed(),
+    }
 }
 
 /// `terminal_connected`.
 fn log_connected(ctx: &BridgeContext) {
     tracing::info!(
         { schema::EVENT } = event::TERMINAL_CONNECTED,
-        { schema::ROLE } = ROLE_INTERACTIVE,
+        { schema::ROLE } = ctx.role,
         { schema::PEER } = %ctx.peer,
         { schema::JOB } = ctx.session.job.job_id,
         { schema::PROTOCOL } = ctx.codec.protocol.name(),
@@ -297,6 +330,7 @@ fn log_connected(ctx: &BridgeContext) {
 
 /// Both directions, the idle timer, the session's end and the runner's
 /// shutdown, until the first of them ends the connection.
+#[allow(clippy::too_many_arguments)]
 async fn pump<S, R, W>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     sink: &mut SplitSink<WebSocketStream<S>, Message>,
@@ -305,15 +339,20 @@ async fn pump<S, R, W>(
     control: &dyn TerminalControl,
     ctx: &BridgeContext,
     counts: &Counts,
+    inbox: Option<&mut WriterInbox>,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
+    let (joined, banners) = match inbox {
+        Some(i) => (Some(&mut i.input), Some(&mut i.banners)),
+        None => (None, None),
+    };
     tokio::select! {
-        e = client_to_terminal(stream, input, control, ctx, counts) => e,
-        e = terminal_to_client(sink, output, ctx, counts) => e,
+        e = client_to_terminal(stream, input, control, ctx, counts, joined) => e,
+        e = terminal_to_client(sink, output, ctx, counts, banners) => e,
         e = idle(ctx.idle_timeout, counts) => e,
         _ = ctx.session.closed() => End::session(
             ctx.session.close_reason().unwrap_or(close_reason::JOB_FINISHED),
@@ -383,7 +422,8 @@ where
 
 /// `session_closes_total`, `session_duration_seconds`, the
 /// `terminal_disconnected` event and upstream's line.
-fn record_end(end: &End, counts: &Counts, metrics: &Metrics, peer: SocketAddr, job: u64) {
+fn record_end(end: &End, counts: &Counts, ctx: &BridgeContext) {
+    let (metrics, peer, job) = (&ctx.metrics, ctx.peer, ctx.session.job.job_id);
     let reason = end.reason();
     let client_error = match end {
         End::ClientLeft(e) => e.as_deref(),
@@ -404,7 +444,7 @@ fn record_end(end: &End, counts: &Counts, metrics: &Metrics, peer: SocketAddr, j
     tracing::info!(
         { schema::EVENT } = event::TERMINAL_DISCONNECTED,
         { schema::REASON } = reason,
-        { schema::ROLE } = ROLE_INTERACTIVE,
+        { schema::ROLE } = ctx.role,
         { schema::PEER } = %peer,
         { schema::JOB } = job,
         { schema::DURATION_S } = duration.as_secs_f64(),
@@ -413,7 +453,9 @@ fn record_end(end: &End, counts: &Counts, metrics: &Metrics, peer: SocketAddr, j
         { schema::ERROR } = client_error,
         "{}", msg::TERMINAL_DISCONNECTED
     );
-    tracing::warn!({ schema::JOB } = job, "{}", msg::CLOSED_ACTIVE);
+    if ctx.role == ROLE_INTERACTIVE {
+        tracing::warn!({ schema::JOB } = job, "{}", msg::CLOSED_ACTIVE);
+    }
 }
 
 /// Give the client until `deadline` to answer the server's Close (it may

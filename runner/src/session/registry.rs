@@ -2,6 +2,7 @@
 //! routable when the job starts, closed with a reason when it ends.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -12,6 +13,7 @@ use termgate::api::SessionInfo;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::share::Share;
 use crate::executor::terminal::TerminalFactory;
 use crate::metrics::Metrics;
 
@@ -22,12 +24,56 @@ pub fn random_hex64() -> String {
     hex::encode(b)
 }
 
-/// What the session knows of its job (for `/sessions`, logs).
-#[derive(Debug, Clone, Default)]
+/// What the session knows of its job (for `/sessions`, logs, recordings).
+#[derive(Clone, Default)]
 pub struct SessionJob {
     pub job_id: u64,
     pub project: String,
+    pub job_name: String,
     pub executor: String,
+    /// Values recordings redact: the job's masked variables and its token.
+    pub masked: Vec<String>,
+}
+
+impl std::fmt::Debug for SessionJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionJob")
+            .field("job_id", &self.job_id)
+            .field("project", &self.project)
+            .field("job_name", &self.job_name)
+            .field("executor", &self.executor)
+            .field("masked", &format_args!("[{} values]", self.masked.len()))
+            .finish()
+    }
+}
+
+/// One connection to a session, as `/sessions` lists it.
+#[derive(Debug, Clone)]
+pub struct ClientEntry {
+    id: u64,
+    /// One of `termgate::operator::client_role`.
+    pub role: &'static str,
+    /// The operator's name; `None` for the user.
+    pub name: Option<String>,
+    pub peer: SocketAddr,
+    pub since: SystemTime,
+}
+
+/// Listed in `/sessions` while held.
+#[derive(Debug)]
+pub struct ClientGuard {
+    session: Arc<Session>,
+    id: u64,
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.session
+            .clients_list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|c| c.id != self.id);
+    }
 }
 
 /// A session sent with a job request, not routable yet.
@@ -50,6 +96,10 @@ pub struct Session {
     close_reason: Mutex<Option<&'static str>>,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// The interactive terminal shared with operators.
+    pub share: Arc<Share>,
+    clients_list: Mutex<Vec<ClientEntry>>,
+    next_client: AtomicU64,
     registry: std::sync::Weak<SessionRegistry>,
 }
 
@@ -176,6 +226,43 @@ impl Session {
         self.close.cancelled().await;
     }
 
+    /// The executor's terminal factory, if set and the session is open.
+    pub fn terminal(&self) -> Option<Arc<dyn TerminalFactory>> {
+        self.terminal.borrow().clone()
+    }
+
+    /// List a connection in `/sessions` until the guard drops.
+    pub fn add_client(
+        self: &Arc<Self>,
+        role: &'static str,
+        name: Option<String>,
+        peer: SocketAddr,
+    ) -> ClientGuard {
+        let id = self.next_client.fetch_add(1, Ordering::Relaxed);
+        self.clients_list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ClientEntry {
+                id,
+                role,
+                name,
+                peer,
+                since: SystemTime::now(),
+            });
+        ClientGuard {
+            session: self.clone(),
+            id,
+        }
+    }
+
+    /// The connections now, oldest first.
+    pub fn clients(&self) -> Vec<ClientEntry> {
+        self.clients_list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// `waiting` (no terminal yet), `idle` or `active`.
     pub fn state(&self) -> &'static str {
         if self.has_client() {
@@ -257,6 +344,9 @@ impl SessionRegistry {
             close_reason: Mutex::new(None),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            share: Share::new(),
+            clients_list: Mutex::new(Vec::new()),
+            next_client: AtomicU64::new(0),
             registry: Arc::downgrade(self),
         });
         self.lock().insert(s.id.clone(), s.clone());

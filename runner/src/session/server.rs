@@ -39,11 +39,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::config;
 use crate::metrics::Metrics;
+use crate::session::operators::Authenticator;
+use crate::session::recording::{Recorder, RecordingSettings};
 use crate::session::tls::{self, split_host_port};
 use crate::session::SessionRegistry;
 
 mod accept;
 mod exec;
+mod operator;
 mod rejection;
 
 #[cfg(test)]
@@ -138,6 +141,9 @@ fn parse_secs(v: Option<&str>) -> Option<Duration> {
 #[derive(Debug)]
 pub struct SessionServerHandle {
     pub local_addr: SocketAddr,
+    /// Where the operator API listens (`local_addr` when it shares the
+    /// public port); `None` without an `operators_file`.
+    pub operator_address: Option<SocketAddr>,
     pub registry: Arc<SessionRegistry>,
     /// `host:port` as advertised (the registry's base URL is
     /// `https://<advertise_address>`).
@@ -182,14 +188,7 @@ pub async fn start_with(
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let (host, port) = split_host_port(listen)
-        .with_context(|| format!("[session_server] listen_address {listen:?} is not host:port"))?;
-    let port = port.with_context(|| {
-        format!("[session_server] listen_address {listen:?} has no port (e.g. \"[::]:8093\")")
-    })?;
-    let listener = TcpListener::bind((host, port))
-        .await
-        .with_context(|| format!("binding the session server to {listen}"))?;
+    let listener = bind(listen, "listen_address").await?;
     let local_addr = listener.local_addr().context("session server address")?;
     let advertise_address = advertised(cfg, listen, local_addr.port());
     let tls = tls::load_or_generate(cfg).context("session server certificate")?;
@@ -204,26 +203,97 @@ pub async fn start_with(
         "{}",
         msg::SESSION_SERVER_LISTENING
     );
+    let operators = match &cfg.operators_file {
+        Some(path) => {
+            Some(Authenticator::new(path.clone()).context("[session_server] operators_file")?)
+        }
+        None => None,
+    };
+    let operator_listener = match (
+        &operators,
+        cfg.operator_listen_address
+            .as_deref()
+            .filter(|a| !a.is_empty()),
+    ) {
+        (Some(_), Some(addr)) => Some(bind(addr, "operator_listen_address").await?),
+        (None, Some(_)) => {
+            tracing::warn!("{}", msg::OPERATOR_API_WITHOUT_OPERATORS);
+            None
+        }
+        _ => None,
+    };
+    let recorder = RecordingSettings::from_config(cfg).map(|s| Recorder::new(s, metrics.clone()));
     let state = Arc::new(State {
         registry: registry.clone(),
         metrics,
         opts,
         shutdown: shutdown.clone(),
         tracker: TaskTracker::new(),
+        operators,
+        recorder,
+        max_observers: cfg.max_observers,
     });
     let tracker = state.tracker.clone();
-    tracker.spawn(accept::accept_loop(
-        listener,
-        TlsAcceptor::from(tls.server_config),
-        state,
-    ));
+    let acceptor = TlsAcceptor::from(tls.server_config);
+    let operator_address = match operator_listener {
+        Some(l) => {
+            let addr = l.local_addr().context("operator API address")?;
+            tracing::info!({ schema::ADDRESS } = %addr, "{}", msg::OPERATOR_API_LISTENING);
+            tracker.spawn(accept::accept_loop(
+                l,
+                acceptor.clone(),
+                state.clone(),
+                Endpoints::OPERATOR,
+            ));
+            Some(addr)
+        }
+        None => {
+            if state.operators.is_some() {
+                tracing::info!({ schema::ADDRESS } = %local_addr, "{}", msg::OPERATOR_API_LISTENING);
+            }
+            state.operators.as_ref().map(|_| local_addr)
+        }
+    };
+    let public = Endpoints {
+        exec: true,
+        operator: state.operators.is_some() && operator_address == Some(local_addr),
+    };
+    tracker.spawn(accept::accept_loop(listener, acceptor, state, public));
     Ok(SessionServerHandle {
         local_addr,
+        operator_address,
         registry,
         advertise_address,
         warnings,
         tracker,
     })
+}
+
+/// Bind `addr` (`host:port`, from the config key `key`).
+async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
+    let (host, port) = split_host_port(addr)
+        .with_context(|| format!("[session_server] {key} {addr:?} is not host:port"))?;
+    let port = port.with_context(|| {
+        format!("[session_server] {key} {addr:?} has no port (e.g. \"127.0.0.1:8094\")")
+    })?;
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("binding the session server's {key} {addr}"))
+}
+
+/// What one listener serves: `/session/{id}/exec` (GitLab's side) and the
+/// operator API (`/sessions`, observe, join, shell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Endpoints {
+    pub exec: bool,
+    pub operator: bool,
+}
+
+impl Endpoints {
+    const OPERATOR: Endpoints = Endpoints {
+        exec: false,
+        operator: true,
+    };
 }
 
 /// The address GitLab is told: `advertise_address`, else `listen_address`,
@@ -254,6 +324,10 @@ struct State {
     opts: ServerOptions,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// The operator API is on with an `operators_file`.
+    operators: Option<Arc<Authenticator>>,
+    recorder: Option<Arc<Recorder>>,
+    max_observers: usize,
 }
 
 #[cfg(test)]

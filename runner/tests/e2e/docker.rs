@@ -549,3 +549,60 @@ fn docker_host_from_the_environment_is_honoured() {
     );
     drop(r);
 }
+
+#[test]
+fn an_operator_shell_enters_a_running_docker_job_beside_the_user() {
+    if !docker_ready() {
+        return;
+    }
+    let coord = Coord::start(None);
+    let setup = docker_runner(
+        &coord,
+        "docker-op-shell",
+        "  pull_policy = [\"if-not-present\"]",
+        &[],
+    );
+    let ops = setup.dir.path().join("operators.toml");
+    setup.edit(|t| {
+        format!(
+            "{t}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n  session_timeout = 5\n  operators_file = \"{}\"\n",
+            ops.display()
+        )
+    });
+    let token = crate::operators::operator_add(&setup.config, "oncall", "control");
+    let short = runner_short(&setup);
+    let _sweep = Sweep(vec![short.clone()]);
+    let _r = setup.start();
+
+    // A plain CI job that hangs: no web terminal was asked for.
+    let id = coord.enqueue(image_job("stuck", &["sleep 600"], &["if-not-present"]));
+    coord.wait_state(id, &["running"], 30 * SECS);
+    let container = job_container(&short, id);
+    let session = wait_until("the job's session", 30 * SECS, || {
+        let s = coord.job(id)["session"].clone();
+        s["url"].is_string().then_some(s)
+    });
+    let mut sh = wait_until("operator shell", 30 * SECS, || {
+        Term::operator(
+            &session,
+            &token,
+            "shell",
+            Some("INC-3 docker job hangs"),
+            Some("v4.channel.k8s.io"),
+        )
+        .ok()
+    });
+    // Inside the job's container: its hostname is the container's id, and
+    // the job's sleep is right there.
+    let host = sh.run("hostname", 15 * SECS);
+    assert!(container.starts_with(host.trim()), "{host} vs {container}");
+    assert!(sh.run("ps", 10 * SECS).contains("sleep 600"));
+    assert_eq!(sh.run("echo $CI_JOB_ID", 10 * SECS), id.to_string());
+    // The user's /exec is not blocked by the operator's shell.
+    let mut user = Term::direct(&session, None, None).expect("user terminal beside the shell");
+    assert_eq!(user.run("echo user-$((3+4))", 15 * SECS), "user-7");
+    user.close();
+    sh.close();
+    coord.cancel(id);
+    coord.wait_finished(id, 15 * SECS);
+}

@@ -7,6 +7,8 @@ mod config_errors;
 mod docker;
 mod jobs;
 mod lifecycle;
+mod operator_cmd;
+mod operators;
 mod registration;
 mod support;
 mod term_client;

@@ -82,12 +82,47 @@ impl Term {
         authorization: Option<&str>,
         subprotocol: Option<&str>,
     ) -> Connect {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .collect();
+        Self::direct_headers(url, cert_pem, &headers, subprotocol)
+    }
+
+    /// An operator's way into a session (`mode`: observe, join, shell),
+    /// with `Bearer <token>` and `X-Termgate-Reason` when given.
+    pub fn operator(
+        session: &serde_json::Value,
+        token: &str,
+        mode: &str,
+        reason: Option<&str>,
+        subprotocol: Option<&str>,
+    ) -> Connect {
+        let bearer = format!("Bearer {token}");
+        let mut headers = vec![("Authorization", bearer.as_str())];
+        if let Some(r) = reason {
+            headers.push(("X-Termgate-Reason", r));
+        }
+        Self::direct_headers(
+            &format!("{}/{mode}", session["url"].as_str().unwrap()),
+            session["certificate"].as_str().unwrap(),
+            &headers,
+            subprotocol,
+        )
+    }
+
+    pub fn direct_headers(
+        url: &str,
+        cert_pem: &str,
+        headers: &[(&str, &str)],
+        subprotocol: Option<&str>,
+    ) -> Connect {
         let rt = runtime();
         let url = url.replacen("https://", "wss://", 1);
         let mut req = url.into_client_request().unwrap();
-        if let Some(a) = authorization {
-            req.headers_mut()
-                .insert("Authorization", a.parse().unwrap());
+        for (k, v) in headers {
+            let name: tokio_tungstenite::tungstenite::http::HeaderName = k.parse().unwrap();
+            req.headers_mut().insert(name, v.parse().unwrap());
         }
         if let Some(p) = subprotocol {
             req.headers_mut()

@@ -11,6 +11,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use termgate::metrics::close_reason;
 use termgate::terminal::{Frame, FrameKind, Incoming, ProtocolError, EOT};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -19,7 +20,7 @@ use super::{BridgeContext, Counts, End, BURST_AFTER, BURST_CHUNK, OUTPUT_CHUNK, 
 use crate::executor::terminal::{TermSize, TerminalControl};
 use termgate::logschema::{self as schema, msg};
 
-pub(super) fn to_message(f: Frame) -> Message {
+pub(crate) fn to_message(f: Frame) -> Message {
     match f.kind {
         FrameKind::Text => match String::from_utf8(f.payload) {
             Ok(s) => Message::Text(s.into()),
@@ -37,6 +38,7 @@ pub(super) async fn client_to_terminal<S, W>(
     control: &dyn TerminalControl,
     ctx: &BridgeContext,
     counts: &Counts,
+    mut joined: Option<&mut mpsc::Receiver<Bytes>>,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -44,7 +46,20 @@ where
 {
     use tungstenite::Error as WsError;
     let bytes_in = ctx.metrics.session_bytes_total.with_label_values(&["in"]);
-    while let Some(m) = stream.next().await {
+    loop {
+        let m = tokio::select! {
+            m = stream.next() => match m {
+                Some(m) => m,
+                None => break,
+            },
+            Some(data) = recv(&mut joined) => {
+                // A joined operator typed: into the same terminal.
+                if let Err(end) = write_input(input, &data, ctx, counts, &bytes_in).await {
+                    return end;
+                }
+                continue;
+            }
+        };
         let (kind, payload): (FrameKind, Bytes) = match m {
             Ok(Message::Binary(b)) => (FrameKind::Binary, b),
             Ok(Message::Text(t)) => (FrameKind::Text, Bytes::from(t)),
@@ -84,29 +99,20 @@ where
                 if data.is_empty() {
                     continue;
                 }
-                let written = async {
-                    input.write_all(&data).await?;
-                    input.flush().await
-                };
-                if let Err(e) = written.await {
-                    return End::server(
-                        close_reason::ERROR,
-                        CloseCode::Error,
-                        Some(format!("writing to the terminal failed: {e}")),
-                    );
+                if let Err(end) = write_input(input, &data, ctx, counts, &bytes_in).await {
+                    return end;
                 }
-                counts.touch();
-                let n = data.len() as u64;
-                counts.bytes_in.fetch_add(n, Ordering::Relaxed);
                 counts
                     .last_input_eot
                     .store(data.as_slice() == [EOT], Ordering::Relaxed);
-                bytes_in.inc_by(n);
-                ctx.registry.bump_bytes(&ctx.session, n, 0);
             }
             Ok(Incoming::Resize { cols, rows }) => {
-                if let Err(e) = control.resize(TermSize { cols, rows }).await {
+                let size = TermSize { cols, rows };
+                if let Err(e) = control.resize(size).await {
                     tracing::debug!({ schema::ERROR } = %e, { schema::COLS } = cols, { schema::ROWS } = rows, "{}", msg::TERMINAL_RESIZE_FAILED);
+                }
+                if let Some(r) = &ctx.recording {
+                    r.resize(size);
                 }
             }
             Ok(Incoming::Ignore) => {}
@@ -125,13 +131,61 @@ where
     End::ClientLeft(None)
 }
 
+/// Write client (or joined operator) input to the terminal, and count it.
+async fn write_input<W>(
+    input: &mut W,
+    data: &[u8],
+    ctx: &BridgeContext,
+    counts: &Counts,
+    bytes_in: &prometheus::IntCounter,
+) -> Result<(), End>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let written = async {
+        input.write_all(data).await?;
+        input.flush().await
+    };
+    if let Err(e) = written.await {
+        return Err(End::server(
+            close_reason::ERROR,
+            CloseCode::Error,
+            Some(format!("writing to the terminal failed: {e}")),
+        ));
+    }
+    counts.touch();
+    let n = data.len() as u64;
+    counts.bytes_in.fetch_add(n, Ordering::Relaxed);
+    bytes_in.inc_by(n);
+    ctx.registry.bump_bytes(&ctx.session, n, 0);
+    if let Some(r) = &ctx.recording {
+        r.input(data);
+    }
+    Ok(())
+}
+
+/// The next item of an optional channel; pending forever without one or
+/// once it closed.
+async fn recv<T>(rx: &mut Option<&mut mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => match rx.recv().await {
+            Some(v) => Some(v),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// Terminal output → client frames, and the keepalive Ping. The terminal is
-/// read again only after the previous frame was flushed.
+/// read again only after the previous frame was flushed. The user's
+/// terminal also goes to its watchers ([`crate::session::share`]), to the
+/// recording, and carries the banners about operators.
 pub(super) async fn terminal_to_client<S, R>(
     sink: &mut SplitSink<WebSocketStream<S>, Message>,
     output: &mut R,
     ctx: &BridgeContext,
     counts: &Counts,
+    mut banners: Option<&mut mpsc::Receiver<String>>,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -166,7 +220,14 @@ where
                         }
                         n
                     };
-                    (to_message(ctx.codec.encode_output(&buf[..n])), n)
+                    let data = &buf[..n];
+                    if ctx.role == super::ROLE_INTERACTIVE {
+                        ctx.session.share.publish(data);
+                    }
+                    if let Some(r) = &ctx.recording {
+                        r.output(data);
+                    }
+                    (to_message(ctx.codec.encode_output(data)), n)
                 }
                 Err(e) => {
                     return End::server(
@@ -177,6 +238,14 @@ where
                 }
             },
             _ = ping.tick() => (Message::Ping(Bytes::new()), 0),
+            Some(line) = recv(&mut banners) => {
+                // Shown to the user, its watchers and the recording alike.
+                ctx.session.share.publish(line.as_bytes());
+                if let Some(r) = &ctx.recording {
+                    r.output(line.as_bytes());
+                }
+                (to_message(ctx.codec.encode_output(line.as_bytes())), 0)
+            }
         };
         if let Err(e) = sink.send(msg).await {
             return End::ClientLeft(match e {

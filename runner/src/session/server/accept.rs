@@ -15,9 +15,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::{exec, State, REFUSED_WARN_EVERY};
+use super::{exec, Endpoints, State, REFUSED_WARN_EVERY};
 
-pub(super) async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    endpoints: Endpoints,
+) {
     let pending = Arc::new(tokio::sync::Semaphore::new(state.opts.max_pending.max(1)));
     let mut refused = Refused::default();
     loop {
@@ -49,7 +54,7 @@ pub(super) async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, st
             // terminal bridge (that task is spawned on its own).
             let _permit = permit;
             if let Some(tls) = tls_accept(&acceptor, tcp, peer, st.opts.handshake_timeout).await {
-                serve_connection(tls, peer, st).await;
+                serve_connection(tls, peer, st, endpoints).await;
             }
         });
     }
@@ -124,14 +129,14 @@ impl Refused {
     }
 }
 
-async fn serve_connection<IO>(io: IO, peer: SocketAddr, st: Arc<State>)
+async fn serve_connection<IO>(io: IO, peer: SocketAddr, st: Arc<State>, endpoints: Endpoints)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc_state = st.clone();
     let svc = hyper::service::service_fn(move |req| {
         let st = svc_state.clone();
-        async move { Ok::<_, Infallible>(exec::handle(req, st, peer).await) }
+        async move { Ok::<_, Infallible>(exec::handle(req, st, peer, endpoints).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

@@ -17,11 +17,13 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
 use super::rejection::Rejection;
-use super::State;
+use super::{operator, Endpoints, State};
 use crate::executor::terminal::{TermSize, TerminalHandle};
 use crate::session::bridge::{self, BridgeContext};
+use crate::session::recording::{Recording, RecordingMeta};
 use crate::session::Session;
 use termgate::logschema::{self as schema, msg};
+use termgate::operator::client_role;
 
 /// `/session/{id}/{rest}` → (id, rest).
 pub(super) fn route(path: &str) -> Option<(&str, &str)> {
@@ -35,9 +37,19 @@ pub(super) async fn handle(
     req: Request<Incoming>,
     st: Arc<State>,
     peer: SocketAddr,
+    endpoints: Endpoints,
 ) -> Response<String> {
     let requested_at = Instant::now();
     let uri = req.uri().path().to_string();
+    let operator_route = endpoints.operator.then(|| operator::route(&uri)).flatten();
+    if let Some(r) = operator_route {
+        return operator::handle(req, &st, peer, r, requested_at)
+            .await
+            .unwrap_or_else(|rejection| rejection.respond(&st.metrics, peer));
+    }
+    if !endpoints.exec {
+        return Rejection::session_not_found(&uri, None).respond(&st.metrics, peer);
+    }
     let answer = match find_session(&st, &uri) {
         Err(rejection) => Err(rejection),
         Ok((session, "exec")) => exec(req, &st, peer, session, requested_at).await,
@@ -107,9 +119,13 @@ async fn exec(
     let protocol = chosen
         .and_then(Protocol::from_name)
         .unwrap_or(Protocol::Terminal);
+    let recording = start_recording(st, &session, client_role::INTERACTIVE, None);
     let ctx = BridgeContext {
+        client: session.add_client(client_role::INTERACTIVE, None, peer),
+        recording,
+        role: client_role::INTERACTIVE,
         session,
-        seat,
+        seat: Some(seat),
         registry: st.registry.clone(),
         metrics: st.metrics.clone(),
         codec: ServerCodec::new(protocol),
@@ -125,6 +141,23 @@ async fn exec(
     Ok(switching_protocols(&accept, chosen))
 }
 
+/// Start recording a terminal of `session` if recordings are on.
+pub(super) fn start_recording(
+    st: &State,
+    session: &Session,
+    mode: &'static str,
+    operator: Option<String>,
+) -> Option<Recording> {
+    st.recorder.as_ref()?.start(RecordingMeta {
+        job_id: session.job.job_id,
+        mode,
+        session_id: session.id.clone(),
+        operator,
+        size: TermSize::default(),
+        masked: session.job.masked.clone(),
+    })
+}
+
 /// Wait for hyper to hand over the upgraded connection, then pump it.
 async fn bridge_after_upgrade(
     on_upgrade: hyper::upgrade::OnUpgrade,
@@ -132,25 +165,41 @@ async fn bridge_after_upgrade(
     ctx: BridgeContext,
 ) {
     let job = ctx.session.job.job_id;
+    match upgraded(on_upgrade, job).await {
+        Some(ws) => {
+            bridge::run(ws, term, ctx).await;
+        }
+        None => term.control.close().await,
+    }
+}
+
+/// The WebSocket hyper hands over after the `101`; `None` (logged) if the
+/// upgrade failed.
+pub(super) async fn upgraded(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    job: u64,
+) -> Option<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>> {
     match on_upgrade.await {
-        Ok(upgraded) => {
-            let ws = WebSocketStream::from_raw_socket(
+        Ok(upgraded) => Some(
+            WebSocketStream::from_raw_socket(
                 TokioIo::new(upgraded),
                 Role::Server,
                 Some(bridge::ws_config()),
             )
-            .await;
-            bridge::run(ws, term, ctx).await;
-        }
+            .await,
+        ),
         Err(e) => {
             tracing::warn!({ schema::JOB } = job, { schema::ERROR } = %e, "{}", msg::WEBSOCKET_UPGRADE_FAILED);
-            term.control.close().await;
+            None
         }
     }
 }
 
 /// `101 Switching Protocols` with the accept key and the chosen protocol.
-fn switching_protocols(accept: &str, protocol: Option<&'static str>) -> Response<String> {
+pub(super) fn switching_protocols(
+    accept: &str,
+    protocol: Option<&'static str>,
+) -> Response<String> {
     let mut r = Response::new(String::new());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
@@ -166,7 +215,7 @@ fn switching_protocols(accept: &str, protocol: Option<&'static str>) -> Response
 }
 
 /// gorilla's handshake checks; `Ok` is the accept key.
-fn check_handshake(req: &Request<Incoming>, job: u64) -> Result<String, Rejection> {
+pub(super) fn check_handshake(req: &Request<Incoming>, job: u64) -> Result<String, Rejection> {
     let refuse = |status, why| Rejection::bad_handshake(job, status, why);
     if req.method() != Method::GET {
         return Err(refuse(
@@ -204,7 +253,7 @@ fn check_handshake(req: &Request<Incoming>, job: u64) -> Result<String, Rejectio
 }
 
 /// Comma-separated tokens of every `name` header.
-fn header_tokens<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Vec<&'a str> {
+pub(super) fn header_tokens<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Vec<&'a str> {
     headers
         .get_all(name)
         .iter()

@@ -1,6 +1,7 @@
 //! One refused request: what the client gets, the metric's reason label and
 //! what the log says.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use hyper::header::{self, HeaderValue};
@@ -21,10 +22,12 @@ pub(super) struct Rejection {
     pub status: StatusCode,
     /// The metric's `reason` label ([`rejection_reason`]).
     pub reason: &'static str,
-    pub body: &'static str,
+    pub body: Cow<'static, str>,
     /// The job of the session addressed, when there is one.
     pub job: Option<u64>,
     said: Said,
+    /// Extra response headers (`WWW-Authenticate`, `Retry-After`).
+    headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 /// Upstream's log line for a refusal, with its fields.
@@ -45,23 +48,65 @@ enum Said {
     TerminalNotSet,
     AlreadyConnected,
     ConnectFailed(OpenError),
+    /// The operator API's own refusals: the `terminal_rejected` event says
+    /// it all.
+    Operator,
 }
 
 impl Rejection {
     fn new(
         status: StatusCode,
         reason: &'static str,
-        body: &'static str,
+        body: impl Into<Cow<'static, str>>,
         job: Option<u64>,
         said: Said,
     ) -> Self {
         Rejection {
             status,
             reason,
-            body,
+            body: body.into(),
             job,
             said,
+            headers: Vec::new(),
         }
+    }
+
+    /// An operator API refusal with its own explanation.
+    pub fn operator(
+        status: StatusCode,
+        reason: &'static str,
+        body: impl Into<Cow<'static, str>>,
+        job: Option<u64>,
+    ) -> Self {
+        Rejection::new(status, reason, body, job, Said::Operator)
+    }
+
+    /// 401 from the operator API: no, or an unknown, Bearer token.
+    pub fn operator_unauthorized() -> Self {
+        let mut r = Rejection::operator(
+            StatusCode::UNAUTHORIZED,
+            rejection_reason::UNAUTHORIZED,
+            "401 Unauthorized: an operator token is required (Authorization: Bearer <token>)",
+            None,
+        );
+        r.headers.push((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"termgate operators\""),
+        ));
+        r
+    }
+
+    /// 429: this peer failed to log in too often; `retry_after` seconds.
+    pub fn throttled(retry_after: u64) -> Self {
+        let mut r = Rejection::operator(
+            StatusCode::TOO_MANY_REQUESTS,
+            rejection_reason::THROTTLED,
+            format!("429 Too Many Requests: too many failed operator logins from this address; retry in {retry_after} s"),
+            None,
+        );
+        r.headers
+            .push((header::RETRY_AFTER, HeaderValue::from(retry_after.max(1))));
+        r
     }
 
     /// 404: no routable session for the URL, or a path it does not serve.
@@ -167,6 +212,7 @@ impl Rejection {
             reason,
             body,
             job,
+            headers,
             ..
         } = self;
         tracing::info!(
@@ -177,8 +223,11 @@ impl Rejection {
             { schema::STATUS } = status.as_u16(),
             "{}", msg::TERMINAL_REJECTED
         );
-        let mut r = plain(status, body);
-        if status == StatusCode::BAD_REQUEST {
+        let mut r = plain(status, &body);
+        for (name, value) in headers {
+            r.headers_mut().insert(name, value);
+        }
+        if status == StatusCode::BAD_REQUEST && reason != rejection_reason::REASON_REQUIRED {
             // gorilla names the version it speaks.
             r.headers_mut().insert(
                 header::SEC_WEBSOCKET_VERSION,
@@ -221,6 +270,7 @@ impl Rejection {
             Said::ConnectFailed(e) => {
                 tracing::error!({ schema::JOB } = job, { schema::ERROR } = %e, "{}", msg::CONNECT_FAILED)
             }
+            Said::Operator => {}
         }
     }
 }
