@@ -137,13 +137,21 @@ fn demo_tui_in_tmux_shows_counts_switches_screens_and_quits_cleanly() {
     );
 
     tmux(&["send-keys", "-t", &session, "3"]);
+    // The demo runner's terminal jobs, through its operator API.
+    wait_screen(
+        &session,
+        "the Sessions screen",
+        Duration::from_secs(10),
+        |s| s.contains("SESSION") && s.contains("CLIENTS"),
+    );
+    tmux(&["send-keys", "-t", &session, "4"]);
     wait_screen(
         &session,
         "the Errors screen",
         Duration::from_secs(10),
         |s| s.contains("COUNT") && s.contains("LEVEL"),
     );
-    tmux(&["send-keys", "-t", &session, "4"]);
+    tmux(&["send-keys", "-t", &session, "5"]);
     wait_screen(&session, "the Logs screen", Duration::from_secs(10), |s| {
         s.contains("Checking for jobs") || s.contains("Job succeeded") || s.contains("Job failed")
     });

@@ -153,7 +153,8 @@ impl Col {
 }
 
 /// A cell of a row: text and style; `span` makes it run to the end of the
-/// row (a down runner's reason).
+/// row, as far as the width the columns were fitted to (a down runner's
+/// reason).
 #[derive(Debug, Clone)]
 pub struct Cell {
     pub text: String,
@@ -189,6 +190,8 @@ pub struct Columns {
     /// `(column index, width)` of the visible columns, in order.
     pub shown: Vec<(usize, usize)>,
     gap: usize,
+    /// The width fitted to: a spanning cell may run to it.
+    avail: usize,
 }
 
 impl Columns {
@@ -249,6 +252,7 @@ impl Columns {
             cols,
             shown: widths,
             gap,
+            avail: width,
         }
     }
 
@@ -312,7 +316,7 @@ impl Columns {
                 continue;
             };
             if cell.span {
-                let rest = total.saturating_sub(x);
+                let rest = total.max(self.avail).saturating_sub(x);
                 spans.push(Span::styled(pad(&cell.text, rest, false), cell.style));
                 break;
             }
