@@ -6,12 +6,11 @@ use std::io::{self, Stdout};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
-use futures::StreamExt;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use tokio::sync::watch;
@@ -19,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, Outcome};
 use crate::attach::{AttachRequest, Attacher};
-use crate::event::Event;
+use crate::event::{Event, Input};
 use crate::model::Snapshot;
 use crate::panic_hook::PanicRestore;
 use crate::ui::widgets::Theme;
@@ -57,9 +56,8 @@ impl TerminalGuard {
     }
 
     /// Give the terminal back for a while (an attach): leave the alternate
-    /// screen, mouse capture and raw mode. The caller must have dropped
-    /// its `EventStream`, whose reader thread would take keys meant for
-    /// the attach.
+    /// screen, mouse capture and raw mode. The caller must have paused its
+    /// [`Input`], which would take keys meant for the attach.
     pub fn suspend(&mut self) {
         restore();
     }
@@ -95,7 +93,7 @@ pub async fn run_tui(
     let theme = Theme::from_no_color(std::env::var_os("NO_COLOR").as_deref());
     let mut app = App::new(theme, SystemTime::now());
     let mut guard = TerminalGuard::enter()?;
-    let mut events = EventStream::new();
+    let mut events = Input::start();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut snapshots_open = true;
@@ -145,10 +143,10 @@ pub async fn run_tui(
             }
         };
         if let Some(req) = attach {
-            // The stream's reader thread would take the attach's keys.
-            drop(events);
+            // The reader would take the attach's keys.
+            events.pause().await;
             let message = attach_suspended(&mut guard, &attacher, &req, &shutdown).await?;
-            events = EventStream::new();
+            events.resume();
             match message {
                 Some(m) => app.attached(m),
                 // Stopped (a signal) while attached.

@@ -218,7 +218,8 @@ fn attach_types_into_a_shell_of_its_own_and_detaches_with_exit_code_0() {
         ),
     );
     t.wait("the banner", |s| {
-        s.contains(&format!("shell in job {} on ops", l.job)) && s.contains("Ctrl-] to detach")
+        s.contains(&format!("[termgate] shell in job {} on ops", l.job))
+            && s.contains("Ctrl-] to detach")
     });
     t.line("echo attach-$((6*7))");
     t.wait("the command's output", |s| s.contains("attach-42"));
@@ -257,8 +258,9 @@ fn a_shell_from_the_sessions_screen_suspends_the_tui_and_comes_back_to_it() {
         s.contains("reason for a shell in job")
     });
     t.line("e2e: the tui test");
+    // (The prompt says "a shell in job …" too: wait for the banner.)
     t.wait("the attach's banner", |s| {
-        s.contains(&format!("shell in job {job} on ops"))
+        s.contains(&format!("[termgate] shell in job {job} on ops"))
     });
     t.line("echo tui-$((7*6))");
     t.wait("the command's output", |s| s.contains("tui-42"));
