@@ -329,6 +329,16 @@ mod tests {
         (task, runner, keys_tx, sizes_tx)
     }
 
+    /// The bridge's result, or a failure if it does not end (a detach key
+    /// it missed would otherwise hang the test).
+    async fn finish(task: Task) -> (Result<AttachEnd, AttachError>, Vec<u8>) {
+        let limit = termgate_test_support::scaled(Duration::from_secs(10));
+        match tokio::time::timeout(limit, task).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => panic!("the bridge did not end within {limit:?}"),
+        }
+    }
+
     fn stdin(m: &Message) -> Option<Vec<u8>> {
         match m {
             Message::Binary(p) if p.first() == Some(&channel::STDIN) => Some(p[1..].to_vec()),
@@ -367,7 +377,7 @@ mod tests {
         )
         .await;
         runner.close("the job finished");
-        let (end, out) = task.await.unwrap();
+        let (end, out) = finish(task).await;
         let end = end.unwrap();
         assert_eq!(end.reason, "the job finished");
         assert_eq!(end.summary(), "[termgate] session closed: the job finished");
@@ -399,7 +409,7 @@ mod tests {
         assert!(got.iter().any(|m| stdin(m).as_deref() == Some(b"ls\r")));
         assert!(got.contains(&Message::Pong(b"ka".to_vec().into())));
         runner.close("");
-        let (end, _) = task.await.unwrap();
+        let (end, _) = finish(task).await;
         assert_eq!(end.unwrap().reason, CLOSED_WITHOUT_REASON);
     }
 
@@ -427,14 +437,14 @@ mod tests {
             ]
         );
         runner.close("runner shutdown");
-        assert_eq!(task.await.unwrap().0.unwrap().reason, "runner shutdown");
+        assert_eq!(finish(task).await.0.unwrap().reason, "runner shutdown");
     }
 
     #[tokio::test]
     async fn the_detach_key_alone_ends_the_attach_with_a_close() {
         let (task, mut runner, keys, _sizes) = start(opts(Mode::Shell));
         keys.unbounded_send(Ok(vec![0x1d])).unwrap();
-        let (end, _) = task.await.unwrap();
+        let (end, _) = finish(task).await;
         let end = end.unwrap();
         assert!(end.detached());
         assert_eq!(end.summary(), "[termgate] detached");
@@ -455,7 +465,7 @@ mod tests {
         });
         keys.unbounded_send(Ok(b"echo one\r\x11echo two\r".to_vec()))
             .unwrap();
-        let (end, _) = task.await.unwrap();
+        let (end, _) = finish(task).await;
         let end = end.unwrap();
         assert!(end.detached());
         assert_eq!(end.bytes_in, 9);
@@ -475,7 +485,7 @@ mod tests {
         sizes.unbounded_send((10, 10)).unwrap();
         runner.output(b"$ ");
         keys.unbounded_send(Ok(b"x\x1d".to_vec())).unwrap();
-        let (end, out) = task.await.unwrap();
+        let (end, out) = finish(task).await;
         let end = end.unwrap();
         assert!(end.detached());
         assert_eq!(end.bytes_in, 0);
@@ -493,7 +503,7 @@ mod tests {
         p.extend_from_slice(b"[termgate] session closed: job finished\n");
         runner.say(Message::Binary(p.into()));
         runner.close("job finished");
-        let (end, out) = task.await.unwrap();
+        let (end, out) = finish(task).await;
         assert_eq!(end.unwrap().bytes_out, 8);
         assert_eq!(
             String::from_utf8(out).unwrap(),
@@ -508,11 +518,11 @@ mod tests {
             .tx
             .unbounded_send(Err("connection reset by peer".into()))
             .unwrap();
-        let e = task.await.unwrap().0.unwrap_err();
+        let e = finish(task).await.0.unwrap_err();
         assert_eq!(e.to_string(), "connection lost: connection reset by peer");
         let (task, runner, _keys, _sizes) = start(opts(Mode::Observe));
         drop(runner);
-        let e = task.await.unwrap().0.unwrap_err();
+        let e = finish(task).await.0.unwrap_err();
         assert!(matches!(e, AttachError::Ended), "{e}");
     }
 }
