@@ -11,8 +11,8 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use termgate_console::app::{App, Screen};
 use termgate_console::model::{
-    ErrorEntry, Health, Level, LogRecord, RunnerSource, RunnerState, RunnerVersion, Sample, Series,
-    Snapshot, Tally,
+    ErrorEntry, Health, Level, LogRecord, RunnerSessions, RunnerSource, RunnerState, RunnerVersion,
+    Sample, Series, SessionsState, Snapshot, Tally,
 };
 use termgate_console::ui::widgets::Theme;
 
@@ -133,8 +133,31 @@ fn snapshot(now: SystemTime, runners: usize) -> Snapshot {
             ],
         })
         .collect();
+    // Two live sessions per runner for the Sessions screen.
+    let sessions = out
+        .iter()
+        .enumerate()
+        .map(|(i, r)| RunnerSessions {
+            runner: r.source.name.clone(),
+            state: SessionsState::Live {
+                sessions: (0..2u64)
+                    .map(|k| termgate::operator::SessionSummary {
+                        id: format!("{:064x}", i as u64 * 2 + k),
+                        job_id: i as u64 * 2 + k,
+                        project: "acme/webapp".into(),
+                        state: "active".into(),
+                        started_at: "2026-12-06T09:00:00Z".into(),
+                        bytes_out: 4096,
+                        ..Default::default()
+                    })
+                    .collect(),
+                at: now,
+            },
+        })
+        .collect();
     Snapshot {
         runners: out,
+        sessions,
         tally,
         logs,
         taken_at: Some(now),
