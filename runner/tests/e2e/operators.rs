@@ -494,3 +494,39 @@ fn a_stalled_observer_is_dropped_and_the_user_keeps_going() {
     drop(stalled);
     user.close();
 }
+
+#[test]
+fn operators_on_their_own_address_and_exec_alone_on_the_public_one() {
+    let coord = Coord::start(None);
+    let r = op_runner(
+        &coord,
+        "split",
+        "  operator_listen_address = \"127.0.0.1:0\"\n",
+    );
+    let line = r.runner.wait_log("Operator API listening", 10 * SECS);
+    let op_addr = line["address"].as_str().unwrap().to_string();
+    let (_, session) = running(&coord, job("terminal", &["sleep 120"]));
+    let public = base_of(&session);
+    assert_ne!(public, format!("https://{op_addr}"));
+    // The public port: /exec works, the operator API is not there.
+    let mut user = Term::direct(&session, None, None).expect("user terminal");
+    user.send(b"echo pub-$((1+1))\n");
+    user.wait_for("pub-2", 10 * SECS);
+    assert_eq!(get_sessions(&session, Some(&r.observe), lo(1)).0, 404);
+    assert_eq!(
+        refused(Term::operator(&session, &r.observe, "observe", None, None)),
+        404
+    );
+    // The operator address: the operator API, and no /exec.
+    let mut internal = session.clone();
+    let id = session["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    internal["url"] = json!(format!("https://{op_addr}/session/{id}"));
+    let (status, body) = get_sessions(&internal, Some(&r.observe), lo(1));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(id));
+    let mut obs = Term::operator(&internal, &r.observe, "observe", None, None).expect("observer");
+    obs.wait_for("pub-2", 10 * SECS);
+    assert_eq!(refused(Term::direct(&internal, None, None)), 404);
+    obs.close();
+    user.close();
+}
