@@ -11,8 +11,11 @@
 //!   gitlab-runner's order and with its status codes.
 //! - [`bridge`]: one WebSocket ↔ terminal connection (framing, back-pressure,
 //!   keepalive, close reasons, metrics).
+//! - [`recording`]: terminals recorded as asciicast v2 files, masked, never
+//!   slowing the terminal; old recordings pruned.
 
 pub mod bridge;
+pub mod recording;
 pub mod registry;
 pub mod server;
 pub mod tls;
