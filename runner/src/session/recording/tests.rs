@@ -560,3 +560,76 @@ fn recording_is_send_and_sync() {
     check::<Recording>();
     check::<Recorder>();
 }
+
+/// Debian's `asciinema cat` (installed by `scripts/setup-test-deps.sh`)
+/// prints exactly the bytes fed in, masked values replaced. It wants a
+/// controlling terminal, so it runs on a PTY of our own. Skipped when
+/// asciinema is missing, unless `TERMGATE_REQUIRE_ASCIINEMA=1` (CI).
+#[tokio::test]
+async fn asciinema_cat_prints_what_was_fed_in() {
+    use crate::executor::shell::pty::{self, PtyCommand};
+    use tokio::io::AsyncReadExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(settings(dir.path()), metrics());
+    let r = rec.start(meta(7)).unwrap();
+    let fed = format!(
+        "$ printf 'h\\xc3\\xa9 \\xe2\\x82\\xac\\n'\r\nhé €\r\n\x1b[1;32mok\x1b[0m\ttab\r\n\
+         TOKEN={SECRET} 😀 done\r\n"
+    );
+    let b = fed.as_bytes();
+    let secret_at = fed.find(SECRET).unwrap();
+    // Cut inside `é`, inside `€`, twice inside the secret, inside `😀`.
+    let e_acute = fed.find("hé").unwrap() + 2;
+    let euro = fed.find("€\r").unwrap() + 1;
+    let emoji = fed.find('😀').unwrap() + 3;
+    let cuts = [
+        0,
+        e_acute,
+        euro,
+        secret_at + 3,
+        secret_at + 11,
+        emoji,
+        b.len(),
+    ];
+    for w in cuts.windows(2) {
+        r.output(&b[w[0]..w[1]]);
+    }
+    r.resize(TermSize { cols: 90, rows: 20 });
+    let path = r.path().to_path_buf();
+    r.finish_blocking();
+    let want = fed.replace(SECRET, "[MASKED]");
+
+    let cmd = PtyCommand {
+        program: "asciinema".into(),
+        args: vec!["cat".into(), path.to_string_lossy().into_owned()],
+        cwd: dir.path().to_path_buf(),
+        env: vec![("PYTHONIOENCODING".into(), "utf-8".into())],
+        size: TermSize::default(),
+    };
+    let proc = match pty::spawn(cmd) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var("TERMGATE_REQUIRE_ASCIINEMA").as_deref() != Ok("1"),
+                "TERMGATE_REQUIRE_ASCIINEMA=1 but asciinema is not on PATH"
+            );
+            eprintln!("asciinema not on PATH: skipping (scripts/setup-test-deps.sh installs it)");
+            return;
+        }
+        Err(e) => panic!("spawning asciinema: {e}"),
+    };
+    let (mut reader, _writer, control) = proc.split();
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        termgate_test_support::scaled(Duration::from_secs(30)),
+        reader.read_to_end(&mut out),
+    )
+    .await
+    .expect("asciinema cat did not finish")
+    .unwrap();
+    let status = control.wait().await.unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert!(status.success(), "asciinema cat failed: {status}\n{out}");
+    assert_eq!(out, want);
+}
