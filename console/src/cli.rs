@@ -50,6 +50,21 @@ pub enum Command {
     Demo(DemoArgs),
     /// Tally errors (warnings and above) in runner log files by fingerprint.
     Tally(TallyArgs),
+    /// Play a terminal recording (asciicast v2, from a runner's recordings_dir) on stdout.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The recording: an asciicast v2 file (`job-….cast`).
+    pub file: std::path::PathBuf,
+    /// Play this many times as fast (e.g. 2, 0.5).
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub speed: f64,
+    /// Longest pause between two outputs, before --speed: seconds (0.5) or
+    /// with a unit (500ms, 1m).
+    #[arg(long, default_value = "2", value_parser = parse_duration, value_name = "SECS")]
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,5 +153,34 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.log.log_level, tracing::level_filters::LevelFilter::INFO);
         assert!(Cli::try_parse_from(["termgate", "--log-level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn replay_args() {
+        let cli = Cli::try_parse_from(["termgate", "replay", "a.cast"]).unwrap();
+        let Some(Command::Replay(r)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(r.file, std::path::Path::new("a.cast"));
+        assert_eq!(r.speed, 1.0);
+        assert_eq!(r.max_wait, Duration::from_secs(2));
+        let cli = Cli::try_parse_from([
+            "termgate",
+            "replay",
+            "--speed",
+            "2.5",
+            "--max-wait",
+            "0.5",
+            "b.cast",
+        ])
+        .unwrap();
+        let Some(Command::Replay(r)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(r.speed, 2.5);
+        assert_eq!(r.max_wait, Duration::from_millis(500));
+        assert!(Cli::try_parse_from(["termgate", "replay"]).is_err());
+        assert!(Cli::try_parse_from(["termgate", "replay", "--speed", "x", "a"]).is_err());
+        assert!(Cli::try_parse_from(["termgate", "replay", "--max-wait", "1y", "a"]).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! termgate: the operations console. [`main`] parses the command line
 //! ([`cli`]), sets up the console's own log ([`logging`]) and runs the
 //! command: the live fleet view ([`watch`], the default), `tally`
-//! ([`tally_cmd`]) or `demo` ([`demo`]).
+//! ([`tally_cmd`]), `demo` ([`demo`]) or `replay` ([`replay`]).
 
 pub mod app;
 pub mod cli;
@@ -13,6 +13,7 @@ pub mod hub;
 pub mod logging;
 pub mod logs;
 pub mod model;
+pub mod replay;
 pub mod scrape;
 pub mod tally_cmd;
 pub mod text;
@@ -55,6 +56,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Tally(args)) => {
             start_log(&cli.log, None, "tally");
             tally_cmd::run(args)
+        }
+        Some(Command::Replay(args)) => {
+            start_log(&cli.log, None, "replay");
+            replay::run(args)
         }
     }
 }

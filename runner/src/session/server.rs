@@ -234,6 +234,12 @@ pub async fn start_with(
         max_observers: cfg.max_observers,
     });
     let tracker = state.tracker.clone();
+    if let Some(rec) = &state.recorder {
+        tracker.spawn(
+            rec.clone()
+                .run_pruner(crate::session::recording::PRUNE_INTERVAL, shutdown.clone()),
+        );
+    }
     let acceptor = TlsAcceptor::from(tls.server_config);
     let operator_address = match operator_listener {
         Some(l) => {

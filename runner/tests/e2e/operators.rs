@@ -530,3 +530,103 @@ fn operators_on_their_own_address_and_exec_alone_on_the_public_one() {
     obs.close();
     user.close();
 }
+
+/// `asciinema cat FILE` (Debian's reads its terminal, so it runs under
+/// `script`, which gives it one); `None` when asciinema is missing and
+/// `TERMGATE_REQUIRE_ASCIINEMA` is not set.
+fn asciinema_cat(path: &Path) -> Option<String> {
+    let have = std::process::Command::new("asciinema")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("TERMGATE_REQUIRE_ASCIINEMA").as_deref() != Ok("1"),
+            "TERMGATE_REQUIRE_ASCIINEMA=1 but asciinema is not on PATH"
+        );
+        eprintln!("skipping the asciinema check: asciinema is not installed (scripts/setup-test-deps.sh installs it)");
+        return None;
+    }
+    let out = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!("asciinema cat {}", path.display()))
+        .arg("/dev/null")
+        .env("PYTHONIOENCODING", "utf-8")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "asciinema cat: {out:?}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn every_terminal_is_recorded_without_masked_values_and_replays() {
+    use std::os::unix::fs::PermissionsExt as _;
+    const SECRET: &str = "hunter2-s3cr3t-value";
+    let coord = Coord::start(None);
+    let rec_dir = tempfile::tempdir().unwrap();
+    let r = op_runner(
+        &coord,
+        "recorded",
+        &format!("  recordings_dir = \"{}\"\n", rec_dir.path().display()),
+    );
+    let (id, session) = running(
+        &coord,
+        json!({"name": "terminal", "script": ["sleep 120"],
+               "variables": {"SECRET": {"value": SECRET, "masked": true}}}),
+    );
+    let mut user = Term::direct(&session, None, None).expect("user terminal");
+    // The user sees the value (it is their job); the recording must not.
+    assert_eq!(user.run("echo \"$SECRET\"", 10 * SECS), SECRET);
+    user.run("echo user-marker-$((40+2))", 10 * SECS);
+    let mut sh = Term::operator(&session, &r.control, "shell", Some("INC-5 recorded"), None)
+        .expect("operator shell");
+    assert_eq!(sh.run("printf '%s\\n' \"$SECRET\"", 10 * SECS), SECRET);
+    sh.run("echo shell-marker-$((40+2))", 10 * SECS);
+    sh.close();
+    user.close();
+    let files = wait_until("two finished recordings", 20 * SECS, || {
+        let mut v: Vec<_> = std::fs::read_dir(rec_dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        let done = v.len() == 2
+            && v.iter()
+                .all(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("marker-42")));
+        done.then_some(v)
+    });
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with(&format!("job-{id}-interactive-"))),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with(&format!("job-{id}-shell-"))),
+        "{names:?}"
+    );
+    for f in &files {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            !text.contains(SECRET),
+            "{} holds the masked value",
+            f.display()
+        );
+        let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(header["version"], 2);
+        if let Some(shown) = asciinema_cat(f) {
+            assert!(shown.contains("marker-42"), "{shown}");
+            assert!(shown.contains("[MASKED]"), "{shown}");
+            assert!(!shown.contains(SECRET));
+        }
+    }
+}
