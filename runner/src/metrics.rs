@@ -622,8 +622,12 @@ mod tests {
                 "gitlab_runner_errors_total{{level=\"{level}\"}} 0"
             )));
         }
-        assert_eq!(sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(), 7);
-        assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 10);
+        assert_eq!(sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(), 11);
+        assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 11);
+        assert_eq!(
+            sample_lines(&out, names::SESSION_OPERATOR_CONNECTIONS_TOTAL).len(),
+            3
+        );
         assert_eq!(sample_lines(&out, names::SESSION_RECORDINGS_TOTAL).len(), 2);
         assert_eq!(
             sample_lines(&out, names::SESSION_RECORDING_ERRORS_TOTAL).len(),
