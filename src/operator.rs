@@ -217,7 +217,10 @@ mod tests {
         let f = format_fingerprint(&d);
         assert!(f.starts_with("sha256:00:01:02"), "{f}");
         assert_eq!(parse_fingerprint(&f).map(|a| a.to_vec()), Some(d.clone()));
-        let bare = f.trim_start_matches("sha256:").replace(':', "").to_lowercase();
+        let bare = f
+            .trim_start_matches("sha256:")
+            .replace(':', "")
+            .to_lowercase();
         assert_eq!(parse_fingerprint(&bare).map(|a| a.to_vec()), Some(d));
         assert_eq!(parse_fingerprint("sha256:00:01"), None);
         assert_eq!(parse_fingerprint(&"zz".repeat(32)), None);

@@ -43,7 +43,10 @@ pub fn save(path: &Path, cfg: &Config) -> Result<(), ConfigError> {
     })
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Writes `data` to `path` readable by the owner only (0600), replacing it
+/// atomically (temporary file in the same directory, fsync, rename); the
+/// directory is created 0700 when missing.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
