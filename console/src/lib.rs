@@ -13,6 +13,7 @@ pub mod hub;
 pub mod logging;
 pub mod logs;
 pub mod model;
+pub mod operator_client;
 pub mod scrape;
 pub mod tally_cmd;
 pub mod text;
