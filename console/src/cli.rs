@@ -50,6 +50,49 @@ pub enum Command {
     Demo(DemoArgs),
     /// Tally errors (warnings and above) in runner log files by fingerprint.
     Tally(TallyArgs),
+    /// Pin a runner's session server certificate: fetch its SHA-256
+    /// fingerprint and store it in console.toml.
+    Trust(TrustArgs),
+    /// List the live terminal sessions of one runner, or of every runner in
+    /// console.toml with a session_url.
+    Sessions(SessionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    /// The runner's name in console.toml (its session_url is dialled).
+    pub runner: String,
+    /// Trust the certificate without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// console.toml to read and update.
+    #[arg(
+        long,
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SessionsArgs {
+    /// Only this runner (default: every runner with a session_url).
+    pub runner: Option<String>,
+    /// Print JSON ({"sessions": [...]}, a `runner` field on each) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Accept any certificate instead of the pinned fingerprint (this once).
+    #[arg(long)]
+    pub insecure: bool,
+    /// console.toml with the runners' session_url, operator token and fingerprint.
+    #[arg(
+        long,
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: std::path::PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,5 +181,22 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.log.log_level, tracing::level_filters::LevelFilter::INFO);
         assert!(Cli::try_parse_from(["termgate", "--log-level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn trust_and_sessions_take_their_own_config() {
+        let cli =
+            Cli::try_parse_from(["termgate", "trust", "prm-5", "--yes", "-c", "c.toml"]).unwrap();
+        let Some(Command::Trust(t)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(t.yes && t.runner == "prm-5");
+        assert_eq!(t.config, std::path::Path::new("c.toml"));
+        let cli =
+            Cli::try_parse_from(["termgate", "sessions", "--json", "--config", "c.toml"]).unwrap();
+        let Some(Command::Sessions(s)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(s.json && !s.insecure && s.runner.is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! termgate: the operations console. [`main`] parses the command line
 //! ([`cli`]), sets up the console's own log ([`logging`]) and runs the
 //! command: the live fleet view ([`watch`], the default), `tally`
-//! ([`tally_cmd`]) or `demo` ([`demo`]).
+//! ([`tally_cmd`]), `demo` ([`demo`]), `trust` ([`trust_cmd`]) or
+//! `sessions` ([`sessions_cmd`]).
 
 pub mod app;
 pub mod cli;
@@ -15,8 +16,10 @@ pub mod logs;
 pub mod model;
 pub mod operator_client;
 pub mod scrape;
+pub mod sessions_cmd;
 pub mod tally_cmd;
 pub mod text;
+pub mod trust_cmd;
 pub mod tui;
 pub mod ui;
 pub mod watch;
@@ -56,6 +59,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Tally(args)) => {
             start_log(&cli.log, None, "tally");
             tally_cmd::run(args)
+        }
+        Some(Command::Trust(args)) => {
+            start_log(&cli.log, None, "trust");
+            trust_cmd::run(args)
+        }
+        Some(Command::Sessions(args)) => {
+            start_log(&cli.log, None, "sessions");
+            sessions_cmd::run(args)
         }
     }
 }

@@ -511,16 +511,22 @@ fn first_line(body: &[u8]) -> String {
     }
 }
 
-/// `e: its cause: its cause`, each message once.
+/// `e: its cause: its cause`, each message once, without the HTTP
+/// client's generic wrappers (`error sending request for url (…)`,
+/// `client error (Connect)`): what failed and why, not where.
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let m = s.to_string();
-        if !parts.iter().any(|p| p.contains(&m)) {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let m = err.to_string();
+        let generic = m.starts_with("error sending request") || m.starts_with("client error (");
+        if !generic && !parts.iter().any(|p| p.contains(&m)) {
             parts.push(m);
         }
-        source = s.source();
+        next = err.source();
+    }
+    if parts.is_empty() {
+        return e.to_string();
     }
     parts.join(": ")
 }
