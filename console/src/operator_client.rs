@@ -119,6 +119,11 @@ pub enum OperatorError {
     )]
     NoSession { runner: String, session: String },
     #[error(
+        "{session:?} is not a session id (letters, digits, - and _); \
+         `termgate sessions` lists them"
+    )]
+    BadSessionId { session: String },
+    #[error(
         "{runner}: nobody is at the terminal of session {session} to join (409); \
          open a shell of your own in the job instead (--shell)"
     )]
@@ -263,9 +268,8 @@ impl OperatorEndpoint {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(OperatorError::NoSession {
-                runner: self.runner.clone(),
-                session: format!("{session_id:?}"),
+            return Err(OperatorError::BadSessionId {
+                session: session_id.to_string(),
             });
         }
         let url = format!(
@@ -281,7 +285,8 @@ impl OperatorEndpoint {
                 reason: e.to_string(),
             })?;
         let headers = req.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", self.token)) {
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", self.token)) {
+            v.set_sensitive(true);
             headers.insert("authorization", v);
         }
         headers.insert(

@@ -158,7 +158,7 @@ async fn refusals_map_to_their_errors() {
         .connect("../x", Mode::Observe, None)
         .await
         .unwrap_err();
-    assert!(matches!(e, OperatorError::NoSession { .. }), "{e:?}");
+    assert!(matches!(e, OperatorError::BadSessionId { .. }), "{e:?}");
 }
 
 #[tokio::test]
