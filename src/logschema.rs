@@ -312,6 +312,11 @@ pub mod msg {
     pub const RECORDINGS_PRUNE_FAILED: &str = "Deleting old recordings failed";
     pub const SESSION_CERT_GENERATED: &str = "Session server certificate generated";
     pub const SESSION_CERT_REUSED: &str = "Session server certificate reused";
+    pub const SESSION_CERT_LOADED: &str = "Session server certificate loaded from cert_file";
+    pub const SESSION_CERT_UNUSABLE: &str =
+        "Saved session server certificate unusable, generating a new one";
+    pub const SESSION_CERT_NOT_SAVED: &str =
+        "Session server certificate could not be saved, using it for this run only";
 
     // Terminal shells (shell executor) and the Docker executor.
     pub const SHELL_STARTED: &str = "terminal shell started";

@@ -52,6 +52,49 @@ pub enum Command {
     Tally(TallyArgs),
     /// Play a terminal recording (asciicast v2, from a runner's recordings_dir) on stdout.
     Replay(ReplayArgs),
+    /// Pin a runner's session server certificate: fetch its SHA-256
+    /// fingerprint and store it in console.toml.
+    Trust(TrustArgs),
+    /// List the live terminal sessions of one runner, or of every runner in
+    /// console.toml with a session_url.
+    Sessions(SessionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    /// The runner's name in console.toml (its session_url is dialled).
+    pub runner: String,
+    /// Trust the certificate without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// console.toml to read and update.
+    #[arg(
+        long,
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SessionsArgs {
+    /// Only this runner (default: every runner with a session_url).
+    pub runner: Option<String>,
+    /// Print JSON ({"sessions": [...]}, a `runner` field on each) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Accept any certificate instead of the pinned fingerprint (this once).
+    #[arg(long)]
+    pub insecure: bool,
+    /// console.toml with the runners' session_url, operator token and fingerprint.
+    #[arg(
+        long,
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: std::path::PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -182,5 +225,22 @@ mod tests {
         assert!(Cli::try_parse_from(["termgate", "replay"]).is_err());
         assert!(Cli::try_parse_from(["termgate", "replay", "--speed", "x", "a"]).is_err());
         assert!(Cli::try_parse_from(["termgate", "replay", "--max-wait", "1y", "a"]).is_err());
+    }
+
+    #[test]
+    fn trust_and_sessions_take_their_own_config() {
+        let cli =
+            Cli::try_parse_from(["termgate", "trust", "prm-5", "--yes", "-c", "c.toml"]).unwrap();
+        let Some(Command::Trust(t)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(t.yes && t.runner == "prm-5");
+        assert_eq!(t.config, std::path::Path::new("c.toml"));
+        let cli =
+            Cli::try_parse_from(["termgate", "sessions", "--json", "--config", "c.toml"]).unwrap();
+        let Some(Command::Sessions(s)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(s.json && !s.insecure && s.runner.is_none());
     }
 }

@@ -622,7 +622,10 @@ mod tests {
                 "gitlab_runner_errors_total{{level=\"{level}\"}} 0"
             )));
         }
-        assert_eq!(sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(), 11);
+        assert_eq!(
+            sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(),
+            11
+        );
         assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 11);
         assert_eq!(
             sample_lines(&out, names::SESSION_OPERATOR_CONNECTIONS_TOTAL).len(),
