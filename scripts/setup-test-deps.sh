@@ -5,7 +5,8 @@
 # port), tmux to drive the console in tests, Debian's static busybox for the
 # Docker executor's test image (built by scripts/build-test-image.sh when
 # Docker is reachable), iptables to cut a test client's packets on loopback
-# (the session server's dead-peer test).
+# (the session server's dead-peer test), asciinema to play back the runner's
+# terminal recordings (`asciinema cat` must print what was recorded).
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -14,6 +15,7 @@ fi
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v asciinema >/dev/null 2>&1 || need+=(asciinema)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2

@@ -62,6 +62,8 @@ pub const RECORDING: &str = "recording";
 pub const PATH: &str = "path";
 /// Why an operator's connection closed (`reason` is the operator's own).
 pub const CLOSE_REASON: &str = "close_reason";
+/// How many files (recordings deleted by the pruner).
+pub const FILES: &str = "files";
 
 /// Every field name a termgate JSON log line may carry (the console's
 /// contract test checks a real runner's lines against this list).
@@ -118,6 +120,7 @@ pub const FIELDS: &[&str] = &[
     RECORDING,
     PATH,
     CLOSE_REASON,
+    FILES,
 ];
 
 /// A log level, ordered from least to most severe, spelled as logrus does.
@@ -306,8 +309,14 @@ pub mod msg {
     pub const RECORDING_STARTED: &str = "Recording terminal";
     pub const RECORDING_FAILED: &str = "Recording failed";
     pub const RECORDINGS_PRUNED: &str = "Old recordings deleted";
+    pub const RECORDINGS_PRUNE_FAILED: &str = "Deleting old recordings failed";
     pub const SESSION_CERT_GENERATED: &str = "Session server certificate generated";
     pub const SESSION_CERT_REUSED: &str = "Session server certificate reused";
+    pub const SESSION_CERT_LOADED: &str = "Session server certificate loaded from cert_file";
+    pub const SESSION_CERT_UNUSABLE: &str =
+        "Saved session server certificate unusable, generating a new one";
+    pub const SESSION_CERT_NOT_SAVED: &str =
+        "Session server certificate could not be saved, using it for this run only";
 
     // Terminal shells (shell executor) and the Docker executor.
     pub const SHELL_STARTED: &str = "terminal shell started";

@@ -4,43 +4,17 @@
 //! how it ended on a line of its own.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
 use crate::attach::{attach, resolve, AttachRequest};
 use crate::cli::AttachArgs;
-use crate::config::{ConsoleConfig, RunnerEntry};
+use crate::config::ConsoleConfig;
 use crate::operator_client::OperatorEndpoint;
 
-/// console.toml, which attach cannot do without (the token is there).
+/// console.toml (the token is there).
 pub fn load_config(args: &AttachArgs) -> Result<ConsoleConfig> {
-    let Some(path) = args.config.as_deref() else {
-        bail!(
-            "termgate attach needs console.toml with the runner's session_url and operator token: pass --config FILE or set TERMGATE_CONSOLE_CONFIG"
-        );
-    };
-    ConsoleConfig::load(path).with_context(|| format!("loading {}", path.display()))
-}
-
-/// The runner's entry, or the names there are.
-pub fn find_runner<'a>(
-    cfg: &'a ConsoleConfig,
-    name: &str,
-    path: Option<&Path>,
-) -> Result<&'a RunnerEntry> {
-    if let Some(e) = cfg.runners.iter().find(|r| r.name == name) {
-        return Ok(e);
-    }
-    let names: Vec<&str> = cfg.runners.iter().map(|r| r.name.as_str()).collect();
-    let file = path.map_or("console.toml".into(), |p| p.display().to_string());
-    if names.is_empty() {
-        bail!("no runner named {name:?} in {file} (it has no [[runners]])");
-    }
-    bail!(
-        "no runner named {name:?} in {file} (runners: {})",
-        names.join(", ")
-    )
+    ConsoleConfig::load(&args.config).with_context(|| format!("loading {}", args.config.display()))
 }
 
 /// Ask for the reason of a join or shell on `out`, read it from `input`;
@@ -71,7 +45,7 @@ pub fn ask_reason(
 
 /// Run the command; `cfg` is [`load_config`]'s.
 pub fn run(args: AttachArgs, cfg: &ConsoleConfig) -> Result<()> {
-    let entry = find_runner(cfg, &args.runner, args.config.as_deref())?;
+    let entry = cfg.runner(&args.runner, &args.config)?;
     let endpoint = OperatorEndpoint::from_entry(entry, args.insecure)?;
     let detach = args.detach_key.or(cfg.detach_key).unwrap_or_default();
     let mode = args.mode();
@@ -143,10 +117,17 @@ mod tests {
     }
 
     #[test]
-    fn config_and_runner_are_explained() {
-        let args = AttachArgs {
-            config: None,
-            runner: "prm-5".into(),
+    fn a_runner_without_operator_access_is_an_error_before_the_terminal() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("console.toml");
+        std::fs::write(
+            &config,
+            "[[runners]]\nname = \"a\"\nmetrics_url = \"a:1\"\n[[runners]]\nname = \"b\"\nmetrics_url = \"b:1\"\n",
+        )
+        .unwrap();
+        let args = |runner: &str| AttachArgs {
+            config: config.clone(),
+            runner: runner.into(),
             session: "1".into(),
             observe: false,
             join: false,
@@ -155,24 +136,22 @@ mod tests {
             insecure: false,
             detach_key: None,
         };
-        let e = load_config(&args).unwrap_err().to_string();
-        assert!(e.contains("--config"), "{e}");
-        let cfg = ConsoleConfig::parse(
-            "[[runners]]\nname = \"a\"\nmetrics_url = \"a:1\"\n[[runners]]\nname = \"b\"\nmetrics_url = \"b:1\"\n",
-            "c",
-        )
-        .unwrap();
-        let e = find_runner(&cfg, "prm-5", Some(Path::new("c.toml")))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "no runner named \"prm-5\" in c.toml (runners: a, b)");
-        assert_eq!(find_runner(&cfg, "b", None).unwrap().name, "b");
-        // A runner without a session_url: an error (the operator client
-        // says what is missing), before anything touches the terminal.
-        let args = AttachArgs {
-            runner: "a".into(),
-            ..args
+        let cfg = load_config(&args("a")).unwrap();
+        let e = run(args("prm-5"), &cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("prm-5") && e.contains('a') && e.contains('b'),
+            "{e}"
+        );
+        // No session_url: the operator client says what is missing.
+        let e = run(args("a"), &cfg).unwrap_err().to_string();
+        assert!(e.contains("session_url"), "{e}");
+        let missing = AttachArgs {
+            config: dir.path().join("nope.toml"),
+            ..args("a")
         };
-        assert!(run(args, &cfg).is_err());
+        assert!(load_config(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("nope.toml"));
     }
 }

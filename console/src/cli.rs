@@ -53,6 +53,64 @@ pub enum Command {
     Attach(AttachArgs),
     /// Tally errors (warnings and above) in runner log files by fingerprint.
     Tally(TallyArgs),
+    /// Play a terminal recording (asciicast v2, from a runner's recordings_dir) on stdout.
+    Replay(ReplayArgs),
+    /// Pin a runner's session server certificate: fetch its SHA-256
+    /// fingerprint and store it in console.toml.
+    Trust(TrustArgs),
+    /// List the live terminal sessions of one runner, or of every runner in
+    /// console.toml with a session_url.
+    Sessions(SessionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrustArgs {
+    /// The runner's name in console.toml (its session_url is dialled).
+    pub runner: String,
+    /// Trust the certificate without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// console.toml to read and update.
+    #[arg(
+        long,
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SessionsArgs {
+    /// Only this runner (default: every runner with a session_url).
+    pub runner: Option<String>,
+    /// Print JSON ({"sessions": [...]}, a `runner` field on each) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Accept any certificate instead of the pinned fingerprint (this once).
+    #[arg(long)]
+    pub insecure: bool,
+    /// console.toml with the runners' session_url, operator token and fingerprint.
+    #[arg(
+        long,
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The recording: an asciicast v2 file (`job-….cast`).
+    pub file: std::path::PathBuf,
+    /// Play this many times as fast (e.g. 2, 0.5).
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub speed: f64,
+    /// Longest pause between two outputs, before --speed: seconds (0.5) or
+    /// with a unit (500ms, 1m).
+    #[arg(long, default_value = "2", value_parser = parse_duration, value_name = "SECS")]
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,8 +131,13 @@ pub struct DemoArgs {
 pub struct AttachArgs {
     /// console.toml with the runner's session_url, operator token and
     /// fingerprint.
-    #[arg(long, short = 'c', env = "TERMGATE_CONSOLE_CONFIG")]
-    pub config: Option<std::path::PathBuf>,
+    #[arg(
+        long,
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: std::path::PathBuf,
     /// The runner, by its name in console.toml.
     pub runner: String,
     /// A session id, a unique prefix of one, or a job id.
@@ -164,7 +227,8 @@ mod tests {
     #[test]
     fn attach_flags() {
         use termgate::operator::Mode;
-        let cli = Cli::try_parse_from(["termgate", "attach", "prm-5", "4711"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["termgate", "attach", "-c", "c.toml", "prm-5", "4711"]).unwrap();
         let Some(Command::Attach(a)) = cli.command else {
             panic!("not attach")
         };
@@ -194,13 +258,24 @@ mod tests {
         assert_eq!(a.detach_key.map(|k| k.byte()), Some(0x11));
         assert!(a.insecure);
         // One mode at most; a bad detach key is explained.
-        let e = Cli::try_parse_from(["termgate", "attach", "r", "1", "--join", "--shell"])
-            .unwrap_err()
-            .to_string();
+        let e = Cli::try_parse_from([
+            "termgate", "attach", "-c", "c", "r", "1", "--join", "--shell",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("cannot be used with"), "{e}");
-        let e = Cli::try_parse_from(["termgate", "attach", "r", "1", "--detach-key", "q"])
-            .unwrap_err()
-            .to_string();
+        let e = Cli::try_parse_from([
+            "termgate",
+            "attach",
+            "-c",
+            "c",
+            "r",
+            "1",
+            "--detach-key",
+            "q",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("ctrl-]"), "{e}");
     }
 
@@ -231,5 +306,51 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.log.log_level, tracing::level_filters::LevelFilter::INFO);
         assert!(Cli::try_parse_from(["termgate", "--log-level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn replay_args() {
+        let cli = Cli::try_parse_from(["termgate", "replay", "a.cast"]).unwrap();
+        let Some(Command::Replay(r)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(r.file, std::path::Path::new("a.cast"));
+        assert_eq!(r.speed, 1.0);
+        assert_eq!(r.max_wait, Duration::from_secs(2));
+        let cli = Cli::try_parse_from([
+            "termgate",
+            "replay",
+            "--speed",
+            "2.5",
+            "--max-wait",
+            "0.5",
+            "b.cast",
+        ])
+        .unwrap();
+        let Some(Command::Replay(r)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(r.speed, 2.5);
+        assert_eq!(r.max_wait, Duration::from_millis(500));
+        assert!(Cli::try_parse_from(["termgate", "replay"]).is_err());
+        assert!(Cli::try_parse_from(["termgate", "replay", "--speed", "x", "a"]).is_err());
+        assert!(Cli::try_parse_from(["termgate", "replay", "--max-wait", "1y", "a"]).is_err());
+    }
+
+    #[test]
+    fn trust_and_sessions_take_their_own_config() {
+        let cli =
+            Cli::try_parse_from(["termgate", "trust", "prm-5", "--yes", "-c", "c.toml"]).unwrap();
+        let Some(Command::Trust(t)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(t.yes && t.runner == "prm-5");
+        assert_eq!(t.config, std::path::Path::new("c.toml"));
+        let cli =
+            Cli::try_parse_from(["termgate", "sessions", "--json", "--config", "c.toml"]).unwrap();
+        let Some(Command::Sessions(s)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert!(s.json && !s.insecure && s.runner.is_none());
     }
 }

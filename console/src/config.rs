@@ -47,6 +47,20 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
     #[error("--runner {flag:?}: {message}")]
     Flag { flag: String, message: String },
+    #[error("no runner named {name:?} in {path}; {}", known_runners(known))]
+    UnknownRunner {
+        name: String,
+        path: String,
+        known: Vec<String>,
+    },
+}
+
+fn known_runners(known: &[String]) -> String {
+    if known.is_empty() {
+        "it has no [[runners]]".to_string()
+    } else {
+        format!("known runners: {}", known.join(", "))
+    }
 }
 
 /// The parsed `console.toml`.
@@ -196,6 +210,19 @@ impl ConsoleConfig {
             check_http_url(url).map_err(|m| invalid(format!("prometheus.url: {m}")))?;
         }
         Ok(cfg)
+    }
+
+    /// The `[[runners]]` entry named `name`; the error lists the known
+    /// ones (`path` names the file in it).
+    pub fn runner(&self, name: &str, path: &Path) -> Result<&RunnerEntry, ConfigError> {
+        self.runners
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| ConfigError::UnknownRunner {
+                name: name.to_string(),
+                path: path.display().to_string(),
+                known: self.runners.iter().map(|r| r.name.clone()).collect(),
+            })
     }
 
     /// The configured runners as sources for the poller.
@@ -361,6 +388,24 @@ mod tests {
         assert!(e.to_string().contains("runners[0].metrics_url"), "{e}");
         let e = ConsoleConfig::parse("[prometheus]\nurl = \"nope\"\n", "c").unwrap_err();
         assert!(e.to_string().contains("prometheus.url"), "{e}");
+    }
+
+    #[test]
+    fn runner_by_name() {
+        let text = "[[runners]]\nname=\"a\"\nmetrics_url=\"a:1\"\n[[runners]]\nname=\"b\"\nmetrics_url=\"b:1\"\n";
+        let cfg = ConsoleConfig::parse(text, "c").unwrap();
+        let p = Path::new("console.toml");
+        assert_eq!(cfg.runner("b", p).unwrap().name, "b");
+        let e = cfg.runner("z", p).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no runner named \"z\" in console.toml; known runners: a, b"
+        );
+        let e = ConsoleConfig::default()
+            .runner("z", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("it has no [[runners]]"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! The runner has operator access on: the demo adds a `control` operator
 //! (`termgate-runner operator add`), pins the session server's certificate
-//! and gives the console the runner's `session_url`, so the Sessions screen
+//! (its fingerprint from the runner's log) and gives the console the
+//! runner's `session_url`, so the Sessions screen
 //! (`3`) lists the terminal jobs and Enter, `j` or `x` attach to them. It
 //! also writes `console.toml` in its directory for `termgate -c` and
 //! `termgate attach -c`.
@@ -308,13 +309,16 @@ impl Demo {
     }
 }
 
-/// The console's operator access to the demo runner. Without a pinned
-/// certificate (a runner that does not persist or log it) it is
-/// `--insecure`: the demo runner is on loopback and was started just now.
+/// The console's operator access to the demo runner, its certificate
+/// pinned (the runner logged it at start).
 pub fn operator_access(demo: &Demo) -> OperatorAccess {
-    match &demo.no_access {
-        Some(why) => OperatorAccess::none(RUNNER_NAME, why),
-        None => OperatorAccess::from_entry(&demo.entry, demo.entry.fingerprint.is_none()),
+    match (&demo.no_access, &demo.entry.fingerprint) {
+        (Some(why), _) => OperatorAccess::none(RUNNER_NAME, why),
+        (None, None) => OperatorAccess::none(
+            RUNNER_NAME,
+            "no operator access: the demo runner logged no session server certificate (see runner.log)",
+        ),
+        (None, Some(_)) => OperatorAccess::from_entry(&demo.entry, false),
     }
 }
 
@@ -359,9 +363,6 @@ fn address_logged(lines: &[Value], message: &str) -> Option<String> {
 /// The session server certificate's SHA-256: as the runner logged it
 /// (`fingerprint` of its certificate line), else from the PEM it keeps
 /// beside its config (`path` of that line, or `session-server.crt`).
-// TODO(wt-con, issue 17): once the runner persists and logs its
-// certificate on main, drop the `None` case (the demo then always pins) and
-// check this against the real log line in console/tests/demo.rs.
 fn certificate_fingerprint(lines: &[Value], config: &Path) -> Option<[u8; 32]> {
     let cert_line = lines.iter().find(|l| {
         l[schema::MSG] == msg::SESSION_CERT_GENERATED || l[schema::MSG] == msg::SESSION_CERT_REUSED

@@ -1,7 +1,8 @@
 //! termgate: the operations console. [`main`] parses the command line
 //! ([`cli`]), sets up the console's own log ([`logging`]) and runs the
 //! command: the live fleet view ([`watch`], the default), `attach`
-//! ([`attach_cmd`]), `tally` ([`tally_cmd`]) or `demo` ([`demo`]).
+//! ([`attach_cmd`]), `tally` ([`tally_cmd`]), `demo` ([`demo`]), `replay`
+//! ([`replay`]), `trust` ([`trust_cmd`]) or `sessions` ([`sessions_cmd`]).
 
 pub mod access;
 pub mod app;
@@ -19,9 +20,12 @@ pub mod logs;
 pub mod model;
 pub mod operator_client;
 pub mod panic_hook;
+pub mod replay;
 pub mod scrape;
+pub mod sessions_cmd;
 pub mod tally_cmd;
 pub mod text;
+pub mod trust_cmd;
 pub mod tui;
 pub mod ui;
 pub mod watch;
@@ -66,6 +70,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Tally(args)) => {
             start_log(&cli.log, None, "tally");
             tally_cmd::run(args)
+        }
+        Some(Command::Replay(args)) => {
+            start_log(&cli.log, None, "replay");
+            replay::run(args)
+        }
+        Some(Command::Trust(args)) => {
+            start_log(&cli.log, None, "trust");
+            trust_cmd::run(args)
+        }
+        Some(Command::Sessions(args)) => {
+            start_log(&cli.log, None, "sessions");
+            sessions_cmd::run(args)
         }
     }
 }

@@ -199,7 +199,6 @@ fn termgate(dir: &Path, args: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs the console's operator client on main (console/src/operator_client.rs is a shim until then)"]
 fn attach_types_into_a_shell_of_its_own_and_detaches_with_exit_code_0() {
     if !Tmux::available() {
         eprintln!("tmux missing: skipped");
@@ -232,7 +231,6 @@ fn attach_types_into_a_shell_of_its_own_and_detaches_with_exit_code_0() {
 }
 
 #[test]
-#[ignore = "needs the console's operator client on main (console/src/operator_client.rs is a shim until then)"]
 fn a_shell_from_the_sessions_screen_suspends_the_tui_and_comes_back_to_it() {
     if !Tmux::available() {
         eprintln!("tmux missing: skipped");

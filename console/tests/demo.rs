@@ -72,6 +72,25 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
     let active: u32 = cols[6].parse().unwrap_or_else(|_| panic!("{fleet}"));
     assert!(active >= 1, "terminals attached by the demo: {fleet}");
     assert!(stdout.contains("gitlab_runner_jobs_total{"), "{stdout}");
+    // The Sessions screen, as text: the terminal jobs, through the runner's
+    // operator API with its certificate pinned.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("demo-runner") && l.contains("termgate/demo")),
+        "no session rows: {stdout}"
+    );
+    let cfg = termgate_console::config::ConsoleConfig::load(&dir.path().join("console.toml"))
+        .unwrap_or_else(|e| panic!("the demo's console.toml: {e}"));
+    let entry = &cfg.runners[0];
+    assert!(entry.fingerprint.is_some(), "{entry:?}");
+    assert!(
+        entry
+            .operator_token
+            .as_deref()
+            .is_some_and(|t| t.starts_with(termgate::operator::TOKEN_PREFIX)),
+        "{entry:?}"
+    );
     // Everything it started is gone.
     let log = std::fs::read_to_string(dir.path().join("runner.log")).unwrap();
     assert!(

@@ -27,7 +27,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -150,6 +150,15 @@ impl Config {
     /// The session server, if configured with a `listen_address`.
     pub fn enabled_session_server(&self) -> Option<&SessionServer> {
         self.session_server.as_ref().filter(|s| s.is_enabled())
+    }
+}
+
+/// The directory of the config file (`.` for a bare file name): the
+/// session server keeps its generated certificate there.
+pub fn config_dir(config: &Path) -> PathBuf {
+    match config.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

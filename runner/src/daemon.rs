@@ -123,11 +123,23 @@ impl Servers {
         let ready = Arc::new(AtomicBool::new(false));
         let metrics_task = start_metrics_server(args, d, &ready, &shutdown).await?;
         let session_server = match d.cfg.enabled_session_server() {
-            Some(scfg) => Some(
-                crate::session::server::start(scfg, d.metrics.clone(), shutdown.clone())
+            Some(scfg) => {
+                // The generated certificate is kept beside config.toml.
+                let opts = crate::session::server::ServerOptions {
+                    cert_dir: Some(config::config_dir(&d.path)),
+                    ..crate::session::server::ServerOptions::from_env()
+                };
+                Some(
+                    crate::session::server::start_with(
+                        scfg,
+                        d.metrics.clone(),
+                        shutdown.clone(),
+                        opts,
+                    )
                     .await
                     .context("starting the session server")?,
-            ),
+                )
+            }
             None => {
                 tracing::info!("{}", msg::SESSION_SERVER_DISABLED);
                 None

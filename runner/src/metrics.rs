@@ -19,6 +19,7 @@ use prometheus::{
 };
 
 use termgate::metrics::{self as names, close_reason, label, rejection_reason};
+use termgate::operator::client_role;
 
 use crate::builds::{Builds, ProcessStateCell};
 use crate::logging::ErrorCounter;
@@ -32,6 +33,9 @@ pub const ERROR_LEVELS: [&str; 4] = ["warning", "error", "fatal", "panic"];
 pub const SESSION_ROLES: [&str; 4] = termgate::operator::client_role::ALL;
 /// `direction` of `gitlab_runner_session_bytes_total`: `in` is to the terminal.
 pub const SESSION_DIRECTIONS: [&str; 2] = ["in", "out"];
+/// `mode` of the recording metrics: the user's terminal (joined operators
+/// type into the same one) and an operator's own shell.
+pub const RECORDING_MODES: [&str; 2] = [client_role::INTERACTIVE, client_role::SHELL];
 /// Buckets of `gitlab_runner_session_duration_seconds` (connection lifetimes).
 pub const SESSION_DURATION_BUCKETS: [f64; 10] = [
     1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
@@ -72,6 +76,10 @@ pub struct Metrics {
     pub session_bytes_total: IntCounterVec,
     pub session_duration_seconds: Histogram,
     pub session_connect_seconds: Histogram,
+    /// Recordings started, by `mode` ([`RECORDING_MODES`]).
+    pub session_recordings_total: IntCounterVec,
+    /// Recordings that lost data or failed, by `mode`.
+    pub session_recording_errors_total: IntCounterVec,
 }
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(
@@ -264,6 +272,23 @@ impl Metrics {
             session_bytes_total.with_label_values(&[direction]);
         }
 
+        let session_recordings_total = counter_vec(
+            &r,
+            names::SESSION_RECORDINGS_TOTAL,
+            "Terminal recordings started, by mode.",
+            &[label::MODE],
+        )?;
+        let session_recording_errors_total = counter_vec(
+            &r,
+            names::SESSION_RECORDING_ERRORS_TOTAL,
+            "Terminal recordings that failed or lost data (the disk fell behind the terminal), by mode.",
+            &[label::MODE],
+        )?;
+        for mode in RECORDING_MODES {
+            session_recordings_total.with_label_values(&[mode]);
+            session_recording_errors_total.with_label_values(&[mode]);
+        }
+
         let m = Metrics {
             jobs_total: counter_vec(&r, names::JOBS_TOTAL, "Total number of handled jobs.", &RUNNER_LABELS)?,
             concurrent: reg(
@@ -361,6 +386,8 @@ impl Metrics {
                 "Time from the terminal upgrade request to the first terminal byte.",
                 &SESSION_CONNECT_BUCKETS,
             )?,
+            session_recordings_total,
+            session_recording_errors_total,
             registry: r,
         };
         Ok(Arc::new(m))
@@ -556,6 +583,8 @@ mod tests {
             names::SESSION_BYTES_TOTAL,
             names::SESSION_DURATION_SECONDS,
             names::SESSION_CONNECT_SECONDS,
+            names::SESSION_RECORDINGS_TOTAL,
+            names::SESSION_RECORDING_ERRORS_TOTAL,
         ];
         for f in families {
             assert!(out.contains(&format!("# HELP {f} ")), "no HELP for {f}");
@@ -593,8 +622,20 @@ mod tests {
                 "gitlab_runner_errors_total{{level=\"{level}\"}} 0"
             )));
         }
-        assert_eq!(sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(), 7);
-        assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 10);
+        assert_eq!(
+            sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(),
+            11
+        );
+        assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 11);
+        assert_eq!(
+            sample_lines(&out, names::SESSION_OPERATOR_CONNECTIONS_TOTAL).len(),
+            3
+        );
+        assert_eq!(sample_lines(&out, names::SESSION_RECORDINGS_TOTAL).len(), 2);
+        assert_eq!(
+            sample_lines(&out, names::SESSION_RECORDING_ERRORS_TOTAL).len(),
+            2
+        );
         let version = sample_lines(&out, names::VERSION_INFO);
         assert_eq!(version.len(), 1);
         assert!(version[0].contains("name=\"termgate-runner\""));

@@ -15,6 +15,8 @@
 //!   keepalive, close reasons, metrics), and operators' mirrors of one.
 //! - [`share`]: a session's interactive terminal shared with operators
 //!   (replay, bounded watcher queues, the joiners' writer inbox).
+//! - [`recording`]: terminals recorded as asciicast v2 files, masked, never
+//!   slowing the terminal; old recordings pruned.
 
 pub mod bridge;
 pub mod operators;

@@ -27,6 +27,7 @@
 //! actually bound, so session URLs work in tests and demos.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +97,9 @@ pub struct ServerOptions {
     /// Close a terminal after this long without input or output; `None`
     /// takes `[session_server] idle_timeout` (0 there = off).
     pub idle_timeout: Option<Duration>,
+    /// Where the generated certificate is kept between starts (the config
+    /// file's directory); `None` makes a new one in memory at every start.
+    pub cert_dir: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -107,6 +111,7 @@ impl Default for ServerOptions {
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
             idle_timeout: None,
+            cert_dir: None,
         }
     }
 }
@@ -124,6 +129,7 @@ impl ServerOptions {
             peer_timeout: secs(ENV_PEER_TIMEOUT).unwrap_or(d.peer_timeout),
             max_pending: d.max_pending,
             idle_timeout: None,
+            cert_dir: None,
         }
     }
 }
@@ -150,6 +156,8 @@ pub struct SessionServerHandle {
     pub advertise_address: String,
     /// Warnings of [`tls::validate_advertise`] (already logged).
     pub warnings: Vec<String>,
+    /// The certificate's SHA-256 fingerprint (what the console pins).
+    pub fingerprint: String,
     tracker: TaskTracker,
 }
 
@@ -191,7 +199,8 @@ pub async fn start_with(
     let listener = bind(listen, "listen_address").await?;
     let local_addr = listener.local_addr().context("session server address")?;
     let advertise_address = advertised(cfg, listen, local_addr.port());
-    let tls = tls::load_or_generate(cfg).context("session server certificate")?;
+    let tls = tls::load_or_generate(cfg, opts.cert_dir.as_deref())
+        .context("session server certificate")?;
     let registry = SessionRegistry::new(
         format!("https://{advertise_address}"),
         tls.cert_pem.clone(),
@@ -234,6 +243,12 @@ pub async fn start_with(
         max_observers: cfg.max_observers,
     });
     let tracker = state.tracker.clone();
+    if let Some(rec) = &state.recorder {
+        tracker.spawn(
+            rec.clone()
+                .run_pruner(crate::session::recording::PRUNE_INTERVAL, shutdown.clone()),
+        );
+    }
     let acceptor = TlsAcceptor::from(tls.server_config);
     let operator_address = match operator_listener {
         Some(l) => {
@@ -265,6 +280,7 @@ pub async fn start_with(
         registry,
         advertise_address,
         warnings,
+        fingerprint: tls.fingerprint,
         tracker,
     })
 }

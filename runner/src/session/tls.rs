@@ -1,5 +1,6 @@
-//! The session server's TLS: a fresh self-signed certificate at every start
-//! (gitlab-runner `helpers/certificate/x509.go`), or the operator's own
+//! The session server's TLS: a self-signed certificate (gitlab-runner
+//! `helpers/certificate/x509.go`) kept beside `config.toml` and reused
+//! while it is valid ([`persist`]), or the operator's own
 //! `cert_file`/`key_file`; plus the advertise-address checks behind
 //! `validate_advertise`.
 //!
@@ -9,6 +10,10 @@
 //! - An address without a port (`runner.example.com`) still names the SAN
 //!   host; upstream's `net.SplitHostPort` rejects it and falls back to the
 //!   listen address.
+//! - Upstream makes a new certificate at every start; this one survives
+//!   restarts so the console can pin it (`termgate trust`).
+
+mod persist;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -20,9 +25,12 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::{Digest as _, Sha256};
 
 use crate::config;
 use termgate::logschema::{self as schema, msg};
+
+pub use persist::{persisted_paths, CERT_FILE_NAME, KEY_FILE_NAME, RENEW_WITHIN_DAYS};
 
 /// What the session server needs to speak TLS, and the PEM sent to GitLab as
 /// `session.certificate` (Workhorse's only root for the wss dial).
@@ -30,24 +38,73 @@ use termgate::logschema::{self as schema, msg};
 pub struct SessionTls {
     pub server_config: Arc<rustls::ServerConfig>,
     pub cert_pem: String,
+    /// SHA-256 of the leaf certificate's DER, as
+    /// [`termgate::operator::format_fingerprint`] writes it (what the
+    /// console pins).
+    pub fingerprint: String,
 }
 
 impl std::fmt::Debug for SessionTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionTls").finish_non_exhaustive()
+        f.debug_struct("SessionTls")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
     }
 }
 
-/// Load `cert_file`/`key_file` (PEM) when both are set, else make a fresh
-/// self-signed certificate whose one SAN is the host of the advertise
-/// address (else the listen address).
-pub fn load_or_generate(cfg: &config::SessionServer) -> anyhow::Result<SessionTls> {
+/// Load `cert_file`/`key_file` (PEM) when both are set. Else a self-signed
+/// certificate whose one SAN is the host of the advertise address (else the
+/// listen address): with `persist_dir` (the config file's directory) the
+/// one saved there while it is still good, else a new one saved there; with
+/// no `persist_dir` a new one in memory.
+pub fn load_or_generate(
+    cfg: &config::SessionServer,
+    persist_dir: Option<&Path>,
+) -> anyhow::Result<SessionTls> {
     match (&cfg.cert_file, &cfg.key_file) {
-        (Some(cert), Some(key)) => load(cert, key),
+        (Some(cert), Some(key)) => {
+            let tls = load(cert, key)?;
+            tracing::info!(
+                { schema::FINGERPRINT } = %tls.fingerprint,
+                { schema::PATH } = %cert.display(),
+                "{}",
+                msg::SESSION_CERT_LOADED
+            );
+            Ok(tls)
+        }
         (Some(_), None) => bail!("[session_server] cert_file is set but key_file is not"),
         (None, Some(_)) => bail!("[session_server] key_file is set but cert_file is not"),
-        (None, None) => generate(&public_host(cfg)?),
+        (None, None) => {
+            let host = public_host(cfg)?;
+            match persist_dir {
+                Some(dir) => persist::load_or_create(dir, &host, chrono::Utc::now()),
+                None => {
+                    let tls = generate(&host, chrono::Utc::now())?.tls;
+                    tracing::info!(
+                        { schema::FINGERPRINT } = %tls.fingerprint,
+                        "{}",
+                        msg::SESSION_CERT_GENERATED
+                    );
+                    Ok(tls)
+                }
+            }
+        }
     }
+}
+
+/// [`termgate::operator::format_fingerprint`] of the SHA-256 of `der`.
+pub fn fingerprint(der: &[u8]) -> String {
+    termgate::operator::format_fingerprint(&Sha256::digest(der))
+}
+
+/// The fingerprint of the first certificate in a PEM file (`doctor`).
+pub fn fingerprint_of_pem_file(path: &Path) -> anyhow::Result<String> {
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .with_context(|| format!("no PEM certificate found in {}", path.display()))?
+        .with_context(|| format!("parsing PEM certificates in {}", path.display()))?;
+    Ok(fingerprint(&der))
 }
 
 /// The host the certificate is made for: the first of `advertise_address`
@@ -95,7 +152,14 @@ pub fn split_host_port(address: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-fn generate(host: &str) -> anyhow::Result<SessionTls> {
+/// A new certificate and the PEM of its key.
+struct Generated {
+    tls: SessionTls,
+    key_pem: String,
+}
+
+/// Valid from the day before `now` (clock skew) for 2 years, like upstream.
+fn generate(host: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Generated> {
     let key = KeyPair::generate().context("generating the session server key")?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -115,8 +179,7 @@ fn generate(host: &str) -> anyhow::Result<SessionTls> {
         KeyUsagePurpose::KeyEncipherment,
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    // Valid for 2 years from yesterday (clock skew), like upstream.
-    let today = chrono::Utc::now().date_naive();
+    let today = now.date_naive();
     let from = today - chrono::Days::new(1);
     let until = today + chrono::Days::new(730);
     let (y, m, d) = ymd(from)?;
@@ -128,9 +191,13 @@ fn generate(host: &str) -> anyhow::Result<SessionTls> {
         .context("self-signing the session server certificate")?;
     let cert_pem = cert.pem();
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Ok(SessionTls {
-        server_config: server_config(vec![cert.der().clone()], key_der)?,
-        cert_pem,
+    Ok(Generated {
+        tls: SessionTls {
+            server_config: server_config(vec![cert.der().clone()], key_der)?,
+            fingerprint: fingerprint(cert.der()),
+            cert_pem,
+        },
+        key_pem: key.serialize_pem(),
     })
 }
 
@@ -155,7 +222,7 @@ fn load(cert_file: &Path, key_file: &Path) -> anyhow::Result<SessionTls> {
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .with_context(|| format!("parsing the PEM private key in {}", key_file.display()))?
         .with_context(|| format!("no PEM private key found in {}", key_file.display()))?;
-    let server_config = server_config(certs, key).with_context(|| {
+    let server_config = server_config(certs.clone(), key).with_context(|| {
         format!(
             "certificate {} does not match key {}",
             cert_file.display(),
@@ -164,6 +231,7 @@ fn load(cert_file: &Path, key_file: &Path) -> anyhow::Result<SessionTls> {
     })?;
     Ok(SessionTls {
         server_config,
+        fingerprint: fingerprint(&certs[0]),
         cert_pem,
     })
 }
@@ -367,7 +435,7 @@ mod tests {
     fn sessions_are_never_resumed() {
         // Workhorse dials once per terminal and never resumes: no tickets,
         // no session cache. A client that would resume gets full handshakes.
-        let tls = load_or_generate(&cfg("127.0.0.1:0", None)).unwrap();
+        let tls = load_or_generate(&cfg("127.0.0.1:0", None), None).unwrap();
         for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
             let client_cfg = client_config(&tls, &[version]);
             let first = handshake_with(&tls, "127.0.0.1", client_cfg.clone()).unwrap();
@@ -384,7 +452,7 @@ mod tests {
 
     #[test]
     fn san_is_the_advertise_ip() {
-        let tls = load_or_generate(&cfg("0.0.0.0:8093", Some("192.0.2.7:8093"))).unwrap();
+        let tls = load_or_generate(&cfg("0.0.0.0:8093", Some("192.0.2.7:8093")), None).unwrap();
         assert!(tls.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         handshake(&tls, "192.0.2.7").unwrap();
         assert!(handshake(&tls, "192.0.2.8").is_err(), "one SAN only");
@@ -393,17 +461,18 @@ mod tests {
 
     #[test]
     fn san_is_the_advertise_dns_name() {
-        let tls = load_or_generate(&cfg("[::]:8093", Some("runner-host-name.tld:8093"))).unwrap();
+        let tls =
+            load_or_generate(&cfg("[::]:8093", Some("runner-host-name.tld:8093")), None).unwrap();
         handshake(&tls, "runner-host-name.tld").unwrap();
         assert!(handshake(&tls, "other.tld").is_err());
     }
 
     #[test]
     fn san_falls_back_to_listen_address_even_unspecified() {
-        let tls = load_or_generate(&cfg("[::]:8093", None)).unwrap();
+        let tls = load_or_generate(&cfg("[::]:8093", None), None).unwrap();
         assert_eq!(public_host(&cfg("[::]:8093", None)).unwrap(), "::");
         handshake(&tls, "::").unwrap();
-        let tls = load_or_generate(&cfg("0.0.0.0:8093", Some(""))).unwrap();
+        let tls = load_or_generate(&cfg("0.0.0.0:8093", Some("")), None).unwrap();
         handshake(&tls, "0.0.0.0").unwrap();
     }
 
@@ -411,14 +480,14 @@ mod tests {
     fn no_address_is_an_error() {
         let c = config::SessionServer::default();
         assert_eq!(
-            load_or_generate(&c).unwrap_err().to_string(),
+            load_or_generate(&c, None).unwrap_err().to_string(),
             "no valid address provided"
         );
     }
 
     #[test]
     fn cert_is_a_server_leaf_for_gitlab_runner() {
-        let tls = load_or_generate(&cfg("127.0.0.1:0", None)).unwrap();
+        let tls = load_or_generate(&cfg("127.0.0.1:0", None), None).unwrap();
         let der = rustls_pemfile::certs(&mut tls.cert_pem.as_bytes())
             .next()
             .unwrap()
@@ -440,7 +509,7 @@ mod tests {
     #[test]
     fn cert_is_strict_der_without_an_explicit_default() {
         use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
-        let tls = load_or_generate(&cfg("0.0.0.0:8093", Some("192.0.2.7:8093"))).unwrap();
+        let tls = load_or_generate(&cfg("0.0.0.0:8093", Some("192.0.2.7:8093")), None).unwrap();
         let der = rustls_pemfile::certs(&mut tls.cert_pem.as_bytes())
             .next()
             .unwrap()
@@ -503,23 +572,23 @@ mod tests {
         let mut c = cfg("127.0.0.1:0", None);
         c.cert_file = Some(cp.clone());
         c.key_file = Some(kp.clone());
-        let tls = load_or_generate(&c).unwrap();
+        let tls = load_or_generate(&c, None).unwrap();
         assert_eq!(tls.cert_pem, cert.pem());
         handshake(&tls, "files.example").unwrap();
 
         c.key_file = Some(dir.path().join("missing.pem"));
-        let e = format!("{:#}", load_or_generate(&c).unwrap_err());
+        let e = format!("{:#}", load_or_generate(&c, None).unwrap_err());
         assert!(e.contains("missing.pem"), "{e}");
         std::fs::write(dir.path().join("empty.pem"), "").unwrap();
         c.key_file = Some(kp);
         c.cert_file = Some(dir.path().join("empty.pem"));
-        let e = format!("{:#}", load_or_generate(&c).unwrap_err());
+        let e = format!("{:#}", load_or_generate(&c, None).unwrap_err());
         assert!(
             e.contains("no PEM certificate") && e.contains("empty.pem"),
             "{e}"
         );
         c.cert_file = None;
-        assert!(load_or_generate(&c).is_err());
+        assert!(load_or_generate(&c, None).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod certificate;
 mod config_errors;
 mod docker;
 mod jobs;

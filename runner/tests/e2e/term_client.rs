@@ -312,6 +312,31 @@ impl Term {
         (next, bytes)
     }
 
+    /// Read until `needle` arrives, keeping only a short tail of the output
+    /// (for floods); returns the bytes read. Panics on timeout.
+    pub fn drain_until(&mut self, needle: &str, timeout: Duration) -> u64 {
+        let until = Instant::now() + scaled(timeout);
+        let keep = needle.len() * 2 + 64;
+        let mut bytes = 0u64;
+        self.output.clear();
+        loop {
+            let before = self.output.len();
+            let open = self.pump(until);
+            bytes += (self.output.len() - before) as u64;
+            if find(&self.output, needle.as_bytes()).is_some() {
+                return bytes;
+            }
+            if self.output.len() > keep {
+                self.output.drain(..self.output.len() - keep);
+            }
+            assert!(
+                open && Instant::now() < until,
+                "no {needle:?} after {bytes} bytes (closed: {:?})",
+                self.closed
+            );
+        }
+    }
+
     /// Wait for the close; returns (code, reason).
     pub fn wait_close(&mut self, timeout: Duration) -> (u16, String) {
         let until = Instant::now() + scaled(timeout);

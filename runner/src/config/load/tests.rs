@@ -477,3 +477,18 @@ fn never_panics_on_truncated_or_mangled_input() {
         }
     }
 }
+
+#[test]
+fn the_example_config_loads_with_operators_and_recordings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/config.example.toml");
+    let loaded = load(&path).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let s = loaded.config.enabled_session_server().unwrap();
+    assert!(s.operators_file.is_some() && s.operator_listen_address.is_some());
+    assert!(s.recordings_dir.is_some());
+    assert_eq!(
+        s.recordings_max_age_duration(),
+        Some(Duration::from_secs(720 * 3600))
+    );
+    assert_eq!(s.recordings_max_size_mb, 10240);
+}

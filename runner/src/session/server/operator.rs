@@ -152,11 +152,13 @@ fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// `X-Termgate-Reason`, made one printable line of at most
-/// [`MAX_REASON_CHARS`]; `None` when missing or blank.
+/// `X-Termgate-Reason`, percent-decoded (clients send non-ASCII text as
+/// `%C3%A9`), made one printable line of at most [`MAX_REASON_CHARS`];
+/// `None` when missing or blank.
 pub(super) fn reason_of(headers: &HeaderMap) -> Option<String> {
     let raw = headers.get(REASON_HEADER)?;
-    let text = String::from_utf8_lossy(raw.as_bytes());
+    let decoded = percent_decode(raw.as_bytes());
+    let text = String::from_utf8_lossy(&decoded);
     let line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -164,6 +166,25 @@ pub(super) fn reason_of(headers: &HeaderMap) -> Option<String> {
         .collect();
     let line = line.trim();
     (!line.is_empty()).then(|| line.to_string())
+}
+
+/// `%XX` sequences decoded; anything else kept as it is.
+fn percent_decode(b: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Who attached how, for the audit lines.
@@ -430,6 +451,11 @@ mod tests {
             HeaderValue::from_static("INC-42 stuck\tdeploy"),
         );
         assert_eq!(reason_of(&h).as_deref(), Some("INC-42 stuck deploy"));
+        h.insert(
+            REASON_HEADER,
+            HeaderValue::from_static("caf%C3%A9 %ZZ 100%"),
+        );
+        assert_eq!(reason_of(&h).as_deref(), Some("café %ZZ 100%"));
         let long = "x".repeat(500);
         h.insert(REASON_HEADER, HeaderValue::from_str(&long).unwrap());
         assert_eq!(
