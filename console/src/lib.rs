@@ -43,7 +43,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("termgate: {e:#}");
+            // Not `eprintln!`: it panics when the terminal is gone (SIGHUP).
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "termgate: {e:#}");
             ExitCode::FAILURE
         }
     }

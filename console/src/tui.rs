@@ -3,6 +3,7 @@
 //! event loop that feeds input, snapshots and a 1 s tick to the [`App`].
 
 use std::io::{self, Stdout};
+use std::mem::ManuallyDrop;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
@@ -26,8 +27,14 @@ use crate::ui::widgets::Theme;
 /// Owns the terminal while the TUI runs. Dropping it (also on an error
 /// path) leaves the alternate screen and raw mode; a panic does the same
 /// before the panic message is printed.
+///
+/// The ratatui `Terminal` is never dropped: its `Drop` shows the cursor
+/// and, when that fails (the terminal was closed: SIGHUP), `eprintln!`s to
+/// the closed terminal, which panics; during an unwind that aborted the
+/// process before the demo stopped its runner. [`restore`] shows the
+/// cursor instead, ignoring errors.
 pub struct TerminalGuard {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    pub terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
     _hook: PanicRestore,
 }
 
@@ -47,8 +54,10 @@ impl TerminalGuard {
         let hook = PanicRestore::install(restore);
         // From here on, a failure restores through the guard's drop.
         let mut guard = TerminalGuard {
-            terminal: Terminal::new(CrosstermBackend::new(io::stdout()))
-                .context("opening the terminal")?,
+            terminal: ManuallyDrop::new(
+                Terminal::new(CrosstermBackend::new(io::stdout()))
+                    .context("opening the terminal")?,
+            ),
             _hook: hook,
         };
         guard.resume()?;

@@ -274,3 +274,50 @@ fn a_shell_from_the_sessions_screen_suspends_the_tui_and_comes_back_to_it() {
     let end = t.wait("the TUI to exit", |s| s.contains("EXITED-"));
     assert!(end.contains("EXITED-0"), "{end}");
 }
+
+/// Processes whose command line mentions `dir`.
+fn processes_under(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(&needle) {
+            found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[test]
+fn closing_the_terminal_during_an_attach_still_stops_everything_the_demo_started() {
+    if !Tmux::available() {
+        eprintln!("tmux missing: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        "hup",
+        &format!(
+            "TERMGATE_CONSOLE_LOG_FILE={} TERMGATE_RUNNER_BIN={} TERMGATE_COORDINATOR_BIN={} {} demo --dir {}",
+            dir.path().join("console.log").display(),
+            termgate_test_support::workspace_bin("termgate-runner").display(),
+            termgate_test_support::workspace_bin("termgate-coordinator").display(),
+            env!("CARGO_BIN_EXE_termgate"),
+            dir.path().display()
+        ),
+    );
+    t.wait("the demo's Fleet screen", |s| s.contains("demo-runner"));
+    t.keys(&["3"]);
+    t.wait("a session row", |s| s.contains("termgate/demo"));
+    t.keys(&["x"]);
+    t.line("closing the terminal");
+    t.wait("the attach", |s| s.contains("[termgate] shell in job"));
+    // The terminal goes away (SIGHUP) while the TUI is suspended.
+    drop(t);
+    wait_until("the demo's processes to be gone", WAIT, || {
+        processes_under(dir.path()).is_empty().then_some(())
+    });
+}
