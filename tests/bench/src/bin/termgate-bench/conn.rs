@@ -286,3 +286,28 @@ pub fn pinned_tls(pem: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
         .with_no_client_auth();
     Ok(Arc::new(cfg))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_observe_url_is_the_sessions_with_a_bearer_token() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let exec = SessionTarget {
+            url: "wss://127.0.0.1:8093/session/ab12/exec".into(),
+            authorization: "session-token".into(),
+            tls: Arc::new(tls),
+        };
+        let obs = exec.observe("tgo_x").unwrap();
+        assert_eq!(obs.url, "wss://127.0.0.1:8093/session/ab12/observe");
+        assert_eq!(obs.authorization, "Bearer tgo_x");
+        let err = obs.observe("tgo_x").unwrap_err();
+        assert!(err.to_string().contains("not an /exec URL"), "{err}");
+    }
+}

@@ -537,6 +537,28 @@ fn verdict(ok: bool, what: &str) {
 mod tests {
     use super::*;
 
+    fn run(kept_up: usize, stalled_dropped: bool) -> ObserverRun {
+        ObserverRun {
+            observers: 8,
+            kept_up,
+            user_bytes: 10,
+            least_observer_bytes: 10,
+            stalled_dropped,
+            flooded_mb: 16,
+            too_slow: 1.0,
+        }
+    }
+
+    #[test]
+    fn an_observer_level_is_ok_only_if_every_run_was() {
+        let mut l = ObserverLevel::new(8);
+        assert!(!l.bytes_ok() && !l.stalled_dropped(), "no run, no verdict");
+        l.runs.push(run(8, true));
+        assert!(l.bytes_ok() && l.stalled_dropped());
+        l.runs.push(run(7, false));
+        assert!(!l.bytes_ok() && !l.stalled_dropped());
+    }
+
     #[test]
     fn best_and_median_of_odd_and_even_counts() {
         assert_eq!(best_and_median(&[3.0, 1.0, 2.0]), (3.0, 2.0));
