@@ -148,6 +148,8 @@ async fn run_with(
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()
         .context("connecting the observers")?;
+    // The connections' handshakes are not what is measured.
+    stack::settle(stack.runner_pid(), Duration::from_secs(30)).await?;
     // Whatever the user receives from here on, every observer must get
     // too (they subscribed before it was printed).
     let base = user.received();
