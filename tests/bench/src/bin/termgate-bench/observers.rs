@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
 use termgate::metrics::close_reason;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::Args;
@@ -70,6 +70,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<ObserverLevel>> {
     }
     let mut user = conns.pop().context("the user's terminal")?;
     let pid = stack.runner_pid();
+    let clients = ClientRuntime::new()?;
     let rounds = args.observer_rounds;
     let slice = (Duration::from_secs(args.secs) / rounds as u32).max(Duration::from_secs(1));
 
@@ -89,6 +90,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<ObserverLevel>> {
                     eprintln!("observers: {n} (+1 stalled), round {}…", round + 1);
                     let (e, r, back) = run_with(
                         &stack,
+                        clients.handle(),
                         user,
                         &observe,
                         n,
@@ -116,6 +118,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<ObserverLevel>> {
         }
     }
     close_all(vec![user]).await;
+    drop(clients);
     stack.stop(true);
     Ok(levels)
 }
@@ -123,8 +126,10 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<ObserverLevel>> {
 /// One run with `n` live observers and a stalled one: the user types for
 /// `slice`, then floods until the stalled observer is dropped; whether
 /// every live observer kept up. The user's terminal is handed back.
+#[allow(clippy::too_many_arguments)]
 async fn run_with(
     stack: &Stack,
+    clients: &tokio::runtime::Handle,
     user: Conn,
     observe: &SessionTarget,
     n: usize,
@@ -137,10 +142,7 @@ async fn run_with(
     let stalled = connect(observe).await.context("the stalled observer")?;
     let stop = CancellationToken::new();
     let observers: Vec<anyhow::Result<Observer>> = futures::stream::iter(0..n)
-        .map(|_| async {
-            let conn = connect(observe).await?;
-            Ok(Observer::spawn(conn, stop.clone()))
-        })
+        .map(|_| Observer::start(clients, observe.clone(), stop.clone()))
         .buffer_unordered(CONNECT_PARALLEL)
         .collect()
         .await;
@@ -225,6 +227,41 @@ async fn connect(target: &SessionTarget) -> anyhow::Result<Conn> {
     }
 }
 
+/// The observers' own runtime (see [`Observer::start`]), shut down
+/// without blocking when dropped (a runtime dropped the plain way inside
+/// another one panics).
+struct ClientRuntime {
+    rt: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+}
+
+impl ClientRuntime {
+    fn new() -> anyhow::Result<ClientRuntime> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("observers")
+            .enable_all()
+            .build()
+            .context("the observers' runtime")?;
+        Ok(ClientRuntime {
+            handle: rt.handle().clone(),
+            rt: Some(rt),
+        })
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for ClientRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// Whether the runner counted a `too_slow` close since `before`, within
 /// [`DROP_WAIT`].
 async fn dropped_since(stack: &Stack, before: f64) -> anyhow::Result<bool> {
@@ -249,9 +286,28 @@ struct Observer {
 }
 
 impl Observer {
-    fn spawn(mut conn: Conn, stop: CancellationToken) -> Observer {
+    /// Connect to `target` and read in a task on `clients`: the observers
+    /// are other people's clients, so they get their own scheduler (one
+    /// thread) and the user's reader never queues behind them in the
+    /// bench's own; they still share the machine's CPUs.
+    async fn start(
+        clients: &tokio::runtime::Handle,
+        target: SessionTarget,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Observer> {
         let (tx, bytes) = watch::channel(0u64);
-        let task = tokio::spawn(async move {
+        let (ready_tx, ready) = oneshot::channel();
+        let task = clients.spawn(async move {
+            let mut conn = match connect(&target).await {
+                Ok(c) => {
+                    let _ = ready_tx.send(Ok(()));
+                    c
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
@@ -266,6 +322,7 @@ impl Observer {
             }
             conn.close().await;
         });
-        Observer { bytes, task }
+        ready.await.context("the observer's task ended")??;
+        Ok(Observer { bytes, task })
     }
 }
