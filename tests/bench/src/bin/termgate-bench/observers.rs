@@ -7,8 +7,10 @@
 //! round to round so drift cancels. After each run with observers the
 //! user's shell prints `--flood-mb` (again, at most [`MAX_FLOODS`] times)
 //! until the runner's `session_closes_total{reason="too_slow"}` shows the
-//! stalled observer dropped; then every live observer must have received
-//! at least the bytes the user received since it connected.
+//! stalled observer dropped. Every live observer must have received at
+//! least the bytes the user received while it typed; how many also got
+//! all of the flood is reported (one that falls too far behind is dropped
+//! as well, by design: the user's terminal never waits).
 
 use std::time::Duration;
 
@@ -167,6 +169,17 @@ async fn run_with(
         );
     }
 
+    // What the user received while typing, every observer must have too
+    // (they subscribed before it was printed).
+    load::drain_quiet(
+        &mut user,
+        Duration::from_millis(300),
+        Duration::from_secs(30),
+    )
+    .await?;
+    let typed = user.received() - base;
+    let (kept_up, least) = caught_up(&mut observers, typed).await;
+
     let flood = flood_mb * 1_000_000;
     let mut flooded_mb = 0;
     let mut dropped = false;
@@ -184,20 +197,7 @@ async fn run_with(
         Duration::from_secs(30),
     )
     .await?;
-    let want = user.received() - base;
-    let kept_up = futures::future::join_all(observers.iter_mut().map(|o| async {
-        let caught_up = o.bytes.wait_for(|&b| b >= want);
-        matches!(tokio::time::timeout(CATCH_UP, caught_up).await, Ok(Ok(_)))
-    }))
-    .await
-    .into_iter()
-    .filter(|&ok| ok)
-    .count();
-    let least = observers
-        .iter()
-        .map(|o| *o.bytes.borrow())
-        .min()
-        .unwrap_or(0);
+    let (flood_kept_up, _) = caught_up(&mut observers, user.received() - base).await;
     stop.cancel();
     for o in observers {
         let _ = o.task.await;
@@ -207,9 +207,10 @@ async fn run_with(
     Ok((
         echoes,
         ObserverRun {
-            user_bytes: want,
+            user_bytes: typed,
             least_observer_bytes: least,
             kept_up,
+            flood_kept_up,
             observers: n,
             stalled_dropped: dropped,
             flooded_mb,
@@ -227,6 +228,25 @@ async fn connect(target: &SessionTarget) -> anyhow::Result<Conn> {
     }
 }
 
+/// How many `observers` received at least `want` bytes (waiting up to
+/// [`CATCH_UP`] for them), and the fewest bytes any of them has.
+async fn caught_up(observers: &mut [Observer], want: u64) -> (usize, u64) {
+    let kept_up = futures::future::join_all(observers.iter_mut().map(|o| async {
+        let reached = o.bytes.wait_for(|&b| b >= want);
+        matches!(tokio::time::timeout(CATCH_UP, reached).await, Ok(Ok(_)))
+    }))
+    .await
+    .into_iter()
+    .filter(|&ok| ok)
+    .count();
+    let least = observers
+        .iter()
+        .map(|o| *o.bytes.borrow())
+        .min()
+        .unwrap_or(0);
+    (kept_up, least)
+}
+
 /// The observers' own runtime (see [`Observer::start`]), shut down
 /// without blocking when dropped (a runtime dropped the plain way inside
 /// another one panics).
@@ -237,8 +257,9 @@ struct ClientRuntime {
 
 impl ClientRuntime {
     fn new() -> anyhow::Result<ClientRuntime> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(threads)
             .thread_name("observers")
             .enable_all()
             .build()
@@ -287,9 +308,9 @@ struct Observer {
 
 impl Observer {
     /// Connect to `target` and read in a task on `clients`: the observers
-    /// are other people's clients, so they get their own scheduler (one
-    /// thread) and the user's reader never queues behind them in the
-    /// bench's own; they still share the machine's CPUs.
+    /// are other people's clients, so they get their own scheduler and the
+    /// user's reader never queues behind them in the bench's; they still
+    /// share the machine's CPUs.
     async fn start(
         clients: &tokio::runtime::Handle,
         target: SessionTarget,

@@ -367,8 +367,11 @@ pub struct ObserverRun {
     pub observers: usize,
     /// Live observers that received at least [`ObserverRun::user_bytes`].
     pub kept_up: usize,
-    /// What the user received while they watched (typing and floods).
+    /// What the user received while typing, observed.
     pub user_bytes: u64,
+    /// Live observers that also received all of the flood (the others
+    /// fell too far behind and were dropped).
+    pub flood_kept_up: usize,
     pub least_observer_bytes: u64,
     pub stalled_dropped: bool,
     /// Megabytes printed until the drop showed (or the floods ran out).
@@ -403,7 +406,7 @@ pub fn print_observers(args: &Args, levels: &[ObserverLevel]) {
         "User's keystroke echo (ms) while operators watch (/observe), send -> first byte of echo:"
     );
     println!(
-        "{:>9} | {:>8} {:>7} {:>7} {:>7} {:>4} | {:>8} {:>7} {:>7} {:>7} {:>4} | {:>9} | {:>9} | {:>15} | {:>11}",
+        "{:>9} | {:>8} {:>7} {:>7} {:>7} {:>4} | {:>8} {:>7} {:>7} {:>7} {:>4} | {:>9} | {:>9} | {:>15} | {:>10} | {:>11}",
         "observers",
         "0 obs n",
         "p50",
@@ -418,6 +421,7 @@ pub fn print_observers(args: &Args, levels: &[ObserverLevel]) {
         "p99 ratio",
         "bytes ok",
         "stalled dropped",
+        "flood kept",
         "steal % 0/N"
     );
     for l in levels {
@@ -429,6 +433,7 @@ pub fn print_observers(args: &Args, levels: &[ObserverLevel]) {
         } else {
             format!("NO {kept}/{all}")
         };
+        let flood_kept: usize = l.runs.iter().map(|r| r.flood_kept_up).sum();
         let most_mb = l.runs.iter().map(|r| r.flooded_mb).max().unwrap_or(0);
         let stalled = if l.stalled_dropped() {
             format!("yes ({most_mb} MB)")
@@ -436,7 +441,7 @@ pub fn print_observers(args: &Args, levels: &[ObserverLevel]) {
             "NO".to_string()
         };
         println!(
-            "{:>9} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>4} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>4} | {:>8.2}x | {:>9} | {:>15} | {:>5.1}/{:<5.1}",
+            "{:>9} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>4} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>4} | {:>8.2}x | {:>9} | {:>15} | {:>10} | {:>5.1}/{:<5.1}",
             l.n,
             a.sent(),
             a.quantile_ms(0.5),
@@ -451,12 +456,13 @@ pub fn print_observers(args: &Args, levels: &[ObserverLevel]) {
             b.quantile_ms(0.99) / a.quantile_ms(0.99),
             bytes,
             stalled,
+            format!("{flood_kept}/{all}"),
             l.without_steal.percent(),
             l.with_steal.percent()
         );
     }
-    println!("(bytes ok: every live observer received at least the bytes the user received while it watched; stalled dropped: the runner's session_closes_total{{reason=\"too_slow\"}} rose, after at most that many MB of output)");
-    println!("Per round: p99 without / with (ms), ratio; user bytes and the least any observer got; too_slow closes:");
+    println!("(bytes ok: every live observer received at least the bytes the user received while typing; stalled dropped: the runner's session_closes_total{{reason=\"too_slow\"}} rose, after at most that many MB of output; flood kept: live observers that also got all of that output, the others fell too far behind and were dropped too)");
+    println!("Per round: p99 without / with (ms), ratio; bytes the user received while typing <= the least any observer got; observers that kept up with the flood; too_slow closes:");
     for l in levels {
         let rounds: Vec<String> = l
             .round_p99
@@ -464,10 +470,12 @@ pub fn print_observers(args: &Args, levels: &[ObserverLevel]) {
             .zip(&l.runs)
             .map(|((a, b), r)| {
                 format!(
-                    "{a:.3}/{b:.3} {:.2}x, {} <= {} B, {}",
+                    "{a:.3}/{b:.3} {:.2}x, {} <= {} B, flood {}/{}, {}",
                     b / a,
                     r.user_bytes,
                     r.least_observer_bytes,
+                    r.flood_kept_up,
+                    r.observers,
                     r.too_slow
                 )
             })
@@ -541,6 +549,7 @@ mod tests {
         ObserverRun {
             observers: 8,
             kept_up,
+            flood_kept_up: kept_up,
             user_bytes: 10,
             least_observer_bytes: 10,
             stalled_dropped,
