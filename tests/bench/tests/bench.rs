@@ -92,6 +92,54 @@ fn bench_quick_run_prints_every_figure() {
     }
 }
 
+/// `--observers` at a tiny size: one observer (and the stalled one) on the
+/// user's session, paired with a run without; the table, the per-round
+/// line and both verdicts are printed and every timed echo is logged.
+#[test]
+fn bench_observer_phase_runs_and_prints_its_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("echoes.csv");
+    let (stdout, stderr) = run_bench(
+        &["--observers", "1", "--secs", "1", "--observer-rounds", "1"],
+        &log,
+    );
+    assert!(!stderr.contains("outlived"), "{stderr}");
+    for needle in [
+        "User's keystroke echo (ms) while operators watch",
+        "stalled dropped",
+        "median ratio",
+        "] user echo p99 with 1 observer ",
+        "] 1 observer kept up with the user in every run, and the stalled one was dropped",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in:\n{stdout}");
+    }
+    // Not the other phases.
+    assert!(!stdout.contains("Bulk output"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.split('|').next().map(str::trim) == Some("1"))
+        .unwrap_or_else(|| panic!("no row for 1 observer:\n{stdout}"));
+    // Timed echoes per side: sent minus failed (the first and last numbers
+    // of its column), one echo-log row each.
+    let timed = |col: &str| -> usize {
+        let nums: Vec<usize> = col
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().unwrap() as usize)
+            .collect();
+        nums[0] - nums[nums.len() - 1]
+    };
+    let cols: Vec<&str> = row.split('|').collect();
+    let csv = std::fs::read_to_string(&log).expect("the echo log was written");
+    for (side, col) in [("without", cols[1]), ("with", cols[2])] {
+        let rows = csv
+            .lines()
+            .filter(|l| l.starts_with(&format!("observers,1,{side},")))
+            .count();
+        assert!(rows > 0, "no echoes {side} observers: {row}");
+        assert_eq!(rows, timed(col), "{side} rows in:\n{csv}");
+    }
+}
+
 /// `--relay` times a third side (a plain TCP relay process in front of a
 /// PTY) in the same turns, logs its echoes, and leaves no relay behind.
 #[test]

@@ -6,6 +6,8 @@
 //! ```text
 //! cargo run --release -p termgate-runner --bin termgate-bench -- \
 //!     [--sessions 1,50,300] [--hold 1000] [--bulk-mb 100] [--bulk-rounds 5] [--secs 30] [--slice-secs 1] [--quick] [--echo-log FILE] [--relay]
+//! cargo run --release -p termgate-bench --bin termgate-bench -- \
+//!     --observers 1,8,50 [--secs 30] [--observer-rounds 3] [--flood-mb 16]
 //! ```
 //!
 //! Each session types a key every 100 ms (`x`, then DEL, so the line stays
@@ -19,6 +21,11 @@
 //! reported next to the figures. RSS: the runner's VmRSS with every job running and no client,
 //! then with N clients connected and idle; per session = delta / N (TLS,
 //! WebSocket, bridge and PTY included; the shells are other processes).
+//!
+//! `--observers` runs only the observer phase (`observers.rs`): the user's
+//! echo p99 with 1, 8, 50 operators watching the session against paired
+//! runs without, a stalled observer that must be dropped, and every live
+//! observer checked to receive all the user's bytes.
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
@@ -31,6 +38,8 @@ mod args;
 mod conn;
 #[path = "termgate-bench/load.rs"]
 mod load;
+#[path = "termgate-bench/observers.rs"]
+mod observers;
 #[path = "termgate-bench/phases.rs"]
 mod phases;
 #[path = "termgate-bench/relay.rs"]
@@ -43,7 +52,7 @@ mod sessions;
 mod stack;
 
 use args::Cli;
-use report::{print_report, write_echo_log};
+use report::{observer_echo_rows, print_observers, print_report, write_echo_log};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -64,10 +73,19 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("tokio runtime")?;
     let epoch = std::time::Instant::now();
+    if !args.observers.is_empty() {
+        let levels = rt.block_on(observers::run(&args))?;
+        print_observers(&args, &levels);
+        if let Some(path) = &args.echo_log {
+            write_echo_log(path, epoch, &observer_echo_rows(&levels))
+                .with_context(|| format!("writing the echo log {}", path.display()))?;
+        }
+        return Ok(());
+    }
     let report = rt.block_on(phases::run(&args))?;
     print_report(&args, &report, nofile);
     if let Some(path) = &args.echo_log {
-        write_echo_log(path, epoch, &report)
+        write_echo_log(path, epoch, &report.echo_rows())
             .with_context(|| format!("writing the echo log {}", path.display()))?;
     }
     Ok(())

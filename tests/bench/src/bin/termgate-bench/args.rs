@@ -56,6 +56,22 @@ pub struct Cli {
     /// the extra process hop from what the runner adds on top.
     #[arg(long)]
     relay: bool,
+    /// Run only the observer phase instead: one session types while this
+    /// many operators watch it (`/observe`), each level paired with runs
+    /// without observers; each level also has one stalled observer that
+    /// must be dropped. E.g. `1,8,50`.
+    #[arg(long, value_delimiter = ',')]
+    observers: Option<Vec<usize>>,
+    /// Observer phase: pairs of runs (without, with observers; the order
+    /// alternating) per level, sharing its `--secs` [default: 3].
+    #[arg(long)]
+    observer_rounds: Option<usize>,
+    /// Observer phase: megabytes the user's shell prints after each run
+    /// with observers, again until the stalled observer is dropped (at
+    /// most 4 times; its queue and socket buffers hold about 10 MB)
+    /// [default: 16].
+    #[arg(long)]
+    flood_mb: Option<u64>,
     /// Internal: be that relay, with its shells in this directory.
     #[arg(long, hide = true)]
     pub relay_serve: Option<PathBuf>,
@@ -73,6 +89,10 @@ pub struct Args {
     pub docker: Option<String>,
     pub echo_log: Option<PathBuf>,
     pub relay: bool,
+    /// Observer levels; empty unless `--observers`.
+    pub observers: Vec<usize>,
+    pub observer_rounds: usize,
+    pub flood_mb: u64,
 }
 
 impl Cli {
@@ -91,6 +111,9 @@ impl Cli {
             docker: self.docker,
             echo_log: self.echo_log,
             relay: self.relay,
+            observers: self.observers.unwrap_or_default(),
+            observer_rounds: self.observer_rounds.unwrap_or(if q { 1 } else { 3 }).max(1),
+            flood_mb: self.flood_mb.unwrap_or(16).max(1),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
+use termgate::operator::Mode;
 use termgate_runner::executor::shell::pty::{self, PtyCommand, PtyControl, PtyReader, PtyWriter};
 use termgate_runner::executor::terminal::TermSize;
 use termgate_runner::session::bridge;
@@ -18,12 +19,30 @@ use tokio_tungstenite::WebSocketStream;
 /// Subprotocol spoken to the runner (raw binary frames both ways).
 pub const SUBPROTOCOL: &str = "terminal.gitlab.com";
 
-/// Where to connect: a job's session as the coordinator reports it.
+/// Where to connect: a job's session as the coordinator reports it
+/// (`wss://…/session/<id>/exec` with the session's token), or the same
+/// session's operator mirror ([`SessionTarget::observe`]).
 #[derive(Debug, Clone)]
 pub struct SessionTarget {
-    pub exec_url: String,
+    pub url: String,
     pub authorization: String,
     pub tls: Arc<rustls::ClientConfig>,
+}
+
+impl SessionTarget {
+    /// The same session's read-only mirror, `…/session/<id>/observe`, as
+    /// the operator whose token is `token`.
+    pub fn observe(&self, token: &str) -> anyhow::Result<SessionTarget> {
+        let base = self
+            .url
+            .strip_suffix("/exec")
+            .with_context(|| format!("not an /exec URL: {}", self.url))?;
+        Ok(SessionTarget {
+            url: format!("{base}/{}", Mode::Observe.as_str()),
+            authorization: format!("Bearer {token}"),
+            tls: self.tls.clone(),
+        })
+    }
 }
 
 type WsStream = WebSocketStream<tokio_rustls::client::TlsStream<BufReader<TcpStream>>>;
@@ -32,17 +51,21 @@ pub enum Conn {
     Ws {
         ws: Box<WsStream>,
         last: Bytes,
+        /// Output bytes received so far ([`Conn::received`]).
+        received: u64,
     },
     Pty {
         reader: PtyReader,
         writer: PtyWriter,
         control: PtyControl,
         buf: Vec<u8>,
+        received: u64,
     },
     /// Plain TCP to the `--relay` yardstick (no TLS, no WebSocket).
     Tcp {
         stream: TcpStream,
         buf: Vec<u8>,
+        received: u64,
     },
 }
 
@@ -56,7 +79,7 @@ pub enum ConnectError {
 impl Conn {
     pub async fn ws(target: &SessionTarget) -> Result<Conn, ConnectError> {
         let mut req = target
-            .exec_url
+            .url
             .as_str()
             .into_client_request()
             .map_err(|e| ConnectError::Other(e.into()))?;
@@ -73,10 +96,11 @@ impl Conn {
             Ok(ws) => Ok(Conn::Ws {
                 ws: Box::new(ws),
                 last: Bytes::new(),
+                received: 0,
             }),
             Err(e) if is_busy(&e) => Err(ConnectError::Busy),
             Err(e) => Err(ConnectError::Other(
-                e.context(format!("connecting to {}", target.exec_url)),
+                e.context(format!("connecting to {}", target.url)),
             )),
         }
     }
@@ -123,6 +147,7 @@ impl Conn {
             writer,
             control,
             buf: vec![0; 64 * 1024],
+            received: 0,
         })
     }
 
@@ -135,6 +160,7 @@ impl Conn {
         Ok(Conn::Tcp {
             stream,
             buf: vec![0; 64 * 1024],
+            received: 0,
         })
     }
 
@@ -150,25 +176,41 @@ impl Conn {
         }
     }
 
+    /// Output bytes received so far (every chunk [`Conn::recv`] returned).
+    pub fn received(&self) -> u64 {
+        match self {
+            Conn::Ws { received, .. } | Conn::Pty { received, .. } | Conn::Tcp { received, .. } => {
+                *received
+            }
+        }
+    }
+
     /// The next output chunk; `None` when the terminal closed. Cancel safe.
     pub async fn recv(&mut self) -> anyhow::Result<Option<&[u8]>> {
         match self {
-            Conn::Ws { ws, last } => loop {
+            Conn::Ws { ws, last, received } => loop {
                 match ws.next().await {
                     None | Some(Ok(Message::Close(_))) => return Ok(None),
                     Some(Ok(Message::Binary(b))) => {
                         *last = b;
+                        *received += last.len() as u64;
                         return Ok(Some(&last[..]));
                     }
                     Some(Ok(Message::Text(t))) => {
                         *last = Bytes::from(t);
+                        *received += last.len() as u64;
                         return Ok(Some(&last[..]));
                     }
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => return Err(e).context("reading the WebSocket"),
                 }
             },
-            Conn::Pty { reader, buf, .. } => {
+            Conn::Pty {
+                reader,
+                buf,
+                received,
+                ..
+            } => {
                 let mut n = reader.read(buf).await.context("reading the PTY")?;
                 if n == 0 {
                     return Ok(None);
@@ -178,10 +220,16 @@ impl Conn {
                 if n >= bridge::BURST_AFTER {
                     n = bridge::append_ready(reader, buf, n);
                 }
+                *received += n as u64;
                 Ok(Some(&buf[..n]))
             }
-            Conn::Tcp { stream, buf } => {
+            Conn::Tcp {
+                stream,
+                buf,
+                received,
+            } => {
                 let n = stream.read(buf).await.context("reading the relay")?;
+                *received += n as u64;
                 Ok((n > 0).then_some(&buf[..n]))
             }
         }
@@ -201,6 +249,7 @@ impl Conn {
             Conn::Tcp {
                 mut stream,
                 mut buf,
+                ..
             } => {
                 let _ = stream.shutdown().await;
                 let drain = async { while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {} };
@@ -236,4 +285,29 @@ pub fn pinned_tls(pem: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_observe_url_is_the_sessions_with_a_bearer_token() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let exec = SessionTarget {
+            url: "wss://127.0.0.1:8093/session/ab12/exec".into(),
+            authorization: "session-token".into(),
+            tls: Arc::new(tls),
+        };
+        let obs = exec.observe("tgo_x").unwrap();
+        assert_eq!(obs.url, "wss://127.0.0.1:8093/session/ab12/observe");
+        assert_eq!(obs.authorization, "Bearer tgo_x");
+        let err = obs.observe("tgo_x").unwrap_err();
+        assert!(err.to_string().contains("not an /exec URL"), "{err}");
+    }
 }

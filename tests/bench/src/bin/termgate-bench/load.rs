@@ -82,6 +82,22 @@ pub async fn wait_prompt(conn: &mut Conn, quiet: Duration, limit: Duration) -> a
     }
 }
 
+/// Read output until none came for `quiet` (the terminal settled), at
+/// most `limit`.
+pub async fn drain_quiet(conn: &mut Conn, quiet: Duration, limit: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let until = (tokio::time::Instant::now() + quiet).min(deadline);
+        match timeout_at(until, conn.recv()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => bail!("the terminal closed"),
+            Ok(Err(e)) => return Err(e),
+            Err(_) if until < deadline => return Ok(()),
+            Err(_) => bail!("the terminal kept printing for {limit:?}"),
+        }
+    }
+}
+
 /// Type one key every `period` from `start` until `end`, alternating `x`
 /// and DEL so the line stays empty; time each send → first byte of echo.
 /// Output between keys is drained.

@@ -16,7 +16,7 @@ use crate::sessions::{close_all, connect_all, open_bare, open_relayed, type_all}
 use crate::stack::{self, Stack, Steal};
 
 /// Keys per second per session while measuring RTT.
-const TYPING_PERIOD: Duration = Duration::from_millis(100);
+pub const TYPING_PERIOD: Duration = Duration::from_millis(100);
 /// One echo per second per session in the hold test.
 const HOLD_PERIOD: Duration = Duration::from_secs(1);
 

@@ -47,29 +47,44 @@ pub struct Report {
     pub docker: Option<(Echoes, Vec<f64>)>,
 }
 
+/// One side's echoes for the echo log: (phase, sessions — or observers
+/// for the `observers` phase —, side, echoes).
+pub type EchoRows<'a> = Vec<(&'static str, usize, &'static str, &'a Echoes)>;
+
+impl Report {
+    /// The hold, then each level's sides.
+    pub fn echo_rows(&self) -> EchoRows<'_> {
+        let mut rows = Vec::new();
+        if let Some(h) = &self.hold {
+            rows.push(("hold", h.n, "runner", &h.echoes));
+        }
+        for l in &self.levels {
+            rows.push(("level", l.n, "bare", &l.bare));
+            if let Some((relay, _)) = &l.relay {
+                rows.push(("level", l.n, "relay", relay));
+            }
+            rows.push(("level", l.n, "runner", &l.runner));
+        }
+        rows
+    }
+}
+
 /// Every timed echo as CSV, in sending order per side and level.
-pub fn write_echo_log(path: &Path, epoch: std::time::Instant, r: &Report) -> anyhow::Result<()> {
+pub fn write_echo_log(
+    path: &Path,
+    epoch: std::time::Instant,
+    sides: &EchoRows<'_>,
+) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(out, "phase,sessions,side,sent_ms,rtt_us")?;
-    let mut rows = |phase: &str, n: usize, side: &str, e: &Echoes| -> std::io::Result<()> {
+    for &(phase, n, side, e) in sides {
         let mut order: Vec<usize> = (0..e.sent_at.len()).collect();
         order.sort_unstable_by_key(|&i| e.sent_at[i]);
         for i in order {
             let ms = e.sent_at[i].saturating_duration_since(epoch).as_secs_f64() * 1000.0;
             writeln!(out, "{phase},{n},{side},{ms:.3},{}", e.rtt_us[i])?;
         }
-        Ok(())
-    };
-    if let Some(h) = &r.hold {
-        rows("hold", h.n, "runner", &h.echoes)?;
-    }
-    for l in &r.levels {
-        rows("level", l.n, "bare", &l.bare)?;
-        if let Some((relay, _)) = &l.relay {
-            rows("level", l.n, "relay", relay)?;
-        }
-        rows("level", l.n, "runner", &l.runner)?;
     }
     out.flush()?;
     Ok(())
@@ -309,6 +324,205 @@ pub fn print_report(args: &Args, r: &Report, nofile: u64) {
     }
 }
 
+/// `--observers`: one level's runs without and with `n` observers.
+pub struct ObserverLevel {
+    pub n: usize,
+    pub without: Echoes,
+    pub with: Echoes,
+    pub without_steal: Steal,
+    pub with_steal: Steal,
+    /// p99 of each round's runs (without, with), ms: next to each other in
+    /// time.
+    pub round_p99: Vec<(f64, f64)>,
+    /// What each run with observers checked.
+    pub runs: Vec<ObserverRun>,
+}
+
+impl ObserverLevel {
+    pub fn new(n: usize) -> ObserverLevel {
+        ObserverLevel {
+            n,
+            without: Echoes::default(),
+            with: Echoes::default(),
+            without_steal: Steal::default(),
+            with_steal: Steal::default(),
+            round_p99: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
+    /// Every live observer of every run received the user's bytes.
+    fn bytes_ok(&self) -> bool {
+        !self.runs.is_empty() && self.runs.iter().all(|r| r.kept_up == r.observers)
+    }
+
+    /// The stalled observer was dropped in every run.
+    fn stalled_dropped(&self) -> bool {
+        !self.runs.is_empty() && self.runs.iter().all(|r| r.stalled_dropped)
+    }
+}
+
+/// One run with observers: the byte check and the stalled observer.
+pub struct ObserverRun {
+    pub observers: usize,
+    /// Live observers that received at least [`ObserverRun::user_bytes`].
+    pub kept_up: usize,
+    /// What the user received while typing, observed.
+    pub user_bytes: u64,
+    /// Live observers that also received all of the flood (the others
+    /// fell too far behind and were dropped).
+    pub flood_kept_up: usize,
+    pub least_observer_bytes: u64,
+    pub stalled_dropped: bool,
+    /// Megabytes printed until the drop showed (or the floods ran out).
+    pub flooded_mb: u64,
+    /// `too_slow` closes the runner counted during the run: 1 is the
+    /// stalled observer alone.
+    pub too_slow: f64,
+}
+
+pub fn observer_echo_rows(levels: &[ObserverLevel]) -> EchoRows<'_> {
+    let mut rows = Vec::new();
+    for l in levels {
+        rows.push(("observers", l.n, "without", &l.without));
+        rows.push(("observers", l.n, "with", &l.with));
+    }
+    rows
+}
+
+/// The observer phase's table and verdicts.
+pub fn print_observers(args: &Args, levels: &[ObserverLevel]) {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!(
+        "termgate-bench --observers: {cpus} CPUs ({}), one session typing 10 keys/s, {} s per level and side in {} round(s) of a run without and a run with observers (order alternating); each run with observers also has one stalled observer",
+        cpu_model(),
+        args.secs,
+        args.observer_rounds
+    );
+    println!();
+    println!(
+        "User's keystroke echo (ms) while operators watch (/observe), send -> first byte of echo:"
+    );
+    println!(
+        "{:>9} | {:>8} {:>7} {:>7} {:>7} {:>4} | {:>8} {:>7} {:>7} {:>7} {:>4} | {:>9} | {:>9} | {:>15} | {:>10} | {:>11}",
+        "observers",
+        "0 obs n",
+        "p50",
+        "p99",
+        "max",
+        "fail",
+        "with n",
+        "p50",
+        "p99",
+        "max",
+        "fail",
+        "p99 ratio",
+        "bytes ok",
+        "stalled dropped",
+        "flood kept",
+        "steal % 0/N"
+    );
+    for l in levels {
+        let (a, b) = (l.without.sorted(), l.with.sorted());
+        let kept: usize = l.runs.iter().map(|r| r.kept_up).sum();
+        let all: usize = l.runs.iter().map(|r| r.observers).sum();
+        let bytes = if l.bytes_ok() {
+            "yes".to_string()
+        } else {
+            format!("NO {kept}/{all}")
+        };
+        let flood_kept: usize = l.runs.iter().map(|r| r.flood_kept_up).sum();
+        let most_mb = l.runs.iter().map(|r| r.flooded_mb).max().unwrap_or(0);
+        let stalled = if l.stalled_dropped() {
+            format!("yes ({most_mb} MB)")
+        } else {
+            "NO".to_string()
+        };
+        println!(
+            "{:>9} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>4} | {:>8} {:>7.3} {:>7.3} {:>7.3} {:>4} | {:>8.2}x | {:>9} | {:>15} | {:>10} | {:>5.1}/{:<5.1}",
+            l.n,
+            a.sent(),
+            a.quantile_ms(0.5),
+            a.quantile_ms(0.99),
+            a.quantile_ms(1.0),
+            a.failed,
+            b.sent(),
+            b.quantile_ms(0.5),
+            b.quantile_ms(0.99),
+            b.quantile_ms(1.0),
+            b.failed,
+            b.quantile_ms(0.99) / a.quantile_ms(0.99),
+            bytes,
+            stalled,
+            format!("{flood_kept}/{all}"),
+            l.without_steal.percent(),
+            l.with_steal.percent()
+        );
+    }
+    println!("(bytes ok: every live observer received at least the bytes the user received while typing; stalled dropped: the runner's session_closes_total{{reason=\"too_slow\"}} rose, after at most that many MB of output; flood kept: live observers that also got all of that output, the others fell too far behind and were dropped too)");
+    println!("Per round: p99 without / with (ms), ratio; bytes the user received while typing <= the least any observer got; observers that kept up with the flood; too_slow closes:");
+    for l in levels {
+        let rounds: Vec<String> = l
+            .round_p99
+            .iter()
+            .zip(&l.runs)
+            .map(|((a, b), r)| {
+                format!(
+                    "{a:.3}/{b:.3} {:.2}x, {} <= {} B, flood {}/{}, {}",
+                    b / a,
+                    r.user_bytes,
+                    r.least_observer_bytes,
+                    r.flood_kept_up,
+                    r.observers,
+                    r.too_slow
+                )
+            })
+            .collect();
+        let (_, median) =
+            best_and_median(&l.round_p99.iter().map(|(a, b)| b / a).collect::<Vec<_>>());
+        println!(
+            "{:>9} | {} | median ratio {median:.2}x",
+            l.n,
+            rounds.join(" | ")
+        );
+    }
+    println!();
+    for l in levels {
+        let (a, b) = (l.without.p99_ms(), l.with.p99_ms());
+        verdict(
+            b <= 1.10 * a,
+            &format!(
+                "user echo p99 with {} {b:.3} ms <= 1.10x without {a:.3} ms ({:.2}x; steal {:.1}%/{:.1}%)",
+                observers(l.n),
+                b / a,
+                l.without_steal.percent(),
+                l.with_steal.percent()
+            ),
+        );
+        if l.without_steal.percent().max(l.with_steal.percent()) >= STEAL_NOISY {
+            println!(
+                "         ^ the hypervisor stole >= {STEAL_NOISY}% of the CPU during these runs: a p99 rests on 1% of the echoes, so that stall alone can decide it"
+            );
+        }
+        verdict(
+            l.bytes_ok() && l.stalled_dropped(),
+            &format!(
+                "{} kept up with the user in every run, and the stalled one was dropped",
+                observers(l.n)
+            ),
+        );
+    }
+}
+
+fn observers(n: usize) -> String {
+    match n {
+        1 => "1 observer".into(),
+        n => format!("{n} observers"),
+    }
+}
+
 /// Best (largest) and median of some figures.
 fn best_and_median(v: &[f64]) -> (f64, f64) {
     let mut v = v.to_vec();
@@ -330,6 +544,29 @@ fn verdict(ok: bool, what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(kept_up: usize, stalled_dropped: bool) -> ObserverRun {
+        ObserverRun {
+            observers: 8,
+            kept_up,
+            flood_kept_up: kept_up,
+            user_bytes: 10,
+            least_observer_bytes: 10,
+            stalled_dropped,
+            flooded_mb: 16,
+            too_slow: 1.0,
+        }
+    }
+
+    #[test]
+    fn an_observer_level_is_ok_only_if_every_run_was() {
+        let mut l = ObserverLevel::new(8);
+        assert!(!l.bytes_ok() && !l.stalled_dropped(), "no run, no verdict");
+        l.runs.push(run(8, true));
+        assert!(l.bytes_ok() && l.stalled_dropped());
+        l.runs.push(run(7, false));
+        assert!(!l.bytes_ok() && !l.stalled_dropped());
+    }
 
     #[test]
     fn best_and_median_of_odd_and_even_counts() {

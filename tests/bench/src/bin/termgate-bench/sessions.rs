@@ -59,7 +59,7 @@ pub async fn connect_all(targets: &[SessionTarget]) -> (Vec<Conn>, Vec<anyhow::E
                     Err(ConnectError::Busy) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    Err(ConnectError::Busy) => bail!("{}: seat still taken (423)", t.exec_url),
+                    Err(ConnectError::Busy) => bail!("{}: seat still taken (423)", t.url),
                     Err(ConnectError::Other(e)) => return Err(e),
                 }
             };

@@ -27,12 +27,31 @@ pub struct Stack {
     pub coord_url: String,
     pub dir: PathBuf,
     http: reqwest::Client,
+    /// The observe operator's token ([`StackOptions::max_observers`]).
+    pub observe_token: Option<String>,
+    /// `http://127.0.0.1:PORT` of the runner's `/metrics`
+    /// ([`StackOptions::max_observers`]).
+    metrics_url: Option<String>,
+}
+
+/// What the runner under test has besides the session server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StackOptions {
+    /// An operator with the `observe` role (its token in
+    /// [`Stack::observe_token`]) and `[session_server] max_observers`; the
+    /// runner then also serves `/metrics` ([`Stack::closes`]).
+    pub max_observers: Option<usize>,
 }
 
 impl Stack {
     /// Start the coordinator, register a shell runner with `concurrent`
     /// slots and a session server on 127.0.0.1:0, start it.
     pub async fn start(concurrent: usize) -> anyhow::Result<Stack> {
+        Self::start_with(concurrent, StackOptions::default()).await
+    }
+
+    /// [`Stack::start`] with `opts`.
+    pub async fn start_with(concurrent: usize, opts: StackOptions) -> anyhow::Result<Stack> {
         let bin = runner_bin()?;
         let dir = std::env::temp_dir().join(format!("termgate-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -62,11 +81,21 @@ impl Stack {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        edit_config(&config, concurrent)?;
+        edit_config(&config, concurrent, opts.max_observers)?;
+        let observe_token = match opts.max_observers {
+            Some(_) => Some(operator_add(&bin, &config, "bench-observer", "observe")?),
+            None => None,
+        };
 
-        let log = std::fs::File::create(dir.join("runner.log")).context("runner log")?;
+        // The metrics server's address is only logged at `info`.
+        let level = match opts.max_observers {
+            Some(_) => "info",
+            None => "warn",
+        };
+        let log_path = dir.join("runner.log");
+        let log = std::fs::File::create(&log_path).context("runner log")?;
         let runner = Command::new(&bin)
-            .args(["--log-format", "json", "--log-level", "warn", "run", "-c"])
+            .args(["--log-format", "json", "--log-level", level, "run", "-c"])
             .arg(&config)
             .arg("-d")
             .arg(&dir)
@@ -78,13 +107,42 @@ impl Stack {
             .timeout(Duration::from_secs(30))
             .build()
             .context("HTTP client")?;
+        let metrics_url = match opts.max_observers {
+            Some(_) => Some(metrics_url(&log_path).await),
+            None => None,
+        };
         Ok(Stack {
             coord,
             runner,
             coord_url,
             dir,
             http,
+            observe_token,
+            metrics_url,
         })
+    }
+
+    /// The runner's `gitlab_runner_session_closes_total{reason}` now (0
+    /// before the first such close); needs [`StackOptions::max_observers`].
+    pub async fn closes(&self, reason: &str) -> anyhow::Result<f64> {
+        let url = self
+            .metrics_url
+            .as_deref()
+            .context("the runner was started without a metrics server")?;
+        let text = self
+            .http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .context("GET /metrics")?
+            .error_for_status()
+            .context("GET /metrics")?
+            .text()
+            .await
+            .context("GET /metrics body")?;
+        let sample = termgate_console::scrape::parse_metrics(&text)
+            .map_err(|e| anyhow::anyhow!("the runner's /metrics: {e}"))?;
+        Ok(sample.closes_total.get(reason).copied().unwrap_or(0.0))
     }
 
     pub fn runner_pid(&self) -> u32 {
@@ -221,7 +279,7 @@ impl Stack {
                         }
                     };
                     out.push(SessionTarget {
-                        exec_url: format!("{}/exec", s.url.replacen("https://", "wss://", 1)),
+                        url: format!("{}/exec", s.url.replacen("https://", "wss://", 1)),
                         authorization: s.authorization.clone(),
                         tls: cfg,
                     });
@@ -296,9 +354,52 @@ fn kill_leftovers(dir: &Path) {
     }
 }
 
+/// `termgate-runner operator add NAME --role ROLE -c config` (which also
+/// sets `[session_server] operators_file`); the token it prints.
+fn operator_add(bin: &Path, config: &Path, name: &str, role: &str) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .args(["operator", "add", name, "--role", role, "-c"])
+        .arg(config)
+        .output()
+        .context("running termgate-runner operator add")?;
+    if !out.status.success() {
+        bail!(
+            "operator add failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let token = String::from_utf8(out.stdout)
+        .context("operator add printed no text")?
+        .trim()
+        .to_string();
+    if !token.starts_with(termgate::operator::TOKEN_PREFIX) {
+        bail!("operator add printed no token");
+    }
+    Ok(token)
+}
+
+/// The address the runner's metrics server logged (`info`) in `log`.
+async fn metrics_url(log: &Path) -> String {
+    use termgate::logschema::{msg, ADDRESS, MSG};
+    let addr = termgate_test_support::wait_until_async(
+        "the runner's metrics server",
+        Duration::from_secs(30),
+        || async {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|l| l[MSG] == msg::METRICS_SERVER_LISTENING)
+                .and_then(|l| l[ADDRESS].as_str().map(str::to_owned))
+        },
+    )
+    .await;
+    format!("http://{addr}")
+}
+
 /// `concurrent`, a 1 s `check_interval`, a session server on 127.0.0.1:0
-/// whose sessions outlive the benchmark.
-fn edit_config(path: &Path, concurrent: usize) -> anyhow::Result<()> {
+/// whose sessions outlive the benchmark; with `max_observers`, that limit
+/// and a metrics server on 127.0.0.1:0.
+fn edit_config(path: &Path, concurrent: usize, max_observers: Option<usize>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).context("reading the runner config")?;
     let mut doc: toml_edit::DocumentMut = text.parse().context("parsing the runner config")?;
     doc["concurrent"] = toml_edit::value(i64::try_from(concurrent).context("concurrent")?);
@@ -307,6 +408,10 @@ fn edit_config(path: &Path, concurrent: usize) -> anyhow::Result<()> {
     let mut ss = toml_edit::Table::new();
     ss["listen_address"] = toml_edit::value("127.0.0.1:0");
     ss["session_timeout"] = toml_edit::value(36_000);
+    if let Some(max) = max_observers {
+        ss["max_observers"] = toml_edit::value(i64::try_from(max).context("max_observers")?);
+        doc["listen_address"] = toml_edit::value("127.0.0.1:0");
+    }
     doc["session_server"] = toml_edit::Item::Table(ss);
     std::fs::write(path, doc.to_string()).context("writing the runner config")
 }
