@@ -220,14 +220,7 @@ where
                         }
                         n
                     };
-                    let data = &buf[..n];
-                    if ctx.role == super::ROLE_INTERACTIVE {
-                        ctx.session.share.publish(data);
-                    }
-                    if let Some(r) = &ctx.recording {
-                        r.output(data);
-                    }
-                    (to_message(ctx.codec.encode_output(data)), n)
+                    (to_message(ctx.codec.encode_output(&buf[..n])), n)
                 }
                 Err(e) => {
                     return End::server(
@@ -254,6 +247,15 @@ where
             });
         }
         if n > 0 {
+            // Watchers and the recording get the chunk once the user's frame
+            // is out: waking them first would let them compete with it.
+            let data = &buf[..n];
+            if ctx.role == super::ROLE_INTERACTIVE {
+                ctx.session.share.publish(data);
+            }
+            if let Some(r) = &ctx.recording {
+                r.output(data);
+            }
             if !first_byte_sent {
                 first_byte_sent = true;
                 ctx.metrics
