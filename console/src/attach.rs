@@ -126,6 +126,12 @@ pub async fn attach(
         size: if terminal { term::size() } else { None },
     };
     let mut out = tokio::io::stdout();
+    if terminal {
+        // Start on a clean screen: what the TUI or an earlier attach left
+        // there is not the session's.
+        use tokio::io::AsyncWriteExt as _;
+        let _ = out.write_all(b"\x1b[H\x1b[2J").await;
+    }
     let ended = bridge::run(socket, keys, term::resizes(terminal), &mut out, &opts).await;
     drop(raw);
     match &ended {
