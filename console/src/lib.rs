@@ -22,6 +22,7 @@ pub mod operator_client;
 pub mod panic_hook;
 pub mod replay;
 pub mod scrape;
+pub mod session_text;
 pub mod sessions_cmd;
 pub mod tally_cmd;
 pub mod text;

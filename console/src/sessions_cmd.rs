@@ -9,12 +9,13 @@ use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde::Serialize;
-use termgate::operator::{client_role, SessionList, SessionSummary};
+use termgate::operator::{SessionList, SessionSummary};
 
 use crate::cli::SessionsArgs;
 use crate::config::{ConsoleConfig, RunnerEntry};
 use crate::operator_client::{OperatorEndpoint, OperatorError};
-use crate::text::{age_at, bytes, fit_chars, pad};
+use crate::session_text::{clients, in_out, session_age, short_id};
+use crate::text::{fit_chars, pad};
 
 /// One session and the runner it runs on (`--json`).
 #[derive(Debug, Clone, Serialize)]
@@ -136,7 +137,7 @@ pub fn table(sessions: &[RunnerSession], now: SystemTime) -> String {
                 fit_chars(or_dash(&s.project), MAX_CELL),
                 s.state.clone(),
                 fit_chars(&clients(s), MAX_CELL),
-                age(s, now),
+                session_age(s, now),
                 in_out(s),
             ]
         })
@@ -164,71 +165,12 @@ pub fn table(sessions: &[RunnerSession], now: SystemTime) -> String {
     out
 }
 
-/// `9f1c…e0`: the first 4 and last 2 characters of a long id.
-pub fn short_id(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() <= 7 {
-        return id.to_string();
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 2..].iter().collect();
-    format!("{head}…{tail}")
-}
-
 fn or_dash(s: &str) -> &str {
     if s.is_empty() {
         "-"
     } else {
         s
     }
-}
-
-/// `1 user, 2 observers`; `-` for nobody.
-pub fn clients(s: &SessionSummary) -> String {
-    let names = [
-        (client_role::INTERACTIVE, "user"),
-        (client_role::OBSERVER, "observer"),
-        (client_role::JOINER, "joiner"),
-        (client_role::SHELL, "shell"),
-    ];
-    let mut parts = Vec::new();
-    for (role, name) in names {
-        let n = s.clients.iter().filter(|c| c.role == role).count();
-        if n > 0 {
-            parts.push(format!("{n} {name}{}", if n == 1 { "" } else { "s" }));
-        }
-    }
-    let other = s
-        .clients
-        .iter()
-        .filter(|c| !client_role::ALL.contains(&c.role.as_str()))
-        .count();
-    if other > 0 {
-        parts.push(format!("{other} other"));
-    }
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(", ")
-    }
-}
-
-fn age(s: &SessionSummary, now: SystemTime) -> String {
-    chrono::DateTime::parse_from_rfc3339(&s.started_at)
-        .map(|t| age_at(now, SystemTime::from(t)))
-        .unwrap_or_else(|_| "-".into())
-}
-
-/// `3.0K/1.2M`; `-` while the session waits for its terminal.
-fn in_out(s: &SessionSummary) -> String {
-    if s.state == "waiting" && s.bytes_in == 0 && s.bytes_out == 0 {
-        return "-".into();
-    }
-    format!(
-        "{}/{}",
-        bytes(Some(s.bytes_in as f64)),
-        bytes(Some(s.bytes_out as f64))
-    )
 }
 
 #[cfg(test)]
@@ -291,10 +233,10 @@ mod tests {
         ];
         let t = table(&sessions, now);
         let expected = "\
-RUNNER  SESSION  JOB   PROJECT        STATE    CLIENTS               AGE   IN/OUT
-prm-5   9f1c…e0  4711  acme/webapp    active   1 user, 1 observer    12m   3.0K/1.2M
-prm-5   c3d4a19  4715  tools/runbook  waiting  -                     4.0s  -
-prm-12  02ab77   9     -              idle     2 observers, 1 other  -     0B/0B
+RUNNER  SESSION  JOB   PROJECT        STATE    CLIENTS               AGE  IN/OUT
+prm-5   9f1c…e0  4711  acme/webapp    active   1 user, 1 observer    12m  3.0K/1.2M
+prm-5   c3d4a19  4715  tools/runbook  waiting  -                     4s   -
+prm-12  02ab77   9     -              idle     2 observers, 1 other  -    0/0
 ";
         assert_eq!(t, expected, "\n{t}");
         assert_eq!(table(&[], now), "no live sessions\n");

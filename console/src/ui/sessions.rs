@@ -2,17 +2,16 @@
 //! each; a runner without sessions to show gets one note row (its error,
 //! the hint that it has no operator access, or that it has none live).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{HighlightSpacing, List, ListState, Paragraph};
 use ratatui::Frame;
-use termgate::operator::{client_role, SessionSummary};
 
 use crate::app::{App, Note, SessionRow, SessionSort, TableHit};
 use crate::model::Snapshot;
-use crate::text::{age, bytes};
+use crate::session_text::{clients, in_out, session_age, short_id};
 use crate::ui::widgets::{Cell, Col, Columns, Theme};
 
 pub fn render(
@@ -132,69 +131,6 @@ fn columns(app: &App) -> Vec<Col> {
         c.title.push_str(arrow);
     }
     cols
-}
-
-/// `9f1c…e0`: enough of an id to tell sessions apart and to type a prefix.
-pub fn short_id(id: &str) -> String {
-    let n = id.chars().count();
-    if n <= 8 {
-        return id.to_string();
-    }
-    let head: String = id.chars().take(4).collect();
-    let tail: String = id.chars().skip(n - 2).collect();
-    format!("{head}…{tail}")
-}
-
-/// `1 user, 2 observers`, `-` for nobody.
-pub fn clients(s: &SessionSummary) -> String {
-    let mut parts = Vec::new();
-    for (role, one, many) in [
-        (client_role::INTERACTIVE, "user", "users"),
-        (client_role::OBSERVER, "observer", "observers"),
-        (client_role::JOINER, "joiner", "joiners"),
-        (client_role::SHELL, "shell", "shells"),
-    ] {
-        let n = s.clients.iter().filter(|c| c.role == role).count();
-        if n > 0 {
-            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
-        }
-    }
-    let other = s
-        .clients
-        .iter()
-        .filter(|c| !client_role::ALL.contains(&c.role.as_str()))
-        .count();
-    if other > 0 {
-        parts.push(format!("{other} other"));
-    }
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(", ")
-    }
-}
-
-/// `3K/1.2M`; `-` before the terminal exists.
-fn in_out(s: &SessionSummary) -> String {
-    if s.state == "waiting" && s.bytes_in == 0 && s.bytes_out == 0 {
-        return "-".into();
-    }
-    let b = |v: u64| match v {
-        0 => "0".to_string(),
-        v => bytes(Some(v as f64)).trim_end_matches('B').to_string(),
-    };
-    format!("{}/{}", b(s.bytes_in), b(s.bytes_out))
-}
-
-fn session_age(s: &SessionSummary, now: SystemTime) -> String {
-    chrono::DateTime::parse_from_rfc3339(&s.started_at)
-        .ok()
-        .map(SystemTime::from)
-        .map_or("-".into(), |t| {
-            let d = now.duration_since(t).unwrap_or_default();
-            // Whole seconds: a session's age does not need tenths.
-            age(Duration::from_secs(d.as_secs())).replace(".0s", "s")
-        })
 }
 
 fn cells(r: &SessionRow, t: Theme, now: SystemTime) -> Vec<Cell> {
@@ -340,21 +276,5 @@ mod tests {
             .last()
             .unwrap_or_default()
             .contains("[3]Sessions"));
-    }
-
-    #[test]
-    fn ids_clients_and_bytes_are_short() {
-        assert_eq!(short_id("9f1c2b7d44e0"), "9f1c…e0");
-        assert_eq!(short_id("ab"), "ab");
-        let s: SessionSummary = serde_json::from_str(
-            r#"{"id":"x","job_id":1,"state":"active","started_at":"",
-                "clients":[{"role":"interactive","peer":"p"},{"role":"observer","name":"a","peer":"p"},
-                           {"role":"observer","name":"b","peer":"p"},{"role":"robot","peer":"p"}],
-                "bytes_in":3072,"bytes_out":1258291}"#,
-        )
-        .unwrap();
-        assert_eq!(clients(&s), "1 user, 2 observers, 1 other");
-        assert_eq!(in_out(&s), "3.0K/1.2M");
-        assert_eq!(session_age(&s, crate::ui::fixture::now()), "-");
     }
 }

@@ -376,33 +376,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match end {
-        End::Server {
-            reason,
-            code,
-            detail,
-        } => {
-            let banner = format!(
-                "\r\n[termgate] terminal closed: {}{}\r\n",
-                human_reason(reason),
-                detail
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            );
-            let text = match detail {
-                Some(d) => truncate_close_reason(format!("{reason}: {d}")),
-                None => reason.to_string(),
-            };
-            let frame = CloseFrame {
-                code: *code,
-                reason: text.into(),
-            };
+        End::Server { .. } => {
             let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
-            let send = async {
-                sink.send(to_message(codec.encode_status(&banner))).await?;
-                sink.send(Message::Close(Some(frame))).await
-            };
-            let sent = matches!(tokio::time::timeout_at(deadline, send).await, Ok(Ok(())));
+            let sent = send_goodbye(end, "terminal", sink, codec, deadline).await;
             control.close().await;
             sent.then_some(deadline)
         }
@@ -418,6 +394,50 @@ where
             None
         }
     }
+}
+
+/// The server's end of a connection: a one-line banner (`[termgate] <what>
+/// closed: …`) and a Close frame whose reason text starts with the reason,
+/// sent by `deadline`; whether both went out. A client's end sends nothing.
+async fn send_goodbye<S>(
+    end: &End,
+    what: &str,
+    sink: &mut SplitSink<WebSocketStream<S>, Message>,
+    codec: &ServerCodec,
+    deadline: tokio::time::Instant,
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let End::Server {
+        reason,
+        code,
+        detail,
+    } = end
+    else {
+        return false;
+    };
+    let banner = format!(
+        "\r\n[termgate] {what} closed: {}{}\r\n",
+        human_reason(reason),
+        detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    );
+    let text = match detail {
+        Some(d) => truncate_close_reason(format!("{reason}: {d}")),
+        None => reason.to_string(),
+    };
+    let frame = CloseFrame {
+        code: *code,
+        reason: text.into(),
+    };
+    let send = async {
+        sink.send(to_message(codec.encode_status(&banner))).await?;
+        sink.send(Message::Close(Some(frame))).await
+    };
+    matches!(tokio::time::timeout_at(deadline, send).await, Ok(Ok(())))
 }
 
 /// `session_closes_total`, `session_duration_seconds`, the

@@ -30,16 +30,7 @@ fn terminal_runner(
 
 /// Enqueue a job and wait until it runs with a session.
 fn running_job(coord: &Coord, name: &str, script: &[&str]) -> (u64, Value) {
-    let id = coord.enqueue(job(name, script));
-    let j = wait_until(
-        &format!("job {id} running with a session"),
-        30 * SECS,
-        || {
-            let j = coord.job(id);
-            (j["state"] == "running" && j["session"]["url"].is_string()).then_some(j)
-        },
-    );
-    (id, j["session"].clone())
+    crate::operators::running(coord, job(name, script))
 }
 
 fn trace_text(coord: &Coord, id: u64) -> String {

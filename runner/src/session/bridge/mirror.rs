@@ -21,15 +21,11 @@ use termgate::operator::Mode;
 use termgate::terminal::{FrameKind, Incoming, ServerCodec};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    human_reason, to_message, truncate_close_reason, ConnectionGauge, Counts, End, Ended,
-    CLOSE_WAIT,
-};
+use super::{send_goodbye, to_message, ConnectionGauge, Counts, End, Ended, CLOSE_WAIT};
 use crate::metrics::Metrics;
 use crate::session::share::Subscription;
 use crate::session::{ClientGuard, Session};
@@ -226,34 +222,9 @@ where
 {
     let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
     match end {
-        End::Server {
-            reason,
-            code,
-            detail,
-        } => {
-            let banner = format!(
-                "\r\n[termgate] {} closed: {}{}\r\n",
-                mode.as_str(),
-                human_reason(reason),
-                detail
-                    .as_deref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            );
-            let text = match detail {
-                Some(d) => truncate_close_reason(format!("{reason}: {d}")),
-                None => reason.to_string(),
-            };
-            let frame = CloseFrame {
-                code: *code,
-                reason: text.into(),
-            };
-            let send = async {
-                sink.send(to_message(codec.encode_status(&banner))).await?;
-                sink.send(Message::Close(Some(frame))).await
-            };
-            matches!(tokio::time::timeout_at(deadline, send).await, Ok(Ok(()))).then_some(deadline)
-        }
+        End::Server { .. } => send_goodbye(end, mode.as_str(), sink, codec, deadline)
+            .await
+            .then_some(deadline),
         End::ClientLeft(_) => {
             let _ = tokio::time::timeout_at(deadline, sink.close()).await;
             None

@@ -198,25 +198,23 @@ struct Audit {
 
 impl Audit {
     fn attached(&self) {
-        let s = &self.session;
-        tracing::info!(
-            { schema::EVENT } = event::OPERATOR_ATTACHED,
-            { schema::OPERATOR } = %self.operator.name,
-            { schema::ROLE } = self.operator.role.as_str(),
-            { schema::MODE } = self.mode.as_str(),
-            { schema::SESSION } = %s.id,
-            { schema::JOB } = s.job.job_id,
-            { schema::PROJECT } = %s.job.project,
-            { schema::PEER } = %self.peer,
-            { schema::REASON } = self.reason.as_deref(),
-            "{}", msg::OPERATOR_ATTACHED
-        );
+        self.log(event::OPERATOR_ATTACHED, msg::OPERATOR_ATTACHED, None);
     }
 
     fn detached(&self, ended: &Ended) {
+        self.log(
+            event::OPERATOR_DETACHED,
+            msg::OPERATOR_DETACHED,
+            Some(ended),
+        );
+    }
+
+    /// One audit line; a detach also says how it ended, the bytes and how
+    /// long it lasted.
+    fn log(&self, event: &str, message: &str, ended: Option<&Ended>) {
         let s = &self.session;
         tracing::info!(
-            { schema::EVENT } = event::OPERATOR_DETACHED,
+            { schema::EVENT } = event,
             { schema::OPERATOR } = %self.operator.name,
             { schema::ROLE } = self.operator.role.as_str(),
             { schema::MODE } = self.mode.as_str(),
@@ -225,11 +223,11 @@ impl Audit {
             { schema::PROJECT } = %s.job.project,
             { schema::PEER } = %self.peer,
             { schema::REASON } = self.reason.as_deref(),
-            { schema::CLOSE_REASON } = ended.reason,
-            { schema::BYTES_IN } = ended.bytes_in,
-            { schema::BYTES_OUT } = ended.bytes_out,
-            { schema::DURATION_S } = ended.duration.as_secs_f64(),
-            "{}", msg::OPERATOR_DETACHED
+            { schema::CLOSE_REASON } = ended.map(|e| e.reason),
+            { schema::BYTES_IN } = ended.map(|e| e.bytes_in),
+            { schema::BYTES_OUT } = ended.map(|e| e.bytes_out),
+            { schema::DURATION_S } = ended.map(|e| e.duration.as_secs_f64()),
+            "{}", message
         );
     }
 
