@@ -5,13 +5,13 @@ use std::time::SystemTime;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, HighlightSpacing, List, ListState, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::app::{App, ErrWindow, ErrorRow, TableHit};
 use crate::model::Snapshot;
 use crate::text::{age_at, hhmm};
-use crate::ui::widgets::{centered, spark, Cell, Col, Columns, Theme};
+use crate::ui::widgets::{centered, selectable_rows, spark, Cell, Col, Columns, Theme};
 
 pub fn render(
     frame: &mut Frame,
@@ -48,42 +48,19 @@ pub fn render(
         .map(|l| Line::from(format!(" {}", l)).style(t.title()))
         .collect();
     frame.render_widget(Paragraph::new(header), head);
-    if rows.is_empty() {
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                format!(
-                    " no warnings or errors in the last {}",
-                    app.errors.window.label()
-                ),
-                t.dim(),
-            )),
-            body,
-        );
-    } else {
-        let list = List::new(cells.iter().map(|c| cols.row(c)).collect::<Vec<_>>())
-            .highlight_symbol(">")
-            .highlight_spacing(HighlightSpacing::Always)
-            .highlight_style(t.selected());
-        let mut state = ListState::default()
-            .with_offset(app.errors.offset)
-            .with_selected(Some(app.errors.selected.min(rows.len() - 1)));
-        frame.render_stateful_widget(list, body, &mut state);
-        if let Some(fp) = &app.errors.popup {
-            if let Some(r) = rows.iter().find(|r| &r.entry.fingerprint == fp) {
-                popup(frame, area, t, r, app.errors.window, now);
-            }
+    let empty = format!(
+        " no warnings or errors in the last {}",
+        app.errors.window.label()
+    );
+    let lines = cells.iter().map(|c| cols.row(c)).collect();
+    let sel = (app.errors.offset, app.errors.selected);
+    let hit = selectable_rows(frame, body, lines, &empty, sel, t);
+    if let Some(fp) = &app.errors.popup {
+        if let Some(r) = rows.iter().find(|r| &r.entry.fingerprint == fp) {
+            popup(frame, area, t, r, app.errors.window, now);
         }
-        return Some(TableHit {
-            body,
-            offset: state.offset(),
-            len: rows.len(),
-        });
     }
-    Some(TableHit {
-        body,
-        offset: 0,
-        len: 0,
-    })
+    Some(hit)
 }
 
 fn title_line(app: &App, snap: &Snapshot, n: usize) -> Line<'static> {

@@ -6,14 +6,14 @@ use std::time::{Duration, SystemTime};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{HighlightSpacing, List, ListState, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
 use crate::app::{App, ErrWindow, FleetSort, TableHit};
 use crate::model::{Health, RunnerState, Series, Snapshot};
 use crate::text::{age_at, bytes, num};
-use crate::ui::widgets::{spark, Cell, Col, Columns, Theme};
+use crate::ui::widgets::{selectable_rows, spark, Cell, Col, Columns, Theme};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -177,33 +177,14 @@ fn fleet_table(
         })
         .collect();
     frame.render_widget(Paragraph::new(header), head);
-    if rows.is_empty() {
-        let msg = if app.fleet.filter.is_empty() {
-            " no runners: add some to console.toml or pass --runner NAME=URL"
-        } else {
-            " no runner matches the filter"
-        };
-        frame.render_widget(Paragraph::new(Span::styled(msg, t.dim())), body);
-        return Some(TableHit {
-            body,
-            offset: 0,
-            len: 0,
-        });
-    }
-    let items: Vec<Line> = all.iter().map(|c| cols.row(c)).collect();
-    let list = List::new(items)
-        .highlight_symbol(">")
-        .highlight_spacing(HighlightSpacing::Always)
-        .highlight_style(t.selected());
-    let mut state = ListState::default()
-        .with_offset(app.fleet.offset)
-        .with_selected(Some(app.fleet.selected.min(rows.len() - 1)));
-    frame.render_stateful_widget(list, body, &mut state);
-    Some(TableHit {
-        body,
-        offset: state.offset(),
-        len: rows.len(),
-    })
+    let empty = if app.fleet.filter.is_empty() {
+        " no runners: add some to console.toml or pass --runner NAME=URL"
+    } else {
+        " no runner matches the filter"
+    };
+    let lines = all.iter().map(|c| cols.row(c)).collect();
+    let sel = (app.fleet.offset, app.fleet.selected);
+    Some(selectable_rows(frame, body, lines, empty, sel, t))
 }
 
 /// `─ title ─────…`

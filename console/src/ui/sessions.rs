@@ -6,13 +6,13 @@ use std::time::SystemTime;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{HighlightSpacing, List, ListState, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::app::{App, Note, SessionRow, SessionSort, TableHit};
 use crate::model::Snapshot;
 use crate::session_text::{clients, in_out, session_age, short_id};
-use crate::ui::widgets::{Cell, Col, Columns, Theme};
+use crate::ui::widgets::{selectable_rows, Cell, Col, Columns, Theme};
 
 pub fn render(
     frame: &mut Frame,
@@ -74,32 +74,14 @@ pub fn render(
         .map(|l| Line::from(format!(" {l}")).style(t.title()))
         .collect();
     frame.render_widget(Paragraph::new(header), head);
-    if rows.is_empty() {
-        let msg = if snap.sessions.is_empty() {
-            " no runners with a session_url in console.toml (see README)"
-        } else {
-            " no session matches the filter"
-        };
-        frame.render_widget(Paragraph::new(Span::styled(msg, t.dim())), body);
-        return Some(TableHit {
-            body,
-            offset: 0,
-            len: 0,
-        });
-    }
-    let list = List::new(cells.iter().map(|c| cols.row(c)).collect::<Vec<_>>())
-        .highlight_symbol(">")
-        .highlight_spacing(HighlightSpacing::Always)
-        .highlight_style(t.selected());
-    let mut state = ListState::default()
-        .with_offset(app.sessions.offset)
-        .with_selected(Some(app.sessions.selected.min(rows.len() - 1)));
-    frame.render_stateful_widget(list, body, &mut state);
-    Some(TableHit {
-        body,
-        offset: state.offset(),
-        len: rows.len(),
-    })
+    let empty = if snap.sessions.is_empty() {
+        " no runners with a session_url in console.toml (see README)"
+    } else {
+        " no session matches the filter"
+    };
+    let lines = cells.iter().map(|c| cols.row(c)).collect();
+    let sel = (app.sessions.offset, app.sessions.selected);
+    Some(selectable_rows(frame, body, lines, empty, sel, t))
 }
 
 fn columns(app: &App) -> Vec<Col> {
