@@ -14,7 +14,8 @@ use crate::operator_client::OperatorEndpoint;
 
 /// console.toml (the token is there).
 pub fn load_config(args: &AttachArgs) -> Result<ConsoleConfig> {
-    ConsoleConfig::load(&args.config).with_context(|| format!("loading {}", args.config.display()))
+    ConsoleConfig::load(&args.config.path)
+        .with_context(|| format!("loading {}", args.config.path.display()))
 }
 
 /// Ask for the reason of a join or shell on `out`, read it from `input`;
@@ -45,7 +46,7 @@ pub fn ask_reason(
 
 /// Run the command; `cfg` is [`load_config`]'s.
 pub fn run(args: AttachArgs, cfg: &ConsoleConfig) -> Result<()> {
-    let entry = cfg.runner(&args.runner, &args.config)?;
+    let entry = cfg.runner(&args.runner, &args.config.path)?;
     let endpoint = OperatorEndpoint::from_entry(entry, args.insecure)?;
     let detach = args.detach_key.or(cfg.detach_key).unwrap_or_default();
     let mode = args.mode();
@@ -126,7 +127,9 @@ mod tests {
         )
         .unwrap();
         let args = |runner: &str| AttachArgs {
-            config: config.clone(),
+            config: crate::cli::ConsoleFile {
+                path: config.clone(),
+            },
             runner: runner.into(),
             session: "1".into(),
             observe: false,
@@ -146,7 +149,9 @@ mod tests {
         let e = run(args("a"), &cfg).unwrap_err().to_string();
         assert!(e.contains("session_url"), "{e}");
         let missing = AttachArgs {
-            config: dir.path().join("nope.toml"),
+            config: crate::cli::ConsoleFile {
+                path: dir.path().join("nope.toml"),
+            },
             ..args("a")
         };
         assert!(load_config(&missing)

@@ -63,6 +63,20 @@ pub enum Command {
     Sessions(SessionsArgs),
 }
 
+/// `-c console.toml` of the commands that need the runners' operator
+/// access (session_url, operator token, fingerprint); `trust` also writes it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsoleFile {
+    /// console.toml with the runners' session_url, operator token and fingerprint.
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub path: std::path::PathBuf,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrustArgs {
     /// The runner's name in console.toml (its session_url is dialled).
@@ -70,14 +84,8 @@ pub struct TrustArgs {
     /// Trust the certificate without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// console.toml to read and update.
-    #[arg(
-        long,
-        short = 'c',
-        env = "TERMGATE_CONSOLE_CONFIG",
-        value_name = "PATH"
-    )]
-    pub config: std::path::PathBuf,
+    #[command(flatten)]
+    pub config: ConsoleFile,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,14 +98,8 @@ pub struct SessionsArgs {
     /// Accept any certificate instead of the pinned fingerprint (this once).
     #[arg(long)]
     pub insecure: bool,
-    /// console.toml with the runners' session_url, operator token and fingerprint.
-    #[arg(
-        long,
-        short = 'c',
-        env = "TERMGATE_CONSOLE_CONFIG",
-        value_name = "PATH"
-    )]
-    pub config: std::path::PathBuf,
+    #[command(flatten)]
+    pub config: ConsoleFile,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,15 +131,8 @@ pub struct DemoArgs {
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("mode").args(["observe", "join", "shell"])))]
 pub struct AttachArgs {
-    /// console.toml with the runner's session_url, operator token and
-    /// fingerprint.
-    #[arg(
-        long,
-        short = 'c',
-        env = "TERMGATE_CONSOLE_CONFIG",
-        value_name = "PATH"
-    )]
-    pub config: std::path::PathBuf,
+    #[command(flatten)]
+    pub config: ConsoleFile,
     /// The runner, by its name in console.toml.
     pub runner: String,
     /// A session id, a unique prefix of one, or a job id.
@@ -345,7 +340,7 @@ mod tests {
             panic!("{:?}", cli.command)
         };
         assert!(t.yes && t.runner == "prm-5");
-        assert_eq!(t.config, std::path::Path::new("c.toml"));
+        assert_eq!(t.config.path, std::path::Path::new("c.toml"));
         let cli =
             Cli::try_parse_from(["termgate", "sessions", "--json", "--config", "c.toml"]).unwrap();
         let Some(Command::Sessions(s)) = cli.command else {

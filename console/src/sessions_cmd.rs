@@ -31,10 +31,10 @@ struct Output<'a> {
 }
 
 pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
-    let cfg = ConsoleConfig::load(&args.config)
-        .with_context(|| format!("loading {}", args.config.display()))?;
+    let cfg = ConsoleConfig::load(&args.config.path)
+        .with_context(|| format!("loading {}", args.config.path.display()))?;
     let entries: Vec<&RunnerEntry> = match &args.runner {
-        Some(name) => vec![cfg.runner(name, &args.config)?],
+        Some(name) => vec![cfg.runner(name, &args.config.path)?],
         None => cfg
             .runners
             .iter()
@@ -45,7 +45,7 @@ pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
         bail!(
             "no runner in {} has a session_url: add session_url = \"https://HOST:PORT\" to its \
              [[runners]] table",
-            args.config.display()
+            args.config.path.display()
         );
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

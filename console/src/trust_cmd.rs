@@ -24,7 +24,7 @@ pub fn run_with(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let path = &args.config;
+    let path = &args.config.path;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let cfg = ConsoleConfig::parse(&text, &path.display().to_string())?;
