@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use termgate::logschema::{self as schema, msg};
-use termgate_test_support::procs::{job, runner_cmd, Coord, RunnerProc, RunnerSetup};
+use termgate_test_support::procs::{
+    job, processes_under, runner_cmd, Coord, RunnerProc, RunnerSetup,
+};
 use termgate_test_support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -273,22 +275,6 @@ fn a_shell_from_the_sessions_screen_suspends_the_tui_and_comes_back_to_it() {
     t.keys(&["q"]);
     let end = t.wait("the TUI to exit", |s| s.contains("EXITED-"));
     assert!(end.contains("EXITED-0"), "{end}");
-}
-
-/// Processes whose command line mentions `dir`.
-fn processes_under(dir: &Path) -> Vec<String> {
-    let needle = dir.display().to_string();
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) {
-            found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
-        }
-    }
-    found
 }
 
 #[test]

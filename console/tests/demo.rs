@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use termgate_test_support::procs::processes_under;
 use termgate_test_support::workspace_bin;
 
 /// The demo's binaries: this workspace's runner and coordinator; the
@@ -98,22 +99,6 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
         "runner stopped cleanly: {log}"
     );
     assert_console_log_started(dir.path());
-}
-
-/// Processes whose command line mentions `dir`.
-fn processes_under(dir: &Path) -> Vec<String> {
-    let needle = dir.display().to_string();
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) {
-            found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
-        }
-    }
-    found
 }
 
 #[test]

@@ -531,6 +531,23 @@ fn unique(p: PathBuf) -> PathBuf {
     c
 }
 
+/// Processes whose command line mentions `dir` (`pid: command line`): what
+/// a test's programs left running under their temporary directory.
+pub fn processes_under(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(&needle) {
+            found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
 /// A job spec for the admin API.
 pub fn job(name: &str, script: &[&str]) -> Value {
     json!({"name": name, "script": script})
