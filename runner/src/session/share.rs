@@ -12,7 +12,6 @@
 //! user (an operator joined or left) go through the same inbox.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -87,8 +86,6 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct Share {
     inner: Mutex<Inner>,
-    /// `watchers.len()`, read without the lock on the hot path.
-    watchers: AtomicUsize,
 }
 
 /// A watcher's subscription: the replay, then live output.
@@ -126,11 +123,10 @@ impl Share {
         }
         let mut g = self.lock();
         push_ring(&mut g, data);
-        if self.watchers.load(Ordering::Relaxed) == 0 {
+        if g.watchers.is_empty() {
             return;
         }
         let chunk = Bytes::copy_from_slice(data);
-        let before = g.watchers.len();
         g.watchers.retain(|w| match w.tx.try_send(chunk.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -139,9 +135,6 @@ impl Share {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
-        if g.watchers.len() != before {
-            self.watchers.store(g.watchers.len(), Ordering::Relaxed);
-        }
     }
 
     /// Subscribe a watcher, unless `max` are already there.
@@ -159,7 +152,6 @@ impl Share {
             tx,
             dropped: dropped.clone(),
         });
-        self.watchers.store(g.watchers.len(), Ordering::Relaxed);
         let replay = replay_of(&g);
         Ok(Subscription {
             replay,
@@ -171,14 +163,12 @@ impl Share {
     }
 
     fn remove_watcher(&self, id: u64) {
-        let mut g = self.lock();
-        g.watchers.retain(|w| w.id != id);
-        self.watchers.store(g.watchers.len(), Ordering::Relaxed);
+        self.lock().watchers.retain(|w| w.id != id);
     }
 
     /// Watchers subscribed now.
     pub fn watcher_count(&self) -> usize {
-        self.watchers.load(Ordering::Relaxed)
+        self.lock().watchers.len()
     }
 
     /// The interactive bridge takes the writer inbox while it runs (a newer

@@ -633,3 +633,26 @@ fn every_terminal_is_recorded_without_masked_values_and_replays() {
         }
     }
 }
+
+#[test]
+fn watchers_beyond_max_observers_get_503_and_a_freed_place_is_taken_again() {
+    let coord = Coord::start(None);
+    let r = op_runner(&coord, "max-observers", "  max_observers = 1\n");
+    let (_, session) = running(&coord, job("terminal", &["sleep 120"]));
+    let first = Term::operator(&session, &r.observe, "observe", None, None).expect("observer");
+    assert_eq!(
+        refused(Term::operator(&session, &r.observe, "observe", None, None)),
+        503
+    );
+    first.close();
+    wait_until("the place freed", 10 * SECS, || {
+        Term::operator(&session, &r.observe, "observe", None, None).ok()
+    })
+    .close();
+    let rejected = r
+        .runner
+        .log_lines()
+        .into_iter()
+        .any(|l| l["event"] == "terminal_rejected" && l["reason"] == "over_limit");
+    assert!(rejected, "the 503 is logged as over_limit");
+}
