@@ -6,6 +6,7 @@ pub mod errors;
 pub mod fleet;
 pub mod help;
 pub mod logs;
+pub mod rows;
 pub mod runner;
 pub mod sessions;
 pub mod widgets;

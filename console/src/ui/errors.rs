@@ -11,7 +11,8 @@ use ratatui::Frame;
 use crate::app::{App, ErrWindow, ErrorRow, TableHit};
 use crate::model::Snapshot;
 use crate::text::{age_at, hhmm};
-use crate::ui::widgets::{centered, selectable_rows, spark, Cell, Col, Columns, Theme};
+use crate::ui::rows::selectable_rows;
+use crate::ui::widgets::{centered, spark, Cell, Col, Columns, Theme};
 
 pub fn render(
     frame: &mut Frame,

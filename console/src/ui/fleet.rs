@@ -13,7 +13,8 @@ use unicode_width::UnicodeWidthStr;
 use crate::app::{App, ErrWindow, FleetSort, TableHit};
 use crate::model::{Health, RunnerState, Series, Snapshot};
 use crate::text::{age_at, bytes, num};
-use crate::ui::widgets::{selectable_rows, spark, Cell, Col, Columns, Theme};
+use crate::ui::rows::selectable_rows;
+use crate::ui::widgets::{spark, Cell, Col, Columns, Theme};
 
 const HOUR: Duration = Duration::from_secs(3600);
 

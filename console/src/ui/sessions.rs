@@ -12,7 +12,8 @@ use ratatui::Frame;
 use crate::app::{App, Note, SessionRow, SessionSort, TableHit};
 use crate::model::Snapshot;
 use crate::session_text::{clients, in_out, session_age, short_id};
-use crate::ui::widgets::{selectable_rows, Cell, Col, Columns, Theme};
+use crate::ui::rows::selectable_rows;
+use crate::ui::widgets::{Cell, Col, Columns, Theme};
 
 pub fn render(
     frame: &mut Frame,
