@@ -238,6 +238,8 @@ pub mod msg {
     }
 
     // The process: start, reload, stop.
+    /// Upstream's first line of a run: `Starting multi-runner from <config>...`.
+    pub const STARTING_MULTI_RUNNER_PREFIX: &str = "Starting multi-runner from ";
     pub const CONFIGURATION_LOADED: &str = "Configuration loaded";
     pub const CONFIG_RELOAD_FAILED: &str = "Failed to load config, keeping the previous one";
     pub const OPEN_FILES_LIMIT_RAISED: &str = "Raised the open files limit";

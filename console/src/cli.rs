@@ -53,6 +53,9 @@ pub enum Command {
     Attach(AttachArgs),
     /// Tally errors (warnings and above) in runner log files by fingerprint.
     Tally(TallyArgs),
+    /// The weekly report: errors, terminal usage, jobs, restarts and
+    /// capacity over a period vs the one before, as Markdown, HTML or JSON.
+    Report(ReportArgs),
     /// Play a terminal recording (asciicast v2, from a runner's recordings_dir) on stdout.
     Replay(ReplayArgs),
     /// Pin a runner's session server certificate: fetch its SHA-256
@@ -190,6 +193,59 @@ pub struct TallyArgs {
     /// Show the N most frequent fingerprints (0 = all).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
+}
+
+/// `termgate report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Log files to read: globs (plain or .gz, rotated files in any order),
+    /// or NAME=GLOB to name the runner [default: the logs' runner_name, else
+    /// the file name up to its first dot]. Without it: the `logs` globs of
+    /// console.toml's runners (-c).
+    #[arg(long = "logs", value_name = "GLOB", num_args = 1..)]
+    pub logs: Vec<String>,
+    /// The period: this long up to now (e.g. 24h, 7d).
+    #[arg(long, value_parser = parse_duration, conflicts_with_all = ["from", "to"])]
+    pub since: Option<Duration>,
+    /// The period's start (RFC 3339 or YYYY-MM-DD, UTC) [with --to].
+    #[arg(long, requires = "to", value_name = "TIME")]
+    pub from: Option<String>,
+    /// The period's end, excluded (RFC 3339 or YYYY-MM-DD, UTC) [with --from].
+    #[arg(long, requires = "from", value_name = "TIME")]
+    pub to: Option<String>,
+    /// Prometheus server for capacity history (query_range) [default:
+    /// console.toml's [prometheus] url].
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// md: GitLab-flavoured Markdown; html: one self-contained file; json:
+    /// the data (docs/report-schema.md).
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Write the report here instead of stdout (replaced atomically).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Fingerprints listed (most frequent first).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Reading threads [default: the machine's cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// console.toml: its runners' log globs and Prometheus, when --logs /
+    /// --prometheus are not given.
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "TERMGATE_CONSOLE_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
+    Json,
 }
 
 /// Where the console's own log goes (every command).

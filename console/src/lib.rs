@@ -1,7 +1,7 @@
 //! termgate: the operations console. [`main`] parses the command line
 //! ([`cli`]), sets up the console's own log ([`logging`]) and runs the
 //! command: the live fleet view ([`watch`], the default), `attach`
-//! ([`attach_cmd`]), `tally` ([`tally_cmd`]), `demo` ([`demo`]), `replay`
+//! ([`attach_cmd`]), `tally` ([`tally_cmd`]), `report` ([`report`]), `demo` ([`demo`]), `replay`
 //! ([`replay`]), `trust` ([`trust_cmd`]) or `sessions` ([`sessions_cmd`]).
 
 pub mod access;
@@ -21,6 +21,7 @@ pub mod model;
 pub mod operator_client;
 pub mod panic_hook;
 pub mod replay;
+pub mod report;
 pub mod scrape;
 pub mod session_text;
 pub mod sessions_cmd;
@@ -69,6 +70,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo(args)) => {
             start_log(&cli.log, None, "demo");
             demo::run(args)
+        }
+        Some(Command::Report(args)) => {
+            start_log(&cli.log, None, "report");
+            report::run(args)
         }
         Some(Command::Tally(args)) => {
             start_log(&cli.log, None, "tally");

@@ -5,11 +5,13 @@
 //!   [`parse::LineKind`] first);
 //! - [`fingerprint`]: message → stable group key;
 //! - [`tally`]: group warnings and above ([`crate::model::Tally`]);
-//! - [`tail`]: follow files across rotation and truncation.
+//! - [`tail`]: follow files across rotation and truncation;
+//! - [`read`]: read whole files (plain or gzip) line by line.
 
 pub mod fingerprint;
 mod json;
 pub mod parse;
+pub mod read;
 pub mod tail;
 pub mod tally;
 pub mod wrap;

@@ -1,8 +1,7 @@
 //! `termgate tally --logs GLOB... [--since 24h] [--json] [--top N]`: the
 //! Errors screen as a one-shot report over log files.
 
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -10,13 +9,32 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 
 use crate::cli::TallyArgs;
+use crate::logs::read::open_log;
 use crate::logs::tally::{since_window, SortBy, Tallier};
 use crate::model::{ErrorEntry, Tally};
 use crate::text::fit_chars;
 
+/// One log file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    /// `NAME` of `NAME=GLOB`, else the file name up to its first dot.
+    pub runner: String,
+    /// Whether `runner` was given (`NAME=GLOB`) rather than guessed.
+    pub named: bool,
+    pub path: PathBuf,
+}
+
 /// `(runner, path)` for every file the arguments match, in order, each once.
 pub fn expand(logs: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    Ok(expand_files(logs)?
+        .into_iter()
+        .map(|f| (f.runner, f.path))
+        .collect())
+}
+
+/// Every file the arguments match, in order, each once.
+pub fn expand_files(logs: &[String]) -> anyhow::Result<Vec<LogFile>> {
+    let mut out: Vec<LogFile> = Vec::new();
     for arg in logs {
         let (name, pattern) = split_name(arg);
         let paths = glob::glob(pattern).with_context(|| format!("invalid glob {pattern:?}"))?;
@@ -27,11 +45,14 @@ pub fn expand(logs: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
                 continue;
             }
             n += 1;
-            if out.iter().any(|(_, q)| *q == p) {
+            if out.iter().any(|f| f.path == p) {
                 continue;
             }
-            let runner = name.map_or_else(|| runner_of(&p), str::to_owned);
-            out.push((runner, p));
+            out.push(LogFile {
+                runner: name.map_or_else(|| runner_of(&p), str::to_owned),
+                named: name.is_some(),
+                path: p,
+            });
         }
         if n == 0 {
             bail!("no log file matches {pattern:?}");
@@ -64,27 +85,16 @@ fn runner_of(p: &Path) -> String {
     }
 }
 
-/// Reads every file into one tally.
+/// Reads every file (plain or gzip) into one tally.
 pub fn tally_files(
     files: &[(String, PathBuf)],
     since: Option<SystemTime>,
 ) -> anyhow::Result<Tally> {
     let mut tl = Tallier::new().with_since(since);
     for (runner, path) in files {
-        let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut magic = [0u8; 2];
-        let n = f
-            .read(&mut magic)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 2 && magic == [0x1f, 0x8b] {
-            eprintln!(
-                "termgate: skipping {}: gzip is not supported yet",
-                path.display()
-            );
-            continue;
-        }
-        let head = std::io::Cursor::new(magic[..n].to_vec());
-        tl.read_from(runner, head.chain(f))
+        let (r, _) =
+            open_log(path, |_| {}).with_context(|| format!("opening {}", path.display()))?;
+        tl.read_from(runner, r)
             .with_context(|| format!("reading {}", path.display()))?;
     }
     Ok(tl.finish())

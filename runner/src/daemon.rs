@@ -69,6 +69,16 @@ impl Daemon {
             option_env!("TERMGATE_REVISION").unwrap_or("unknown"),
         )?;
         let guard = log.init_with(Some(&loaded.config), Some(metrics.error_counter()))?;
+        // Upstream's first line of a run: where the weekly report counts
+        // starts (and unclean shutdowns: a start with no `Can exit now!`
+        // before it).
+        tracing::info!(
+            { schema::BUILDS } = 0,
+            { schema::MAX_BUILDS } = loaded.config.concurrent,
+            "{}{}...",
+            msg::STARTING_MULTI_RUNNER_PREFIX,
+            path.display()
+        );
         for w in &loaded.warnings {
             tracing::warn!("{w}");
         }

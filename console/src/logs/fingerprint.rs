@@ -8,9 +8,11 @@
 //! - IPv4 with or without `:port`, `host.name:port` → `IP`;
 //! - UUIDs → `U`;
 //! - `"…"` and `'…'` quoted values → `"…"`, `'…'`;
-//! - within other tokens, words of `[A-Za-z0-9_-]`: numbers (`62.01`) → `N`;
-//!   hex runs of 6 or more with a digit (commit shas, container ids) and
-//!   mixed letter/digit words of 8 or more (tokens) → `H`; words of up to 3
+//! - within other tokens, words of `[A-Za-z0-9_-]`: numbers (`62.01`), hex
+//!   runs of 6 or more with a digit (commit shas, container ids) and mixed
+//!   letter/digit words of 8 or more (tokens) → `N`, one placeholder for
+//!   "a number or an id" (a container id may be all digits or not, and its
+//!   message must fall together either way); words of up to 3
 //!   starting with a letter stay (`S3`, `v4`, `k8s`); other digit runs →
 //!   `N` (`1h0m0s` → `NhNmNs`, `crc32` → `crcN`);
 //! - whitespace collapsed. The result is at most [`MAX_FINGERPRINT`] bytes.
@@ -215,7 +217,7 @@ fn words(tok: &str, out: &mut String) {
             && ((w.len() >= 6 && w.iter().all(u8::is_ascii_hexdigit))
                 || (w.len() >= 8 && w.iter().any(u8::is_ascii_alphabetic)))
         {
-            out.push('H');
+            out.push('N'); // an id: the same placeholder as a number
         } else {
             let mut k = 0;
             while k < w.len() {
@@ -271,14 +273,14 @@ mod tests {
             ),
             (
                 "Container bce438400ea9933423b0556614589806d0e39f7c7950f8932d909b901db0d685 finished with exit code 1",
-                "Container H finished with exit code N",
+                "Container N finished with exit code N",
             ),
             ("session 0f8fad5b-d9cb-469f-a165-70867728950e closed", "session U closed"),
-            ("Starting runner for https://gitlab.com with token f9z4UpXQ ...", "Starting runner for URL with token H ..."),
+            ("Starting runner for https://gitlab.com with token f9z4UpXQ ...", "Starting runner for URL with token N ..."),
             ("Failed to request job: 'request_concurrency' already reached", "Failed to request job: '…' already reached"),
             ("couldn't   read\t\tit", "couldn't read it"),
             ("took 62.01549636s (at 0.5)", "took Ns (at N)"),
-            ("checksum=crc32:76dac24d", "checksum=crcN:H"),
+            ("checksum=crc32:76dac24d", "checksum=crcN:N"),
             ("", ""),
             ("ünïcödé 42 ✓", "ünïcödé N ✓"),
             ("error while generating S3 pre-signed URL via v4 k8s", "error while generating S3 pre-signed URL via v4 k8s"),
@@ -301,6 +303,11 @@ mod tests {
         same(
             "Job failed (system failure): Error response from daemon: container 9f1c2e0d3b4a not found",
             "Job failed (system failure): Error response from daemon: container 02ab77cd9e1f not found",
+        );
+        // Issue 18: an all-digit id and a hex id are one fingerprint.
+        same(
+            "container 346119271220 not found",
+            "container d20f8b84087c not found",
         );
         apart(
             "Job failed: exit code 1",

@@ -31,7 +31,7 @@ pub const OTHER: &str = "(other fingerprints)";
 /// Per-minute buckets kept (7 days: the Errors screen's widest window).
 pub const TREND_MINUTES: u64 = 7 * 24 * 60;
 /// Longest line [`Tallier::read_from`] keeps, in bytes.
-pub const MAX_READ_LINE: usize = 1 << 20;
+pub use super::read::MAX_READ_LINE;
 /// Continuation lines appended to one example at most.
 const MAX_CONTINUATION_LINES: usize = 40;
 
@@ -350,65 +350,18 @@ impl Tallier {
         k
     }
 
-    /// Reads `r` to its end, line by line (`\n`, a trailing `\r` removed;
-    /// invalid UTF-8 decoded lossily; lines over [`MAX_READ_LINE`] keep
-    /// their start). Returns the bytes read.
-    pub fn read_from(&mut self, runner: &str, mut r: impl std::io::Read) -> std::io::Result<u64> {
-        let mut buf = vec![0u8; MAX_READ_LINE];
-        let mut filled = 0;
-        let mut total = 0u64;
-        let mut skipping = false;
-        loop {
-            let n = match r.read(&mut buf[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                if filled > 0 && !skipping {
-                    self.bytes_line(runner, &buf[..filled]);
-                }
-                return Ok(total);
-            }
-            total += n as u64;
-            let scan_from = filled;
-            filled += n;
-            let mut start = 0;
-            let mut at = scan_from;
-            while let Some(p) = memchr::memchr(b'\n', &buf[at..filled]) {
-                let end = at + p;
-                if skipping {
-                    skipping = false;
-                } else {
-                    self.bytes_line(runner, &buf[start..end]);
-                }
-                start = end + 1;
-                at = start;
-            }
-            if start == 0 && filled == buf.len() {
-                // A line longer than the buffer: keep its start, skip the rest.
-                if !skipping {
-                    self.bytes_line(runner, &buf[..filled]);
-                }
-                skipping = true;
-                filled = 0;
-            } else {
-                buf.copy_within(start..filled, 0);
-                filled -= start;
-            }
-        }
-    }
-
-    fn bytes_line(&mut self, runner: &str, b: &[u8]) {
-        let b = b.strip_suffix(b"\r").unwrap_or(b);
-        match std::str::from_utf8(b) {
+    /// Reads `r` to its end, line by line ([`super::read::for_each_line`]:
+    /// a trailing `\r` removed; invalid UTF-8 decoded lossily; lines over
+    /// [`MAX_READ_LINE`] keep their start). Returns the bytes read.
+    pub fn read_from(&mut self, runner: &str, r: impl std::io::Read) -> std::io::Result<u64> {
+        super::read::for_each_line(r, |b| match std::str::from_utf8(b) {
             Ok(s) => {
                 self.line(runner, s);
             }
             Err(_) => {
                 self.line(runner, &String::from_utf8_lossy(b));
             }
-        }
+        })
     }
 
     pub fn finish(self) -> Tally {

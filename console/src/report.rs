@@ -1,0 +1,226 @@
+//! `termgate report`: the weekly report over runner logs (and, with
+//! Prometheus, capacity history), for a period and the one before it.
+//!
+//! Data flow: [`scan`] reads every file once (plain or gzip, files spread
+//! over the cores), feeding each line to the console's one log parser
+//! ([`crate::logs::parse`]) and fingerprinting ([`crate::logs::fingerprint`]),
+//! into bounded per-runner aggregates; [`capacity`] asks Prometheus'
+//! `query_range`; [`build`] turns both into a [`model::Report`] (every
+//! figure, the summary sentences); [`markdown`], [`html`] and JSON
+//! (serde) lay it out.
+
+pub mod build;
+pub mod capacity;
+pub mod html;
+pub mod markdown;
+pub mod model;
+pub mod redact;
+pub mod scan;
+mod svg;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context};
+
+use crate::cli::{ReportArgs, ReportFormat};
+use crate::config::ConsoleConfig;
+
+/// The default period.
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `[from, to)` and the previous period of the same length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Unix milliseconds.
+    pub prev_from: i64,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Window {
+    pub fn new(from: SystemTime, to: SystemTime) -> anyhow::Result<Window> {
+        let (from, to) = (unix_ms(from), unix_ms(to));
+        if to <= from {
+            bail!("the period is empty: --to must be after --from");
+        }
+        Ok(Window {
+            prev_from: from - (to - from),
+            from,
+            to,
+        })
+    }
+
+    /// Which period `t` (Unix ms) falls in.
+    pub fn place(&self, t: i64) -> Option<PeriodIx> {
+        if t >= self.from && t < self.to {
+            Some(PeriodIx::Current)
+        } else if t >= self.prev_from && t < self.from {
+            Some(PeriodIx::Previous)
+        } else {
+            None
+        }
+    }
+}
+
+/// Index of a period in `[_; 2]` arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodIx {
+    Current = 0,
+    Previous = 1,
+}
+
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+/// `2026-11-30`, `2026-11-30T12:00:00Z`, `2026-11-30T12:00:00+01:00`.
+pub fn parse_time(s: &str) -> anyhow::Result<SystemTime> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = d.and_time(chrono::NaiveTime::MIN).and_utc();
+        return Ok(t.into());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(SystemTime::from)
+        .with_context(|| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+}
+
+/// What to read, after the command line and console.toml are combined.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub logs: Vec<String>,
+    pub prometheus: Option<String>,
+    pub window: Window,
+}
+
+pub fn plan(args: &ReportArgs, now: SystemTime) -> anyhow::Result<Plan> {
+    let cfg = match &args.config {
+        Some(p) => {
+            Some(ConsoleConfig::load(p).with_context(|| format!("reading {}", p.display()))?)
+        }
+        None => None,
+    };
+    let mut logs = args.logs.clone();
+    if logs.is_empty() {
+        if let Some(cfg) = &cfg {
+            for r in &cfg.runners {
+                logs.extend(r.logs.iter().map(|g| format!("{}={g}", r.name)));
+            }
+        }
+    }
+    if logs.is_empty() {
+        bail!(match &args.config {
+            Some(p) => format!(
+                "no log files: give --logs GLOB, or `logs = [..]` for the runners in {}",
+                p.display()
+            ),
+            None => "no log files: give --logs GLOB (or -c console.toml with runners' `logs`)"
+                .to_owned(),
+        });
+    }
+    let prometheus = args.prometheus.clone().or_else(|| {
+        cfg.as_ref()
+            .and_then(|c| c.prometheus.as_ref())
+            .and_then(|p| p.url.clone())
+    });
+    let window = match (&args.from, &args.to) {
+        (Some(f), Some(t)) => Window::new(parse_time(f)?, parse_time(t)?)?,
+        _ => {
+            let len = args.since.unwrap_or(DEFAULT_PERIOD);
+            if len.is_zero() {
+                bail!("--since must be longer than 0");
+            }
+            Window::new(now.checked_sub(len).context("--since is too long")?, now)?
+        }
+    };
+    Ok(Plan {
+        logs,
+        prometheus,
+        window,
+    })
+}
+
+pub fn run(args: ReportArgs) -> anyhow::Result<()> {
+    let now = SystemTime::now();
+    let plan = plan(&args, now)?;
+    let files = crate::tally_cmd::expand_files(&plan.logs)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let scanned = scan::scan(&files, plan.window, threads, scan::Progress::stderr())?;
+    let (capacity, capacity_error) = match &plan.prometheus {
+        Some(url) => match capacity::fetch(url, plan.window, Duration::from_secs(30)) {
+            Ok(c) => (Some(c), None),
+            Err(e) => {
+                eprintln!("termgate report: capacity left out: {e:#}");
+                (None, Some(format!("{e:#}")))
+            }
+        },
+        None => (None, None),
+    };
+    let report = build::build(
+        &scanned,
+        &build::Options {
+            window: plan.window,
+            top: args.top,
+            now,
+        },
+        capacity,
+        capacity_error,
+    );
+    let text = render(&report, args.format)?;
+    match &args.out {
+        Some(path) => write_atomically(path, text.as_bytes()),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+pub fn render(report: &model::Report, format: ReportFormat) -> anyhow::Result<String> {
+    Ok(match format {
+        ReportFormat::Md => markdown::render(report),
+        ReportFormat::Html => html::render(report),
+        ReportFormat::Json => {
+            let mut s = serde_json::to_string_pretty(report)?;
+            s.push('\n');
+            s
+        }
+    })
+}
+
+/// Writes `path` through a temporary file beside it, so a reader (or a
+/// failed run) never sees half a report.
+fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    // A report is for sharing: readable like any file the user writes
+    // (tempfile makes it 0600).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        nix::sys::stat::umask(umask);
+        let mode = 0o666 & !umask.bits();
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    tmp.write_all(data)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,587 @@
+//! From the scan's aggregates (and capacity) to a [`Report`]: every figure
+//! and the summary sentences.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
+
+use super::model::*;
+use super::redact::redact;
+use super::scan::{days_of, Agg, Life, Scanned};
+use super::Window;
+use crate::text::clip;
+
+pub struct Options {
+    pub window: Window,
+    /// Fingerprints listed.
+    pub top: usize,
+    pub now: SystemTime,
+}
+
+/// Longest example shown, in characters.
+pub const EXAMPLE_CHARS: usize = 300;
+/// Starts listed per runner.
+pub const MAX_EVENTS: usize = 50;
+
+pub fn rfc3339_ms(t: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn pair(a: [u64; 2]) -> Pair {
+    Pair {
+        current: a[0],
+        previous: a[1],
+    }
+}
+
+fn reasons(maps: [&HashMap<String, u64>; 2]) -> Vec<Reason> {
+    let mut all: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
+    for (p, m) in maps.iter().enumerate() {
+        for (k, v) in m.iter() {
+            all.entry(k.as_str()).or_default()[p] += v;
+        }
+    }
+    let mut v: Vec<Reason> = all
+        .into_iter()
+        .map(|(k, [c, p])| Reason {
+            reason: k.to_owned(),
+            current: c,
+            previous: p,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.current
+            .cmp(&a.current)
+            .then(b.previous.cmp(&a.previous))
+            .then(a.reason.cmp(&b.reason))
+    });
+    v
+}
+
+/// Nearest-rank percentile of a tenths-of-a-second histogram.
+pub fn percentile(h: &BTreeMap<u64, u64>, q: f64) -> Option<f64> {
+    let n: u64 = h.values().sum();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+    let mut seen = 0;
+    for (v, c) in h {
+        seen += c;
+        if seen >= rank {
+            return Some(*v as f64 / 10.0);
+        }
+    }
+    None
+}
+
+fn one_line(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let s = crate::logs::wrap::strip_ansi(&s).into_owned();
+    let clipped = clip(&s, s.len());
+    let mut out: String = clipped.chars().take(EXAMPLE_CHARS).collect();
+    if clipped.chars().count() > EXAMPLE_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// Lifecycle of one runner: starts per period, unclean shutdowns per
+/// period, and the current period's starts.
+fn lifecycle(a: &Agg, w: &Window) -> ([u64; 2], [u64; 2], Vec<LifecycleEvent>) {
+    let mut ev = a.lifecycle.clone();
+    ev.sort();
+    let (mut starts, mut unclean) = ([0u64; 2], [0u64; 2]);
+    let mut events = Vec::new();
+    let mut running = false;
+    for (t, l) in ev {
+        match l {
+            Life::CleanStop => running = false,
+            Life::Start => {
+                let after_unclean = running;
+                running = true;
+                if let Some(p) = w.place(t) {
+                    starts[p as usize] += 1;
+                    if after_unclean {
+                        unclean[p as usize] += 1;
+                    }
+                    if p == super::PeriodIx::Current && events.len() < MAX_EVENTS {
+                        events.push(LifecycleEvent {
+                            at: rfc3339_ms(t),
+                            kind: if after_unclean {
+                                "start_after_unclean_stop"
+                            } else {
+                                "start"
+                            }
+                            .to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    starts[0] += a.untimed_starts;
+    (starts, unclean, events)
+}
+
+fn fmt_int(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn fmt_duration(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{:.1} h", s as f64 / 3600.0),
+    }
+}
+
+/// "errors up 40% (1,204 → 1,690)".
+fn change_phrase(what: &str, p: Pair) -> String {
+    match p.change_pct() {
+        None if p.current == 0 => format!("no {what}"),
+        None => format!(
+            "{what}: {} (none in the previous period)",
+            fmt_int(p.current)
+        ),
+        Some(c) if c.abs() < 0.5 => format!("{what} flat ({})", fmt_int(p.current)),
+        Some(c) => format!(
+            "{what} {} {:.0}% ({} → {})",
+            if c > 0.0 { "up" } else { "down" },
+            c.abs(),
+            fmt_int(p.previous),
+            fmt_int(p.current)
+        ),
+    }
+}
+
+pub fn build(
+    s: &Scanned,
+    o: &Options,
+    capacity: Option<Capacity>,
+    capacity_error: Option<String>,
+) -> Report {
+    let w = o.window;
+    let (day0, ndays) = days_of(&w);
+    let names: Vec<String> = s.runners.keys().cloned().collect();
+    // Inputs.
+    let mut inputs = Inputs::default();
+    for (name, a) in &s.runners {
+        inputs.files += a.files;
+        inputs.gzip_files += a.gzip_files;
+        inputs.bytes += a.bytes;
+        inputs.lines += a.lines;
+        inputs.unparsed_lines += a.unparsed;
+        inputs.untimed_records += a.untimed;
+        inputs.outside_records += a.outside;
+        inputs.read_errors.extend(a.read_errors.iter().cloned());
+        inputs.sources.push(Source {
+            runner: name.clone(),
+            files: a.files,
+            bytes: a.bytes,
+            lines: a.lines,
+            unparsed_lines: a.unparsed,
+        });
+    }
+    inputs.read_errors.sort();
+    // Days.
+    let mut days: Vec<Day> = (0..ndays)
+        .map(|i| Day {
+            date: chrono::DateTime::from_timestamp_millis(day0 + i as i64 * 86_400_000)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            total: DayCounts::default(),
+            runners: BTreeMap::new(),
+        })
+        .collect();
+    for (name, a) in &s.runners {
+        for (d, x) in days.iter_mut().zip(&a.days) {
+            let c = DayCounts {
+                warnings: x.warnings,
+                errors: x.errors,
+                sessions: x.sessions,
+                jobs: x.jobs,
+                job_failures: x.job_failures,
+            };
+            d.total.warnings += c.warnings;
+            d.total.errors += c.errors;
+            d.total.sessions += c.sessions;
+            d.total.jobs += c.jobs;
+            d.total.job_failures += c.job_failures;
+            d.runners.insert(name.clone(), c);
+        }
+    }
+    // Fingerprints across runners.
+    struct Fp {
+        level: crate::model::Level,
+        count: [u64; 2],
+        per_day: Vec<u64>,
+        first: [Option<i64>; 2],
+        last: [Option<i64>; 2],
+        runners: Vec<String>,
+        example: String,
+        example_at: Option<(usize, i64)>,
+    }
+    let mut fps: HashMap<&str, Fp> = HashMap::new();
+    for (name, a) in &s.runners {
+        for (k, f) in &a.fps {
+            let e = fps.entry(k.as_str()).or_insert_with(|| Fp {
+                level: f.level,
+                count: [0; 2],
+                per_day: vec![0; ndays],
+                first: [None; 2],
+                last: [None; 2],
+                runners: Vec::new(),
+                example: String::new(),
+                example_at: None,
+            });
+            e.level = e.level.max(f.level);
+            for p in 0..2 {
+                e.count[p] += f.count[p];
+                e.first[p] = match (e.first[p], f.first[p]) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, None) | (None, x) => x,
+                };
+                e.last[p] = e.last[p].max(f.last[p]);
+            }
+            for (x, y) in e.per_day.iter_mut().zip(&f.per_day) {
+                *x += y;
+            }
+            if f.count[0] > 0 {
+                e.runners.push(name.clone());
+            }
+            let better = match (f.example_at, e.example_at) {
+                (Some((np, nt)), Some((op, ot))) => np < op || (np == op && nt > ot),
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if better {
+                e.example = f.example.clone();
+                e.example_at = f.example_at;
+            }
+        }
+    }
+    let to_fp = |k: &str, f: &Fp, gone: bool| {
+        let p = usize::from(gone);
+        Fingerprint {
+            fingerprint: k.to_owned(),
+            level: f.level.as_str().to_owned(),
+            count: f.count[0],
+            previous_count: f.count[1],
+            trend: if gone {
+                Trend::Gone
+            } else if f.count[1] == 0 {
+                Trend::New
+            } else {
+                match f.count[0].cmp(&f.count[1]) {
+                    std::cmp::Ordering::Greater => Trend::Up,
+                    std::cmp::Ordering::Less => Trend::Down,
+                    std::cmp::Ordering::Equal => Trend::Same,
+                }
+            },
+            first_seen: f.first[p].map(rfc3339_ms),
+            last_seen: f.last[p].map(rfc3339_ms),
+            runners: f.runners.clone(),
+            per_day: f.per_day.clone(),
+            example: one_line(&redact(&f.example)),
+        }
+    };
+    let mut current: Vec<(&str, &Fp)> = fps
+        .iter()
+        .filter(|(_, f)| f.count[0] > 0)
+        .map(|(k, f)| (*k, f))
+        .collect();
+    current.sort_by(|a, b| b.1.count[0].cmp(&a.1.count[0]).then(a.0.cmp(b.0)));
+    let distinct = current.len() as u64;
+    let shown: Vec<Fingerprint> = current
+        .iter()
+        .take(o.top)
+        .map(|(k, f)| to_fp(k, f, false))
+        .collect();
+    let not_shown: u64 = current.iter().skip(o.top).map(|(_, f)| f.count[0]).sum();
+    let mut gone: Vec<(&str, &Fp)> = fps
+        .iter()
+        .filter(|(_, f)| f.count[0] == 0 && f.count[1] > 0)
+        .map(|(k, f)| (*k, f))
+        .collect();
+    gone.sort_by(|a, b| b.1.count[1].cmp(&a.1.count[1]).then(a.0.cmp(b.0)));
+    let gone: Vec<Fingerprint> = gone
+        .iter()
+        .take(o.top)
+        .map(|(k, f)| {
+            let mut g = to_fp(k, f, true);
+            g.runners = s
+                .runners
+                .iter()
+                .filter(|(_, a)| a.fps.get(*k).is_some_and(|x| x.count[1] > 0))
+                .map(|(n, _)| n.clone())
+                .collect();
+            g
+        })
+        .collect();
+    // Sessions, jobs, lifecycle.
+    let mut all = Agg::default();
+    let mut sessions = Sessions::default();
+    let mut jobs = Jobs::default();
+    let mut life = Lifecycle::default();
+    let mut totals = Totals::default();
+    for (name, a) in &s.runners {
+        let peaks = a.sessions.concurrency.peaks(&w);
+        let rej: u64 = a.sessions.rejections[0].values().sum();
+        if a.sessions.events_seen {
+            sessions.runners.push(RunnerSessions {
+                runner: name.clone(),
+                started: a.sessions.started[0],
+                peak_active: peaks[0].map(|(c, t)| Peak {
+                    count: c,
+                    at: rfc3339_ms(t),
+                }),
+                duration_p50_s: percentile(&a.sessions.durations[0], 0.5),
+                duration_p95_s: percentile(&a.sessions.durations[0], 0.95),
+                rejections: rej,
+            });
+        }
+        let r = a.jobs.results[0];
+        if r.iter().chain(&a.jobs.results[1]).any(|n| *n > 0) {
+            jobs.runners.push(RunnerJobs {
+                runner: name.clone(),
+                succeeded: r[0],
+                failed: r[1],
+                system_failures: r[2],
+            });
+        }
+        let (starts, unclean, events) = lifecycle(a, &w);
+        totals.starts.current += starts[0];
+        totals.starts.previous += starts[1];
+        totals.unclean_shutdowns.current += unclean[0];
+        totals.unclean_shutdowns.previous += unclean[1];
+        if starts
+            .iter()
+            .chain(&unclean)
+            .chain(&a.fatal)
+            .any(|n| *n > 0)
+        {
+            life.runners.push(RunnerLifecycle {
+                runner: name.clone(),
+                starts: starts[0],
+                unclean_shutdowns: unclean[0],
+                fatal: a.fatal[0],
+                events,
+            });
+        }
+        // Fleet-wide session and job figures: one merged aggregate (no fps).
+        let mut part = Agg {
+            sessions: a.sessions.clone(),
+            jobs: a.jobs.clone(),
+            ..Agg::default()
+        };
+        part.warnings = a.warnings;
+        part.errors = a.errors;
+        all.merge(part);
+    }
+    let fleet_peaks = all.sessions.concurrency.peaks(&w);
+    sessions.events_seen = all.sessions.events_seen;
+    sessions.started = pair(all.sessions.started);
+    sessions.peak_active = fleet_peaks[0].map(|(c, t)| Peak {
+        count: c,
+        at: rfc3339_ms(t),
+    });
+    sessions.duration_p50_s = percentile(&all.sessions.durations[0], 0.5);
+    sessions.duration_p95_s = percentile(&all.sessions.durations[0], 0.95);
+    sessions.ended = all.sessions.ended[0];
+    let s2 = &all.sessions;
+    sessions.closes = reasons([&s2.closes[0], &s2.closes[1]]);
+    sessions.rejections = reasons([&s2.rejections[0], &s2.rejections[1]]);
+    sessions.operator_attaches = reasons([&s2.attaches[0], &s2.attaches[1]]);
+    sessions.operators = reasons([&s2.operators[0], &s2.operators[1]]);
+    let j = &all.jobs;
+    jobs.by_result = ["success", "failed", "system_failure"]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Reason {
+            reason: (*k).to_owned(),
+            current: j.results[0][i],
+            previous: j.results[1][i],
+        })
+        .collect();
+    jobs.failure_reasons = reasons([&j.failure_reasons[0], &j.failure_reasons[1]]);
+    totals.errors = pair(all.errors);
+    totals.warnings = pair(all.warnings);
+    totals.sessions = sessions.started;
+    totals.rejections = Pair {
+        current: sessions.rejections.iter().map(|r| r.current).sum(),
+        previous: sessions.rejections.iter().map(|r| r.previous).sum(),
+    };
+    totals.jobs = Pair {
+        current: j.results[0].iter().sum(),
+        previous: j.results[1].iter().sum(),
+    };
+    totals.job_failures = Pair {
+        current: j.results[0][1] + j.results[0][2],
+        previous: j.results[1][1] + j.results[1][2],
+    };
+    let errors = Errors {
+        distinct,
+        top: shown,
+        not_shown,
+        gone,
+    };
+    let summary = summary(&totals, &errors, &sessions, &inputs, capacity.as_ref());
+    Report {
+        schema_version: SCHEMA_VERSION,
+        generated_at: rfc3339_ms(super::unix_ms(o.now)),
+        period: Period {
+            from: rfc3339_ms(w.from),
+            to: rfc3339_ms(w.to),
+            seconds: u64::try_from((w.to - w.from) / 1000).unwrap_or(0),
+        },
+        previous: Period {
+            from: rfc3339_ms(w.prev_from),
+            to: rfc3339_ms(w.from),
+            seconds: u64::try_from((w.from - w.prev_from) / 1000).unwrap_or(0),
+        },
+        summary,
+        inputs,
+        runners: names,
+        totals,
+        days,
+        errors,
+        sessions,
+        jobs,
+        lifecycle: life,
+        capacity,
+        capacity_error,
+    }
+}
+
+/// The "state of things": a few sentences from the numbers, most important
+/// first.
+fn summary(
+    t: &Totals,
+    e: &Errors,
+    s: &Sessions,
+    i: &Inputs,
+    cap: Option<&Capacity>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut first = vec![
+        change_phrase("errors", t.errors),
+        change_phrase("warnings", t.warnings),
+    ];
+    let new: Vec<&Fingerprint> = e.top.iter().filter(|f| f.trend == Trend::New).collect();
+    if let Some(f) = new.first() {
+        let more = if new.len() > 1 {
+            format!(" and {} more new", new.len() - 1)
+        } else {
+            String::new()
+        };
+        first.push(format!(
+            "new: `{}` ({}){more}",
+            f.fingerprint.replace('`', "'"),
+            fmt_int(f.count)
+        ));
+    }
+    out.push(capitalise(&first.join("; ")) + ".");
+    if let Some(top) = e.top.first() {
+        out.push(format!(
+            "Most frequent: `{}` ({} times, {}).",
+            top.fingerprint.replace('`', "'"),
+            fmt_int(top.count),
+            match top.trend {
+                Trend::New => "new".to_owned(),
+                _ => change_phrase(
+                    "",
+                    Pair {
+                        current: top.count,
+                        previous: top.previous_count,
+                    }
+                )
+                .trim()
+                .to_owned(),
+            }
+        ));
+    }
+    if s.events_seen {
+        let mut parts = vec![change_phrase("terminal sessions", t.sessions)];
+        if let Some(p) = &s.peak_active {
+            parts.push(format!("peak {} at once", p.count));
+        }
+        if let (Some(p50), Some(p95)) = (s.duration_p50_s, s.duration_p95_s) {
+            parts.push(format!("duration p50 {p50:.1} s, p95 {p95:.1} s"));
+        }
+        if t.rejections.current > 0 {
+            parts.push(format!(
+                "{} connections refused",
+                fmt_int(t.rejections.current)
+            ));
+        }
+        out.push(capitalise(&parts.join(", ")) + ".");
+    }
+    if t.jobs.current + t.jobs.previous > 0 {
+        out.push(
+            capitalise(&format!(
+                "{}; {} failed",
+                change_phrase("jobs", t.jobs),
+                fmt_int(t.job_failures.current)
+            )) + ".",
+        );
+    }
+    if t.starts.current > 0 {
+        let unclean = if t.unclean_shutdowns.current > 0 {
+            format!(
+                ", {} after an unclean stop",
+                fmt_int(t.unclean_shutdowns.current)
+            )
+        } else {
+            String::new()
+        };
+        out.push(format!(
+            "Runners started {} times{unclean}.",
+            fmt_int(t.starts.current)
+        ));
+    }
+    if let Some(c) = cap {
+        let zero: Vec<&RunnerCapacity> =
+            c.runners.iter().filter(|r| r.seconds_at_zero > 0).collect();
+        if zero.is_empty() {
+            out.push("Terminals never ran out.".to_owned());
+        } else {
+            let stretches: u64 = zero.iter().map(|r| r.zero_stretches).sum();
+            let secs: u64 = zero.iter().map(|r| r.seconds_at_zero).sum();
+            out.push(format!(
+                "Terminals ran out {} {}, {} in all.",
+                fmt_int(stretches),
+                if stretches == 1 { "time" } else { "times" },
+                fmt_duration(secs)
+            ));
+        }
+    }
+    if i.unparsed_lines > 0 || !i.read_errors.is_empty() {
+        out.push(format!(
+            "{} unparsed lines; {} files could not be read to the end.",
+            fmt_int(i.unparsed_lines),
+            i.read_errors.len()
+        ));
+    }
+    out
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

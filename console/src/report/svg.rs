@@ -1,0 +1,1 @@
+//! Inline SVG charts for the HTML report (placeholder: being written).
