@@ -103,11 +103,6 @@ pub fn for_each_line(mut r: impl Read, mut line: impl FnMut(&[u8])) -> std::io::
     }
 }
 
-/// `b` as text: borrowed when it is UTF-8, else decoded lossily.
-pub fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +130,8 @@ mod tests {
             .unwrap();
             assert_eq!(is_gz, want_gz);
             let mut lines = Vec::new();
-            let n = for_each_line(r, |b| lines.push(text(b).into_owned())).unwrap();
+            let n =
+                for_each_line(r, |b| lines.push(String::from_utf8_lossy(b).into_owned())).unwrap();
             assert_eq!(lines, ["one", "two", "", "three"], "{name}");
             assert_eq!(n, text.len() as u64);
             let on_disk = std::fs::metadata(d.path().join(name)).unwrap().len();
@@ -150,7 +146,7 @@ mod tests {
         for (name, want) in [("b", vec!["x"]), ("c", vec![])] {
             let (r, _) = open_log(&d.path().join(name), |_| {}).unwrap();
             let mut lines = Vec::new();
-            for_each_line(r, |b| lines.push(text(b).into_owned())).unwrap();
+            for_each_line(r, |b| lines.push(String::from_utf8_lossy(b).into_owned())).unwrap();
             assert_eq!(lines, want);
         }
     }
@@ -158,11 +154,17 @@ mod tests {
     #[test]
     fn corrupt_gzip_is_an_error_after_the_good_lines() {
         let d = tempfile::tempdir().unwrap();
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(&b"good line\n".repeat(1000)).unwrap();
-        let mut gz = e.finish().unwrap();
-        gz.truncate(gz.len() - 30);
-        gz.extend(b"garbage-garbage-garbage-garbage");
+        // A good gzip member, then a broken one.
+        let member = |text: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text).unwrap();
+            e.finish().unwrap()
+        };
+        let mut gz = member(&b"good line\n".repeat(1000));
+        let mut bad = member(&b"more\n".repeat(1000));
+        let n = bad.len();
+        bad[12..n - 8].fill(0xAA);
+        gz.extend(bad);
         let p = d.path().join("x.gz");
         std::fs::write(&p, gz).unwrap();
         let (r, _) = open_log(&p, |_| {}).unwrap();

@@ -8,7 +8,6 @@ use super::model::*;
 use super::redact::redact;
 use super::scan::{days_of, Agg, Life, Scanned};
 use super::Window;
-use crate::text::clip;
 
 pub struct Options {
     pub window: Window,
@@ -76,15 +75,16 @@ pub fn percentile(h: &BTreeMap<u64, u64>, q: f64) -> Option<f64> {
     None
 }
 
+/// An example on one line: ANSI removed, control characters as spaces, at
+/// most [`EXAMPLE_CHARS`] characters (then `…`).
 fn one_line(s: &str) -> String {
-    let s: String = s
+    let s = crate::logs::wrap::strip_ansi(s);
+    let mut out: String = s
         .chars()
+        .take(EXAMPLE_CHARS)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let s = crate::logs::wrap::strip_ansi(&s).into_owned();
-    let clipped = clip(&s, s.len());
-    let mut out: String = clipped.chars().take(EXAMPLE_CHARS).collect();
-    if clipped.chars().count() > EXAMPLE_CHARS {
+    if s.chars().nth(EXAMPLE_CHARS).is_some() {
         out.push('…');
     }
     out
@@ -583,5 +583,75 @@ fn capitalise(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut h = BTreeMap::new();
+        assert_eq!(percentile(&h, 0.5), None);
+        for v in 1..=20u64 {
+            h.insert(v * 10, 1); // 1.0 s … 20.0 s
+        }
+        assert_eq!(percentile(&h, 0.5), Some(10.0));
+        assert_eq!(percentile(&h, 0.95), Some(19.0));
+        h.clear();
+        h.insert(5, 3);
+        assert_eq!(percentile(&h, 0.95), Some(0.5));
+    }
+
+    #[test]
+    fn unclean_shutdowns_are_starts_without_a_clean_stop_before() {
+        let w = Window {
+            prev_from: 0,
+            from: 100,
+            to: 200,
+        };
+        let a = Agg {
+            lifecycle: vec![
+                (150, Life::Start), // after a clean stop: clean
+                (10, Life::Start),
+                (20, Life::Start), // previous run never stopped
+                (90, Life::CleanStop),
+                (160, Life::Start), // unclean
+                (170, Life::CleanStop),
+                (180, Life::Start),
+            ],
+            untimed_starts: 1,
+            ..Agg::default()
+        };
+        let (starts, unclean, events) = lifecycle(&a, &w);
+        assert_eq!(starts, [4, 2]);
+        assert_eq!(unclean, [1, 1]);
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["start", "start_after_unclean_stop", "start"]);
+    }
+
+    #[test]
+    fn phrases() {
+        let p = |c, p| Pair {
+            current: c,
+            previous: p,
+        };
+        assert_eq!(
+            change_phrase("errors", p(1690, 1204)),
+            "errors up 40% (1,204 → 1,690)"
+        );
+        assert_eq!(change_phrase("errors", p(0, 0)), "no errors");
+        assert_eq!(change_phrase("errors", p(5, 5)), "errors flat (5)");
+        assert_eq!(
+            change_phrase("errors", p(3, 0)),
+            "errors: 3 (none in the previous period)"
+        );
+        assert_eq!(fmt_duration(14 * 60), "14 min");
+        assert_eq!(one_line("a\nb\x1b[31mc"), "a bc");
+        assert_eq!(
+            one_line(&"é".repeat(400)).chars().count(),
+            EXAMPLE_CHARS + 1
+        );
     }
 }

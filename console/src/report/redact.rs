@@ -47,8 +47,11 @@ const SECRET_KEYS: [&str; 9] = [
     "access_token",
 ];
 
+/// A character of a secret value (`@` ends one: `token:…@host` is a URL's
+/// user info, masked up to the `@`).
 fn is_value_char(c: u8) -> bool {
-    !(c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'&' | b',' | b';' | b'}' | b')'))
+    !(c.is_ascii_whitespace()
+        || matches!(c, b'"' | b'\'' | b'&' | b',' | b';' | b'}' | b')' | b'@'))
 }
 
 /// `s` with secrets masked.
@@ -145,14 +148,18 @@ pub fn redact(s: &str) -> String {
     spans.sort_unstable();
     let mut out = String::with_capacity(s.len());
     let mut at = 0;
+    // Overlapping spans are masked once.
+    let mut masked_to = 0;
     for (st, en) in spans {
-        if en <= at {
+        if en <= masked_to {
             continue;
         }
-        let st = st.max(at);
-        out.push_str(&s[at..st]);
-        out.push_str(MASK);
+        if st >= masked_to {
+            out.push_str(&s[at..st]);
+            out.push_str(MASK);
+        }
         at = en;
+        masked_to = en;
     }
     out.push_str(&s[at..]);
     out

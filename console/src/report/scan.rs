@@ -780,3 +780,127 @@ fn scan_file(
     }
     fs.agg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    fn w() -> Window {
+        // Previous: [0, 24h), current: [24h, 48h).
+        Window {
+            prev_from: 0,
+            from: 24 * H,
+            to: 48 * H,
+        }
+    }
+
+    #[test]
+    fn peaks_count_open_sessions_and_correct_for_a_late_start() {
+        let w = w();
+        let mut c = Concurrency::default();
+        // One session open from before the window, into the current period.
+        c.add(&w, -5 * H, 1);
+        c.add(&w, 25 * H, -1);
+        // Previous period: two overlapping.
+        c.add(&w, H, 1);
+        c.add(&w, H + 1000, 1);
+        c.add(&w, 2 * H, -1);
+        c.add(&w, 2 * H, -1);
+        // Current: three at once at 30h.
+        for i in 0..3 {
+            c.add(&w, 30 * H + i * 1000, 1);
+        }
+        for _ in 0..3 {
+            c.add(&w, 31 * H, -1);
+        }
+        c.add(&w, 48 * H, 1); // at `to`: outside
+        let [cur, prev] = c.peaks(&w);
+        assert_eq!(
+            prev,
+            Some((3, H + 1000)),
+            "two plus the one open since before"
+        );
+        assert_eq!(cur, Some((3, 30 * H + 2000)));
+        // Logs that start mid-session: a disconnect without its connect.
+        let mut d = Concurrency::default();
+        d.add(&w, 25 * H, -1);
+        d.add(&w, 26 * H, 1);
+        d.add(&w, 26 * H + 1000, 1);
+        assert_eq!(d.peaks(&w)[0], Some((2, 26 * H + 1000)));
+        // Merging per-file deltas adds them.
+        let mut m = Concurrency::default();
+        m.merge(c.clone());
+        m.merge(c);
+        assert_eq!(m.peaks(&w)[0].map(|p| p.0), Some(6));
+    }
+
+    #[test]
+    fn days_cover_partial_days() {
+        let w = Window {
+            prev_from: 0,
+            from: DAY_MS + 5 * H,
+            to: 3 * DAY_MS + H,
+        };
+        assert_eq!(days_of(&w), (DAY_MS, 3));
+        let w = Window {
+            prev_from: 0,
+            from: DAY_MS,
+            to: 2 * DAY_MS,
+        };
+        assert_eq!(days_of(&w), (DAY_MS, 1));
+    }
+
+    fn scan_text(text: &str, w: Window) -> Agg {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.log");
+        std::fs::write(&p, text).unwrap();
+        let files = vec![LogFile {
+            runner: "r".into(),
+            named: true,
+            path: p,
+        }];
+        let mut s = scan(&files, w, 1, Progress::hidden()).unwrap();
+        s.runners.remove("r").unwrap()
+    }
+
+    fn at(h: i64) -> String {
+        super::super::build::rfc3339_ms(h * H)
+    }
+
+    #[test]
+    fn lines_land_in_their_period_day_and_fingerprint() {
+        let text = [
+            format!(r#"{{"level":"error","msg":"container 346119271220 not found","time":"{}"}}"#, at(30)),
+            format!(r#"{{"level":"error","msg":"container d20f8b84087c not found","time":"{}"}}"#, at(2)),
+            format!(r#"{{"level":"warning","msg":"slow","time":"{}"}}"#, at(47)),
+            // Untimed after a timed record: takes its time.
+            "WARNING: no time of its own".to_owned(),
+            format!(r#"{{"event":"terminal_rejected","level":"warning","msg":"x","reason":"over_limit","refused":7,"time":"{}"}}"#, at(26)),
+            format!(r#"{{"duration_s":12.34,"event":"terminal_disconnected","level":"info","msg":"Terminal disconnected","reason":"client_left","time":"{}"}}"#, at(26)),
+            format!(r#"{{"failure_reason":"script_failure","level":"warning","msg":"Job failed: exit code 1","time":"{}"}}"#, at(40)),
+            format!(r#"{{"level":"info","msg":"Job succeeded","time":"{}"}}"#, at(40)),
+            format!(r#"{{"level":"error","msg":"late","time":"{}"}}"#, at(48)),
+            "\u{1}\u{2}garbage".to_owned(),
+        ]
+        .join("\n");
+        let a = scan_text(&text, w());
+        assert_eq!(a.lines, 10);
+        assert_eq!(a.unparsed, 1);
+        assert_eq!(a.outside, 1);
+        assert_eq!(a.untimed, 0);
+        let c = &a.fps["container N not found"];
+        assert_eq!(c.count, [1, 1]);
+        assert_eq!(c.per_day, vec![1]);
+        assert_eq!(a.errors, [1, 1]);
+        // slow, the untimed warning, the rejection, the failed job.
+        assert_eq!(a.warnings, [4, 0]);
+        assert_eq!(a.sessions.rejections[0]["over_limit"], 7);
+        assert_eq!(a.sessions.durations[0].get(&123), Some(&1));
+        assert_eq!(a.jobs.results[0], [1, 1, 0]);
+        assert_eq!(a.jobs.failure_reasons[0]["script_failure"], 1);
+        assert_eq!(a.days[0].jobs, 2);
+        assert_eq!(a.days[0].job_failures, 1);
+    }
+}
