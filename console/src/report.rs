@@ -224,3 +224,120 @@ fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> ReportArgs {
+        let mut full = vec!["termgate", "report"];
+        full.extend(argv);
+        match crate::cli::Cli::try_parse_from(full).unwrap().command {
+            Some(crate::cli::Command::Report(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn plan_from_flags_and_console_toml() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let p = plan(&args(&["--logs", "a=/x/*.log"]), now).unwrap();
+        assert_eq!(p.logs, ["a=/x/*.log"]);
+        assert_eq!(p.window.to, 1_800_000_000_000);
+        assert_eq!(p.window.to - p.window.from, 7 * 86_400_000);
+        assert_eq!(p.window.from - p.window.prev_from, 7 * 86_400_000);
+        let p = plan(
+            &args(&[
+                "--logs",
+                "x",
+                "--from",
+                "2026-11-30",
+                "--to",
+                "2026-12-01T12:00:00+01:00",
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(p.window.from, 1_795_996_800_000);
+        assert_eq!(p.window.to, 1_795_996_800_000 + 35 * 3_600_000);
+
+        let d = tempfile::tempdir().unwrap();
+        let toml = d.path().join("console.toml");
+        std::fs::write(
+            &toml,
+            "[[runners]]\nname = \"prm-5\"\nmetrics_url = \"http://127.0.0.1:9252/metrics\"\nlogs = [\"/var/log/a*.log\", \"/var/log/b.log\"]\n\n[prometheus]\nurl = \"http://127.0.0.1:9090\"\n",
+        )
+        .unwrap();
+        let c = toml.to_str().unwrap();
+        let p = plan(&args(&["-c", c, "--since", "24h"]), now).unwrap();
+        assert_eq!(p.logs, ["prm-5=/var/log/a*.log", "prm-5=/var/log/b.log"]);
+        assert_eq!(p.prometheus.as_deref(), Some("http://127.0.0.1:9090"));
+        assert_eq!(p.window.to - p.window.from, 86_400_000);
+        // Flags win over the file.
+        let p = plan(
+            &args(&["-c", c, "--logs", "y", "--prometheus", "http://p:1"]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(p.logs, ["y"]);
+        assert_eq!(p.prometheus.as_deref(), Some("http://p:1"));
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let e = plan(&args(&[]), now).unwrap_err().to_string();
+        assert!(e.contains("no log files"), "{e}");
+        let e = plan(
+            &args(&["--logs", "x", "--from", "2026-12-02", "--to", "2026-12-01"]),
+            now,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--to must be after --from"), "{e}");
+        let e = plan(
+            &args(&[
+                "--logs",
+                "x",
+                "--from",
+                "last tuesday",
+                "--to",
+                "2026-12-01",
+            ]),
+            now,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not a date"), "{e}");
+        assert!(crate::cli::Cli::try_parse_from([
+            "termgate",
+            "report",
+            "--logs",
+            "x",
+            "--since",
+            "7d",
+            "--from",
+            "2026-12-01",
+            "--to",
+            "2026-12-02"
+        ])
+        .is_err());
+        assert!(crate::cli::Cli::try_parse_from([
+            "termgate",
+            "report",
+            "--logs",
+            "x",
+            "--from",
+            "2026-12-01"
+        ])
+        .is_err());
+        let d = tempfile::tempdir().unwrap();
+        let e = plan(
+            &args(&["-c", d.path().join("nope.toml").to_str().unwrap()]),
+            now,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("nope.toml"), "{e:#}");
+    }
+}
