@@ -148,7 +148,7 @@ pub fn plan(args: &ReportArgs, now: SystemTime) -> anyhow::Result<Plan> {
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let now = SystemTime::now();
     let plan = plan(&args, now)?;
-    let files = crate::tally_cmd::expand_files(&plan.logs)?;
+    let (files, unmatched) = expand_each(&plan.logs)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -164,7 +164,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         },
         None => (None, None),
     };
-    let report = build::build(
+    let mut report = build::build(
         &scanned,
         &build::Options {
             window: plan.window,
@@ -174,6 +174,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         capacity,
         capacity_error,
     );
+    // A glob that matched nothing is listed with the unreadable files: one
+    // runner's missing logs must not cost the whole weekly report.
+    for u in unmatched {
+        eprintln!("termgate report: {u}");
+        report.inputs.read_errors.push(u);
+    }
     let text = render(&report, args.format)?;
     match &args.out {
         Some(path) => write_atomically(path, text.as_bytes()),
@@ -184,6 +190,31 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The files of every glob; globs that match nothing are returned as
+/// messages. An error when nothing matches at all.
+pub fn expand_each(
+    logs: &[String],
+) -> anyhow::Result<(Vec<crate::tally_cmd::LogFile>, Vec<String>)> {
+    let mut files: Vec<crate::tally_cmd::LogFile> = Vec::new();
+    let mut unmatched = Vec::new();
+    for g in logs {
+        match crate::tally_cmd::expand_files(std::slice::from_ref(g)) {
+            Ok(fs) => {
+                for f in fs {
+                    if !files.iter().any(|x| x.path == f.path) {
+                        files.push(f);
+                    }
+                }
+            }
+            Err(e) => unmatched.push(format!("{e:#}")),
+        }
+    }
+    if files.is_empty() {
+        bail!("{}", unmatched.join("; "));
+    }
+    Ok((files, unmatched))
 }
 
 pub fn render(report: &model::Report, format: ReportFormat) -> anyhow::Result<String> {
