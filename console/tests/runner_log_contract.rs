@@ -105,6 +105,55 @@ fn every_runner_log_line_parses_in_the_console() {
     // Ids fall together: one fingerprint for every job's "received" line.
     let received = &by_msg[&fingerprint(msg::CHECKING_FOR_JOBS_RECEIVED)];
     assert_eq!(received.len(), 1, "{received:?}");
+
+    weekly_report_reads_the_run(&text);
+}
+
+/// The weekly report finds this run in the runner's own lines: one start
+/// and a clean stop, both jobs, the terminal session and the rejection.
+fn weekly_report_reads_the_run(text: &str) {
+    use termgate_console::report::{build, scan, unix_ms, Window};
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("contract.log");
+    std::fs::write(&path, text).unwrap();
+    let now = std::time::SystemTime::now();
+    let window = Window::new(now - Duration::from_secs(3600), now + 60 * SECS).unwrap();
+    let files = [termgate_console::tally_cmd::LogFile {
+        runner: "contract".into(),
+        named: false,
+        path,
+    }];
+    let scanned = scan::scan(&files, window, 1, scan::Progress::hidden()).unwrap();
+    let r = build::build(
+        &scanned,
+        &build::Options {
+            window,
+            top: 20,
+            now,
+        },
+        None,
+        None,
+    );
+    assert!(window.from < unix_ms(now));
+    assert_eq!(r.inputs.unparsed_lines, 0);
+    assert_eq!(r.totals.starts.current, 1, "{:#?}", r.lifecycle);
+    assert_eq!(r.totals.unclean_shutdowns.current, 0);
+    let result = |k: &str| {
+        r.jobs
+            .by_result
+            .iter()
+            .find(|x| x.reason == k)
+            .unwrap()
+            .current
+    };
+    assert_eq!(result("success"), 1, "{:#?}", r.jobs);
+    assert_eq!(result("failed"), 1, "{:#?}", r.jobs);
+    assert_eq!(r.jobs.failure_reasons[0].reason, "script_failure");
+    assert!(r.sessions.events_seen);
+    assert!(r.totals.sessions.current >= 1, "{:#?}", r.sessions);
+    assert!(r.totals.rejections.current >= 1, "{:#?}", r.sessions);
+    assert!(r.sessions.duration_p50_s.is_some());
+    assert_eq!(r.sessions.peak_active.as_ref().map(|p| p.count), Some(1));
 }
 
 /// A terminal through `ws://<coordinator>/admin/jobs/<id>/terminal.ws`, as
