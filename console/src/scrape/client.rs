@@ -123,8 +123,8 @@ impl ScrapeClient {
     }
 }
 
-/// A reqwest error as a short reason.
-fn classify(e: reqwest::Error) -> ScrapeError {
+/// A reqwest error (async or blocking) as a short reason.
+pub(crate) fn classify(e: reqwest::Error) -> ScrapeError {
     if e.is_timeout() {
         return ScrapeError::Timeout;
     }

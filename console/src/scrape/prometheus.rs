@@ -40,25 +40,137 @@ pub struct Fleet {
     pub samples: BTreeMap<TargetKey, Sample>,
 }
 
-fn api_url(base: &str, path: &str, params: &[(&str, &str)]) -> Result<String, ScrapeError> {
+/// `BASE/api/v1/PATH?params`.
+pub(crate) fn api_url(
+    base: &str,
+    path: &str,
+    params: &[(&str, &str)],
+) -> Result<String, ScrapeError> {
     let url = format!("{}/api/v1/{path}", base.trim_end_matches('/'));
     reqwest::Url::parse_with_params(&url, params)
         .map(String::from)
         .map_err(|e| ScrapeError::Client(format!("{url}: {e}")))
 }
 
+/// A series' labels, `__name__` included.
+pub type Labels = Vec<(String, String)>;
+
+/// Why an HTTP API answer is not usable. The parsing below is shared by the
+/// console's instant queries and `termgate report`'s range queries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Not JSON at all (a login page, a proxy's error page, …).
+    #[error("not Prometheus API JSON")]
+    NotJson,
+    /// `"status": "error"`: `errorType: error` as Prometheus wrote them.
+    #[error("{0}")]
+    Failed(String),
+    /// JSON, but not the shape of a query answer.
+    #[error("unexpected answer: {0}")]
+    Shape(String),
+}
+
+impl From<ApiError> for ScrapeError {
+    /// Short, for a table cell.
+    fn from(e: ApiError) -> ScrapeError {
+        let text = match e {
+            ApiError::Failed(m) if m.is_empty() => "API error".to_owned(),
+            e => e.to_string(),
+        };
+        garbage(&text.chars().take(60).collect::<String>())
+    }
+}
+
 fn garbage(what: &str) -> ScrapeError {
     ScrapeError::Parse(super::ParseError::Garbage(what.to_string()))
 }
 
-async fn get_json(client: &ScrapeClient, url: &str) -> Result<Value, ScrapeError> {
-    let text = client.get_text(url).await?;
-    let v: Value = serde_json::from_str(&text).map_err(|_| garbage("not Prometheus API JSON"))?;
+/// The body of an API answer, checked for `"status": "success"`.
+pub fn parse_answer(text: &str) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_str(text).map_err(|_| ApiError::NotJson)?;
+    if !v.is_object() {
+        return Err(ApiError::NotJson);
+    }
     if v["status"] != "success" {
-        let msg = v["error"].as_str().unwrap_or("API error");
-        return Err(garbage(&msg.chars().take(60).collect::<String>()));
+        let kind = v["errorType"].as_str().unwrap_or_default();
+        let msg = v["error"].as_str().unwrap_or_default();
+        return Err(ApiError::Failed(match (kind, msg) {
+            ("", "") => String::new(),
+            ("", m) => m.to_owned(),
+            (k, "") => k.to_owned(),
+            (k, m) => format!("{k}: {m}"),
+        }));
     }
     Ok(v)
+}
+
+/// A sample value as the API writes it (a string: `"3"`, `"NaN"`, `"+Inf"`).
+pub fn parse_value(v: &Value) -> Option<f64> {
+    match v.as_str()? {
+        "NaN" => Some(f64::NAN),
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        s => s.parse().ok(),
+    }
+}
+
+fn labels_of(series: &Value) -> Option<Labels> {
+    Some(
+        series["metric"]
+            .as_object()?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+    )
+}
+
+/// `data.result` of an answer whose `data.resultType` is `want`.
+fn result_of<'a>(answer: &'a Value, want: &str) -> Result<&'a [Value], ApiError> {
+    let data = &answer["data"];
+    match data["resultType"].as_str() {
+        Some(t) if t == want => {}
+        Some(t) => return Err(ApiError::Shape(format!("a {t}, not a {want}"))),
+        None => return Err(ApiError::Shape("no data.resultType".into())),
+    }
+    data["result"]
+        .as_array()
+        .map(Vec::as_slice)
+        .ok_or_else(|| ApiError::Shape("no data.result".into()))
+}
+
+/// An instant query's vector: `(labels, value)` per series (series without
+/// labels or with an unreadable value are left out).
+pub fn parse_vector(answer: &Value) -> Result<Vec<(Labels, f64)>, ApiError> {
+    Ok(result_of(answer, "vector")?
+        .iter()
+        .filter_map(|r| Some((labels_of(r)?, parse_value(r["value"].get(1)?)?)))
+        .collect())
+}
+
+/// A range query's matrix: `(labels, [(Unix ms, value)])` per series,
+/// oldest first as Prometheus sends them (unreadable points are left out).
+pub fn parse_matrix(answer: &Value) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, ApiError> {
+    Ok(result_of(answer, "matrix")?
+        .iter()
+        .filter_map(|r| {
+            let points = r["values"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| {
+                    let t = p.get(0)?.as_f64()? * 1000.0;
+                    // `as` saturates; a time outside ±2^53 ms is garbage.
+                    let t = (t.is_finite() && t.abs() < 9.0e15).then(|| t.round() as i64)?;
+                    Some((t, parse_value(p.get(1)?)?))
+                })
+                .collect();
+            Some((labels_of(r)?, points))
+        })
+        .collect())
+}
+
+async fn get_json(client: &ScrapeClient, url: &str) -> Result<Value, ScrapeError> {
+    let text = client.get_text(url).await?;
+    Ok(parse_answer(&text)?)
 }
 
 /// An instant query's vector: `(labels, value)` per series.
@@ -66,29 +178,9 @@ pub async fn query(
     client: &ScrapeClient,
     base: &str,
     promql: &str,
-) -> Result<Vec<(Vec<(String, String)>, f64)>, ScrapeError> {
+) -> Result<Vec<(Labels, f64)>, ScrapeError> {
     let v = get_json(client, &api_url(base, "query", &[("query", promql)])?).await?;
-    let result = v["data"]["result"]
-        .as_array()
-        .ok_or_else(|| garbage("no data.result"))?;
-    Ok(result
-        .iter()
-        .filter_map(|r| {
-            let labels = r["metric"]
-                .as_object()?
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect();
-            let value = r["value"].get(1)?.as_str()?;
-            let value = match value {
-                "NaN" => f64::NAN,
-                "+Inf" => f64::INFINITY,
-                "-Inf" => f64::NEG_INFINITY,
-                v => v.parse().ok()?,
-            };
-            Some((labels, value))
-        })
-        .collect())
+    Ok(parse_vector(&v)?)
 }
 
 fn get<'a>(labels: &'a [(String, String)], key: &str) -> &'a str {

@@ -15,6 +15,8 @@ use crate::model::RunnerSource;
 pub enum Reply {
     Text(String),
     Status(u16),
+    /// A status with a body.
+    StatusText(u16, String),
     /// Never answer.
     Hang,
 }
@@ -33,6 +35,7 @@ async fn serve_path(State(routes): State<Routes>, Path(p): Path<String>) -> Resp
     match r {
         Some(Reply::Text(t)) => t.into_response(),
         Some(Reply::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
+        Some(Reply::StatusText(s, t)) => (StatusCode::from_u16(s).unwrap(), t).into_response(),
         Some(Reply::Hang) => {
             std::future::pending::<()>().await;
             StatusCode::OK.into_response()
