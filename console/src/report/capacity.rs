@@ -35,7 +35,7 @@ use termgate::metrics as names;
 use super::build::rfc3339_ms;
 use super::model::{Capacity, CapacityPoint, RunnerCapacity};
 use super::Window;
-use crate::scrape::prometheus::{api_url, parse_answer, parse_matrix, ApiError, Labels};
+use crate::scrape::prometheus::{api_url, parse_answer, parse_matrix, ApiError, Labels, Matrix};
 
 /// The finest step asked for, in seconds (Prometheus' default scrape
 /// interval: a finer step repeats samples).
@@ -155,7 +155,8 @@ impl Grid {
 /// finest that keeps a series within [`MAX_QUERY_POINTS`], and at least
 /// [`MIN_STEP_S`].
 pub fn choose_step(span_s: u64) -> u64 {
-    span_s.div_ceil(MAX_QUERY_POINTS - 1).max(MIN_STEP_S)
+    // `span / step + 1 <= MAX` ⇔ `step > span / MAX`.
+    (span_s / MAX_QUERY_POINTS + 1).max(MIN_STEP_S)
 }
 
 /// What one range query reads.
@@ -192,11 +193,7 @@ impl Metric {
     }
 
     fn promql(self) -> String {
-        let by = format!(
-            "by ({}, {})",
-            INSTANCE,
-            names::label::RUNNER_NAME
-        );
+        let by = format!("by ({}, {})", INSTANCE, names::label::RUNNER_NAME);
         match self {
             Metric::Jobs => format!(
                 "sum {by} ({jobs}) or on ({inst}) (max by ({inst}) ({conc}) * 0)",
@@ -204,11 +201,7 @@ impl Metric {
                 inst = INSTANCE,
                 conc = names::CONCURRENT,
             ),
-            Metric::Concurrent => format!(
-                "max by ({}) ({})",
-                INSTANCE,
-                names::CONCURRENT
-            ),
+            Metric::Concurrent => format!("max by ({}) ({})", INSTANCE, names::CONCURRENT),
             m => format!("sum {by} ({})", m.name()),
         }
     }
@@ -250,12 +243,7 @@ fn label<'a>(labels: &'a Labels, key: &str) -> &'a str {
 /// Adds a query's series to their targets' tracks, summing the series of
 /// one target (several `runner_name`s). Points off the grid and values
 /// that are not finite are left out.
-fn fold(
-    targets: &mut BTreeMap<String, Tracks>,
-    metric: Metric,
-    matrix: &[(Labels, Vec<(i64, f64)>)],
-    grid: &Grid,
-) {
+fn fold(targets: &mut BTreeMap<String, Tracks>, metric: Metric, matrix: &Matrix, grid: &Grid) {
     for (labels, points) in matrix {
         let t = targets
             .entry(label(labels, INSTANCE).to_owned())
@@ -364,8 +352,13 @@ pub fn summarise(instance: String, t: &Tracks, grid: &Grid) -> RunnerCapacity {
         .or_else(|| highest(&t.concurrent).map(|(_, v)| v));
     RunnerCapacity {
         instance,
-        runner: (!t.runner_names.is_empty())
-            .then(|| t.runner_names.iter().cloned().collect::<Vec<_>>().join(", ")),
+        runner: (!t.runner_names.is_empty()).then(|| {
+            t.runner_names
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
         lowest_available: low.map(|(_, v)| v),
         lowest_available_at: low.map(|(i, _)| rfc3339_ms(grid.at_ms(i))),
         seconds_at_zero: zero_samples * grid.step_s,
@@ -404,11 +397,7 @@ impl<'a> Api<'a> {
     }
 
     /// `query_range` of `metric` over `grid`.
-    fn range(
-        &self,
-        metric: Metric,
-        grid: &Grid,
-    ) -> anyhow::Result<Vec<(Labels, Vec<(i64, f64)>)>> {
+    fn range(&self, metric: Metric, grid: &Grid) -> anyhow::Result<Matrix> {
         let fail = |what: String| {
             anyhow!(
                 "Prometheus at {}: query_range of {}: {what}",
@@ -438,15 +427,12 @@ impl<'a> Api<'a> {
         if left.is_zero() {
             return Err(timed_out());
         }
-        let resp = self
-            .http
-            .get(&url)
-            .timeout(left)
-            .send()
-            .map_err(|e| match crate::scrape::client::classify(e) {
+        let resp = self.http.get(&url).timeout(left).send().map_err(|e| {
+            match crate::scrape::client::classify(e) {
                 crate::scrape::ScrapeError::Timeout => timed_out(),
                 e => fail(e.to_string()),
-            })?;
+            }
+        })?;
         let status = resp.status();
         let mut body = Vec::new();
         let read = resp.take(MAX_BODY_BYTES + 1).read_to_end(&mut body);
@@ -458,10 +444,7 @@ impl<'a> Api<'a> {
             });
         }
         if body.len() as u64 > MAX_BODY_BYTES {
-            return Err(fail(format!(
-                "answer over {} MiB",
-                MAX_BODY_BYTES >> 20
-            )));
+            return Err(fail(format!("answer over {} MiB", MAX_BODY_BYTES >> 20)));
         }
         let text = String::from_utf8_lossy(&body);
         let answer = parse_answer(&text);
@@ -519,11 +502,14 @@ mod tests {
     fn the_step_keeps_within_prometheus_limit() {
         assert_eq!(choose_step(0), MIN_STEP_S);
         assert_eq!(choose_step(3600), MIN_STEP_S);
-        // A week: 604,800 s / 10,999 intervals.
+        // A week: 604,800 s in at most 10,999 intervals.
         assert_eq!(choose_step(7 * 24 * 3600), 55);
-        assert_eq!(choose_step(10_999 * 15), 15);
-        assert_eq!(choose_step(10_999 * 15 + 1), 16);
-        for span in [0, 1, 14, 15, 164_985, 164_986, 604_800, 2_419_200, 31_536_000] {
+        // 11,000 points at 15 s, then one second more.
+        assert_eq!(choose_step(10_999 * 15 + 14), 15);
+        assert_eq!(choose_step(11_000 * 15), 16);
+        for span in [
+            0, 1, 14, 15, 164_999, 165_000, 604_800, 2_419_200, 31_536_000,
+        ] {
             let step = choose_step(span);
             let points = span / step + 1;
             assert!(step >= MIN_STEP_S, "{span}: {step}");
@@ -636,7 +622,7 @@ mod tests {
     }
 
     /// A `query_range` answer: `(labels, [(unix s, value)])` per series.
-    fn matrix(series: &[(&str, &[(i64, &str)])]) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    fn matrix(series: &[(&str, &[(i64, &str)])]) -> Matrix {
         let result: Vec<serde_json::Value> = series
             .iter()
             .map(|(labels, points)| {
@@ -693,8 +679,14 @@ mod tests {
             &mut targets,
             Metric::Jobs,
             &matrix(&[
-                (r#"{"instance":"a:9252","runner_name":"r2"}"#, &[(t(1), "1")]),
-                (r#"{"instance":"a:9252","runner_name":"r1"}"#, &[(t(1), "2")]),
+                (
+                    r#"{"instance":"a:9252","runner_name":"r2"}"#,
+                    &[(t(1), "1")],
+                ),
+                (
+                    r#"{"instance":"a:9252","runner_name":"r1"}"#,
+                    &[(t(1), "2")],
+                ),
                 (r#"{"instance":"b:9252"}"#, &[(t(0), "0")]),
             ]),
             &g,
@@ -828,8 +820,13 @@ mod tests {
     #[test]
     fn not_an_http_url_is_refused_before_asking() {
         let now = (T0 + 60) * 1000;
-        let e = fetch_at("localhost:9090", window(T0 * 1000, now), Duration::from_secs(1), now)
-            .unwrap_err();
+        let e = fetch_at(
+            "localhost:9090",
+            window(T0 * 1000, now),
+            Duration::from_secs(1),
+            now,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "Prometheus at \"localhost:9090\": not an http:// or https:// URL"

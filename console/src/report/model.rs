@@ -294,24 +294,33 @@ pub struct Capacity {
 pub struct RunnerCapacity {
     /// The target's `instance` label (`host:port`).
     pub instance: String,
-    /// `runner_name` label of its session metrics, when it has one.
+    /// `runner_name` label(s) of its session metrics or `gitlab_runner_jobs`
+    /// series (comma-separated when one process runs several runners);
+    /// `None` when none has one (termgate's session metrics have none; its
+    /// job series have one while a job runs).
     pub runner: Option<String>,
     /// Lowest `gitlab_runner_session_terminals_available` and when.
     pub lowest_available: Option<f64>,
     pub lowest_available_at: Option<String>,
     /// Time with no terminal available (samples at 0 × step), and how many
-    /// separate stretches that was.
+    /// separate stretches that was (a stretch ends at a sample above 0 or
+    /// a missing one). 0 also when `lowest_available` is `None`.
     pub seconds_at_zero: u64,
     pub zero_stretches: u64,
     /// Highest `…_terminals_active` and when; the `gitlab_runner_concurrent`
-    /// configured then.
+    /// configured then (without session metrics: the highest in the
+    /// period).
     pub peak_active: Option<f64>,
     pub peak_active_at: Option<String>,
     pub concurrent: Option<f64>,
     /// Highest `…_websocket_connections` and highest `gitlab_runner_jobs`.
     pub peak_websocket_connections: Option<f64>,
     pub peak_jobs: Option<f64>,
-    /// For charts: at most 200 evenly spaced points over the period.
+    /// For charts: at most 200 evenly spaced points over the period (up to
+    /// now), each the worst case of the samples it stands for: the lowest
+    /// `available`, the highest `active`, `idle` and connections, `at` the
+    /// first sample's time. `null` where Prometheus had no sample; empty
+    /// when the target has no session metrics (upstream gitlab-runner).
     pub series: Vec<CapacityPoint>,
 }
 

@@ -55,6 +55,10 @@ pub(crate) fn api_url(
 /// A series' labels, `__name__` included.
 pub type Labels = Vec<(String, String)>;
 
+/// A range query's answer: per series, its labels and `(Unix ms, value)`
+/// points, oldest first.
+pub type Matrix = Vec<(Labels, Vec<(i64, f64)>)>;
+
 /// Why an HTTP API answer is not usable. The parsing below is shared by the
 /// console's instant queries and `termgate report`'s range queries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,7 +153,7 @@ pub fn parse_vector(answer: &Value) -> Result<Vec<(Labels, f64)>, ApiError> {
 
 /// A range query's matrix: `(labels, [(Unix ms, value)])` per series,
 /// oldest first as Prometheus sends them (unreadable points are left out).
-pub fn parse_matrix(answer: &Value) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, ApiError> {
+pub fn parse_matrix(answer: &Value) -> Result<Matrix, ApiError> {
     Ok(result_of(answer, "matrix")?
         .iter()
         .filter_map(|r| {
@@ -438,6 +442,62 @@ mod tests {
         assert!(s.starts_with("{__name__=~\""));
         assert!(s.contains("|gitlab_runner_jobs|") || s.contains("\"gitlab_runner_jobs|"));
         assert!(s.contains("process_cpu_seconds_total"));
+    }
+
+    #[test]
+    fn answers_that_are_not_results() {
+        assert_eq!(parse_answer("<html>"), Err(ApiError::NotJson));
+        assert_eq!(parse_answer("[1, 2]"), Err(ApiError::NotJson));
+        assert_eq!(parse_answer(""), Err(ApiError::NotJson));
+        assert_eq!(
+            parse_answer(r#"{"status":"error","errorType":"bad_data","error":"1:5: parse error"}"#),
+            Err(ApiError::Failed("bad_data: 1:5: parse error".into()))
+        );
+        assert_eq!(
+            parse_answer(r#"{"status":"error"}"#),
+            Err(ApiError::Failed(String::new()))
+        );
+        // As a table cell: short, "API error" when Prometheus said nothing.
+        assert_eq!(
+            ScrapeError::from(ApiError::Failed(String::new())).to_string(),
+            "garbage: API error"
+        );
+        let ok = |t: &str| parse_answer(t).unwrap();
+        let matrix = ok(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#);
+        assert_eq!(
+            parse_vector(&matrix),
+            Err(ApiError::Shape("a matrix, not a vector".into()))
+        );
+        assert_eq!(
+            parse_matrix(&ok(
+                r#"{"status":"success","data":{"resultType":"matrix"}}"#
+            )),
+            Err(ApiError::Shape("no data.result".into()))
+        );
+        assert_eq!(
+            parse_matrix(&ok(r#"{"status":"success"}"#)),
+            Err(ApiError::Shape("no data.resultType".into()))
+        );
+    }
+
+    #[test]
+    fn a_matrix_in_unix_ms_with_unreadable_points_left_out() {
+        let v = parse_answer(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+                {"metric":{"instance":"h:1"},"values":[[1700000000,"1"],[1700000015.5,"+Inf"],
+                    [1700000030,"x"],["t","1"],[1700000045,"NaN"]]},
+                {"values":[[1700000000,"1"]]}]}}"#,
+        )
+        .unwrap();
+        let m = parse_matrix(&v).unwrap();
+        assert_eq!(m.len(), 1, "a series without labels is left out");
+        assert_eq!(m[0].0, [("instance".to_string(), "h:1".to_string())]);
+        let pts = &m[0].1;
+        assert_eq!(pts.len(), 3);
+        assert_eq!(pts[0], (1_700_000_000_000, 1.0));
+        assert_eq!(pts[1], (1_700_000_015_500, f64::INFINITY));
+        assert_eq!(pts[2].0, 1_700_000_045_000);
+        assert!(pts[2].1.is_nan());
     }
 
     fn api(result: &str) -> String {
