@@ -65,19 +65,20 @@ pub fn fetch_at(
     now_ms: i64,
 ) -> anyhow::Result<Capacity> {
     let base = url.trim().trim_end_matches('/');
+    let shown = without_credentials(base);
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        bail!("Prometheus at {base:?}: not an http:// or https:// URL");
+        bail!("Prometheus at {shown:?}: not an http:// or https:// URL");
     }
     let grid = Grid::new(window, now_ms);
     let mut capacity = Capacity {
-        source: base.to_owned(),
+        source: shown.clone(),
         step_s: grid.step_s,
         runners: Vec::new(),
     };
     if grid.points == 0 {
         return Ok(capacity);
     }
-    let api = Api::new(base, timeout)?;
+    let api = Api::new(base, &shown, timeout)?;
     let mut targets: BTreeMap<String, Tracks> = BTreeMap::new();
     for metric in Metric::ALL {
         let matrix = api.range(metric, &grid)?;
@@ -88,6 +89,26 @@ pub fn fetch_at(
         .map(|(instance, t)| summarise(instance, &t, &grid))
         .collect();
     Ok(capacity)
+}
+
+/// `base` with any `user:password@` masked: the report is for sharing, and
+/// so are its errors.
+fn without_credentials(base: &str) -> String {
+    match reqwest::Url::parse(base) {
+        Ok(mut u) if ["http", "https"].contains(&u.scheme()) => {
+            if u.username().is_empty() && u.password().is_none() {
+                return base.to_owned();
+            }
+            let _ = u.set_username("***");
+            let _ = u.set_password(None);
+            u.as_str().trim_end_matches('/').to_owned()
+        }
+        // Not an http URL: anything before an `@` may be a password.
+        _ => match base.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => base.to_owned(),
+        },
+    }
 }
 
 /// The instants asked about: `start_s + i × step_s` for `i < points`.
@@ -376,21 +397,24 @@ pub fn summarise(instance: String, t: &Tracks, grid: &Grid) -> RunnerCapacity {
 struct Api<'a> {
     http: reqwest::blocking::Client,
     base: &'a str,
+    /// `base` as errors show it.
+    shown: &'a str,
     deadline: Instant,
     timeout: Duration,
 }
 
 impl<'a> Api<'a> {
-    fn new(base: &'a str, timeout: Duration) -> anyhow::Result<Api<'a>> {
+    fn new(base: &'a str, shown: &'a str, timeout: Duration) -> anyhow::Result<Api<'a>> {
         let http = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("termgate-console/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| anyhow!("Prometheus at {base}: HTTP client: {e}"))?;
+            .map_err(|e| anyhow!("Prometheus at {shown}: HTTP client: {e}"))?;
         Ok(Api {
             http,
             base,
+            shown,
             deadline: Instant::now() + timeout,
             timeout,
         })
@@ -401,7 +425,7 @@ impl<'a> Api<'a> {
         let fail = |what: String| {
             anyhow!(
                 "Prometheus at {}: query_range of {}: {what}",
-                self.base,
+                self.shown,
                 metric.name()
             )
         };
@@ -814,6 +838,27 @@ mod tests {
         assert_eq!(
             fetch_from(Some(Reply::Hang), Duration::from_millis(300)),
             "timeout (over 0.3 s)"
+        );
+    }
+
+    #[test]
+    fn credentials_are_not_shown() {
+        assert_eq!(
+            without_credentials("https://ops:s3cret@prom.example:9090/prefix"),
+            "https://***@prom.example:9090/prefix"
+        );
+        assert_eq!(without_credentials("http://prom:9090"), "http://prom:9090");
+        assert_eq!(without_credentials("ops:pw@prom:9090"), "***@prom:9090");
+        let port = test_server::free_port().port();
+        let now = (T0 + 60) * 1000;
+        let w = window(T0 * 1000, now);
+        let url = format!("http://ops:s3cret@127.0.0.1:{port}");
+        let e = fetch_at(&url, w, Duration::from_secs(2), now).unwrap_err();
+        let text = format!("{e:#}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(
+            text.starts_with(&format!("Prometheus at http://***@127.0.0.1:{port}: ")),
+            "{text}"
         );
     }
 
