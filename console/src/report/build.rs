@@ -555,7 +555,13 @@ fn summary(
     if let Some(c) = cap {
         let zero: Vec<&RunnerCapacity> =
             c.runners.iter().filter(|r| r.seconds_at_zero > 0).collect();
-        if zero.is_empty() {
+        let measured = c.runners.iter().any(|r| r.lowest_available.is_some());
+        if !measured {
+            out.push(
+                "Prometheus had no terminal metrics for the period (upstream gitlab-runner has none)."
+                    .to_owned(),
+            );
+        } else if zero.is_empty() {
             out.push("Terminals never ran out.".to_owned());
         } else {
             let stretches: u64 = zero.iter().map(|r| r.zero_stretches).sum();
