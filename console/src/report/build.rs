@@ -140,6 +140,15 @@ fn fmt_int(n: u64) -> String {
     out
 }
 
+/// "once", "twice", "3 times".
+fn times(n: u64) -> String {
+    match n {
+        1 => "once".to_owned(),
+        2 => "twice".to_owned(),
+        n => format!("{} times", fmt_int(n)),
+    }
+}
+
 fn fmt_duration(secs: u64) -> String {
     match secs {
         s if s < 120 => format!("{s} s"),
@@ -467,7 +476,8 @@ pub fn build(
 }
 
 /// The "state of things": a few sentences from the numbers, most important
-/// first.
+/// first. Without any record in the previous period there is nothing to
+/// compare with: the figures are given plain, and that is said once.
 fn summary(
     t: &Totals,
     e: &Errors,
@@ -475,13 +485,29 @@ fn summary(
     i: &Inputs,
     cap: Option<&Capacity>,
 ) -> Vec<String> {
+    let compare = [
+        t.errors,
+        t.warnings,
+        t.sessions,
+        t.rejections,
+        t.jobs,
+        t.starts,
+    ]
+    .iter()
+    .any(|p| p.previous > 0);
+    let phrase = |what: &str, p: Pair| {
+        if compare {
+            change_phrase(what, p)
+        } else if p.current == 0 {
+            format!("no {what}")
+        } else {
+            format!("{what}: {}", fmt_int(p.current))
+        }
+    };
     let mut out = Vec::new();
-    let mut first = vec![
-        change_phrase("errors", t.errors),
-        change_phrase("warnings", t.warnings),
-    ];
+    let mut first = vec![phrase("errors", t.errors), phrase("warnings", t.warnings)];
     let new: Vec<&Fingerprint> = e.top.iter().filter(|f| f.trend == Trend::New).collect();
-    if let Some(f) = new.first() {
+    if let (true, Some(f)) = (compare, new.first()) {
         let more = if new.len() > 1 {
             format!(" and {} more new", new.len() - 1)
         } else {
@@ -493,15 +519,18 @@ fn summary(
             fmt_int(f.count)
         ));
     }
-    out.push(capitalise(&first.join("; ")) + ".");
+    let mut head = capitalise(&first.join("; ")) + ".";
+    if !compare {
+        head.push_str(" The logs have no records of the previous period: nothing to compare with.");
+    }
+    out.push(head);
     if let Some(top) = e.top.first() {
-        out.push(format!(
-            "Most frequent: `{}` ({} times, {}).",
-            top.fingerprint.replace('`', "'"),
-            fmt_int(top.count),
-            match top.trend {
-                Trend::New => "new".to_owned(),
-                _ => change_phrase(
+        let trend = match top.trend {
+            _ if !compare => String::new(),
+            Trend::New => ", new".to_owned(),
+            _ => format!(
+                ", {}",
+                change_phrase(
                     "",
                     Pair {
                         current: top.count,
@@ -509,12 +538,16 @@ fn summary(
                     }
                 )
                 .trim()
-                .to_owned(),
-            }
+            ),
+        };
+        out.push(format!(
+            "Most frequent: `{}` ({}{trend}).",
+            top.fingerprint.replace('`', "'"),
+            times(top.count),
         ));
     }
     if s.events_seen {
-        let mut parts = vec![change_phrase("terminal sessions", t.sessions)];
+        let mut parts = vec![phrase("terminal sessions", t.sessions)];
         if let Some(p) = &s.peak_active {
             parts.push(format!("peak {} at once", p.count));
         }
@@ -533,7 +566,7 @@ fn summary(
         out.push(
             capitalise(&format!(
                 "{}; {} failed",
-                change_phrase("jobs", t.jobs),
+                phrase("jobs", t.jobs),
                 fmt_int(t.job_failures.current)
             )) + ".",
         );
@@ -548,8 +581,8 @@ fn summary(
             String::new()
         };
         out.push(format!(
-            "Runners started {} times{unclean}.",
-            fmt_int(t.starts.current)
+            "Runners started {}{unclean}.",
+            times(t.starts.current)
         ));
     }
     if let Some(c) = cap {
@@ -567,9 +600,8 @@ fn summary(
             let stretches: u64 = zero.iter().map(|r| r.zero_stretches).sum();
             let secs: u64 = zero.iter().map(|r| r.seconds_at_zero).sum();
             out.push(format!(
-                "Terminals ran out {} {}, {} in all.",
-                fmt_int(stretches),
-                if stretches == 1 { "time" } else { "times" },
+                "Terminals ran out {}, {} in all.",
+                times(stretches),
                 fmt_duration(secs)
             ));
         }
@@ -658,6 +690,69 @@ mod tests {
         assert_eq!(
             one_line(&"é".repeat(400)).chars().count(),
             EXAMPLE_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn summary_sentences() {
+        let p = |c, p| Pair {
+            current: c,
+            previous: p,
+        };
+        let t = Totals {
+            errors: p(1690, 1204),
+            warnings: p(10, 10),
+            ..Totals::default()
+        };
+        let fp = Fingerprint {
+            fingerprint: "Failed to find session by URL".into(),
+            level: "error".into(),
+            count: 312,
+            previous_count: 0,
+            trend: Trend::New,
+            first_seen: None,
+            last_seen: None,
+            runners: vec![],
+            per_day: vec![],
+            example: String::new(),
+        };
+        let e = Errors {
+            distinct: 1,
+            top: vec![fp],
+            not_shown: 0,
+            gone: vec![],
+        };
+        let cap = Capacity {
+            runners: vec![RunnerCapacity {
+                lowest_available: Some(0.0),
+                seconds_at_zero: 14 * 60,
+                zero_stretches: 2,
+                ..RunnerCapacity::default()
+            }],
+            ..Capacity::default()
+        };
+        let s = summary(&t, &e, &Sessions::default(), &Inputs::default(), Some(&cap));
+        assert_eq!(
+            s,
+            [
+                "Errors up 40% (1,204 → 1,690); warnings flat (10); new: `Failed to find session by URL` (312).",
+                "Most frequent: `Failed to find session by URL` (312 times, new).",
+                "Terminals ran out twice, 14 min in all.",
+            ]
+        );
+        // Nothing in the previous period: plain figures, said once.
+        let t = Totals {
+            errors: p(3, 0),
+            ..Totals::default()
+        };
+        let s = summary(&t, &e, &Sessions::default(), &Inputs::default(), None);
+        assert_eq!(
+            s[0],
+            "Errors: 3; no warnings. The logs have no records of the previous period: nothing to compare with."
+        );
+        assert_eq!(
+            s[1],
+            "Most frequent: `Failed to find session by URL` (312 times)."
         );
     }
 }
