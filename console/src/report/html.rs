@@ -225,6 +225,58 @@ fn runner_list(names: &[String]) -> String {
         .join(", ")
 }
 
+/// Up to this many runners, per-day tables have a column per runner;
+/// beyond, a row per runner and day (so they fit A4).
+const WIDE_RUNNERS: usize = 4;
+
+/// A count a day has for the fleet and for each runner.
+type Metric = (&'static str, fn(&DayCounts) -> u64);
+
+/// Days as rows with the fleet's figures, then each runner's in a column
+/// (`a / b` for two metrics); beyond [`WIDE_RUNNERS`], a row per runner
+/// and day instead.
+fn per_day_table(o: &mut String, r: &Report, metrics: &[Metric]) {
+    let names: Vec<&str> = metrics.iter().map(|m| m.0).collect();
+    let values =
+        |c: &DayCounts| -> Vec<String> { metrics.iter().map(|m| f::int((m.1)(c))).collect() };
+    let counts = |d: &Day, n: &str| d.runners.get(n).copied().unwrap_or_default();
+    let mut rows = Vec::new();
+    if r.runners.len() <= WIDE_RUNNERS {
+        let mut head = vec![h("Day (UTC)", D)];
+        head.extend(names.iter().map(|n| (format!("{n}, all runners"), R)));
+        let what = if names.len() > 1 {
+            format!(": {}", names.join(" / ").to_lowercase())
+        } else {
+            String::new()
+        };
+        head.extend(r.runners.iter().map(|n| (format!("{n}{what}"), R)));
+        for d in &r.days {
+            let mut row = vec![esc(&f::day_label(r, &d.date))];
+            row.extend(values(&d.total));
+            row.extend(r.runners.iter().map(|n| values(&counts(d, n)).join(" / ")));
+            rows.push(row);
+        }
+        table(o, &head, &rows);
+    } else {
+        let mut head = vec![h("Day (UTC)", D), h("Runner", L)];
+        head.extend(names.iter().map(|n| h(n, R)));
+        for d in &r.days {
+            let mut row = vec![
+                esc(&f::day_label(r, &d.date)),
+                "<strong>all runners</strong>".to_owned(),
+            ];
+            row.extend(values(&d.total));
+            rows.push(row);
+            for n in &r.runners {
+                let mut row = vec![String::new(), runner(n)];
+                row.extend(values(&counts(d, n)));
+                rows.push(row);
+            }
+        }
+        table(o, &head, &rows);
+    }
+}
+
 fn figure(o: &mut String, svg: &str, caption: &str) {
     put!(
         o,
@@ -370,6 +422,27 @@ mod tests {
         }
         assert!(!html.contains("<tbody>\n</tbody>"), "an empty table");
         assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn many_runners_get_a_row_each_per_day() {
+        let mut r = report();
+        r.runners = (1..=6).map(|i| format!("r<{i}>")).collect();
+        let mut day = Day {
+            date: "2026-11-23".into(),
+            ..Day::default()
+        };
+        for n in &r.runners {
+            day.runners.insert(n.clone(), DayCounts::default());
+        }
+        r.days = vec![day];
+        let html = render(&r);
+        assert!(html.contains("<strong>all runners</strong>"), "{html}");
+        assert!(
+            html.contains("<code class=\"nw\">r&lt;6&gt;</code>"),
+            "{html}"
+        );
+        assert!(!html.contains("r<6>"), "{html}");
     }
 
     #[test]

@@ -230,6 +230,51 @@ fn runner_list(names: &[String]) -> String {
     names.iter().map(|n| cell(n)).collect::<Vec<_>>().join(", ")
 }
 
+/// A count a day has for the fleet and for each runner.
+type Metric = (&'static str, fn(&DayCounts) -> u64);
+
+/// Days as rows with the fleet's figures, then each runner's in a column
+/// (`a / b` for two metrics); beyond [`WIDE_RUNNERS`], a row per runner
+/// and day instead, so the table still fits an issue's width.
+fn per_day_table(o: &mut String, r: &Report, metrics: &[Metric]) {
+    let names: Vec<&str> = metrics.iter().map(|m| m.0).collect();
+    let values =
+        |c: &DayCounts| -> Vec<String> { metrics.iter().map(|m| f::int((m.1)(c))).collect() };
+    let counts = |d: &Day, n: &str| d.runners.get(n).copied().unwrap_or_default();
+    let mut rows = Vec::new();
+    if r.runners.len() <= WIDE_RUNNERS {
+        let mut head = vec![h("Day (UTC)", L)];
+        head.extend(names.iter().map(|n| (format!("{n}, all runners"), R)));
+        let what = if names.len() > 1 {
+            format!(" {}", names.join(" / ").to_lowercase())
+        } else {
+            String::new()
+        };
+        head.extend(r.runners.iter().map(|n| (format!("{}{what}", cell(n)), R)));
+        for d in &r.days {
+            let mut row = vec![f::day_label(r, &d.date)];
+            row.extend(values(&d.total));
+            row.extend(r.runners.iter().map(|n| values(&counts(d, n)).join(" / ")));
+            rows.push(row);
+        }
+        table(o, &head, &rows);
+    } else {
+        let mut head = vec![h("Day (UTC)", L), h("Runner", L)];
+        head.extend(names.iter().map(|n| h(n, R)));
+        for d in &r.days {
+            let mut row = vec![f::day_label(r, &d.date), "**all runners**".to_owned()];
+            row.extend(values(&d.total));
+            rows.push(row);
+            for n in &r.runners {
+                let mut row = vec![String::new(), cell(n)];
+                row.extend(values(&counts(d, n)));
+                rows.push(row);
+            }
+        }
+        table(o, &head, &rows);
+    }
+}
+
 /// A ```` ```mermaid ```` bar-and-line chart over categories. The value
 /// axis starts at 0 (Mermaid would start it at the lowest value).
 fn mermaid_days(
@@ -494,6 +539,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn many_runners_get_a_row_each_per_day() {
+        let mut r = report();
+        r.runners = (1..=6).map(|i| format!("r{i}")).collect();
+        let mut day = Day {
+            date: "2026-11-23".into(),
+            ..Day::default()
+        };
+        for (i, n) in r.runners.iter().enumerate() {
+            let c = DayCounts {
+                errors: i as u64,
+                ..DayCounts::default()
+            };
+            day.runners.insert(n.clone(), c);
+        }
+        r.days = vec![day];
+        let md = render(&r);
+        assert!(
+            md.contains("| Day (UTC) | Runner | Errors | Warnings |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Mon 11-23 | **all runners** | 0 | 0 |"),
+            "{md}"
+        );
+        assert!(md.contains("|  | `r6` | 5 | 0 |"), "{md}");
     }
 
     #[test]

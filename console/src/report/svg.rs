@@ -169,6 +169,14 @@ pub fn bar_chart(c: &BarChart) -> String {
     let bar = group * 0.8 / per;
     let label_chars = max.to_string().len() + max.to_string().len() / 3;
     let labels_fit = bar >= 5.6 * label_chars as f64 + 2.0;
+    // Category labels that would overlap are thinned to every k-th.
+    let widest = c
+        .categories
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0) as f64;
+    let every = ((widest * 5.8 + 6.0) / group).ceil().max(1.0) as usize;
     for (i, cat) in c.categories.iter().enumerate() {
         let gx = LEFT + group * i as f64;
         for (s, series) in c.series.iter().enumerate() {
@@ -193,13 +201,15 @@ pub fn bar_chart(c: &BarChart) -> String {
                 );
             }
         }
-        put!(
-            o,
-            "<text x=\"{cx:.1}\" y=\"{ty}\" {FONT} font-size=\"10\" text-anchor=\"middle\" fill=\"#1f2328\">{l}</text>",
-            cx = gx + group / 2.0,
-            ty = H - BOTTOM + 14.0,
-            l = esc(cat)
-        );
+        if i % every == 0 {
+            put!(
+                o,
+                "<text x=\"{cx:.1}\" y=\"{ty}\" {FONT} font-size=\"10\" text-anchor=\"middle\" fill=\"#1f2328\">{l}</text>",
+                cx = gx + group / 2.0,
+                ty = H - BOTTOM + 14.0,
+                l = esc(cat)
+            );
+        }
     }
     x_title(&mut o, c.x_title);
     o.push_str("</svg>");
@@ -327,6 +337,29 @@ mod tests {
         assert!(svg.contains(">200<"), "the axis goes to 200");
         assert!(!svg.contains("Errors <per>"));
         assert_eq!(svg.matches("<rect ").count(), 1 + 2 + 4);
+    }
+
+    #[test]
+    fn crowded_category_labels_are_thinned() {
+        let categories: Vec<String> = (1..=31).map(|d| format!("Mon 12-{d:02}")).collect();
+        let svg = bar_chart(&BarChart {
+            title: "t",
+            x_title: "x",
+            y_title: "y",
+            categories,
+            series: vec![BarSeries {
+                name: "s",
+                colour: "#000000",
+                values: vec![1_234_567; 31],
+            }],
+        });
+        let shown = (1..=31)
+            .filter(|d| svg.contains(&format!(">Mon 12-{d:02}<")))
+            .count();
+        assert!((5..=16).contains(&shown), "{shown} labels");
+        assert!(svg.contains(">Mon 12-01<"));
+        // Seven-digit values do not fit over 31 narrow bars.
+        assert!(!svg.contains(">1,234,567<"));
     }
 
     #[test]

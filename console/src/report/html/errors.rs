@@ -41,33 +41,11 @@ pub(super) fn errors(o: &mut String, r: &Report) {
         }),
         &format!("Records per UTC day, all runners.{}", partial_note(r)),
     );
-    let mut head = vec![
-        h("Day (UTC)", D),
-        h("Errors, all runners", R),
-        h("Warnings, all runners", R),
-    ];
-    head.extend(
-        r.runners
-            .iter()
-            .map(|n| (format!("{n}: errors / warnings"), R)),
+    per_day_table(
+        o,
+        r,
+        &[("Errors", |c| c.errors), ("Warnings", |c| c.warnings)],
     );
-    let rows: Vec<Vec<String>> = r
-        .days
-        .iter()
-        .map(|d| {
-            let mut row = vec![
-                esc(&f::day_label(r, &d.date)),
-                f::int(d.total.errors),
-                f::int(d.total.warnings),
-            ];
-            row.extend(r.runners.iter().map(|n| {
-                let c = d.runners.get(n).copied().unwrap_or_default();
-                format!("{} / {}", f::int(c.errors), f::int(c.warnings))
-            }));
-            row
-        })
-        .collect();
-    table(o, &head, &rows);
     if r.inputs.untimed_records > 0 {
         note(
             o,

@@ -76,22 +76,7 @@ pub(super) fn sessions(o: &mut String, r: &Report) {
                 partial_note(r)
             ),
         );
-        let mut head = vec![h("Day (UTC)", D), h("All runners", R)];
-        head.extend(r.runners.iter().map(|n| (n.clone(), R)));
-        let rows: Vec<Vec<String>> = r
-            .days
-            .iter()
-            .map(|d| {
-                let mut row = vec![esc(&f::day_label(r, &d.date)), f::int(d.total.sessions)];
-                row.extend(
-                    r.runners
-                        .iter()
-                        .map(|n| f::int(d.runners.get(n).map_or(0, |c| c.sessions))),
-                );
-                row
-            })
-            .collect();
-        table(o, &head, &rows);
+        per_day_table(o, r, &[("Sessions started", |c| c.sessions)]);
     }
     o.push_str("</div>\n<div class=\"part\">\n<h3>Per runner, this period</h3>\n");
     if s.runners.is_empty() {
@@ -383,7 +368,7 @@ pub(super) fn capacity(o: &mut String, r: &Report) {
         h("Time with none available", R),
         h("Stretches at zero", R),
         h("Peak active (UTC)", L),
-        h("Concurrent", R),
+        h("Concurrent (configured)", R),
         h("Peak WebSocket connections", R),
         h("Peak jobs", R),
     ];

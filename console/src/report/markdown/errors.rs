@@ -21,61 +21,11 @@ pub(super) fn errors(o: &mut String, r: &Report) {
         out!(o);
         return;
     }
-    if r.runners.len() <= WIDE_RUNNERS {
-        let mut head = vec![
-            h("Day (UTC)", L),
-            h("Errors, all runners", R),
-            h("Warnings, all runners", R),
-        ];
-        head.extend(
-            r.runners
-                .iter()
-                .map(|n| (format!("{} errors / warnings", cell(n)), R)),
-        );
-        let rows: Vec<Vec<String>> = r
-            .days
-            .iter()
-            .map(|d| {
-                let mut row = vec![
-                    f::day_label(r, &d.date),
-                    f::int(d.total.errors),
-                    f::int(d.total.warnings),
-                ];
-                row.extend(r.runners.iter().map(|n| {
-                    let c = d.runners.get(n).copied().unwrap_or_default();
-                    format!("{} / {}", f::int(c.errors), f::int(c.warnings))
-                }));
-                row
-            })
-            .collect();
-        table(o, &head, &rows);
-    } else {
-        let head = [
-            h("Day (UTC)", L),
-            h("Runner", L),
-            h("Errors", R),
-            h("Warnings", R),
-        ];
-        let mut rows = Vec::new();
-        for d in &r.days {
-            rows.push(vec![
-                f::day_label(r, &d.date),
-                "**all runners**".to_owned(),
-                f::int(d.total.errors),
-                f::int(d.total.warnings),
-            ]);
-            for n in &r.runners {
-                let c = d.runners.get(n).copied().unwrap_or_default();
-                rows.push(vec![
-                    String::new(),
-                    cell(n),
-                    f::int(c.errors),
-                    f::int(c.warnings),
-                ]);
-            }
-        }
-        table(o, &head, &rows);
-    }
+    per_day_table(
+        o,
+        r,
+        &[("Errors", |c| c.errors), ("Warnings", |c| c.warnings)],
+    );
     if r.inputs.untimed_records > 0 {
         out!(
             o,

@@ -63,22 +63,7 @@ pub(super) fn sessions(o: &mut String, r: &Report) {
         out!(o, "No days in the period.");
         out!(o);
     } else {
-        let mut head = vec![h("Day (UTC)", L), h("All runners", R)];
-        head.extend(r.runners.iter().map(|n| (cell(n), R)));
-        let rows: Vec<Vec<String>> = r
-            .days
-            .iter()
-            .map(|d| {
-                let mut row = vec![f::day_label(r, &d.date), f::int(d.total.sessions)];
-                row.extend(
-                    r.runners
-                        .iter()
-                        .map(|n| f::int(d.runners.get(n).map_or(0, |c| c.sessions))),
-                );
-                row
-            })
-            .collect();
-        table(o, &head, &rows);
+        per_day_table(o, r, &[("Sessions started", |c| c.sessions)]);
     }
     out!(o, "### Per runner, this period");
     out!(o);
@@ -350,7 +335,7 @@ pub(super) fn capacity(o: &mut String, r: &Report) {
         h("Time with none available", R),
         h("Stretches at zero", R),
         h("Peak active (UTC)", L),
-        h("Concurrent", R),
+        h("Concurrent (configured)", R),
         h("Peak WebSocket connections", R),
         h("Peak jobs", R),
     ];
