@@ -11,6 +11,7 @@
 
 pub mod build;
 pub mod capacity;
+mod fmt;
 pub mod html;
 pub mod markdown;
 pub mod model;
