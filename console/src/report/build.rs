@@ -608,9 +608,17 @@ fn summary(
     }
     if i.unparsed_lines > 0 || !i.read_errors.is_empty() {
         out.push(format!(
-            "{} unparsed lines; {} files could not be read to the end.",
+            "{} unparsed {}; {} could not be read to the end.",
             fmt_int(i.unparsed_lines),
-            i.read_errors.len()
+            if i.unparsed_lines == 1 {
+                "line"
+            } else {
+                "lines"
+            },
+            match i.read_errors.len() {
+                1 => "1 file".to_owned(),
+                n => format!("{n} files"),
+            }
         ));
     }
     out

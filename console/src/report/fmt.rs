@@ -9,6 +9,11 @@ use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use super::model::{Pair, Period, Report};
 
 /// `1,234,567`.
+/// `1 file`, `2,048 files`.
+pub fn count_of(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", int(n), if n == 1 { one } else { many })
+}
+
 pub fn int(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
@@ -163,11 +168,15 @@ pub fn day_label(r: &Report, date: &str) -> String {
     };
     let mut s = format!("{} {}", d.weekday(), d.format("%m-%d"));
     let (from, to) = (parse(&r.period.from), parse(&r.period.to));
-    if let Some(f) = from.filter(|f| f.date_naive() == d && f.time() != chrono::NaiveTime::MIN) {
-        s.push_str(&format!(" (from {})", f.format("%H:%M")));
-    }
-    if let Some(t) = to.filter(|t| t.date_naive() == d && t.time() != chrono::NaiveTime::MIN) {
-        s.push_str(&format!(" (until {})", t.format("%H:%M")));
+    let from = from.filter(|f| f.date_naive() == d && f.time() != chrono::NaiveTime::MIN);
+    let to = to.filter(|t| t.date_naive() == d && t.time() != chrono::NaiveTime::MIN);
+    match (from, to) {
+        (Some(f), Some(t)) => {
+            s.push_str(&format!(" ({}–{})", f.format("%H:%M"), t.format("%H:%M")));
+        }
+        (Some(f), None) => s.push_str(&format!(" (from {})", f.format("%H:%M"))),
+        (None, Some(t)) => s.push_str(&format!(" (until {})", t.format("%H:%M"))),
+        (None, None) => {}
     }
     s
 }

@@ -541,8 +541,8 @@ pub(super) fn inputs(o: &mut String, r: &Report) {
     o.push_str("<section class=\"block\">\n<h2>Inputs</h2>\n<ul>\n");
     put!(
         o,
-        "<li>Read {} files ({} gzip-compressed): {} of log text, {} lines.</li>\n",
-        f::int(i.files),
+        "<li>Read {} ({} gzip-compressed): {} of log text, {} lines.</li>\n",
+        f::count_of(i.files, "file", "files"),
         f::int(i.gzip_files),
         esc(&f::bytes(i.bytes)),
         f::int(i.lines)

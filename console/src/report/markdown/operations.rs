@@ -488,8 +488,8 @@ pub(super) fn inputs(o: &mut String, r: &Report) {
     out!(o);
     out!(
         o,
-        "- Read {} files ({} gzip-compressed): {} of log text, {} lines.",
-        f::int(i.files),
+        "- Read {} ({} gzip-compressed): {} of log text, {} lines.",
+        f::count_of(i.files, "file", "files"),
         f::int(i.gzip_files),
         f::bytes(i.bytes),
         f::int(i.lines)
