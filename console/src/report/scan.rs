@@ -371,8 +371,8 @@ impl Agg {
             .zip(o.jobs.failure_reasons)
             .enumerate()
         {
-            for i in 0..3 {
-                self.jobs.results[p][i] += r[i];
+            for (x, y) in self.jobs.results[p].iter_mut().zip(r) {
+                *x += y;
             }
             add_map(&mut self.jobs.failure_reasons[p], fr);
         }
@@ -627,10 +627,9 @@ impl FileScan<'_> {
             Some((0, None))
         } else if let Some(rest) = m.strip_prefix(msg::JOB_FAILED_SYSTEM_PREFIX) {
             Some((2, Some(rest)))
-        } else if let Some(rest) = m.strip_prefix(msg::JOB_FAILED_PREFIX) {
-            Some((1, Some(rest)))
         } else {
-            None
+            m.strip_prefix(msg::JOB_FAILED_PREFIX)
+                .map(|rest| (1, Some(rest)))
         };
         if let Some((i, rest)) = job {
             a.jobs.results[p][i] += 1;
