@@ -41,7 +41,7 @@ impl BulkOptions {
             runners: 4,
             from: super::days_from_civil(2026, 11, 23) * 86_400,
             days: 7,
-            seed: 0xB0_1C_2026,
+            seed: 0xB01C_2026,
         }
     }
 }
@@ -145,17 +145,17 @@ struct RunnerOut {
 /// A file being written, plain or gzip.
 enum Sink {
     Plain(std::io::BufWriter<std::fs::File>),
-    Gz(flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>),
+    Gz(Box<flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>>),
 }
 
 impl Sink {
     fn open(path: &Path, gz: bool) -> std::io::Result<Sink> {
         let f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
         Ok(if gz {
-            Sink::Gz(flate2::write::GzEncoder::new(
+            Sink::Gz(Box::new(flate2::write::GzEncoder::new(
                 f,
                 flate2::Compression::new(6),
-            ))
+            )))
         } else {
             Sink::Plain(f)
         })
