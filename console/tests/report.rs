@@ -723,3 +723,43 @@ fn the_real_gitlab_runner_logs_give_a_sensible_report() {
     assert!(!r.sessions.events_seen);
     assert_eq!(r.totals.sessions.current, 0);
 }
+
+/// `--out` to something that is not a regular file (a FIFO here, as
+/// `/dev/null` or `/dev/stdout` would be) writes into it and leaves it be.
+#[test]
+fn out_to_a_fifo_writes_into_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = report(
+        &[
+            "--logs",
+            &format!("{}/gitlab-runner-real.jsonl", fixtures().display()),
+            "--from",
+            "2021-07-01",
+            "--to",
+            "2021-07-08",
+            "--format",
+            "json",
+            "--out",
+            &fifo.display().to_string(),
+        ]
+        .map(str::to_owned),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // First: a FIFO replaced by a file leaves the reader waiting forever.
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "{kind:?}");
+    let text = reader.join().unwrap();
+    let r: Report = serde_json::from_str(&text).unwrap();
+    assert_eq!(r.jobs.by_result[1].current, 1, "{text}");
+}
