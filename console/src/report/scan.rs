@@ -674,7 +674,12 @@ pub fn scan(
     threads: usize,
     progress: Progress,
 ) -> anyhow::Result<Scanned> {
-    let needles = AhoCorasick::new(NEEDLES)?;
+    // Leftmost-first: the same `is_match`, and the only kinds that get the
+    // SIMD (Teddy) prefilter; with the default kind half the time of a
+    // read went into the automaton.
+    let needles = AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(NEEDLES)?;
     let (day0, ndays) = days_of(&window);
     let mut order: Vec<(u64, usize)> = files
         .iter()
