@@ -83,9 +83,10 @@ where
 fn package_of(bin: &str) -> &str {
     match bin {
         "termgate" => "termgate-console",
-        "termgate-console-bench" | "termgate-render-bench" | "termgate-tally-bench" => {
-            "termgate-bench"
-        }
+        "termgate-console-bench"
+        | "termgate-render-bench"
+        | "termgate-tally-bench"
+        | "termgate-report-bench" => "termgate-bench",
         other => other,
     }
 }
