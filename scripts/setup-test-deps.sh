@@ -6,7 +6,10 @@
 # Docker executor's test image (built by scripts/build-test-image.sh when
 # Docker is reachable), iptables to cut a test client's packets on loopback
 # (the session server's dead-peer test), asciinema to play back the runner's
-# terminal recordings (`asciinema cat` must print what was recorded).
+# terminal recordings (`asciinema cat` must print what was recorded),
+# systemd-analyze (Debian's `systemd` package: there already where systemd is
+# the init; in a minimal container only the tool is used) to verify the
+# report's timer and service in assets/systemd.
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -16,6 +19,7 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v asciinema >/dev/null 2>&1 || need+=(asciinema)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2
