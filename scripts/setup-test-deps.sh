@@ -9,6 +9,9 @@
 # terminal recordings (`asciinema cat` must print what was recorded),
 # headless Chromium with a font to draw text in (Debian's `chromium` and
 # `fonts-dejavu-core`: the HTML report is rendered to a PNG and an A4 PDF).
+# systemd-analyze (Debian's `systemd` package: there already where systemd is
+# the init; in a minimal container only the tool is used) to verify the
+# report's timer and service in assets/systemd.
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -20,6 +23,7 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v asciinema >/dev/null 2>&1 || need+=(asciinema)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2

@@ -231,8 +231,20 @@ pub fn render(report: &model::Report, format: ReportFormat) -> anyhow::Result<St
 }
 
 /// Writes `path` through a temporary file beside it, so a reader (or a
-/// failed run) never sees half a report.
+/// failed run) never sees half a report. A path that exists and is not a
+/// regular file (`/dev/null`, a FIFO, `/dev/stdout`) is written in place:
+/// renaming over it would replace it with a file.
 fn write_atomically(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        f.write_all(data)
+            .and_then(|()| f.flush())
+            .with_context(|| format!("writing {}", path.display()))?;
+        return Ok(());
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -240,19 +240,25 @@ pub fn build(
         first: [Option<i64>; 2],
         last: [Option<i64>; 2],
         runners: Vec<String>,
+        /// Runners with occurrences in the previous period.
+        previous_runners: Vec<String>,
         example: String,
         example_at: Option<(usize, i64)>,
     }
-    let mut fps: HashMap<&str, Fp> = HashMap::new();
+    // Keyed by the fingerprint with secrets masked: a token the
+    // fingerprint kept (one without digits) is never shown, and
+    // fingerprints that differ only by one fall together.
+    let mut fps: HashMap<String, Fp> = HashMap::new();
     for (name, a) in &s.runners {
         for (k, f) in &a.fps {
-            let e = fps.entry(k.as_str()).or_insert_with(|| Fp {
+            let e = fps.entry(redact(k)).or_insert_with(|| Fp {
                 level: f.level,
                 count: [0; 2],
                 per_day: vec![0; ndays],
                 first: [None; 2],
                 last: [None; 2],
                 runners: Vec::new(),
+                previous_runners: Vec::new(),
                 example: String::new(),
                 example_at: None,
             });
@@ -268,8 +274,11 @@ pub fn build(
             for (x, y) in e.per_day.iter_mut().zip(&f.per_day) {
                 *x += y;
             }
-            if f.count[0] > 0 {
+            if f.count[0] > 0 && e.runners.last() != Some(name) {
                 e.runners.push(name.clone());
+            }
+            if f.count[1] > 0 && e.previous_runners.last() != Some(name) {
+                e.previous_runners.push(name.clone());
             }
             let better = match (f.example_at, e.example_at) {
                 (Some((np, nt)), Some((op, ot))) => np < op || (np == op && nt > ot),
@@ -302,7 +311,11 @@ pub fn build(
             },
             first_seen: f.first[p].map(rfc3339_ms),
             last_seen: f.last[p].map(rfc3339_ms),
-            runners: f.runners.clone(),
+            runners: if gone {
+                f.previous_runners.clone()
+            } else {
+                f.runners.clone()
+            },
             per_day: f.per_day.clone(),
             example: one_line(&redact(&f.example)),
         }
@@ -310,7 +323,7 @@ pub fn build(
     let mut current: Vec<(&str, &Fp)> = fps
         .iter()
         .filter(|(_, f)| f.count[0] > 0)
-        .map(|(k, f)| (*k, f))
+        .map(|(k, f)| (k.as_str(), f))
         .collect();
     current.sort_by(|a, b| b.1.count[0].cmp(&a.1.count[0]).then(a.0.cmp(b.0)));
     let distinct = current.len() as u64;
@@ -323,22 +336,13 @@ pub fn build(
     let mut gone: Vec<(&str, &Fp)> = fps
         .iter()
         .filter(|(_, f)| f.count[0] == 0 && f.count[1] > 0)
-        .map(|(k, f)| (*k, f))
+        .map(|(k, f)| (k.as_str(), f))
         .collect();
     gone.sort_by(|a, b| b.1.count[1].cmp(&a.1.count[1]).then(a.0.cmp(b.0)));
     let gone: Vec<Fingerprint> = gone
         .iter()
         .take(o.top)
-        .map(|(k, f)| {
-            let mut g = to_fp(k, f, true);
-            g.runners = s
-                .runners
-                .iter()
-                .filter(|(_, a)| a.fps.get(*k).is_some_and(|x| x.count[1] > 0))
-                .map(|(n, _)| n.clone())
-                .collect();
-            g
-        })
+        .map(|(k, f)| to_fp(k, f, true))
         .collect();
     // Sessions, jobs, lifecycle.
     let mut all = Agg::default();
@@ -426,6 +430,10 @@ pub fn build(
         })
         .collect();
     jobs.failure_reasons = reasons([&j.failure_reasons[0], &j.failure_reasons[1]]);
+    // A reason without `failure_reason` is a fingerprint of the message.
+    for r in &mut jobs.failure_reasons {
+        r.reason = redact(&r.reason);
+    }
     totals.errors = pair(all.errors);
     totals.warnings = pair(all.warnings);
     totals.sessions = sessions.started;

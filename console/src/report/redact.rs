@@ -90,12 +90,15 @@ pub fn redact(s: &str) -> String {
             if j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'-') {
                 continue;
             }
-            if b.get(j) == Some(&b'"') {
+            let quoted = b.get(j) == Some(&b'"');
+            if quoted {
                 j += 1;
             }
             let sep = match b.get(j) {
                 Some(b'=') => 1,
-                Some(b':') => 1,
+                // `token: v`, `"token":"v"`; not the user of a URL's user
+                // info (`https://gitlab-ci-token:v@host`, masked below).
+                Some(b':') if quoted || b.get(j + 1).is_none_or(|c| !is_value_char(*c)) => 1,
                 _ => continue,
             };
             j += sep;

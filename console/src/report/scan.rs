@@ -195,21 +195,38 @@ impl Concurrency {
     }
 
     /// Per period: the most terminals connected at once and the first
-    /// second (Unix ms) it was reached. When the deltas dip below zero
-    /// (the logs start while sessions are open), the deepest dip is taken
-    /// as the number open at the start.
+    /// second (Unix ms) it was reached; `None` when none was. Sessions
+    /// open across a period's start count from its first second (the
+    /// level in a second is the level after that second's changes). When
+    /// the deltas dip below zero (the logs start while sessions are open),
+    /// the deepest dip is taken as the number open at the start.
     pub fn peaks(&self, w: &Window) -> [Option<(u64, i64)>; 2] {
         let mut level = self.before;
         let mut min = level.min(0);
         let mut peaks: [Option<(i64, i64)>; 2] = [None, None];
+        let starts = [
+            (PeriodIx::Previous, w.prev_from),
+            (PeriodIx::Current, w.from),
+        ];
+        // Before the first change after a period's start: the level it
+        // carried in is its level from its start.
+        let carry = |peaks: &mut [Option<(i64, i64)>; 2], before: i64, level: i64| {
+            for (p, start) in starts {
+                let slot = &mut peaks[p as usize];
+                if start < before && slot.is_none() {
+                    *slot = Some((level, start));
+                }
+            }
+        };
         for (h, b) in &self.blocks {
             for (i, d) in b.iter().enumerate() {
                 if *d == 0 {
                     continue;
                 }
+                let t = w.prev_from + (h * 3600 + i as i64) * 1000;
+                carry(&mut peaks, t, level);
                 level += i64::from(*d);
                 min = min.min(level);
-                let t = w.prev_from + (h * 3600 + i as i64) * 1000;
                 if let Some(p) = w.place(t) {
                     let slot = &mut peaks[p as usize];
                     if slot.is_none_or(|(c, _)| level > c) {
@@ -218,7 +235,13 @@ impl Concurrency {
                 }
             }
         }
-        peaks.map(|p| p.map(|(c, t)| ((c - min).max(0) as u64, t)))
+        carry(&mut peaks, i64::MAX, level);
+        peaks.map(|p| {
+            p.and_then(|(c, t)| {
+                let n = (c - min).max(0) as u64;
+                (n > 0).then_some((n, t))
+            })
+        })
     }
 }
 
@@ -927,5 +950,54 @@ mod tests {
         assert_eq!(a.jobs.failure_reasons[0]["script_failure"], 1);
         assert_eq!(a.days[0].jobs, 2);
         assert_eq!(a.days[0].job_failures, 1);
+    }
+
+    const S: i64 = 1000;
+
+    fn window() -> Window {
+        Window {
+            prev_from: 0,
+            from: 1000 * S,
+            to: 2000 * S,
+        }
+    }
+
+    /// Sessions as (connect, disconnect) seconds.
+    fn conc(sessions: &[(i64, i64)]) -> Concurrency {
+        let w = window();
+        let mut c = Concurrency::default();
+        for (a, b) in sessions {
+            c.add(&w, a * S, 1);
+            c.add(&w, b * S, -1);
+        }
+        c
+    }
+
+    #[test]
+    fn peaks_count_sessions_open_across_the_start() {
+        let w = window();
+        // Three open at `from`, closing after it: 3 at `from`.
+        let c = conc(&[(900, 1010), (910, 1020), (920, 1030)]);
+        assert_eq!(c.peaks(&w)[0], Some((3, 1000 * S)));
+        assert_eq!(c.peaks(&w)[1], Some((3, 920 * S)));
+        // A higher level later wins; an equal one does not.
+        let c = conc(&[(900, 1010), (1500, 1600), (1550, 1560), (1555, 1556)]);
+        assert_eq!(c.peaks(&w)[0], Some((3, 1555 * S)));
+        let c = conc(&[(900, 1010), (1500, 1600)]);
+        assert_eq!(c.peaks(&w)[0], Some((1, 1000 * S)));
+        // A change in the start's own second: the level after it.
+        let c = conc(&[(900, 1000), (950, 1200)]);
+        assert_eq!(c.peaks(&w)[0], Some((1, 1000 * S)));
+        let c = conc(&[(900, 1200), (1000, 1100)]);
+        assert_eq!(c.peaks(&w)[0], Some((2, 1000 * S)));
+        // Nothing active in a period: no peak.
+        let c = conc(&[(100, 200)]);
+        assert_eq!(c.peaks(&w), [None, Some((1, 100 * S))]);
+        assert_eq!(Concurrency::default().peaks(&w), [None, None]);
+        // Sessions open before the logs begin (their disconnects only).
+        let mut c = Concurrency::default();
+        c.add(&w, 1100 * S, -1);
+        c.add(&w, 1200 * S, -1);
+        assert_eq!(c.peaks(&w)[0], Some((2, 1000 * S)));
     }
 }

@@ -261,3 +261,43 @@ fn relay_exits_with_its_parent_and_takes_its_shells() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The report bench on a small week: every row, the checks against the
+/// generator, the week reused by a second run.
+#[test]
+fn report_bench_small_week_prints_every_row_and_checks_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let week = dir.path().join("week");
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_termgate-report-bench"))
+            .args(["--gb", "0.004", "--dir"])
+            .arg(&week)
+            .output()
+            .expect("spawn termgate-report-bench");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "termgate-report-bench failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let first = run();
+    for needle in [
+        "writing the week into",
+        "4 runners, 12 files (8 gzip)",
+        "page cache: nothing dropped",
+        "termgate report --format json --out /dev/null",
+        "termgate report, --threads 1",
+        "grep -c '\"level\":\"error\"'",
+        "checked: the report's errors, warnings, bytes and lines",
+    ] {
+        assert!(first.contains(needle), "no {needle:?} in:\n{first}");
+    }
+    assert!(
+        first.contains("| sort | uniq -c") || first.contains("jq: NOT INSTALLED"),
+        "{first}"
+    );
+    let second = run();
+    assert!(second.contains("reusing the week in"), "{second}");
+}

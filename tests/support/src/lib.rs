@@ -7,12 +7,16 @@
 //!   `termgate-coordinator`, …) from the running test's target dir, built
 //!   once if missing, so `cargo test -p <one crate>` works alone;
 //! - [`procs`]: a coordinator and registered runners as real processes on
-//!   loopback, stopped when dropped.
+//!   loopback, stopped when dropped;
+//! - [`loggen`]: runner logs as termgate writes them (plain and
+//!   gzip-rotated), a week with the exact figures its report must show,
+//!   and a large week for the report's benchmark.
 //!
 //! Panics are the error handling: this crate is for tests (and the bench).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod loggen;
 pub mod procs;
 
 use std::future::Future;
@@ -79,9 +83,10 @@ where
 fn package_of(bin: &str) -> &str {
     match bin {
         "termgate" => "termgate-console",
-        "termgate-console-bench" | "termgate-render-bench" | "termgate-tally-bench" => {
-            "termgate-bench"
-        }
+        "termgate-console-bench"
+        | "termgate-render-bench"
+        | "termgate-tally-bench"
+        | "termgate-report-bench" => "termgate-bench",
         other => other,
     }
 }
