@@ -85,7 +85,9 @@ pub struct Inputs {
     /// Records without a timestamp (and none before them in their file):
     /// counted in the period's totals and fingerprints, in no day.
     pub untimed_records: u64,
-    /// Records before the previous period or at/after the period's end.
+    /// Records the report reads in full (warnings and above; session, job,
+    /// start and stop lines) that fall before the previous period or at/after
+    /// the period's end.
     pub outside_records: u64,
     /// Files that could not be read to the end: `path: error`.
     pub read_errors: Vec<String>,
