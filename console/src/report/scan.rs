@@ -155,12 +155,93 @@ pub struct SessionAgg {
     pub concurrency: Concurrency,
 }
 
-/// Connects (+1) and disconnects (−1) per second over both periods, in
-/// hour blocks allocated when used; what came before as one sum.
+/// Connects (+1) and disconnects (−1) over both periods, in hour blocks
+/// allocated when used; what came before as one sum. A block keeps each
+/// event to the millisecond (a session shorter than a second still counts)
+/// up to [`MAX_EXACT_EVENTS`], then folds into per-second net changes, so
+/// memory stays bounded by the period, not by the number of sessions.
 #[derive(Debug, Clone, Default)]
 pub struct Concurrency {
     pub before: i64,
-    pub blocks: BTreeMap<i64, Box<[i32]>>,
+    pub blocks: BTreeMap<i64, HourBlock>,
+}
+
+/// Events an hour keeps to the millisecond before folding into seconds.
+pub const MAX_EXACT_EVENTS: usize = 20_000;
+
+#[derive(Debug, Clone)]
+pub enum HourBlock {
+    /// `(ms into the hour, change)`, unsorted.
+    Exact(Vec<(u32, i32)>),
+    /// Net change per second of the hour.
+    Seconds(Box<[i32]>),
+}
+
+impl HourBlock {
+    fn add(&mut self, ms: u32, d: i32) {
+        match self {
+            HourBlock::Exact(v) => {
+                v.push((ms, d));
+                if v.len() > MAX_EXACT_EVENTS {
+                    self.fold();
+                }
+            }
+            HourBlock::Seconds(a) => {
+                if let Some(c) = a.get_mut((ms / 1000) as usize) {
+                    *c += d;
+                }
+            }
+        }
+    }
+
+    /// To per-second net changes.
+    fn fold(&mut self) {
+        if let HourBlock::Exact(v) = self {
+            let mut a = vec![0i32; 3600].into_boxed_slice();
+            for (ms, d) in v.iter() {
+                if let Some(c) = a.get_mut((ms / 1000) as usize) {
+                    *c += d;
+                }
+            }
+            *self = HourBlock::Seconds(a);
+        }
+    }
+
+    fn merge(&mut self, o: HourBlock) {
+        match (&mut *self, o) {
+            (HourBlock::Exact(a), HourBlock::Exact(b)) => {
+                a.extend(b);
+                if a.len() > MAX_EXACT_EVENTS {
+                    self.fold();
+                }
+            }
+            (_, mut b) => {
+                self.fold();
+                b.fold();
+                if let (HourBlock::Seconds(a), HourBlock::Seconds(b)) = (self, b) {
+                    a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x += y);
+                }
+            }
+        }
+    }
+
+    /// The changes in time order, `(ms into the hour, change)`; at the
+    /// same millisecond, disconnects first (no peak is made up).
+    fn ordered(&self) -> Vec<(u32, i32)> {
+        match self {
+            HourBlock::Exact(v) => {
+                let mut v = v.clone();
+                v.sort_unstable();
+                v
+            }
+            HourBlock::Seconds(a) => a
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| **d != 0)
+                .map(|(i, d)| (i as u32 * 1000, *d))
+                .collect(),
+        }
+    }
 }
 
 impl Concurrency {
@@ -172,21 +253,19 @@ impl Concurrency {
         if t >= w.to {
             return;
         }
-        let s = (t - w.prev_from) / 1000;
-        let block = self
-            .blocks
-            .entry(s / 3600)
-            .or_insert_with(|| vec![0; 3600].into_boxed_slice());
-        if let Some(c) = block.get_mut((s % 3600) as usize) {
-            *c += d;
-        }
+        let off = t - w.prev_from;
+        let ms = u32::try_from(off % 3_600_000).unwrap_or(0);
+        self.blocks
+            .entry(off / 3_600_000)
+            .or_insert_with(|| HourBlock::Exact(Vec::new()))
+            .add(ms, d);
     }
 
     fn merge(&mut self, o: Concurrency) {
         self.before += o.before;
         for (k, v) in o.blocks {
             match self.blocks.get_mut(&k) {
-                Some(b) => b.iter_mut().zip(v.iter()).for_each(|(a, x)| *a += x),
+                Some(b) => b.merge(v),
                 None => {
                     self.blocks.insert(k, v);
                 }
@@ -219,13 +298,10 @@ impl Concurrency {
             }
         };
         for (h, b) in &self.blocks {
-            for (i, d) in b.iter().enumerate() {
-                if *d == 0 {
-                    continue;
-                }
-                let t = w.prev_from + (h * 3600 + i as i64) * 1000;
+            for (ms, d) in b.ordered() {
+                let t = w.prev_from + h * 3_600_000 + i64::from(ms);
                 carry(&mut peaks, t, level);
-                level += i64::from(*d);
+                level += i64::from(d);
                 min = min.min(level);
                 if let Some(p) = w.place(t) {
                     let slot = &mut peaks[p as usize];
@@ -999,5 +1075,33 @@ mod tests {
         c.add(&w, 1100 * S, -1);
         c.add(&w, 1200 * S, -1);
         assert_eq!(c.peaks(&w)[0], Some((2, 1000 * S)));
+    }
+
+    #[test]
+    fn a_session_shorter_than_a_second_counts_and_busy_hours_fold() {
+        let w = window();
+        let mut c = Concurrency::default();
+        c.add(&w, 1500 * S + 100, 1);
+        c.add(&w, 1500 * S + 600, -1);
+        assert_eq!(c.peaks(&w)[0], Some((1, 1500 * S + 100)));
+        // Past MAX_EXACT_EVENTS an hour folds into seconds: the net change
+        // per second stays, so a longer overlap is still seen.
+        let mut busy = Concurrency::default();
+        for i in 0..(MAX_EXACT_EVENTS as i64 / 2 + 10) {
+            busy.add(&w, 1100 * S + (i % 998), 1);
+            busy.add(&w, 1100 * S + (i % 998) + 1, -1);
+        }
+        busy.add(&w, 1200 * S, 1);
+        busy.add(&w, 1201 * S, 1);
+        busy.add(&w, 1300 * S, -1);
+        assert!(busy
+            .blocks
+            .values()
+            .any(|b| matches!(b, HourBlock::Seconds(_))));
+        assert_eq!(busy.peaks(&w)[0], Some((2, 1201 * S)));
+        // Merging an exact hour into a folded one folds it too.
+        let mut m = busy.clone();
+        m.merge(c);
+        assert_eq!(m.peaks(&w)[0], Some((2, 1201 * S)));
     }
 }
