@@ -218,10 +218,47 @@ pub fn expand_each(
     Ok((files, unmatched))
 }
 
+/// Days the Markdown and HTML reports list one by one; a longer period
+/// lists only the days with something in them (JSON keeps every day).
+pub const MAX_DAYS_LISTED: usize = 62;
+
+/// What the Markdown and HTML writers lay out: `r`, with the empty days of
+/// a period longer than [`MAX_DAYS_LISTED`] left out (of `days` and of each
+/// fingerprint's `per_day`); the writers say how many.
+pub fn for_reading(r: &model::Report) -> std::borrow::Cow<'_, model::Report> {
+    if r.days.len() <= MAX_DAYS_LISTED {
+        return std::borrow::Cow::Borrowed(r);
+    }
+    let keep: Vec<bool> = r
+        .days
+        .iter()
+        .map(|d| d.total != model::DayCounts::default())
+        .collect();
+    let pick = |v: &[u64]| -> Vec<u64> {
+        v.iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(x, _)| *x)
+            .collect()
+    };
+    let mut v = r.clone();
+    v.days = r
+        .days
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(d, _)| d.clone())
+        .collect();
+    for f in v.errors.top.iter_mut().chain(v.errors.gone.iter_mut()) {
+        f.per_day = pick(&f.per_day);
+    }
+    std::borrow::Cow::Owned(v)
+}
+
 pub fn render(report: &model::Report, format: ReportFormat) -> anyhow::Result<String> {
     Ok(match format {
-        ReportFormat::Md => markdown::render(report),
-        ReportFormat::Html => html::render(report),
+        ReportFormat::Md => markdown::render(&for_reading(report)),
+        ReportFormat::Html => html::render(&for_reading(report)),
         ReportFormat::Json => {
             let mut s = serde_json::to_string_pretty(report)?;
             s.push('\n');
@@ -383,5 +420,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{e:#}").contains("nope.toml"), "{e:#}");
+    }
+
+    #[test]
+    fn a_long_period_lists_only_days_with_something() {
+        let mut r: model::Report = serde_json::from_str(include_str!(
+            "../../tests/fixtures/report/sample-report.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            for_reading(&r).days.len(),
+            r.days.len(),
+            "a week stays whole"
+        );
+        let busy = r.days.len();
+        let from = chrono::NaiveDate::parse_from_str(&r.days[0].date, "%Y-%m-%d").unwrap();
+        for i in 0..100 {
+            r.days.push(model::Day {
+                date: (from + chrono::Duration::days(busy as i64 + i)).to_string(),
+                ..model::Day::default()
+            });
+        }
+        for f in r.errors.top.iter_mut() {
+            f.per_day.resize(r.days.len(), 0);
+        }
+        r.period.to = format!(
+            "{}T00:00:00Z",
+            from + chrono::Duration::days(busy as i64 + 100)
+        );
+        let v = for_reading(&r);
+        assert!(v.days.len() <= busy && !v.days.is_empty());
+        assert!(v.errors.top.iter().all(|f| f.per_day.len() == v.days.len()));
+        let md = render(&r, ReportFormat::Md).unwrap();
+        assert!(
+            md.contains("days with no warning, error, session or job are left out"),
+            "{md}"
+        );
+        let json: model::Report =
+            serde_json::from_str(&render(&r, ReportFormat::Json).unwrap()).unwrap();
+        assert_eq!(json.days.len(), r.days.len(), "JSON keeps every day");
     }
 }

@@ -236,7 +236,8 @@ pub fn build(
     struct Fp {
         level: crate::model::Level,
         count: [u64; 2],
-        per_day: Vec<u64>,
+        /// Sparse `(day, count)`: dense only for the fingerprints shown.
+        per_day: BTreeMap<u32, u64>,
         first: [Option<i64>; 2],
         last: [Option<i64>; 2],
         runners: Vec<String>,
@@ -254,7 +255,7 @@ pub fn build(
             let e = fps.entry(redact(k)).or_insert_with(|| Fp {
                 level: f.level,
                 count: [0; 2],
-                per_day: vec![0; ndays],
+                per_day: BTreeMap::new(),
                 first: [None; 2],
                 last: [None; 2],
                 runners: Vec::new(),
@@ -271,8 +272,8 @@ pub fn build(
                 };
                 e.last[p] = e.last[p].max(f.last[p]);
             }
-            for (x, y) in e.per_day.iter_mut().zip(&f.per_day) {
-                *x += y;
+            for (d, n) in &f.per_day {
+                *e.per_day.entry(*d).or_default() += n;
             }
             if f.count[0] > 0 && e.runners.last() != Some(name) {
                 e.runners.push(name.clone());
@@ -316,7 +317,15 @@ pub fn build(
             } else {
                 f.runners.clone()
             },
-            per_day: f.per_day.clone(),
+            per_day: {
+                let mut v = vec![0; ndays];
+                for (d, n) in &f.per_day {
+                    if let Some(x) = v.get_mut(*d as usize) {
+                        *x += n;
+                    }
+                }
+                v
+            },
             example: one_line(&redact(&f.example)),
         }
     };

@@ -166,7 +166,11 @@ pub fn day_label(r: &Report, date: &str) -> String {
     let Ok(d) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
         return date.to_owned();
     };
-    let mut s = format!("{} {}", d.weekday(), d.format("%m-%d"));
+    let mut s = if spans_years(r) {
+        format!("{} {}", d.weekday(), d.format("%Y-%m-%d"))
+    } else {
+        format!("{} {}", d.weekday(), d.format("%m-%d"))
+    };
     let (from, to) = (parse(&r.period.from), parse(&r.period.to));
     let from = from.filter(|f| f.date_naive() == d && f.time() != chrono::NaiveTime::MIN);
     let to = to.filter(|t| t.date_naive() == d && t.time() != chrono::NaiveTime::MIN);
@@ -181,12 +185,37 @@ pub fn day_label(r: &Report, date: &str) -> String {
     s
 }
 
-/// A day as a short chart label: `Mon 11-23`.
-pub fn day_short(date: &str) -> String {
+/// A day as a short chart label: `Mon 11-23`; `2025-11-23` when the
+/// period spans more than one calendar year.
+pub fn day_short(r: &Report, date: &str) -> String {
     match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+        Ok(d) if spans_years(r) => d.format("%Y-%m-%d").to_string(),
         Ok(d) => format!("{} {}", d.weekday(), d.format("%m-%d")),
         Err(_) => date.to_owned(),
     }
+}
+
+/// Whether the period's first and last day are in different years.
+pub fn spans_years(r: &Report) -> bool {
+    use chrono::Datelike;
+    match (parse(&r.period.from), parse(&r.period.to)) {
+        (Some(f), Some(t)) => f.year() != (t - chrono::Duration::milliseconds(1)).year(),
+        _ => false,
+    }
+}
+
+/// Days of the period not in [`Report::days`] (the Markdown and HTML
+/// views leave out empty days of a long period: see `report::view`).
+pub fn days_left_out(r: &Report) -> u64 {
+    let (Some(f), Some(t)) = (parse(&r.period.from), parse(&r.period.to)) else {
+        return 0;
+    };
+    let first = f.date_naive();
+    let last = (t - chrono::Duration::milliseconds(1)).date_naive();
+    let all = (last - first).num_days() + 1;
+    u64::try_from(all)
+        .unwrap_or(0)
+        .saturating_sub(r.days.len() as u64)
 }
 
 /// Whether the first or last day is only partly in the period.
@@ -336,7 +365,18 @@ mod tests {
         assert_eq!(time_long("2026-11-23T09:00:04Z"), "2026-11-23 09:00:04 UTC");
         assert_eq!(time_long("not a time"), "not a time");
         assert_eq!(time_short("2026-11-23T09:00:59Z"), "11-23 09:00");
-        assert_eq!(day_short("2026-11-23"), "Mon 11-23");
+        let mut r: Report = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/report/sample-report.json"
+        ))
+        .unwrap();
+        assert_eq!(day_short(&r, "2026-11-23"), "Mon 11-23");
+        assert_eq!(days_left_out(&r), 0);
+        r.period.from = "2025-12-30T00:00:00Z".into();
+        r.period.to = "2026-01-02T00:00:00Z".into();
+        assert_eq!(day_short(&r, "2025-12-31"), "2025-12-31");
+        assert!(day_label(&r, "2025-12-31").starts_with("Wed 2025-12-31"));
+        r.days.truncate(1);
+        assert_eq!(days_left_out(&r), 2);
     }
 
     #[test]

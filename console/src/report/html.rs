@@ -286,7 +286,7 @@ fn figure(o: &mut String, svg: &str, caption: &str) {
 }
 
 fn day_labels(r: &Report) -> Vec<String> {
-    r.days.iter().map(|d| f::day_short(&d.date)).collect()
+    r.days.iter().map(|d| f::day_short(r, &d.date)).collect()
 }
 
 fn partial_note(r: &Report) -> &'static str {

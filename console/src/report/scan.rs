@@ -131,7 +131,9 @@ pub struct FpAgg {
     pub level: Level,
     pub count: [u64; 2],
     /// Current-period occurrences per day.
-    pub per_day: Vec<u64>,
+    /// `(day, count)`, days in the order first seen: sparse, so a long
+    /// period costs only the days a fingerprint occurs on.
+    pub per_day: Vec<(u32, u64)>,
     pub first: [Option<i64>; 2],
     pub last: [Option<i64>; 2],
     /// The latest raw line (of the current period when there is one), and
@@ -429,11 +431,8 @@ impl Agg {
                         e.first[p] = min_opt(e.first[p], f.first[p]);
                         e.last[p] = max_opt(e.last[p], f.last[p]);
                     }
-                    if e.per_day.len() < f.per_day.len() {
-                        e.per_day.resize(f.per_day.len(), 0);
-                    }
-                    for (a, b) in e.per_day.iter_mut().zip(&f.per_day) {
-                        *a += b;
+                    for (d, n) in f.per_day {
+                        bump_day(&mut e.per_day, d, n);
                     }
                     if better_example(f.example_at, e.example_at) {
                         e.example = f.example;
@@ -481,6 +480,15 @@ impl Agg {
         let room = MAX_LIFECYCLE.saturating_sub(self.lifecycle.len());
         self.lifecycle.extend(o.lifecycle.into_iter().take(room));
         self.untimed_starts += o.untimed_starts;
+    }
+}
+
+/// Adds `n` to day `d` of a sparse per-day list. Lines come in time order,
+/// so the day is nearly always the last one: searched from the end.
+fn bump_day(v: &mut Vec<(u32, u64)>, d: u32, n: u64) {
+    match v.iter_mut().rev().find(|(x, _)| *x == d) {
+        Some((_, c)) => *c += n,
+        None => v.push((d, n)),
     }
 }
 
@@ -651,11 +659,10 @@ impl FileScan<'_> {
         if !self.agg.fps.contains_key(&fp) && self.agg.fps.len() >= MAX_ENTRIES {
             fp = OTHER.to_owned();
         }
-        let ndays = self.ndays;
         let e = self.agg.fps.entry(fp).or_insert_with(|| FpAgg {
             level: rec.level,
             count: [0; 2],
-            per_day: vec![0; ndays],
+            per_day: Vec::new(),
             first: [None; 2],
             last: [None; 2],
             example: String::new(),
@@ -663,8 +670,8 @@ impl FileScan<'_> {
         });
         e.level = e.level.max(rec.level);
         e.count[p] += 1;
-        if let Some(c) = day.and_then(|d| e.per_day.get_mut(d)) {
-            *c += 1;
+        if let Some(d) = day.and_then(|d| u32::try_from(d).ok()) {
+            bump_day(&mut e.per_day, d, 1);
         }
         e.first[p] = min_opt(e.first[p], t);
         e.last[p] = max_opt(e.last[p], t);
@@ -1016,7 +1023,7 @@ mod tests {
         assert_eq!(a.untimed, 0);
         let c = &a.fps["container N not found"];
         assert_eq!(c.count, [1, 1]);
-        assert_eq!(c.per_day, vec![1]);
+        assert_eq!(c.per_day, vec![(0, 1)]);
         assert_eq!(a.errors, [1, 1]);
         // slow, the untimed warning, the rejection, the failed job.
         assert_eq!(a.warnings, [4, 0]);

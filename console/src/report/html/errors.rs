@@ -14,6 +14,16 @@ pub(super) fn errors(o: &mut String, r: &Report) {
         ],
     );
     o.push_str("<div class=\"part\">\n<h3>Per day (UTC)</h3>\n");
+    let left_out = f::days_left_out(r);
+    if left_out > 0 {
+        p(
+            o,
+            &format!(
+                "A long period: the {} days with no warning, error, session or job are left out here and below.",
+                f::int(left_out)
+            ),
+        );
+    }
     if r.days.is_empty() {
         p(o, "No days in the period.");
         o.push_str("</div>\n</section>\n");

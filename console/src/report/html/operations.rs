@@ -434,7 +434,7 @@ pub(super) fn midnight_ticks(r: &Report) -> Vec<(f64, String)> {
         }
         out.push((
             (t - from).num_seconds() as f64 / 3600.0,
-            f::day_short(&day.to_string()),
+            f::day_short(r, &day.to_string()),
         ));
         day += Duration::days(1);
     }

@@ -16,6 +16,15 @@ pub(super) fn errors(o: &mut String, r: &Report) {
     );
     out!(o, "### Per day (UTC)");
     out!(o);
+    let left_out = f::days_left_out(r);
+    if left_out > 0 {
+        out!(
+            o,
+            "A long period: the {} days with no warning, error, session or job are left out here and below.",
+            f::int(left_out)
+        );
+        out!(o);
+    }
     if r.days.is_empty() {
         out!(o, "No days in the period.");
         out!(o);
@@ -34,7 +43,7 @@ pub(super) fn errors(o: &mut String, r: &Report) {
         );
         out!(o);
     }
-    let labels: Vec<String> = r.days.iter().map(|d| f::day_short(&d.date)).collect();
+    let labels: Vec<String> = r.days.iter().map(|d| f::day_short(r, &d.date)).collect();
     let errors: Vec<u64> = r.days.iter().map(|d| d.total.errors).collect();
     let warnings: Vec<u64> = r.days.iter().map(|d| d.total.warnings).collect();
     mermaid_days(
