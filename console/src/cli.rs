@@ -204,7 +204,7 @@ pub struct ReportArgs {
     /// console.toml's runners (-c).
     #[arg(long = "logs", value_name = "GLOB", num_args = 1..)]
     pub logs: Vec<String>,
-    /// The period: this long up to now (e.g. 24h, 7d).
+    /// The period: this long up to now (e.g. 24h, 7d) [default: 7d, or --from/--to].
     #[arg(long, value_parser = parse_duration, conflicts_with_all = ["from", "to"])]
     pub since: Option<Duration>,
     /// The period's start (RFC 3339 or YYYY-MM-DD, UTC) [with --to].
