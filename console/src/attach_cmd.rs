@@ -14,8 +14,8 @@ use crate::operator_client::OperatorEndpoint;
 
 /// console.toml (the token is there).
 pub fn load_config(args: &AttachArgs) -> Result<ConsoleConfig> {
-    ConsoleConfig::load(&args.config.path)
-        .with_context(|| format!("loading {}", args.config.path.display()))
+    // The error names the file.
+    Ok(ConsoleConfig::load(&args.config.path)?)
 }
 
 /// Ask for the reason of a join or shell on `out`, read it from `input`;

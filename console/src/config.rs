@@ -35,10 +35,12 @@ use crate::scrape::options::{PollOptions, DEFAULT_CONCURRENCY, DEFAULT_INTERVAL,
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading {path}: {source}")]
+    /// The OS error is part of the message, not a separate source, so a
+    /// chain printed with `{:#}` names it once.
+    #[error("reading {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Syntax or schema error; `message` carries toml's line and column.
     #[error("{path}: {message}")]
@@ -164,9 +166,9 @@ fn de_detach_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DetachKey>, D
 impl ConsoleConfig {
     /// Read and validate a file.
     pub fn load(path: &Path) -> Result<ConsoleConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         ConsoleConfig::parse(&text, &path.display().to_string())
     }

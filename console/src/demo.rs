@@ -462,6 +462,11 @@ fn print_jobs(jobs: &[JobView]) {
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
+    if !args.headless {
+        crate::tui::require_terminal(
+            "without one, `termgate demo --headless` prints the Fleet screen instead",
+        )?;
+    }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // Closing the terminal (SIGHUP), `kill` (SIGTERM) or SIGINT stop the
     // demo as `q` does: everything it started is stopped on the way out.

@@ -101,9 +101,8 @@ pub struct Plan {
 
 pub fn plan(args: &ReportArgs, now: SystemTime) -> anyhow::Result<Plan> {
     let cfg = match &args.config {
-        Some(p) => {
-            Some(ConsoleConfig::load(p).with_context(|| format!("reading {}", p.display()))?)
-        }
+        // The error names the file.
+        Some(p) => Some(ConsoleConfig::load(p)?),
         None => None,
     };
     let mut logs = args.logs.clone();

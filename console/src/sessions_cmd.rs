@@ -31,8 +31,8 @@ struct Output<'a> {
 }
 
 pub fn run(args: SessionsArgs) -> anyhow::Result<()> {
-    let cfg = ConsoleConfig::load(&args.config.path)
-        .with_context(|| format!("loading {}", args.config.path.display()))?;
+    // The error names the file.
+    let cfg = ConsoleConfig::load(&args.config.path)?;
     let entries: Vec<&RunnerEntry> = match &args.runner {
         Some(name) => vec![cfg.runner(name, &args.config.path)?],
         None => cfg

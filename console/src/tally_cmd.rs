@@ -55,6 +55,13 @@ pub fn expand_files(logs: &[String]) -> anyhow::Result<Vec<LogFile>> {
             });
         }
         if n == 0 {
+            if Path::new(pattern).is_dir() {
+                let hint = Path::new(pattern).join("*.log");
+                bail!(
+                    "{pattern:?} is a directory: give the files as a glob, e.g. --logs '{}'",
+                    hint.display()
+                );
+            }
             bail!("no log file matches {pattern:?}");
         }
     }
@@ -220,6 +227,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("a.log"), "x\n").unwrap();
         let g = d.path().join("*.log").to_string_lossy().into_owned();
+        let e = expand(&[d.path().to_string_lossy().into_owned()]).unwrap_err();
+        assert!(
+            e.to_string().contains("is a directory") && e.to_string().contains("*.log"),
+            "{e}"
+        );
         let files = expand(&[g.clone(), g]).unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].0, "a");

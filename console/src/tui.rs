@@ -24,6 +24,18 @@ use crate::model::Snapshot;
 use crate::panic_hook::PanicRestore;
 use crate::ui::widgets::Theme;
 
+/// An error unless stdin and stdout are both terminals (a TUI needs one):
+/// says what to run instead rather than failing in raw mode.
+pub fn require_terminal(instead: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    if io::stdin().is_terminal() && io::stdout().is_terminal() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "this is a full-screen program and needs a terminal (stdin and stdout); {instead}"
+    )
+}
+
 /// Owns the terminal while the TUI runs. Dropping it (also on an error
 /// path) leaves the alternate screen and raw mode; a panic does the same
 /// before the panic message is printed.

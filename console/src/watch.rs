@@ -19,7 +19,8 @@ use crate::scrape::sessions::SessionTarget;
 pub fn load_config(args: &WatchArgs) -> Result<Option<ConsoleConfig>> {
     args.config
         .as_ref()
-        .map(|p| ConsoleConfig::load(p).with_context(|| format!("loading {}", p.display())))
+        // The error names the file.
+        .map(|p| ConsoleConfig::load(p).map_err(anyhow::Error::from))
         .transpose()
 }
 
@@ -89,6 +90,9 @@ pub fn run(args: WatchArgs, cfg: Option<&ConsoleConfig>) -> Result<()> {
             "no runners to watch: give --runner NAME=URL, --config console.toml (see assets/console.example.toml) or --prometheus URL; try `termgate demo`"
         );
     }
+    crate::tui::require_terminal(
+        "for a one-shot view use `termgate tally`, `termgate sessions` or `termgate report`",
+    )?;
     let access = crate::access::for_sources(&sources, cfg, false);
     let detach = cfg.and_then(|c| c.detach_key).unwrap_or_default();
     let attacher = Attacher::new(crate::access::endpoints(&access), detach);
