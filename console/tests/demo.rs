@@ -98,6 +98,12 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
         log.contains("Can exit now!"),
         "runner stopped cleanly: {log}"
     );
+    // Log fields are values, never Rust's debug text (`peer=Some(…)`).
+    let coord = std::fs::read_to_string(dir.path().join("coordinator.log")).unwrap();
+    assert!(coord.contains("Terminal: started proxying"), "{coord}");
+    for (name, text) in [("runner.log", &log), ("coordinator.log", &coord)] {
+        assert!(!text.contains("Some("), "{name}: {text}");
+    }
     assert_console_log_started(dir.path());
 }
 

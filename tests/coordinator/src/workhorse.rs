@@ -134,10 +134,12 @@ pub async fn terminal_ws(
         );
     };
     let peer = peer.map(|Extension(ConnectInfo(a))| a);
+    // For the log: the address, or `unknown` (never Rust's `Some(…)`).
+    let peer_text = peer.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let upstream = match dial(&session, forwarded_for(&headers, peer).as_deref()).await {
         Ok(u) => u,
         Err(e) => {
-            tracing::warn!(job = id, peer = ?peer, error = %e, "Terminal: connecting to server failed");
+            tracing::warn!(job = id, peer = %peer_text, error = %e, "Terminal: connecting to server failed");
             return error(e.status(), &e);
         }
     };
@@ -150,14 +152,14 @@ pub async fn terminal_ws(
             tracing::warn!(job = id, error = %e, "Terminal: upgrading client to websocket failed");
         })
         .on_upgrade(move |client| async move {
-            tracing::info!(job = id, peer = ?peer, subprotocol = protocol, "Terminal: started proxying");
+            tracing::info!(job = id, peer = %peer_text, subprotocol = protocol, "Terminal: started proxying");
             let end = proxy(client, upstream, protocol, ping).await;
             match &end {
                 End::Error(e) => {
-                    tracing::warn!(job = id, peer = ?peer, error = %e, "Terminal: error proxying")
+                    tracing::warn!(job = id, peer = %peer_text, error = %e, "Terminal: error proxying")
                 }
                 _ => {
-                    tracing::info!(job = id, peer = ?peer, reason = %end, "Terminal: finished proxying")
+                    tracing::info!(job = id, peer = %peer_text, reason = %end, "Terminal: finished proxying")
                 }
             }
         })
