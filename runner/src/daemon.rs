@@ -51,11 +51,14 @@ impl Daemon {
     /// Config, logging, the open-files limit and the config metrics. Nothing
     /// starts half-configured: a bad config stops here.
     async fn start(args: &RunArgs, log: &LogSettings) -> Result<Daemon> {
+        // `-c` is relative to where the command was started, as the user
+        // typed it: resolved before `-d` changes directory.
+        let path = std::path::absolute(args.config.path())
+            .with_context(|| format!("resolving {}", args.config.path().display()))?;
         if let Some(dir) = &args.working_directory {
             std::env::set_current_dir(dir)
                 .with_context(|| format!("changing to working directory {}", dir.display()))?;
         }
-        let path = args.config.path();
         let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
         for r in &loaded.config.runners {
             crate::logging::redact(r.token.expose());

@@ -386,3 +386,24 @@ fn tokens_never_appear_in_logs() {
     let trace = String::from_utf8_lossy(&coord.trace(id)).to_string();
     assert!(!trace.contains(&job_token), "job token in trace");
 }
+
+/// `run -c config.toml -d DIR`: `-c` is relative to where the command was
+/// started (issue 19), not to `-d`: the runner starts and runs a job there.
+#[test]
+fn a_relative_config_is_found_before_changing_to_the_working_directory() {
+    let coord = Coord::start(None);
+    let setup = runner(&coord, "relative");
+    let workdir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(termgate_test_support::procs::runner_bin());
+    cmd.current_dir(setup.dir.path());
+    let mut r = RunnerProc::start_cmd(
+        &mut cmd,
+        std::path::Path::new("config.toml"),
+        workdir.path(),
+    );
+    let id = coord.enqueue(job("rel", &["echo ok"]));
+    let done = coord.wait_finished(id, Duration::from_secs(60));
+    assert_eq!(done["state"], "success", "{done}");
+    r.signal(Signal::SIGTERM);
+    r.wait_exit(Duration::from_secs(30));
+}
