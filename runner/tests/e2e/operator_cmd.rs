@@ -109,6 +109,11 @@ fn operator_add_list_remove() {
         report.contains("operators_file is set but operator_listen_address is not"),
         "{report}"
     );
+    // A shell runner: no Docker check ran, so none is said to have passed.
+    assert!(
+        report.contains("No Docker runners configured") && !report.contains("all checks passed"),
+        "{report}"
+    );
 }
 
 #[test]
