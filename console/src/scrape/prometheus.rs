@@ -304,8 +304,9 @@ fn names(targets: &[Target]) -> Vec<String> {
 }
 
 /// Poll `base` every interval until `shutdown`, like [`super::poller::spawn`].
-/// If Prometheus itself fails, every known runner shows it as the reason and
-/// the server is retried with backoff.
+/// If Prometheus itself fails, every known runner shows it as the reason (or,
+/// before it ever answered, one row named `prometheus` does) and the server
+/// is retried with backoff.
 pub fn spawn(
     base: String,
     opts: PollOptions,
@@ -387,10 +388,27 @@ async fn run(
                 next = started + interval;
             }
             Err(e) => {
+                let first = !matches!(server, Link::Backoff { .. });
                 let delay = server.failed(now, &opts.backoff).max(interval);
                 let reason = format!("prometheus: {e}");
-                tracing::debug!(%reason, "prometheus query failed");
+                if first {
+                    tracing::warn!(%reason, url = %base, "prometheus query failed");
+                }
                 tx.send_modify(|states| {
+                    // Before Prometheus ever answered there is no runner to
+                    // carry the reason: a row for the server itself says it
+                    // (not "0 runners"), replaced by the targets once it
+                    // answers.
+                    if states.is_empty() {
+                        let src = RunnerSource {
+                            name: "prometheus".into(),
+                            metrics_url: base.clone(),
+                            session_url: None,
+                            logs: Vec::new(),
+                        };
+                        states.push(RunnerState::new(src, at));
+                        keys = vec![(String::new(), base.clone())];
+                    }
                     for st in states.iter_mut() {
                         st.health = Health::Down {
                             reason: reason.clone(),
@@ -607,5 +625,39 @@ mod tests {
         let port = test_server::free_port();
         let e = fetch(&c, &format!("http://{port}")).await.unwrap_err();
         assert_eq!(e.to_string(), "refused");
+    }
+
+    /// Issue 19: an unreachable Prometheus is a row on the Fleet screen with
+    /// the reason, not "0 runners".
+    #[tokio::test]
+    async fn an_unreachable_prometheus_is_shown_as_a_down_row() {
+        let port = test_server::free_port();
+        let base = format!("http://{port}");
+        let stop = CancellationToken::new();
+        let opts = PollOptions {
+            interval: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let mut rx = spawn(base.clone(), opts, stop.clone());
+        let v = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                rx.changed().await.unwrap();
+                let v = rx.borrow_and_update().clone();
+                if !v.is_empty() {
+                    break v;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].source.name, "prometheus");
+        assert_eq!(v[0].source.metrics_url, base);
+        assert!(
+            matches!(&v[0].health, Health::Down { reason, .. } if reason == "prometheus: refused"),
+            "{:?}",
+            v[0].health
+        );
+        stop.cancel();
     }
 }
