@@ -124,6 +124,22 @@ impl ScrapeClient {
 }
 
 /// A reqwest error (async or blocking) as a short reason.
+/// The reason shown when an https metrics URL has an untrusted certificate:
+/// most likely the runner's session server, not its metrics.
+pub const SESSION_SERVER_HINT: &str = "untrusted TLS certificate: a session server URL? metrics are on the runner's listen_address (http)";
+
+/// Every message of `e`'s source chain, lowercase.
+fn chain_text(e: &reqwest::Error) -> String {
+    let mut out = String::new();
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        out.push_str(&s.to_string().to_ascii_lowercase());
+        out.push('\n');
+        src = s.source();
+    }
+    out
+}
+
 pub(crate) fn classify(e: reqwest::Error) -> ScrapeError {
     if e.is_timeout() {
         return ScrapeError::Timeout;
@@ -146,6 +162,12 @@ pub(crate) fn classify(e: reqwest::Error) -> ScrapeError {
     let lower = text.to_ascii_lowercase();
     let short = if lower.contains("dns") || lower.contains("resolve") {
         "unresolved".to_string()
+    } else if chain_text(&e).contains("certificate")
+        && e.url().is_some_and(|u| u.scheme() == "https")
+    {
+        // The runner's session server is the https endpoint with a
+        // self-signed certificate; its metrics are plain http.
+        SESSION_SERVER_HINT.to_string()
     } else if lower.contains("certificate") || lower.contains("tls") {
         "TLS error".to_string()
     } else if e.is_connect() {

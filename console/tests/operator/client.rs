@@ -205,3 +205,20 @@ async fn fetch_fingerprint_reads_the_leaf() {
     let e = fetch_fingerprint("http://127.0.0.1:1").await.unwrap_err();
     assert!(matches!(e, OperatorError::BadUrl { .. }), "{e:?}");
 }
+
+/// Issue 19: the session server's https URL given as a metrics URL says so.
+#[tokio::test]
+async fn a_session_server_url_as_metrics_url_says_so() {
+    let s = server::start().await;
+    let c = termgate_console::scrape::ScrapeClient::new(std::time::Duration::from_secs(5)).unwrap();
+    let e = c
+        .scrape(&format!("https://{}/metrics", s.addr))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, termgate_console::scrape::client::SESSION_SERVER_HINT);
+    assert!(
+        e.contains("session server") && e.contains("listen_address"),
+        "{e}"
+    );
+}
