@@ -435,6 +435,20 @@ fn the_readme_walkthrough_works_as_written() {
     );
     drop(shell);
 
+    // The runner's commands that only look, pointed at the example config,
+    // leave assets/ as it was (`verify` too, but it would dial the example's
+    // gitlab.example.com: its system id is a unit test in the runner).
+    let runner = workspace_bin("termgate-runner");
+    for cmd in [&["doctor"][..], &["list"], &["operator", "list"]] {
+        let out = Command::new(&runner)
+            .args(cmd)
+            .args(["-c", "assets/config.example.toml"])
+            .current_dir(&clone)
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some(), "termgate-runner {cmd:?}");
+    }
+
     // What the walkthrough wrote is ignored, nothing tracked changed, and
     // nothing at all appeared in assets/.
     let status = git_status(&clone, &["--porcelain"]);
