@@ -129,6 +129,8 @@ fn fresh_copy(to: &Path) {
             "user.name=walkthrough",
             "-c",
             "user.email=walkthrough@localhost",
+            "-c",
+            "commit.gpgsign=false",
             "commit",
             "-q",
             "--no-verify",
