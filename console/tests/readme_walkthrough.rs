@@ -229,10 +229,18 @@ impl Shell {
 
 impl Drop for Shell {
     fn drop(&mut self) {
+        use nix::sys::signal::{killpg, Signal};
         drop(self.stdin.take());
+        // SIGTERM first: a runner stopped that way aborts its jobs (their
+        // own process groups); what is left after a grace gets SIGKILL.
         let pg = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::killpg(pg, nix::sys::signal::Signal::SIGKILL);
+        let _ = killpg(pg, Signal::SIGTERM);
         let _ = self.child.wait();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while killpg(pg, None).is_ok() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = killpg(pg, Signal::SIGKILL);
     }
 }
 
@@ -417,9 +425,13 @@ fn the_readme_walkthrough_works_as_written() {
     )
     .unwrap();
     let tmux = Tmux::start(&format!("bash {}", script.display()));
-    tmux.wait("the terminal's banner", |s| {
-        s.contains("[termgate] terminal ws://") && s.contains("Ctrl-] to detach")
+    let screen = tmux.wait("the terminal's banner", |s| {
+        s.contains("Ctrl-] to detach") || s.contains("[step 5 exit")
     });
+    assert!(
+        screen.contains("[termgate] terminal ws://") && !screen.contains("[step 5 exit"),
+        "{screen}"
+    );
     tmux.keys(true, "echo readme-$((6*7)) $CI_JOB_ID");
     tmux.keys(false, "Enter");
     tmux.wait("the command's output", |s| s.contains("readme-42 4"));
