@@ -11,7 +11,9 @@
 # `fonts-dejavu-core`: the HTML report is rendered to a PNG and an A4 PDF).
 # systemd-analyze (Debian's `systemd` package: there already where systemd is
 # the init; in a minimal container only the tool is used) to verify the
-# report's timer and service in assets/systemd.
+# report's timer and service in assets/systemd. jq, curl and git: the README's
+# walkthrough uses jq and curl (console/tests/readme_walkthrough.rs runs it in
+# a git copy of the tracked files).
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -24,6 +26,9 @@ command -v asciinema >/dev/null 2>&1 || need+=(asciinema)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v git >/dev/null 2>&1 || need+=(git)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2

@@ -51,6 +51,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Observe, join or open a shell in a live job's terminal (operator API).
     Attach(AttachArgs),
+    /// A terminal into a job through GitLab Workhorse's terminal.ws, as a
+    /// user's browser connects (e.g. the local coordinator's
+    /// ws://127.0.0.1:8080/admin/jobs/4/terminal.ws).
+    Terminal(TerminalArgs),
     /// Tally errors (warnings and above) in runner log files by fingerprint.
     Tally(TallyArgs),
     /// The weekly report: errors, terminal usage, jobs, restarts and
@@ -160,6 +164,16 @@ pub struct AttachArgs {
     pub insecure: bool,
     /// The key that ends the attach, e.g. ctrl-] or ctrl-q [default:
     /// console.toml's detach_key, else ctrl-]].
+    #[arg(long, value_name = "KEY")]
+    pub detach_key: Option<DetachKey>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TerminalArgs {
+    /// The job's terminal.ws URL (ws:// or wss://), spoken as
+    /// terminal.gitlab.com.
+    pub url: String,
+    /// The key that ends the terminal, e.g. ctrl-] or ctrl-q [default: ctrl-]].
     #[arg(long, value_name = "KEY")]
     pub detach_key: Option<DetachKey>,
 }

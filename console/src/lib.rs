@@ -26,6 +26,7 @@ pub mod scrape;
 pub mod session_text;
 pub mod sessions_cmd;
 pub mod tally_cmd;
+pub mod terminal_cmd;
 pub mod text;
 pub mod trust_cmd;
 pub mod tui;
@@ -66,6 +67,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = attach_cmd::load_config(&args)?;
             start_log(&cli.log, cfg.log_file.as_deref(), "attach");
             attach_cmd::run(args, &cfg)
+        }
+        Some(Command::Terminal(args)) => {
+            start_log(&cli.log, None, "terminal");
+            terminal_cmd::run(args)
         }
         Some(Command::Demo(args)) => {
             start_log(&cli.log, None, "demo");

@@ -29,19 +29,36 @@ pub fn generate() -> String {
     format!("r_{r}")
 }
 
-/// Read the ID next to `config_path`, creating it when missing.
-pub fn load_or_create(config_path: &Path) -> Result<String> {
-    let dir = config_path
+/// The directory `config.toml` is in (`.` for a bare file name).
+fn config_dir(config_path: &Path) -> &Path {
+    config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let path = dir.join(FILE_NAME);
-    if let Ok(s) = std::fs::read_to_string(&path) {
-        let s = s.trim();
-        if valid(s) {
-            return Ok(s.to_string());
-        }
+        .unwrap_or(Path::new("."))
+}
+
+/// The ID stored next to `config_path`, if there is a valid one.
+fn read(config_path: &Path) -> Option<String> {
+    let s = std::fs::read_to_string(config_dir(config_path).join(FILE_NAME)).ok()?;
+    let s = s.trim();
+    valid(s).then(|| s.to_string())
+}
+
+/// The ID stored next to `config_path`, else a generated one that is not
+/// written: for commands that only look (`verify`), so that pointing them
+/// at a config they do not own (e.g. `assets/config.example.toml`) leaves
+/// its directory as it was.
+pub fn load_or_generate(config_path: &Path) -> String {
+    read(config_path).unwrap_or_else(generate)
+}
+
+/// Read the ID next to `config_path`, creating it when missing.
+pub fn load_or_create(config_path: &Path) -> Result<String> {
+    if let Some(id) = read(config_path) {
+        return Ok(id);
     }
+    let dir = config_dir(config_path);
+    let path = dir.join(FILE_NAME);
     let id = generate();
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(&path, format!("{id}\n"))
@@ -66,5 +83,15 @@ mod tests {
         let a = load_or_create(&cfg).unwrap();
         assert!(valid(&a), "{a}");
         assert_eq!(load_or_create(&cfg).unwrap(), a);
+        assert_eq!(load_or_generate(&cfg), a);
+    }
+
+    #[test]
+    fn looking_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        let id = load_or_generate(&cfg);
+        assert!(valid(&id), "{id}");
+        assert!(!dir.path().join(FILE_NAME).exists());
     }
 }
