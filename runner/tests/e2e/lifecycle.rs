@@ -407,3 +407,26 @@ fn a_relative_config_is_found_before_changing_to_the_working_directory() {
     r.signal(Signal::SIGTERM);
     r.wait_exit(Duration::from_secs(30));
 }
+
+/// A forceful shutdown ends within `shutdown_timeout` even when the
+/// coordinator is gone and the aborted job's final update keeps failing
+/// (found by the README walkthrough: issue 19).
+#[test]
+fn sigterm_with_the_coordinator_gone_exits_within_shutdown_timeout() {
+    let mut coord = Coord::start(None);
+    let setup = runner(&coord, "coordinator-gone");
+    setup.set_global("shutdown_timeout = 4");
+    let mut r = setup.start();
+    let id = coord.enqueue(job("long", &["sleep 300"]));
+    coord.wait_state(id, &["running"], Duration::from_secs(30));
+    coord.kill();
+    let t0 = std::time::Instant::now();
+    r.signal(Signal::SIGTERM);
+    let status = r.wait_exit(Duration::from_secs(15));
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "exited after {:?} with shutdown_timeout = 4: {status:?}\n{}",
+        t0.elapsed(),
+        r.log_text()
+    );
+}
