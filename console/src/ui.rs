@@ -207,6 +207,41 @@ mod tests {
         );
     }
 
+    /// At 80×24, on every screen and its help overlay, no boxed title is
+    /// cut by its border (the Runner screen's `observ┐`) and the header
+    /// keeps its clock.
+    #[test]
+    fn titles_fit_at_80x24_on_every_screen() {
+        let mut snap = fixed_snapshot();
+        // Longer breakdowns than the fixture's: a third connection role.
+        for r in &mut snap.runners {
+            if let Some(l) = r.latest.as_mut().filter(|l| !l.ws_connections.is_empty()) {
+                l.ws_connections.insert("interactive".into(), 3.0);
+            }
+        }
+        for screen in Screen::ALL {
+            for help in [false, true] {
+                let mut app = fixed_app(Theme::MONO);
+                app.screen = screen;
+                app.runner = Some("prm-5".into());
+                app.help = help;
+                let (term, _) = draw(&app, &snap, 80, 24);
+                let text = format!("{}", term.backend());
+                let first = text.lines().next().unwrap_or_default();
+                assert!(first.contains("14:02:31 UTC"), "{screen:?}: {first}");
+                for line in text.lines().filter(|l| l.contains('┌')) {
+                    for (i, _) in line.match_indices('┐') {
+                        let before = line[..i].chars().last().unwrap_or(' ');
+                        assert!(
+                            matches!(before, '─' | ' ' | '…'),
+                            "{screen:?} (help {help}): a title cut by the border: {line}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn colour_theme_uses_basic_colours_only() {
         let snap = fixed_snapshot();

@@ -12,7 +12,7 @@ use ratatui::Frame;
 
 use crate::app::App;
 use crate::model::{Health, RunnerState, Series, Snapshot};
-use crate::text::{age_at, bytes, num, uptime};
+use crate::text::{age_at, bytes, num, truncate, uptime};
 use crate::ui::widgets::Theme;
 
 const HOUR: f64 = 3600.0;
@@ -20,10 +20,15 @@ const HOUR: f64 = 3600.0;
 pub fn render(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: SystemTime) {
     let t = app.theme;
     let Some(r) = app.current_runner(snap) else {
-        frame.render_widget(
-            Paragraph::new(Span::styled(" no runner to show", t.dim())),
-            area,
-        );
+        let why = if app.fleet.filter.is_empty() {
+            " no runner to show".to_string()
+        } else {
+            format!(
+                " no runner matches {:?}  (Esc on the Fleet clears the filter)",
+                app.fleet.filter
+            )
+        };
+        frame.render_widget(Paragraph::new(Span::styled(why, t.dim())), area);
         return;
     };
     let info = info_lines(r, t, now);
@@ -97,17 +102,58 @@ fn info_lines(r: &RunnerState, t: Theme, now: SystemTime) -> Vec<Line<'static>> 
 struct Spec {
     title: &'static str,
     series: Vec<(Series, &'static str, Option<f64>)>,
-    detail: String,
+    /// The breakdown's pieces (`running 200`), dropped from the end when
+    /// the title does not fit.
+    detail: Vec<String>,
     fmt: fn(Option<f64>) -> String,
     /// What to say when the runner exports none of it.
     missing: &'static str,
 }
 
-fn breakdown(m: &std::collections::BTreeMap<String, f64>) -> String {
+fn breakdown(m: &std::collections::BTreeMap<String, f64>) -> Vec<String> {
     m.iter()
         .map(|(k, v)| format!("{k} {}", num(Some(*v))))
-        .collect::<Vec<_>>()
-        .join(" · ")
+        .collect()
+}
+
+/// A chart title cut to `width` columns at a piece boundary: pieces
+/// (breakdown, then series) go from the end, an `…` says some were left
+/// out; a name alone too long is cut with `…`. Never a word cut by the
+/// border (`observ┐`).
+fn fit_title(mut spans: Vec<Span<'static>>, width: usize, t: Theme) -> Vec<Span<'static>> {
+    // A trailing space may fall on the border.
+    let total = |s: &[Span]| {
+        let w = s.iter().map(Span::width).sum::<usize>();
+        w - usize::from(s.last().is_some_and(|l| l.content.ends_with(' ')))
+    };
+    if total(&spans) <= width {
+        return spans;
+    }
+    let mut cut = false;
+    while spans.len() > 1 && total(&spans) + 2 > width {
+        spans.pop();
+        cut = true;
+    }
+    if cut {
+        spans.push(Span::styled("… ", t.dim()));
+    }
+    if total(&spans) <= width {
+        return spans;
+    }
+    // Still too wide: cut the text itself, keeping the styles.
+    let mut out = Vec::new();
+    let mut left = width;
+    for s in spans {
+        let w = s.width();
+        if w <= left || (w == left + 1 && s.content.ends_with(' ')) {
+            left = left.saturating_sub(w);
+            out.push(s);
+        } else {
+            out.push(Span::styled(truncate(&s.content, left), s.style));
+            break;
+        }
+    }
+    out
 }
 
 fn chart_specs(r: &RunnerState) -> Vec<Spec> {
@@ -115,7 +161,7 @@ fn chart_specs(r: &RunnerState) -> Vec<Spec> {
     let spec = |title, series, fmt, missing| Spec {
         title,
         series,
-        detail: String::new(),
+        detail: Vec::new(),
         fmt,
         missing,
     };
@@ -211,9 +257,10 @@ fn chart(frame: &mut Frame, area: Rect, t: Theme, r: &RunnerState, spec: &Spec, 
             t.series(i),
         ));
     }
-    if !spec.detail.is_empty() {
-        title.push(Span::styled(format!("· {} ", spec.detail), t.dim()));
+    for piece in &spec.detail {
+        title.push(Span::styled(format!("· {piece} "), t.dim()));
     }
+    let title = fit_title(title, usize::from(area.width.saturating_sub(2)), t);
     let block = Block::bordered()
         .title(Line::from(title))
         .border_style(t.dim());
@@ -299,6 +346,47 @@ mod tests {
         app.runner = Some("prm-4".into());
         let (term, _) = draw(&app, &snap, 80, 24);
         assert_snapshot!(term.backend());
+    }
+
+    /// At 80×24 every chart title fits its box: a breakdown that does not
+    /// fit is shortened at a piece (`…`), never cut by the border
+    /// (`observ┐`).
+    #[test]
+    fn runner_titles_fit_at_80x24() {
+        let mut snap = fixed_snapshot();
+        let prm5 = snap.runners.iter_mut().find(|r| r.source.name == "prm-5");
+        let latest = prm5.and_then(|r| r.latest.as_mut()).unwrap();
+        latest.ws_connections.insert("interactive".into(), 3.0);
+        latest.ws_connections.insert("observer".into(), 23.0);
+        let mut app = fixed_app(Theme::MONO);
+        app.screen = Screen::Runner;
+        app.runner = Some("prm-5".into());
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        for line in text.lines().filter(|l| l.contains('┌')) {
+            for (i, _) in line.match_indices('┐') {
+                let before = line[..i].chars().last().unwrap_or(' ');
+                assert!(
+                    matches!(before, '─' | ' ' | '…'),
+                    "a title cut by the border: {line}"
+                );
+            }
+        }
+        assert!(text.contains("websockets 146 · interactive 3 … "), "{text}");
+        assert_snapshot!(term.backend());
+    }
+
+    /// The Runner screen follows the Fleet's filter: with no match it says
+    /// so instead of "no runner to show".
+    #[test]
+    fn runner_with_a_filter_without_a_match() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.fleet.filter = "zzz".into();
+        app.screen = Screen::Runner;
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text.contains(r#" no runner matches "zzz""#), "{text}");
     }
 
     #[test]
