@@ -106,9 +106,34 @@ struct Spec {
     /// the title does not fit.
     detail: Vec<String>,
     fmt: fn(Option<f64>) -> String,
-    /// What to say when the runner exports none of it.
+    /// What to say when the runner is up and exports none of it.
     missing: &'static str,
 }
+
+/// Why a chart has no points: the runner is down or not scraped yet (not
+/// that it lacks the metric), or it answers without it — session metrics
+/// are termgate's, upstream gitlab-runner exports none.
+fn missing_text(r: &RunnerState, spec: &Spec) -> String {
+    match &r.health {
+        Health::Down { reason, .. } => format!("no data: the runner is down ({reason})"),
+        Health::Unknown => "no data: not scraped yet".into(),
+        Health::Up if spec.missing == NO_SESSION => {
+            let upstream = r
+                .latest
+                .as_ref()
+                .and_then(|l| l.version.as_ref())
+                .is_some_and(|v| !v.name.starts_with("termgate"));
+            if upstream {
+                format!("{NO_SESSION} (upstream gitlab-runner exports none)")
+            } else {
+                format!("{NO_SESSION}: the runner answers without them")
+            }
+        }
+        Health::Up => spec.missing.into(),
+    }
+}
+
+const NO_SESSION: &str = "no session metrics";
 
 fn breakdown(m: &std::collections::BTreeMap<String, f64>) -> Vec<String> {
     m.iter()
@@ -165,7 +190,7 @@ fn chart_specs(r: &RunnerState) -> Vec<Spec> {
         fmt,
         missing,
     };
-    let no_session = "no session metrics (upstream gitlab-runner)";
+    let no_session = NO_SESSION;
     let mut out = vec![
         spec(
             "terminals",
@@ -266,7 +291,7 @@ fn chart(frame: &mut Frame, area: Rect, t: Theme, r: &RunnerState, spec: &Spec, 
         .border_style(t.dim());
     if data.iter().all(Vec::is_empty) {
         frame.render_widget(
-            Paragraph::new(Span::styled(spec.missing, t.dim()))
+            Paragraph::new(Span::styled(missing_text(r, spec), t.dim()))
                 .block(block)
                 .wrap(Wrap { trim: true }),
             area,
@@ -387,6 +412,21 @@ mod tests {
         let (term, _) = draw(&app, &snap, 80, 24);
         let text = format!("{}", term.backend());
         assert!(text.contains(r#" no runner matches "zzz""#), "{text}");
+    }
+
+    /// A termgate runner that is down says so in its charts; it is not
+    /// called an upstream runner without session metrics.
+    #[test]
+    fn a_down_runner_is_down_not_upstream() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.screen = Screen::Runner;
+        app.runner = Some("prm-3".into());
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text.contains("no data: the runner is down"), "{text}");
+        assert!(!text.contains("upstream"), "{text}");
+        assert_snapshot!(term.backend());
     }
 
     #[test]
