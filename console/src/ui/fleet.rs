@@ -190,6 +190,8 @@ fn fleet_table(
 
 /// `─ title ─────…`
 pub fn rule(title: &str, width: u16, t: Theme) -> Line<'static> {
+    // Cut with `…` rather than by the screen's edge.
+    let title = crate::text::truncate(title, usize::from(width).saturating_sub(3));
     let head = format!("─ {title} ");
     let fill = usize::from(width).saturating_sub(head.width());
     Line::from(vec![

@@ -32,12 +32,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: Sy
         return;
     };
     let info = info_lines(r, t, now);
+    // Wrapped, not cut: the addresses are read whole.
+    let info_h = crate::ui::wrapped_height(&info, area.width);
     let [head, charts] = Layout::vertical([
-        Constraint::Length((info.len() as u16).min(area.height)),
+        Constraint::Length(info_h.min(area.height)),
         Constraint::Min(0),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(info), head);
+    frame.render_widget(Paragraph::new(info).wrap(Wrap { trim: false }), head);
     let cols = if area.width >= 150 { 3 } else { 2 };
     let rows = if charts.height >= 8 { 2 } else { 1 };
     let all = chart_specs(r);
@@ -360,6 +362,9 @@ mod tests {
         assert_eq!(app.screen, Screen::Runner);
         assert_eq!(app.runner.as_deref(), Some("prm-5"));
         let (term, _) = draw(&app, &snap, 80, 24);
+        // The addresses wrap rather than being cut at the edge.
+        let text = format!("{}", term.backend());
+        assert!(text.contains("https://prm-5.example.net:8093"), "{text}");
         assert_snapshot!(term.backend());
     }
 
