@@ -120,6 +120,18 @@ pub struct App {
     pub errors: ErrorsView,
     pub logs: LogsView,
     pub hits: Hits,
+    /// In `termgate demo`: the way in, shown on the Fleet screen and in
+    /// the help overlay.
+    pub way_in: Option<WayIn>,
+}
+
+/// What the demo tells its user on screen while it runs: its
+/// coordinator's URL and a command, ready to paste, that attaches to one
+/// of its terminal jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WayIn {
+    pub coordinator: String,
+    pub attach: String,
 }
 
 const PAGE: usize = 10;
@@ -158,6 +170,7 @@ impl App {
                 runner: None,
             },
             hits: Hits::default(),
+            way_in: None,
         }
     }
 

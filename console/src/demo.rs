@@ -291,21 +291,35 @@ impl Demo {
         Ok(())
     }
 
-    pub fn jobs(&self) -> Result<Vec<JobView>> {
-        Ok(
-            reqwest::blocking::get(format!("{}/admin/jobs", self.coordinator_url))?
-                .error_for_status()?
-                .json()?,
-        )
+    /// The coordinator's jobs, as it sees them now.
+    pub async fn jobs(&self) -> Result<Vec<JobView>> {
+        Ok(reqwest::get(format!("{}/admin/jobs", self.coordinator_url))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
     }
 
-    pub fn metric_lines(&self, prefixes: &[&str]) -> Result<Vec<String>> {
-        let text = reqwest::blocking::get(format!("{}/metrics", self.metrics_url))?.text()?;
-        Ok(text
-            .lines()
-            .filter(|l| !l.starts_with('#') && prefixes.iter().any(|p| l.starts_with(p)))
-            .map(str::to_owned)
-            .collect())
+    /// Whether `dir` is a temporary folder, removed when the demo stops.
+    pub fn is_temporary(&self) -> bool {
+        self._tmp.is_some()
+    }
+
+    /// The way in, for the TUI and the headless output: the coordinator
+    /// and a command that observes terminal job `job` (the command this
+    /// program was started as, so it pastes where the demo was started).
+    pub fn way_in(&self, job: Option<u64>) -> crate::app::WayIn {
+        let me = std::env::args_os()
+            .next()
+            .map_or("termgate".into(), |a| a.to_string_lossy().into_owned());
+        let job = job.map_or("<job id>".to_string(), |j| j.to_string());
+        crate::app::WayIn {
+            coordinator: self.coordinator_url.clone(),
+            attach: format!(
+                "{me} attach -c {} {RUNNER_NAME} {job} --observe",
+                self.dir.join("console.toml").display()
+            ),
+        }
     }
 }
 
@@ -461,6 +475,63 @@ fn print_jobs(jobs: &[JobView]) {
     }
 }
 
+/// The runner's figures from the scrape the Fleet screen shows, in the
+/// runner's metric names, so the two agree.
+fn print_scrape(snap: &crate::model::Snapshot) {
+    use termgate::metrics as m;
+    let Some(r) = snap.runners.iter().find(|r| r.source.name == RUNNER_NAME) else {
+        return;
+    };
+    let Some(l) = &r.latest else {
+        println!("runner metrics: not scraped yet");
+        return;
+    };
+    let at = l.at.map_or("-".into(), crate::text::clock);
+    println!("runner metrics, from the scrape the Fleet screen shows ({at}):");
+    let n = |v: f64| crate::text::num(Some(v));
+    if let Some(v) = l.jobs_total {
+        println!("{} {}", m::JOBS_TOTAL, n(v));
+    }
+    for (reason, v) in &l.failed_jobs_total {
+        println!(
+            "{}{{failure_reason=\"{reason}\"}} {}",
+            m::FAILED_JOBS_TOTAL,
+            n(*v)
+        );
+    }
+    for (state, v) in &l.jobs_by_state {
+        println!("{}{{state=\"{state}\"}} {}", m::JOBS, n(*v));
+    }
+    for (name, v) in [
+        (m::SESSION_TERMINALS_AVAILABLE, l.terminals_available),
+        (m::SESSION_TERMINALS_ACTIVE, l.terminals_active),
+        (m::SESSION_TERMINALS_IDLE, l.terminals_idle),
+    ] {
+        if let Some(v) = v {
+            println!("{name} {}", n(v));
+        }
+    }
+}
+
+/// `termgate demo --headless`: one moment of the running demo — the Fleet
+/// and Sessions screens and the runner's figures from the same scrape,
+/// and the coordinator's jobs fetched right after — each with its time.
+async fn print_headless(demo: &Demo, snap: &crate::model::Snapshot) -> Result<()> {
+    let now = std::time::SystemTime::now();
+    println!("while the demo ran, at {}:", crate::text::clock(now));
+    println!("{}", render_screen_text(snap, Screen::Fleet, 120, 30));
+    println!("{}", render_screen_text(snap, Screen::Sessions, 120, 12));
+    print_scrape(snap);
+    println!();
+    let jobs = demo.jobs().await?;
+    println!(
+        "jobs at the coordinator ({}):",
+        crate::text::clock(std::time::SystemTime::now())
+    );
+    print_jobs(&jobs);
+    Ok(())
+}
+
 pub fn run(args: DemoArgs) -> Result<()> {
     if !args.headless {
         crate::tui::require_terminal(
@@ -476,6 +547,20 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // More terminal jobs than we attach to: some active, some idle.
     for _ in 0..2 {
         demo.enqueue(&terminal_job())?;
+    }
+    // The first terminal job: the one the way in attaches to.
+    let first_terminal = rt
+        .block_on(demo.jobs())
+        .ok()
+        .and_then(|jobs| jobs.iter().find(|j| j.name == "terminal").map(|j| j.id));
+    let way_in = demo.way_in(first_terminal);
+    if args.headless {
+        println!(
+            "termgate demo: coordinator {}  runner metrics {}/metrics",
+            demo.coordinator_url, demo.metrics_url
+        );
+        println!("attach while it runs: {}", way_in.attach);
+        println!();
     }
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = {
@@ -519,17 +604,17 @@ pub fn run(args: DemoArgs) -> Result<()> {
             if args.headless {
                 let d = headless_for.unwrap_or(Duration::from_secs(20));
                 tokio::time::sleep(d).await;
+                // Before anything stops: the screens, the scrape and the
+                // jobs all describe the running demo.
                 let snap = snaps.borrow().clone();
-                println!("{}", render_screen_text(&snap, Screen::Fleet, 120, 30));
-                println!("{}", render_screen_text(&snap, Screen::Sessions, 120, 12));
-                Ok(())
+                print_headless(&demo, &snap).await
             } else if let Some(d) = headless_for {
                 tokio::select! {
-                    r = crate::tui::run_tui(snaps, shutdown.clone(), attacher) => r,
+                    r = crate::tui::run_tui(snaps, shutdown.clone(), attacher, Some(way_in)) => r,
                     _ = tokio::time::sleep(d) => Ok(()),
                 }
             } else {
-                crate::tui::run_tui(snaps, shutdown.clone(), attacher).await
+                crate::tui::run_tui(snaps, shutdown.clone(), attacher, Some(way_in)).await
             }
         };
         let res = tokio::select! {
@@ -542,38 +627,34 @@ pub fn run(args: DemoArgs) -> Result<()> {
     rt.shutdown_timeout(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
     let _ = feeder.join();
+    let temporary = demo.is_temporary();
+    let dir = demo.dir.clone();
+    // Stop the runner (which aborts its jobs), then the coordinator, and
+    // remove a temporary folder, before saying so.
+    drop(demo);
     if let Some(sig) = result? {
         // After SIGHUP the terminal may be gone: never panic on writing.
         use std::io::Write as _;
         let _ = writeln!(
             std::io::stderr(),
-            "termgate demo: {sig}, stopping the runner and the coordinator"
+            "termgate demo: {sig}, stopped the runner and the coordinator"
         );
         return Ok(());
     }
     if args.headless {
-        println!(
-            "coordinator {}  runner metrics {}/metrics",
-            demo.coordinator_url, demo.metrics_url
-        );
-        println!("files in {}", demo.dir.display());
-        println!(
-            "attach: termgate attach -c {} {RUNNER_NAME} <job id> [--observe|--join|--shell]",
-            demo.dir.join("console.toml").display()
-        );
         println!();
-        print_jobs(&demo.jobs()?);
-        println!();
-        for l in demo.metric_lines(&[
-            "gitlab_runner_jobs_total",
-            "gitlab_runner_failed_jobs_total",
-            "gitlab_runner_jobs{",
-            "gitlab_runner_session_terminals",
-        ])? {
-            println!("{l}");
+        println!(
+            "stopped at {}: the runner (its running jobs aborted), then the coordinator",
+            crate::text::clock(std::time::SystemTime::now())
+        );
+        if temporary {
+            println!(
+                "its files were in a temporary folder, now removed (keep them with --dir DIR)"
+            );
+        } else {
+            println!("its files are in {}", dir.display());
         }
     }
-    // Dropping `demo` stops the runner, then the coordinator.
     Ok(())
 }
 

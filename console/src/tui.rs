@@ -110,9 +110,11 @@ pub async fn run_tui(
     mut snapshots: watch::Receiver<Snapshot>,
     shutdown: CancellationToken,
     attacher: Attacher,
+    way_in: Option<crate::app::WayIn>,
 ) -> Result<()> {
     let theme = Theme::from_no_color(std::env::var_os("NO_COLOR").as_deref());
     let mut app = App::new(theme, SystemTime::now());
+    app.way_in = way_in;
     let mut guard = TerminalGuard::enter()?;
     let mut events = Input::start();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -36,6 +36,21 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot, now: SystemTime) ->
     ])
     .areas(area);
     header(frame, head, app, snap, now);
+    // The demo's way in, under the Fleet screen.
+    let body = match &app.way_in {
+        Some(w) if app.screen == Screen::Fleet => {
+            let lines = way_in_lines(w, app.theme);
+            let h = wrapped_height(&lines, body.width).min(body.height / 2);
+            let [rest, way] =
+                Layout::vertical([Constraint::Min(0), Constraint::Length(h)]).areas(body);
+            frame.render_widget(
+                Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+                way,
+            );
+            rest
+        }
+        _ => body,
+    };
     let mut hits = Hits {
         table: match app.screen {
             Screen::Fleet => fleet::render(frame, body, app, snap, now),
@@ -54,6 +69,35 @@ pub fn render(frame: &mut Frame, app: &App, snap: &Snapshot, now: SystemTime) ->
         help::render(frame, body, app);
     }
     hits
+}
+
+/// The demo's coordinator and a command that attaches to one of its
+/// terminal jobs, whole (wrapped, never cut) so it can be copied.
+pub fn way_in_lines(w: &crate::app::WayIn, t: crate::ui::widgets::Theme) -> Vec<Line<'static>> {
+    vec![
+        Line::from(vec![
+            Span::styled(" demo coordinator ", t.title()),
+            Span::raw(w.coordinator.clone()),
+            Span::styled("  (jobs: /admin/jobs)", t.dim()),
+        ]),
+        Line::from(vec![Span::styled(
+            " attach to a terminal job (the Sessions screen, key 3, lists them):",
+            t.title(),
+        )]),
+        Line::from(vec![
+            Span::raw(" "),
+            Span::styled(w.attach.clone(), t.accent()),
+        ]),
+    ]
+}
+
+/// Rows `lines` take in `width` columns when wrapped.
+pub fn wrapped_height(lines: &[Line], width: u16) -> u16 {
+    let w = usize::from(width.max(1));
+    lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(w) as u16)
+        .sum()
 }
 
 fn header(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: SystemTime) {
@@ -205,6 +249,92 @@ mod tests {
             first,
             "termgate  fleet  4 runners · 3 up · 1 down               every 2s · 14:02:31 UTC"
         );
+    }
+
+    /// At 80×24, on every screen and its help overlay, no boxed title is
+    /// cut by its border (the Runner screen's `observ┐`) and the header
+    /// keeps its clock.
+    #[test]
+    fn titles_fit_at_80x24_on_every_screen() {
+        let mut snap = fixed_snapshot();
+        // Longer breakdowns than the fixture's: a third connection role.
+        for r in &mut snap.runners {
+            if let Some(l) = r.latest.as_mut().filter(|l| !l.ws_connections.is_empty()) {
+                l.ws_connections.insert("interactive".into(), 3.0);
+            }
+        }
+        for screen in Screen::ALL {
+            for help in [false, true] {
+                let mut app = fixed_app(Theme::MONO);
+                app.screen = screen;
+                app.runner = Some("prm-5".into());
+                app.help = help;
+                let (term, _) = draw(&app, &snap, 80, 24);
+                let text = format!("{}", term.backend());
+                let first = text.lines().next().unwrap_or_default();
+                assert!(first.contains("14:02:31 UTC"), "{screen:?}: {first}");
+                for line in text.lines().filter(|l| l.contains('┌')) {
+                    for (i, _) in line.match_indices('┐') {
+                        let before = line[..i].chars().last().unwrap_or(' ');
+                        assert!(
+                            matches!(before, '─' | ' ' | '…'),
+                            "{screen:?} (help {help}): a title cut by the border: {line}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn demo_app() -> crate::app::App {
+        let mut app = fixed_app(Theme::MONO);
+        app.way_in = Some(crate::app::WayIn {
+            coordinator: "http://127.0.0.1:41234".into(),
+            attach:
+                "termgate attach -c /tmp/termgate-demo-Xy12/console.toml demo-runner 3 --observe"
+                    .into(),
+        });
+        app
+    }
+
+    /// In the demo the Fleet screen shows the coordinator and an attach
+    /// command whole, wrapped rather than cut, so it can be pasted.
+    #[test]
+    fn demo_fleet_shows_the_way_in() {
+        let snap = fixed_snapshot();
+        let app = demo_app();
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text: String = format!("{}", term.backend());
+        assert!(
+            text.contains("demo coordinator http://127.0.0.1:41234"),
+            "{text}"
+        );
+        let joined: String = text
+            .lines()
+            .map(|l| l.trim_matches('"').trim_end())
+            .collect::<Vec<_>>()
+            .join("");
+        assert!(
+            joined.contains(
+                "termgate attach -c /tmp/termgate-demo-Xy12/console.toml demo-runner 3 --observe"
+            ),
+            "{text}"
+        );
+        assert_snapshot!(term.backend());
+    }
+
+    /// `?` in the demo, on any screen: the keys, then the way in.
+    #[test]
+    fn demo_help_shows_the_way_in() {
+        let snap = fixed_snapshot();
+        let mut app = demo_app();
+        app.screen = Screen::Sessions;
+        app.help = true;
+        let (term, _) = draw(&app, &snap, 100, 30);
+        let text = format!("{}", term.backend());
+        assert!(text.contains("http://127.0.0.1:41234"), "{text}");
+        assert!(text.contains("demo-runner 3 --observe"), "{text}");
+        assert_snapshot!(term.backend());
     }
 
     #[test]

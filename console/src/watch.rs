@@ -100,7 +100,7 @@ pub fn run(args: WatchArgs, cfg: Option<&ConsoleConfig>) -> Result<()> {
     rt.block_on(async {
         let shutdown = CancellationToken::new();
         let snaps = start(&args, sources, &access, opts, &shutdown);
-        let res = crate::tui::run_tui(snaps, shutdown.clone(), attacher).await;
+        let res = crate::tui::run_tui(snaps, shutdown.clone(), attacher, None).await;
         shutdown.cancel();
         res
     })?;

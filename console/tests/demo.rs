@@ -66,13 +66,69 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
     // The Fleet screen, as text: the runner is up with terminals attached.
     let fleet = stdout
         .lines()
-        .find(|l| l.contains("demo-runner") && l.contains("termgate"))
+        .find(|l| {
+            l.trim_start_matches(['>', ' ']).starts_with("demo-runner ") && l.contains("termgate")
+        })
         .unwrap_or_else(|| panic!("{stdout}"));
     let cols: Vec<&str> = fleet.split_whitespace().collect();
     assert_eq!(cols[1], "up", "{fleet}");
     let active: u32 = cols[6].parse().unwrap_or_else(|_| panic!("{fleet}"));
     assert!(active >= 1, "terminals attached by the demo: {fleet}");
-    assert!(stdout.contains("gitlab_runner_jobs_total{"), "{stdout}");
+    // One moment: the figures printed are those of the scrape the Fleet
+    // screen shows, not a later one taken after the terminals closed.
+    let metric = |name: &str| -> String {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name}: {stdout}"))
+            .to_string()
+    };
+    assert_eq!(
+        metric("gitlab_runner_session_terminals_active"),
+        active.to_string(),
+        "{stdout}"
+    );
+    let jobs_now: f64 = stdout
+        .lines()
+        .filter(|l| l.starts_with("gitlab_runner_jobs{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(jobs_now.to_string(), cols[4], "JOBS: {stdout}");
+    assert!(
+        metric("gitlab_runner_jobs_total").parse::<u64>().is_ok(),
+        "{stdout}"
+    );
+    // The jobs are listed while the demo ran; what comes after the stop
+    // lists none as running.
+    let (before, after) = stdout
+        .split_once("\nstopped at ")
+        .unwrap_or_else(|| panic!("no stop line: {stdout}"));
+    assert!(before.contains("while the demo ran, at "), "{stdout}");
+    assert!(
+        !after
+            .lines()
+            .any(|l| l.split_whitespace().nth(2) == Some("running")),
+        "{after}"
+    );
+    assert!(
+        after.contains(&format!("its files are in {}", dir.path().display())),
+        "{after}"
+    );
+    // The way in, printed before the demo's output, with a job id.
+    let attach = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("attach while it runs: "))
+        .unwrap_or_else(|| panic!("no attach line: {stdout}"));
+    let console_toml = dir.path().join("console.toml");
+    assert!(
+        attach.contains(&format!(
+            " attach -c {} demo-runner ",
+            console_toml.display()
+        )) && attach.ends_with(" --observe"),
+        "{attach}"
+    );
+    let job = attach.split_whitespace().rev().nth(1).unwrap();
+    assert!(job.parse::<u64>().is_ok(), "a job id: {attach}");
     // The Sessions screen, as text: the terminal jobs, through the runner's
     // operator API with its certificate pinned.
     assert!(
@@ -105,6 +161,40 @@ fn headless_demo_runs_jobs_and_prints_the_results() {
         assert!(!text.contains("Some("), "{name}: {text}");
     }
     assert_console_log_started(dir.path());
+}
+
+/// Without `--dir` the demo's files are in a temporary folder it removes
+/// when it stops: the output after the stop does not name it as if it
+/// were still there.
+#[test]
+fn headless_demo_does_not_name_the_temporary_folder_it_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = demo_env(
+        &mut Command::new(env!("CARGO_BIN_EXE_termgate")),
+        dir.path(),
+    )
+    .env("TMPDIR", &tmp)
+    .args(["demo", "--headless", "--duration", "3s"])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, after) = stdout
+        .split_once("\nstopped at ")
+        .unwrap_or_else(|| panic!("no stop line: {stdout}"));
+    assert!(after.contains("temporary folder, now removed"), "{after}");
+    assert!(!after.contains(&*tmp.to_string_lossy()), "{after}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the temporary folder is gone"
+    );
 }
 
 #[test]

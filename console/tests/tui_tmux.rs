@@ -36,7 +36,7 @@ fn wait_screen(
 fn active(screen: &str) -> Option<u32> {
     let row = screen
         .lines()
-        .find(|l| l.contains("demo-runner") && l.contains("termgate"))?;
+        .find(|l| l.trim_start_matches(['>', ' ']).starts_with("demo-runner "))?;
     row.split_whitespace().nth(6)?.parse().ok()
 }
 
@@ -91,6 +91,17 @@ fn demo_tui_in_tmux_shows_counts_switches_screens_and_quits_cleanly() {
         s.contains("demo-runner") && s.contains(" up ")
     });
     assert!(first.contains("[1]Fleet"), "{first}");
+    // The way in, on screen while the demo runs: its coordinator and a
+    // command that attaches to one of its terminal jobs.
+    assert!(
+        first.contains("demo coordinator http://127.0.0.1:"),
+        "{first}"
+    );
+    let attach = format!(
+        " attach -c {} demo-runner ",
+        dir.path().join("console.toml").display()
+    );
+    assert!(first.contains(&attach), "{first}");
     // The demo attaches terminals: the active count rises to 2.
     let screen = wait_screen(
         &session,

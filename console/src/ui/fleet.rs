@@ -43,7 +43,7 @@ pub fn render(
     .areas(area);
     let hit = fleet_table(frame, table, app, &rows, now);
     if sparks > 0 {
-        terminals(frame, spark_area, app.theme, snap, now);
+        terminals(frame, spark_area, app, snap, &rows, now);
     }
     if errs > 0 {
         top_errors(frame, err_area, app, snap, now);
@@ -179,17 +179,19 @@ fn fleet_table(
         .collect();
     frame.render_widget(Paragraph::new(header), head);
     let empty = if app.fleet.filter.is_empty() {
-        " no runners: add some to console.toml or pass --runner NAME=URL"
+        " no runners: add some to console.toml or pass --runner NAME=URL".to_string()
     } else {
-        " no runner matches the filter"
+        format!(" no runner matches {:?}", app.fleet.filter)
     };
     let lines = all.iter().map(|c| cols.row(c)).collect();
     let sel = (app.fleet.offset, app.fleet.selected);
-    Some(selectable_rows(frame, body, lines, empty, sel, t))
+    Some(selectable_rows(frame, body, lines, &empty, sel, t))
 }
 
 /// `─ title ─────…`
 pub fn rule(title: &str, width: u16, t: Theme) -> Line<'static> {
+    // Cut with `…` rather than by the screen's edge.
+    let title = crate::text::truncate(title, usize::from(width).saturating_sub(3));
     let head = format!("─ {title} ");
     let fill = usize::from(width).saturating_sub(head.width());
     Line::from(vec![
@@ -199,89 +201,205 @@ pub fn rule(title: &str, width: u16, t: Theme) -> Line<'static> {
     ])
 }
 
-/// A series summed over the runners that have it, in `n` buckets over the
-/// last hour; `None` where no runner has a point.
-pub fn fleet_series(snap: &Snapshot, s: Series, now: SystemTime, n: usize) -> Vec<Option<f64>> {
-    let start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
-    // The publisher keeps the fleet's sums: one series, whatever the fleet size.
-    let precomputed = snap.fleet.series.get(&s).is_some_and(|q| !q.is_empty());
-    let histories: Vec<&crate::model::History> = if precomputed {
-        vec![&snap.fleet]
-    } else {
-        snap.runners.iter().map(|r| &r.history).collect()
-    };
-    let mut out: Vec<Option<f64>> = vec![None; n];
-    for h in histories {
-        let pts = h
-            .points_since(s, start)
+/// A series summed over `rows` since `since`, as the sums the runners'
+/// own samples give: at each sample time, each runner's latest value so
+/// far added up. With no filter the publisher's fleet sums are used when
+/// it keeps them (one series, whatever the fleet size).
+fn summed_points(
+    snap: &Snapshot,
+    rows: &[&RunnerState],
+    filtered: bool,
+    s: Series,
+    since: SystemTime,
+) -> Vec<(SystemTime, f64)> {
+    if !filtered && snap.fleet.series.get(&s).is_some_and(|q| !q.is_empty()) {
+        let h = &snap.fleet;
+        return h
+            .points_since(s, since)
             .into_iter()
-            .map(|(secs, v)| (h.origin + Duration::from_secs_f64(secs), v));
-        let mut b = crate::model::buckets(pts, start, now, n);
-        // A gauge holds its value between points: fill the gaps when
-        // buckets are narrower than the scrape interval.
-        let last = b.iter().rposition(Option::is_some).unwrap_or(0);
-        let mut prev = None;
-        for v in b.iter_mut().take(last) {
-            match v {
-                Some(x) => prev = Some(*x),
-                None => *v = prev,
-            }
+            .map(|(secs, v)| (h.origin + Duration::from_secs_f64(secs), v))
+            .collect();
+    }
+    let mut pts: Vec<(SystemTime, usize, f64)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            let h = &r.history;
+            h.points_since(s, since)
+                .into_iter()
+                .map(move |(secs, v)| (h.origin + Duration::from_secs_f64(secs), i, v))
+        })
+        .collect();
+    pts.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut last: Vec<Option<f64>> = vec![None; rows.len()];
+    let mut out: Vec<(SystemTime, f64)> = Vec::new();
+    for (t, i, v) in pts {
+        if let Some(l) = last.get_mut(i) {
+            *l = Some(v);
         }
-        for (o, v) in out.iter_mut().zip(b) {
-            if let Some(v) = v {
-                *o = Some(o.unwrap_or(0.0) + v);
-            }
+        let sum = last.iter().flatten().sum();
+        match out.last_mut() {
+            Some(p) if p.0 == t => p.1 = sum,
+            _ => out.push((t, sum)),
         }
     }
     out
 }
 
-fn terminals(frame: &mut Frame, area: Rect, t: Theme, snap: &Snapshot, now: SystemTime) {
+/// Points in `n` buckets over `[start, end)` for a sparkline, each
+/// bucket the average of its points; a gauge holds its value between
+/// points, so gaps narrower than the scrape interval are filled.
+fn spark_values(
+    pts: &[(SystemTime, f64)],
+    start: SystemTime,
+    end: SystemTime,
+    n: usize,
+) -> Vec<Option<f64>> {
+    let mut b = crate::model::buckets(pts.iter().copied(), start, end, n);
+    let last = b.iter().rposition(Option::is_some).unwrap_or(0);
+    let mut prev = None;
+    for v in b.iter_mut().take(last) {
+        match v {
+            Some(x) => prev = Some(*x),
+            None => *v = prev,
+        }
+    }
+    b
+}
+
+/// How long the series sat at zero, measured between the samples seen: a
+/// sample at zero counts until the next sample (the last one counts
+/// nothing, as nothing after it was seen). `None` when no sample was zero.
+fn time_at_zero(pts: &[(SystemTime, f64)]) -> Option<Duration> {
+    if !pts.iter().any(|(_, v)| *v == 0.0) {
+        return None;
+    }
+    Some(
+        pts.windows(2)
+            .filter(|w| w[0].1 == 0.0)
+            .map(|w| w[1].0.duration_since(w[0].0).unwrap_or_default())
+            .sum(),
+    )
+}
+
+/// `40s`, `14 min`.
+fn stretch(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s}s")
+    } else {
+        format!("{} min", s / 60)
+    }
+}
+
+/// Why there is no terminal figure for `rows`: down, not scraped yet,
+/// upstream gitlab-runner (which exports none), or answering without them.
+fn no_terminal_figures(rows: &[&RunnerState], filter: &str) -> String {
+    if rows.is_empty() {
+        return if filter.is_empty() {
+            " no runners".into()
+        } else {
+            format!(" no runner matches {filter:?}")
+        };
+    }
+    let (mut upstream, mut silent, mut down, mut waiting) = (0, 0, 0, 0);
+    for r in rows {
+        match r.health {
+            Health::Down { .. } => down += 1,
+            Health::Unknown => waiting += 1,
+            Health::Up => {
+                let v = r.latest.as_ref().and_then(|l| l.version.as_ref());
+                if v.is_some_and(|v| !v.name.starts_with("termgate")) {
+                    upstream += 1;
+                } else {
+                    silent += 1;
+                }
+            }
+        }
+    }
+    let runners = |n: usize| if n == 1 { "runner" } else { "runners" };
+    let mut why = Vec::new();
+    if down > 0 {
+        why.push(format!("{down} {} down", runners(down)));
+    }
+    if waiting > 0 {
+        why.push(format!("{waiting} not scraped yet"));
+    }
+    if upstream > 0 {
+        why.push(format!(
+            "{upstream} upstream gitlab-{} (exports none)",
+            runners(upstream)
+        ));
+    }
+    if silent > 0 {
+        why.push(format!(
+            "{silent} {} up without terminal metrics",
+            runners(silent)
+        ));
+    }
+    format!(" no terminal metrics: {}", why.join(", "))
+}
+
+fn terminals(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    snap: &Snapshot,
+    rows: &[&RunnerState],
+    now: SystemTime,
+) {
+    let t = app.theme;
+    let filter = &app.fleet.filter;
+    let filtered = !filter.is_empty();
     let label = 8;
     let width = usize::from(area.width).saturating_sub(label + 1);
-    let mut lines = vec![rule("terminals, last hour", area.width, t)];
+    let title = if filtered {
+        format!("terminals, last hour, runners matching {filter:?}")
+    } else {
+        "terminals, last hour".to_string()
+    };
+    let mut lines = vec![rule(&title, area.width, t)];
     // Leave room for the summary after the sparkline.
     // `  min 12 at 13:41, !14 min at zero` fits in 36 columns.
     let spark_w = if width > 56 { width - 36 } else { width / 2 };
-    let avail = fleet_series(snap, Series::TerminalsAvailable, now, spark_w);
-    let active = fleet_series(snap, Series::TerminalsActive, now, spark_w);
-    if avail.iter().all(Option::is_none) && active.iter().all(Option::is_none) {
-        lines.push(Line::styled(
-            " no terminal metrics (upstream gitlab-runner exports none)",
-            t.dim(),
-        ));
+    let start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
+    let avail_pts = summed_points(snap, rows, filtered, Series::TerminalsAvailable, start);
+    let active_pts = summed_points(snap, rows, filtered, Series::TerminalsActive, start);
+    if avail_pts.is_empty() && active_pts.is_empty() {
+        lines.push(Line::styled(no_terminal_figures(rows, filter), t.dim()));
         frame.render_widget(Paragraph::new(lines), area);
         return;
     }
-    // Minimum and time at zero for the available terminals.
-    let bucket = HOUR.as_secs_f64() / spark_w.max(1) as f64;
-    let min = avail
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| v.map(|v| (i, v)))
-        .min_by(|a, b| a.1.total_cmp(&b.1));
-    let zero = avail.iter().filter(|v| **v == Some(0.0)).count();
-    let start = now.checked_sub(HOUR).unwrap_or(SystemTime::UNIX_EPOCH);
+    let avail = spark_values(&avail_pts, start, now, spark_w);
+    let active = spark_values(&active_pts, start, now, spark_w);
+    // Minimum of the samples, at the sample's own time, and how long
+    // they sat at zero.
+    let min = avail_pts.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
     let mut avail_line = vec![
         Span::styled(format!(" {:<label$}", "avail"), t.title()),
         Span::styled(spark(&avail), t.series(0)),
     ];
-    if let Some((i, v)) = min {
-        let at = start + Duration::from_secs_f64(i as f64 * bucket);
+    if let Some((at, v)) = min {
         let text = format!("  min {} at {}", num(Some(v)), crate::text::hhmm(at));
-        if zero > 0 {
-            let mins = (zero as f64 * bucket / 60.0).round().max(1.0);
-            avail_line.push(Span::styled(
-                format!("{text}, !{mins} min at zero"),
+        match time_at_zero(&avail_pts) {
+            Some(d) if d.is_zero() => {
+                avail_line.push(Span::styled(format!("{text}, !at zero now"), t.bad()));
+            }
+            Some(d) => avail_line.push(Span::styled(
+                format!("{text}, !{} at zero", stretch(d)),
                 t.bad(),
-            ));
-        } else {
-            avail_line.push(Span::styled(text, t.dim()));
+            )),
+            None => avail_line.push(Span::styled(text, t.dim())),
         }
     }
     lines.push(Line::from(avail_line));
-    let peak = active.iter().flatten().fold(0.0_f64, |a, b| a.max(*b));
-    let last = active.iter().rev().flatten().next().copied();
+    let peak = active_pts.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
+    // Now: the runners' latest samples, as their rows show them.
+    let last = rows
+        .iter()
+        .filter(|r| r.health == Health::Up)
+        .filter_map(|r| r.latest.as_ref().and_then(|l| l.terminals_active))
+        .fold(None, |a: Option<f64>, v| Some(a.unwrap_or(0.0) + v));
     lines.push(Line::from(vec![
         Span::styled(format!(" {:<label$}", "active"), t.title()),
         Span::styled(spark(&active), t.series(1)),
@@ -384,6 +502,116 @@ mod tests {
         let app = fixed_app(Theme::COLOR);
         let (term, _) = draw(&app, &fixed_snapshot(), 60, 20);
         assert_snapshot!(term.backend());
+    }
+
+    /// The text of one line of a drawn screen that contains `what`.
+    fn line_with(term: &ratatui::Terminal<ratatui::backend::TestBackend>, what: &str) -> String {
+        let text = format!("{}", term.backend());
+        text.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in {text}"))
+            .to_string()
+    }
+
+    /// The sparklines' "now" is what the rows say (141 + 8), not a bucket
+    /// average; the minimum is a sample's value at that sample's time.
+    #[test]
+    fn terminal_figures_agree_with_the_rows() {
+        let app = fixed_app(Theme::MONO);
+        let (term, _) = draw(&app, &fixed_snapshot(), 80, 24);
+        let active = line_with(&term, " active  ");
+        assert!(active.contains("now 149,"), "{active}");
+        let avail = line_with(&term, " avail  ");
+        // prm-5 and prm-6 both at zero in the samples 25 to 21 minutes ago
+        // (13:37:30 .. 13:41:30), the next one (13:42:30) not: five minutes.
+        assert!(avail.contains("min 0 at 13:37, !5 min at zero"), "{avail}");
+    }
+
+    /// A runner seen for three seconds, out of terminals: the minimum is
+    /// at a sample's time (never before the first) and the time at zero is
+    /// what the samples cover, not a minute.
+    #[test]
+    fn a_new_runner_at_zero_is_not_a_minute_at_zero() {
+        use crate::model::{Health, RunnerState, Sample, Series};
+        use crate::ui::fixture::ago;
+        let mut snap = fixed_snapshot();
+        let mut r = RunnerState::new(snap.runners[0].source.clone(), ago(3.0));
+        r.health = Health::Up;
+        r.last_ok = Some(ago(0.0));
+        r.latest = Some(Sample {
+            terminals_available: Some(0.0),
+            terminals_active: Some(2.0),
+            ..Sample::default()
+        });
+        for s in [3.0, 2.0, 1.0, 0.0] {
+            r.history.push(Series::TerminalsAvailable, ago(s), 0.0);
+            r.history.push(
+                Series::TerminalsActive,
+                ago(s),
+                if s > 1.5 { 1.0 } else { 2.0 },
+            );
+        }
+        snap.runners = vec![r];
+        let app = fixed_app(Theme::MONO);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let avail = line_with(&term, " avail  ");
+        let first = crate::text::hhmm(ago(3.0));
+        assert!(
+            avail.contains(&format!("min 0 at {first}, !3s at zero")),
+            "{avail}"
+        );
+        assert!(!avail.contains("min at zero"), "{avail}");
+        let active = line_with(&term, " active  ");
+        assert!(active.contains("now 2, peak 2"), "{active}");
+    }
+
+    /// A filter that matches nothing says so, in the table and the charts.
+    #[test]
+    fn fleet_filter_without_a_match() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.fleet.filter = "zzz".into();
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text.contains(r#" no runner matches "zzz""#), "{text}");
+        assert_snapshot!(term.backend());
+    }
+
+    /// The charts sum the runners the filter shows, not the whole fleet.
+    #[test]
+    fn fleet_charts_follow_the_filter() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.fleet.filter = "prm-6".into();
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let active = line_with(&term, " active  ");
+        assert!(active.contains("now 8, peak 8"), "{active}");
+        let rule = line_with(&term, "terminals, last hour");
+        assert!(rule.contains(r#"matching "prm-6""#), "{rule}");
+        assert_snapshot!(term.backend());
+    }
+
+    /// A termgate runner that is down is down, not an upstream runner
+    /// without terminal metrics.
+    #[test]
+    fn a_down_runner_is_not_called_upstream() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.fleet.filter = "prm-3".into();
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(
+            text.contains("no terminal metrics: 1 runner down"),
+            "{text}"
+        );
+        assert!(!text.contains("upstream"), "{text}");
+        app.fleet.filter = "prm-4".into();
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(
+            text.contains("no terminal metrics: 1 upstream gitlab-runner (exports none)"),
+            "{text}"
+        );
     }
 
     #[test]

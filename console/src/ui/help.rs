@@ -97,7 +97,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(0);
-    let lines: Vec<Line> = keys
+    let mut lines: Vec<Line> = keys
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
@@ -106,8 +106,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             ])
         })
         .collect();
-    let w = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
-    let rect = centered(area, w, lines.len() as u16 + 2);
+    // In the demo: where its coordinator is and how to attach.
+    if let Some(way) = &app.way_in {
+        lines.push(Line::raw(""));
+        lines.extend(crate::ui::way_in_lines(way, t));
+    }
+    let w = (lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3).min(area.width);
+    let h = crate::ui::wrapped_height(&lines, w.saturating_sub(2)) + 2;
+    let rect = centered(area, w, h);
     let block = Block::bordered()
         .title(Line::styled(
             format!(" keys: {} ", app.screen.title()),
@@ -115,7 +121,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         ))
         .border_style(t.accent());
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(block), rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(ratatui::widgets::Wrap { trim: false }),
+        rect,
+    );
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use ratatui::Frame;
 
 use crate::app::App;
 use crate::model::{Health, RunnerState, Series, Snapshot};
-use crate::text::{age_at, bytes, num, uptime};
+use crate::text::{age_at, bytes, num, truncate, uptime};
 use crate::ui::widgets::Theme;
 
 const HOUR: f64 = 3600.0;
@@ -20,19 +20,26 @@ const HOUR: f64 = 3600.0;
 pub fn render(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: SystemTime) {
     let t = app.theme;
     let Some(r) = app.current_runner(snap) else {
-        frame.render_widget(
-            Paragraph::new(Span::styled(" no runner to show", t.dim())),
-            area,
-        );
+        let why = if app.fleet.filter.is_empty() {
+            " no runner to show".to_string()
+        } else {
+            format!(
+                " no runner matches {:?}  (Esc on the Fleet clears the filter)",
+                app.fleet.filter
+            )
+        };
+        frame.render_widget(Paragraph::new(Span::styled(why, t.dim())), area);
         return;
     };
     let info = info_lines(r, t, now);
+    // Wrapped, not cut: the addresses are read whole.
+    let info_h = crate::ui::wrapped_height(&info, area.width);
     let [head, charts] = Layout::vertical([
-        Constraint::Length((info.len() as u16).min(area.height)),
+        Constraint::Length(info_h.min(area.height)),
         Constraint::Min(0),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(info), head);
+    frame.render_widget(Paragraph::new(info).wrap(Wrap { trim: false }), head);
     let cols = if area.width >= 150 { 3 } else { 2 };
     let rows = if charts.height >= 8 { 2 } else { 1 };
     let all = chart_specs(r);
@@ -97,17 +104,83 @@ fn info_lines(r: &RunnerState, t: Theme, now: SystemTime) -> Vec<Line<'static>> 
 struct Spec {
     title: &'static str,
     series: Vec<(Series, &'static str, Option<f64>)>,
-    detail: String,
+    /// The breakdown's pieces (`running 200`), dropped from the end when
+    /// the title does not fit.
+    detail: Vec<String>,
     fmt: fn(Option<f64>) -> String,
-    /// What to say when the runner exports none of it.
+    /// What to say when the runner is up and exports none of it.
     missing: &'static str,
 }
 
-fn breakdown(m: &std::collections::BTreeMap<String, f64>) -> String {
+/// Why a chart has no points: the runner is down or not scraped yet (not
+/// that it lacks the metric), or it answers without it — session metrics
+/// are termgate's, upstream gitlab-runner exports none.
+fn missing_text(r: &RunnerState, spec: &Spec) -> String {
+    match &r.health {
+        Health::Down { reason, .. } => format!("no data: the runner is down ({reason})"),
+        Health::Unknown => "no data: not scraped yet".into(),
+        Health::Up if spec.missing == NO_SESSION => {
+            let upstream = r
+                .latest
+                .as_ref()
+                .and_then(|l| l.version.as_ref())
+                .is_some_and(|v| !v.name.starts_with("termgate"));
+            if upstream {
+                format!("{NO_SESSION} (upstream gitlab-runner exports none)")
+            } else {
+                format!("{NO_SESSION}: the runner answers without them")
+            }
+        }
+        Health::Up => spec.missing.into(),
+    }
+}
+
+const NO_SESSION: &str = "no session metrics";
+
+fn breakdown(m: &std::collections::BTreeMap<String, f64>) -> Vec<String> {
     m.iter()
         .map(|(k, v)| format!("{k} {}", num(Some(*v))))
-        .collect::<Vec<_>>()
-        .join(" · ")
+        .collect()
+}
+
+/// A chart title cut to `width` columns at a piece boundary: pieces
+/// (breakdown, then series) go from the end, an `…` says some were left
+/// out; a name alone too long is cut with `…`. Never a word cut by the
+/// border (`observ┐`).
+fn fit_title(mut spans: Vec<Span<'static>>, width: usize, t: Theme) -> Vec<Span<'static>> {
+    // A trailing space may fall on the border.
+    let total = |s: &[Span]| {
+        let w = s.iter().map(Span::width).sum::<usize>();
+        w - usize::from(s.last().is_some_and(|l| l.content.ends_with(' ')))
+    };
+    if total(&spans) <= width {
+        return spans;
+    }
+    let mut cut = false;
+    while spans.len() > 1 && total(&spans) + 2 > width {
+        spans.pop();
+        cut = true;
+    }
+    if cut {
+        spans.push(Span::styled("… ", t.dim()));
+    }
+    if total(&spans) <= width {
+        return spans;
+    }
+    // Still too wide: cut the text itself, keeping the styles.
+    let mut out = Vec::new();
+    let mut left = width;
+    for s in spans {
+        let w = s.width();
+        if w <= left || (w == left + 1 && s.content.ends_with(' ')) {
+            left = left.saturating_sub(w);
+            out.push(s);
+        } else {
+            out.push(Span::styled(truncate(&s.content, left), s.style));
+            break;
+        }
+    }
+    out
 }
 
 fn chart_specs(r: &RunnerState) -> Vec<Spec> {
@@ -115,11 +188,11 @@ fn chart_specs(r: &RunnerState) -> Vec<Spec> {
     let spec = |title, series, fmt, missing| Spec {
         title,
         series,
-        detail: String::new(),
+        detail: Vec::new(),
         fmt,
         missing,
     };
-    let no_session = "no session metrics (upstream gitlab-runner)";
+    let no_session = NO_SESSION;
     let mut out = vec![
         spec(
             "terminals",
@@ -211,15 +284,16 @@ fn chart(frame: &mut Frame, area: Rect, t: Theme, r: &RunnerState, spec: &Spec, 
             t.series(i),
         ));
     }
-    if !spec.detail.is_empty() {
-        title.push(Span::styled(format!("· {} ", spec.detail), t.dim()));
+    for piece in &spec.detail {
+        title.push(Span::styled(format!("· {piece} "), t.dim()));
     }
+    let title = fit_title(title, usize::from(area.width.saturating_sub(2)), t);
     let block = Block::bordered()
         .title(Line::from(title))
         .border_style(t.dim());
     if data.iter().all(Vec::is_empty) {
         frame.render_widget(
-            Paragraph::new(Span::styled(spec.missing, t.dim()))
+            Paragraph::new(Span::styled(missing_text(r, spec), t.dim()))
                 .block(block)
                 .wrap(Wrap { trim: true }),
             area,
@@ -288,6 +362,9 @@ mod tests {
         assert_eq!(app.screen, Screen::Runner);
         assert_eq!(app.runner.as_deref(), Some("prm-5"));
         let (term, _) = draw(&app, &snap, 80, 24);
+        // The addresses wrap rather than being cut at the edge.
+        let text = format!("{}", term.backend());
+        assert!(text.contains("https://prm-5.example.net:8093"), "{text}");
         assert_snapshot!(term.backend());
     }
 
@@ -298,6 +375,62 @@ mod tests {
         app.screen = Screen::Runner;
         app.runner = Some("prm-4".into());
         let (term, _) = draw(&app, &snap, 80, 24);
+        assert_snapshot!(term.backend());
+    }
+
+    /// At 80×24 every chart title fits its box: a breakdown that does not
+    /// fit is shortened at a piece (`…`), never cut by the border
+    /// (`observ┐`).
+    #[test]
+    fn runner_titles_fit_at_80x24() {
+        let mut snap = fixed_snapshot();
+        let prm5 = snap.runners.iter_mut().find(|r| r.source.name == "prm-5");
+        let latest = prm5.and_then(|r| r.latest.as_mut()).unwrap();
+        latest.ws_connections.insert("interactive".into(), 3.0);
+        latest.ws_connections.insert("observer".into(), 23.0);
+        let mut app = fixed_app(Theme::MONO);
+        app.screen = Screen::Runner;
+        app.runner = Some("prm-5".into());
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        for line in text.lines().filter(|l| l.contains('┌')) {
+            for (i, _) in line.match_indices('┐') {
+                let before = line[..i].chars().last().unwrap_or(' ');
+                assert!(
+                    matches!(before, '─' | ' ' | '…'),
+                    "a title cut by the border: {line}"
+                );
+            }
+        }
+        assert!(text.contains("websockets 146 · interactive 3 … "), "{text}");
+        assert_snapshot!(term.backend());
+    }
+
+    /// The Runner screen follows the Fleet's filter: with no match it says
+    /// so instead of "no runner to show".
+    #[test]
+    fn runner_with_a_filter_without_a_match() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.fleet.filter = "zzz".into();
+        app.screen = Screen::Runner;
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text.contains(r#" no runner matches "zzz""#), "{text}");
+    }
+
+    /// A termgate runner that is down says so in its charts; it is not
+    /// called an upstream runner without session metrics.
+    #[test]
+    fn a_down_runner_is_down_not_upstream() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.screen = Screen::Runner;
+        app.runner = Some("prm-3".into());
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text.contains("no data: the runner is down"), "{text}");
+        assert!(!text.contains("upstream"), "{text}");
         assert_snapshot!(term.backend());
     }
 
