@@ -6,8 +6,10 @@
 //! - [`fingerprint`]: message → stable group key;
 //! - [`tally`]: group warnings and above ([`crate::model::Tally`]);
 //! - [`tail`]: follow files across rotation and truncation;
-//! - [`read`]: read whole files (plain or gzip) line by line.
+//! - [`read`]: read whole files (plain or gzip) line by line;
+//! - [`backfill`]: read back what the files hold when the console starts.
 
+pub mod backfill;
 pub mod fingerprint;
 mod json;
 pub mod parse;
