@@ -577,7 +577,7 @@ mod tests {
         app.handle(Event::key(KeyCode::Enter), &snap);
         assert_eq!(
             app.errors.popup.as_deref(),
-            Some("checking for jobs... client error")
+            Some("Checking for jobs... client error")
         );
         // Moving does nothing under the popup.
         keys(&mut app, &snap, "j");
@@ -603,14 +603,14 @@ mod tests {
             .iter()
             .map(|r| r.count)
             .collect();
-        assert_eq!(counts, [150, 17, 3]);
+        assert_eq!(counts, [150, 17, 9, 3]);
         keys(&mut app, &snap, "w");
         assert_eq!(app.errors.window, ErrWindow::H24);
         keys(&mut app, &snap, "ww");
         assert_eq!(app.errors.window, ErrWindow::M15);
         let rows = app.error_rows(&snap, app.now);
-        assert_eq!(rows.len(), 2);
-        assert!(rows[0].new && !rows[1].new);
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].new && !rows[1].new && rows[2].new);
     }
 
     #[test]

@@ -145,7 +145,14 @@ fn chart_specs(r: &RunnerState) -> Vec<Spec> {
         ),
         spec(
             "errors/min",
-            vec![(Series::ErrorsPerMinute, "", r.errors_per_minute)],
+            vec![
+                (Series::ErrorsPerMinute, "runner", r.errors_per_minute),
+                (
+                    Series::JobFailuresPerMinute,
+                    "jobs failed",
+                    r.job_failures_per_minute,
+                ),
+            ],
             num,
             "no error counter yet",
         ),
