@@ -156,6 +156,7 @@ impl App {
                 filter: String::new(),
                 min_level: None,
                 runner: None,
+                detail: None,
             },
             hits: Hits::default(),
         }
@@ -279,6 +280,12 @@ impl App {
                 _ => Outcome::None,
             };
         }
+        if self.screen == Screen::Logs && self.logs.detail.is_some() {
+            if k.code == KeyCode::Char('q') {
+                return Outcome::Quit;
+            }
+            return self.log_detail_key(k.code, snap);
+        }
         if self.screen == Screen::Sessions && k.code == KeyCode::Char('j') {
             // `j` joins here (↑↓ move).
             return self.sessions_key(k.code, snap);
@@ -324,6 +331,7 @@ impl App {
     fn switch(&mut self, s: Screen) {
         self.screen = s;
         self.errors.popup = None;
+        self.logs.detail = None;
     }
 
     /// Move the selection (or scroll the log) by `by` rows; `isize::MIN` /
@@ -346,6 +354,7 @@ impl App {
                 self.errors.selected = step(self.errors.selected, by, n);
             }
             Screen::Runner => self.step_runner(snap, by.signum()),
+            Screen::Logs if self.logs.detail.is_some() => self.step_log_detail(snap, by),
             Screen::Logs => self.scroll_logs(snap, by),
         }
         Outcome::Redraw
@@ -358,7 +367,10 @@ impl App {
             self.switch(*s);
             return Outcome::Redraw;
         }
-        if self.help || self.errors.popup.is_some() && self.screen == Screen::Errors {
+        if self.help
+            || self.errors.popup.is_some() && self.screen == Screen::Errors
+            || self.logs.detail.is_some() && self.screen == Screen::Logs
+        {
             return Outcome::None;
         }
         let Some(t) = self.hits.table else {
@@ -388,7 +400,9 @@ impl App {
                     self.errors.selected = i;
                 }
             }
-            Screen::Runner | Screen::Logs => return Outcome::None,
+            // A click opens the line in full.
+            Screen::Logs => self.open_log_line(snap, i),
+            Screen::Runner => return Outcome::None,
         }
         Outcome::Redraw
     }
