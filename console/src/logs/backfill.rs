@@ -34,6 +34,9 @@ pub const MAX_BYTES_PER_FILE: u64 = 64 << 20;
 pub const MAX_GZIP_BYTES: u64 = 8 << 20;
 /// Lines kept for the Logs screen (per runner, then in all).
 pub const RECENT_LINES: usize = 2000;
+/// Bytes of those lines kept per runner while reading, at most (long
+/// lines: fewer of them).
+pub const RECENT_BYTES: usize = 8 << 20;
 /// The Errors screen's widest window: 7 days.
 pub const WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -89,15 +92,21 @@ pub fn read(sources: &[(String, Vec<String>)], limits: &Limits, now: SystemTime)
         .with_now(now);
     let mut rings: Vec<(String, VecDeque<String>)> = Vec::new();
     for (runner, globs) in sources {
-        let mut ring = VecDeque::new();
+        let mut ring: VecDeque<String> = VecDeque::new();
+        let mut ring_bytes = 0usize;
         for (path, id, len) in files(globs) {
             let mut feed = |b: &[u8]| {
                 let line = String::from_utf8_lossy(b);
                 tl.line(runner, &line);
-                if ring.len() >= limits.recent.max(1) {
-                    ring.pop_front();
-                }
+                ring_bytes += line.len();
                 ring.push_back(line.into_owned());
+                while ring.len() > limits.recent.max(1)
+                    || (ring_bytes > RECENT_BYTES && ring.len() > 1)
+                {
+                    if let Some(old) = ring.pop_front() {
+                        ring_bytes -= old.len();
+                    }
+                }
             };
             if is_gzip_name(&path) {
                 if len > limits.max_gzip {
