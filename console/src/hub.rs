@@ -262,6 +262,45 @@ mod tests {
         assert_eq!(s.tally.lines, 4);
     }
 
+    /// What the files held comes first; live lines follow it and add up.
+    #[test]
+    fn the_read_back_comes_before_the_live_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r1.log");
+        std::fs::write(
+            &p,
+            r#"{"level":"warning","msg":"Job failed: exit code 1","time":"2026-11-27T19:00:00Z"}
+{"level":"info","msg":"Job succeeded","time":"2026-11-27T19:00:01Z"}
+"#,
+        )
+        .unwrap();
+        // 2026-11-27T20:00:00Z: an hour after the lines.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_809_600);
+        let b = backfill::read(
+            &[("r1".into(), vec![p.to_string_lossy().into_owned()])],
+            &backfill::Limits::default(),
+            now,
+        );
+        let mut s = LogState::default();
+        s.backfill(b);
+        s.line(
+            "r1",
+            r#"{"level":"warning","msg":"Job failed: exit code 2","time":"2026-11-27T19:00:05Z"}"#,
+            now,
+        );
+        let msgs: Vec<&str> = s.logs.iter().map(|r| r.msg.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "Job failed: exit code 1",
+                "Job succeeded",
+                "Job failed: exit code 2"
+            ]
+        );
+        assert_eq!(s.tally.lines, 3);
+        assert_eq!(s.tally.entries["Job failed: exit code N"].count, 2);
+    }
+
     #[tokio::test]
     async fn publishes_runner_and_log_changes() {
         let (rtx, rrx) = watch::channel(Vec::new());
