@@ -23,8 +23,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::parse::{self, LineKind};
-use super::read::{for_each_line, open_log};
-use super::tail::is_gzip_name;
+use super::read::{for_each_line, is_gzip_name, open_log};
 use super::tally::{since_window, Tallier};
 use crate::model::{LogRecord, Tally};
 

@@ -164,7 +164,7 @@ impl Follower {
                     let Ok(meta) = std::fs::metadata(&path) else {
                         continue;
                     };
-                    if !meta.is_file() || is_gzip_name(&path) {
+                    if !meta.is_file() || super::read::is_gzip_name(&path) {
                         continue;
                     }
                     let id = (meta.dev(), meta.ino());
@@ -231,11 +231,6 @@ impl Follower {
         }
         true
     }
-}
-
-/// `*.gz`: a compressed rotated file.
-pub fn is_gzip_name(p: &std::path::Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 fn lossy(b: &[u8]) -> String {
