@@ -168,6 +168,7 @@ impl App {
                 filter: String::new(),
                 min_level: None,
                 runner: None,
+                detail: None,
             },
             hits: Hits::default(),
             way_in: None,
@@ -292,6 +293,12 @@ impl App {
                 _ => Outcome::None,
             };
         }
+        if self.screen == Screen::Logs && self.logs.detail.is_some() {
+            if k.code == KeyCode::Char('q') {
+                return Outcome::Quit;
+            }
+            return self.log_detail_key(k.code, snap);
+        }
         if self.screen == Screen::Sessions && k.code == KeyCode::Char('j') {
             // `j` joins here (↑↓ move).
             return self.sessions_key(k.code, snap);
@@ -337,6 +344,7 @@ impl App {
     fn switch(&mut self, s: Screen) {
         self.screen = s;
         self.errors.popup = None;
+        self.logs.detail = None;
     }
 
     /// Move the selection (or scroll the log) by `by` rows; `isize::MIN` /
@@ -359,6 +367,7 @@ impl App {
                 self.errors.selected = step(self.errors.selected, by, n);
             }
             Screen::Runner => self.step_runner(snap, by.signum()),
+            Screen::Logs if self.logs.detail.is_some() => self.step_log_detail(snap, by),
             Screen::Logs => self.scroll_logs(snap, by),
         }
         Outcome::Redraw
@@ -371,7 +380,10 @@ impl App {
             self.switch(*s);
             return Outcome::Redraw;
         }
-        if self.help || self.errors.popup.is_some() && self.screen == Screen::Errors {
+        if self.help
+            || self.errors.popup.is_some() && self.screen == Screen::Errors
+            || self.logs.detail.is_some() && self.screen == Screen::Logs
+        {
             return Outcome::None;
         }
         let Some(t) = self.hits.table else {
@@ -401,7 +413,9 @@ impl App {
                     self.errors.selected = i;
                 }
             }
-            Screen::Runner | Screen::Logs => return Outcome::None,
+            // A click opens the line in full.
+            Screen::Logs => self.open_log_line(snap, i),
+            Screen::Runner => return Outcome::None,
         }
         Outcome::Redraw
     }
@@ -590,7 +604,7 @@ mod tests {
         app.handle(Event::key(KeyCode::Enter), &snap);
         assert_eq!(
             app.errors.popup.as_deref(),
-            Some("checking for jobs... client error")
+            Some("Checking for jobs... client error")
         );
         // Moving does nothing under the popup.
         keys(&mut app, &snap, "j");
@@ -616,14 +630,14 @@ mod tests {
             .iter()
             .map(|r| r.count)
             .collect();
-        assert_eq!(counts, [150, 17, 3]);
+        assert_eq!(counts, [150, 17, 9, 3]);
         keys(&mut app, &snap, "w");
         assert_eq!(app.errors.window, ErrWindow::H24);
         keys(&mut app, &snap, "ww");
         assert_eq!(app.errors.window, ErrWindow::M15);
         let rows = app.error_rows(&snap, app.now);
-        assert_eq!(rows.len(), 2);
-        assert!(rows[0].new && !rows[1].new);
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].new && !rows[1].new && rows[2].new);
     }
 
     #[test]

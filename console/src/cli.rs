@@ -34,7 +34,9 @@ pub struct WatchArgs {
     /// A runner to watch: NAME=METRICS_URL (repeatable).
     #[arg(long = "runner", value_name = "NAME=URL")]
     pub runners: Vec<String>,
-    /// Log files of a runner: NAME=GLOB (repeatable).
+    /// Log files of a runner: NAME=GLOB (repeatable). What they already
+    /// hold is read back at start (the last 7 days; at most the last 64 MiB
+    /// of each file, gzip files up to 8 MiB), then they are followed.
     #[arg(long = "logs", value_name = "NAME=GLOB")]
     pub logs: Vec<String>,
     /// Discover runners from a Prometheus server's `up` series instead.

@@ -8,12 +8,13 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::logs::backfill::{self, Backfill};
 use crate::logs::parse::{self, LineKind};
 use crate::logs::tail;
 use crate::model::{LogRecord, RunnerSessions, RunnerState, Series, Snapshot, Tally};
 
 /// Lines kept for the Logs screen.
-pub const LOG_CAPACITY: usize = 2000;
+pub const LOG_CAPACITY: usize = crate::logs::backfill::RECENT_LINES;
 /// Shortest time between two published snapshots.
 pub const MIN_PUBLISH: Duration = Duration::from_millis(250);
 
@@ -25,6 +26,29 @@ pub struct LogState {
 }
 
 impl LogState {
+    /// Takes what was read back from the files before the first live line
+    /// (the tail sends it first; anything already here stays after it).
+    pub fn backfill(&mut self, b: Backfill) {
+        let live = std::mem::take(&mut self.logs);
+        let mut tally = b.tally;
+        tally.lines += self.tally.lines;
+        tally.unparsed += self.tally.unparsed;
+        if !self.tally.entries.is_empty() {
+            // Not expected (the read-back comes first): keep the live entries.
+            for (k, e) in std::mem::take(&mut self.tally.entries) {
+                tally.entries.insert(k, e);
+            }
+        }
+        self.tally = tally;
+        self.logs = b.recent;
+        for rec in live {
+            if self.logs.len() >= LOG_CAPACITY {
+                self.logs.pop_front();
+            }
+            self.logs.push_back(rec);
+        }
+    }
+
     /// One raw line from `runner`'s log.
     pub fn line(&mut self, runner: &str, line: &str, now: SystemTime) {
         self.tally.lines += 1;
@@ -56,7 +80,9 @@ impl LogState {
 }
 
 /// Start the hub: runner states from `runners`, log lines from the files of
-/// `log_sources` (`(runner, globs)`), published on the returned channel.
+/// `log_sources` (`(runner, globs)`): first what they already hold (the
+/// Errors screen's widest window, bounded: [`backfill`]), then what is
+/// appended. Published on the returned channel.
 pub fn spawn(
     runners: watch::Receiver<Vec<RunnerState>>,
     sessions: watch::Receiver<Vec<RunnerSessions>>,
@@ -64,19 +90,36 @@ pub fn spawn(
     interval: Duration,
     shutdown: CancellationToken,
 ) -> watch::Receiver<Snapshot> {
-    let lines = if log_sources.iter().any(|(_, g)| !g.is_empty()) {
-        tail::spawn(log_sources, tail::TailOptions::default(), shutdown.clone())
+    let (lines, back) = if log_sources.iter().any(|(_, g)| !g.is_empty()) {
+        let (l, b) = tail::spawn_with_backfill(
+            log_sources,
+            tail::TailOptions::default(),
+            backfill::Limits::default(),
+            shutdown.clone(),
+        );
+        (l, Some(b))
     } else {
-        mpsc::channel(1).1
+        (mpsc::channel(1).1, None)
     };
-    spawn_with_lines(runners, sessions, lines, interval, shutdown)
+    start(runners, sessions, lines, back, interval, shutdown)
 }
 
 /// As [`spawn`], with the log lines from any channel (tests, the demo).
 pub fn spawn_with_lines(
+    runners: watch::Receiver<Vec<RunnerState>>,
+    sessions: watch::Receiver<Vec<RunnerSessions>>,
+    lines: mpsc::Receiver<(String, String)>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> watch::Receiver<Snapshot> {
+    start(runners, sessions, lines, None, interval, shutdown)
+}
+
+fn start(
     mut runners: watch::Receiver<Vec<RunnerState>>,
     mut sessions: watch::Receiver<Vec<RunnerSessions>>,
     mut lines: mpsc::Receiver<(String, String)>,
+    back: Option<tokio::sync::oneshot::Receiver<Backfill>>,
     interval: Duration,
     shutdown: CancellationToken,
 ) -> watch::Receiver<Snapshot> {
@@ -91,6 +134,7 @@ pub fn spawn_with_lines(
         let mut dirty = true;
         let mut lines_open = true;
         let mut sessions_open = true;
+        let mut back = back;
         let mut tick = tokio::time::interval(MIN_PUBLISH);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -107,6 +151,14 @@ pub fn spawn_with_lines(
                     // No sessions poller (or it ended): keep the last list.
                     sessions_open = changed.is_ok();
                     dirty = true;
+                }
+                b = async { match back.as_mut() { Some(b) => b.await, None => std::future::pending().await } }, if back.is_some() => {
+                    back = None;
+                    if let Ok(b) = b {
+                        tracing::info!(files = b.files, bytes = b.bytes, capped = b.capped, skipped = b.skipped, "log files read back");
+                        logs.backfill(b);
+                        dirty = true;
+                    }
                 }
                 line = lines.recv(), if lines_open => match line {
                     Some((runner, line)) => {
@@ -208,6 +260,45 @@ mod tests {
         assert_eq!(s.tally.entries.len(), 1, "exit codes fall together");
         assert_eq!(s.tally.entries.values().next().unwrap().count, 2);
         assert_eq!(s.tally.lines, 4);
+    }
+
+    /// What the files held comes first; live lines follow it and add up.
+    #[test]
+    fn the_read_back_comes_before_the_live_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r1.log");
+        std::fs::write(
+            &p,
+            r#"{"level":"warning","msg":"Job failed: exit code 1","time":"2026-11-27T19:00:00Z"}
+{"level":"info","msg":"Job succeeded","time":"2026-11-27T19:00:01Z"}
+"#,
+        )
+        .unwrap();
+        // 2026-11-27T20:00:00Z: an hour after the lines.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_809_600);
+        let b = backfill::read(
+            &[("r1".into(), vec![p.to_string_lossy().into_owned()])],
+            &backfill::Limits::default(),
+            now,
+        );
+        let mut s = LogState::default();
+        s.backfill(b);
+        s.line(
+            "r1",
+            r#"{"level":"warning","msg":"Job failed: exit code 2","time":"2026-11-27T19:00:05Z"}"#,
+            now,
+        );
+        let msgs: Vec<&str> = s.logs.iter().map(|r| r.msg.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "Job failed: exit code 1",
+                "Job succeeded",
+                "Job failed: exit code 2"
+            ]
+        );
+        assert_eq!(s.tally.lines, 3);
+        assert_eq!(s.tally.entries["Job failed: exit code N"].count, 2);
     }
 
     #[tokio::test]

@@ -5,11 +5,15 @@
 //!   [`parse::LineKind`] first);
 //! - [`fingerprint`]: message → stable group key;
 //! - [`tally`]: group warnings and above ([`crate::model::Tally`]);
+//! - [`origin`]: the runner's error or the job's failure;
 //! - [`tail`]: follow files across rotation and truncation;
-//! - [`read`]: read whole files (plain or gzip) line by line.
+//! - [`read`]: read whole files (plain or gzip) line by line;
+//! - [`backfill`]: read back what the files hold when the console starts.
 
+pub mod backfill;
 pub mod fingerprint;
 mod json;
+pub mod origin;
 pub mod parse;
 pub mod read;
 pub mod tail;

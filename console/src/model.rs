@@ -97,8 +97,13 @@ pub enum Series {
     TerminalsActive,
     TerminalsIdle,
     WsConnections,
-    /// Errors per minute (rate of `gitlab_runner_errors_total`).
+    /// Runner errors per minute: warnings and errors the runner logged
+    /// (`gitlab_runner_errors_total`) less its users' failed jobs
+    /// ([`RunnerState::errors_per_minute`]).
     ErrorsPerMinute,
+    /// Jobs failed per minute for the user's reasons
+    /// ([`RunnerState::job_failures_per_minute`]).
+    JobFailuresPerMinute,
     /// CPU use in percent of one core.
     CpuPercent,
     RssBytes,
@@ -187,7 +192,15 @@ pub struct RunnerState {
     pub last_attempt: Option<SystemTime>,
     pub latest: Option<Sample>,
     /// Derived rates from the last two samples.
+    /// Runner errors per minute: the rate of `gitlab_runner_errors_total`
+    /// (every warning and error the runner logged) less
+    /// [`Self::job_failures_per_minute`] (each such job logs one `Job
+    /// failed` warning), never below zero.
     pub errors_per_minute: Option<f64>,
+    /// Jobs failed per minute for the job's own reasons (`script_failure`,
+    /// `job_execution_timeout`, …: [`crate::logs::origin::JOB_REASONS`]),
+    /// the rate of `gitlab_runner_failed_jobs_total` with those reasons.
+    pub job_failures_per_minute: Option<f64>,
     pub cpu_percent: Option<f64>,
     pub history: History,
 }
@@ -201,6 +214,7 @@ impl RunnerState {
             last_attempt: None,
             latest: None,
             errors_per_minute: None,
+            job_failures_per_minute: None,
             cpu_percent: None,
             history: History::new(now, Duration::from_secs(3600)),
         }
@@ -222,10 +236,34 @@ pub struct LogRecord {
     pub fields: Vec<(String, String)>,
 }
 
+/// Whose problem a warning or error is ([`crate::logs::origin`] decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Origin {
+    /// The user's job: its script failed, it timed out, it was canceled.
+    Job,
+    /// The runner or the system around it (GitLab's API, Docker, the
+    /// session server, its configuration).
+    #[default]
+    Runner,
+}
+
+impl Origin {
+    /// `runner` or `job`, as the screens and `tally` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Job => "job",
+            Origin::Runner => "runner",
+        }
+    }
+}
+
 /// One error fingerprint's tally.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorEntry {
     pub fingerprint: String,
+    /// The runner's or the job's; a fingerprint seen as both is the
+    /// runner's (worth a look).
+    pub origin: Origin,
     /// The highest level seen for it.
     pub level: Level,
     pub count: u64,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::TallyArgs;
 use crate::logs::read::open_log;
 use crate::logs::tally::{since_window, SortBy, Tallier};
-use crate::model::{ErrorEntry, Tally};
+use crate::model::{ErrorEntry, Origin, Tally};
 use crate::text::fit_chars;
 
 /// One log file to read.
@@ -137,6 +137,7 @@ fn rfc3339(t: Option<SystemTime>) -> serde_json::Value {
 pub fn entry_json(e: &ErrorEntry) -> serde_json::Value {
     serde_json::json!({
         "fingerprint": e.fingerprint,
+        "origin": e.origin.as_str(),
         "level": e.level.as_str(),
         "count": e.count,
         "first_seen": rfc3339(e.first_seen),
@@ -170,16 +171,17 @@ fn write_table(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:>7}  {:<7}  {:<19}  {:<19}  {:<20}  FINGERPRINT/SAMPLE",
-        "COUNT", "LEVEL", "FIRST-SEEN", "LAST-SEEN", "RUNNERS"
+        "{:>7}  {:<7}  {:<6}  {:<19}  {:<19}  {:<20}  FINGERPRINT/SAMPLE",
+        "COUNT", "LEVEL", "FROM", "FIRST-SEEN", "LAST-SEEN", "RUNNERS"
     )?;
     for e in top {
         let runners: Vec<&str> = e.runners.iter().map(String::as_str).collect();
         writeln!(
             out,
-            "{:>7}  {:<7}  {:<19}  {:<19}  {:<20}  {}",
+            "{:>7}  {:<7}  {:<6}  {:<19}  {:<19}  {:<20}  {}",
             e.count,
             e.level.as_str(),
+            e.origin.as_str(),
             short_time(e.first_seen),
             short_time(e.last_seen),
             fit_chars(&runners.join(","), 20),
@@ -187,10 +189,17 @@ fn write_table(
         )?;
         let sample = e.sample.replace(['\n', '\r'], " ");
         if sample != e.fingerprint {
-            writeln!(out, "{:82}e.g. {}", "", fit_chars(&sample, 120))?;
+            writeln!(out, "{:90}e.g. {}", "", fit_chars(&sample, 120))?;
         }
     }
     let since = since.map_or_else(String::new, |s| format!(", since {}", short_time(Some(s))));
+    let (mut runner, mut job) = (0u64, 0u64);
+    for e in tally.entries.values() {
+        match e.origin {
+            Origin::Runner => runner += e.count,
+            Origin::Job => job += e.count,
+        }
+    }
     writeln!(
         out,
         "\n{} fingerprints ({} shown) in {} lines of {} files, {} unparsed{} (times UTC)",
@@ -200,6 +209,11 @@ fn write_table(
         files,
         tally.unparsed,
         since,
+    )?;
+    writeln!(
+        out,
+        "FROM: {runner} runner errors (the runner's or its system's: API, Docker, session server, config), \
+         {job} job failures (the user's: script_failure, job_execution_timeout, canceled)"
     )
 }
 

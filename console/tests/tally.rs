@@ -199,3 +199,72 @@ fn a_glob_matching_nothing_is_a_clear_error() {
     let out = tally(&[]);
     assert!(!out.status.success());
 }
+
+/// Issue 19: a user's failing job is a job failure, the runner's own
+/// problems (API, system failures) are runner errors, in text and JSON.
+#[test]
+fn runner_errors_and_job_failures_apart() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("r1.log");
+    let t = "2026-11-27T19:00:00Z";
+    let line = |level: &str, msg: &str, reason: Option<&str>| {
+        let mut m = serde_json::json!({ "level": level, "msg": msg, "time": t });
+        if let Some(r) = reason {
+            m[ls::FAILURE_REASON] = r.into();
+        }
+        m.to_string() + "\n"
+    };
+    let mut text = String::new();
+    for i in 1..=5 {
+        text += &line(
+            "warning",
+            &format!("Job failed: exit code {i}"),
+            Some("script_failure"),
+        );
+    }
+    text += &line(
+        "error",
+        "Job failed (system failure): Cannot connect to the Docker daemon",
+        Some("runner_system_failure"),
+    );
+    text += &line("error", ls::msg::CHECKING_FOR_JOBS_FORBIDDEN, None);
+    text += &line("error", ls::msg::CHECKING_FOR_JOBS_FORBIDDEN, None);
+    // Upstream's text format, no reason: by its wording.
+    text += "WARNING: Job failed: execution took longer than 1h0m0s seconds  job=9\n";
+    std::fs::write(&p, text).unwrap();
+    let g = p.to_string_lossy().into_owned();
+
+    let v = ok_json(&["--logs", &g, "--json"]);
+    assert_eq!(by_fp(&v, "Job failed: exit code N")["origin"], "job");
+    assert_eq!(
+        by_fp(&v, "Job failed: execution took longer than NhNmNs seconds")["origin"],
+        "job"
+    );
+    assert_eq!(
+        by_fp(
+            &v,
+            "Job failed (system failure): Cannot connect to the Docker daemon"
+        )["origin"],
+        "runner"
+    );
+    assert_eq!(
+        by_fp(&v, ls::msg::CHECKING_FOR_JOBS_FORBIDDEN)["origin"],
+        "runner"
+    );
+
+    let out = tally(&["--logs", &g]);
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.lines().next().unwrap().contains("FROM"), "{s}");
+    let row = s
+        .lines()
+        .find(|l| l.ends_with("Job failed: exit code N"))
+        .unwrap();
+    assert!(row.contains(" job "), "{row}");
+    let row = s
+        .lines()
+        .find(|l| l.ends_with(ls::msg::CHECKING_FOR_JOBS_FORBIDDEN))
+        .unwrap();
+    assert!(row.contains(" runner "), "{row}");
+    assert!(s.contains("FROM: 3 runner errors"), "{s}");
+    assert!(s.contains("6 job failures"), "{s}");
+}

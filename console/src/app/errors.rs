@@ -64,6 +64,8 @@ pub struct ErrorRow<'a> {
 
 impl App {
     /// Errors rows in the window, most frequent first, then latest first.
+    /// The `/` filter matches the fingerprint, the latest message or any
+    /// kept example line (case-insensitive).
     pub fn error_rows<'a>(&self, snap: &'a Snapshot, now: SystemTime) -> Vec<ErrorRow<'a>> {
         let since = now
             .checked_sub(self.errors.window.duration())
@@ -77,6 +79,7 @@ impl App {
                 f.is_empty()
                     || e.fingerprint.to_lowercase().contains(&f)
                     || e.sample.to_lowercase().contains(&f)
+                    || e.examples.iter().any(|x| x.to_lowercase().contains(&f))
             })
             .filter_map(|e| {
                 let count = e.count_in_window(since);

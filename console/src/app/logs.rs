@@ -17,6 +17,10 @@ pub struct LogsView {
     /// Show this level and above; `None`: everything.
     pub min_level: Option<Level>,
     pub runner: Option<String>,
+    /// The line whose detail is open (the whole message wrapped, every
+    /// field on its own line): a copy, so that it stays put while new
+    /// lines arrive.
+    pub detail: Option<LogRecord>,
 }
 
 impl App {
@@ -37,9 +41,64 @@ impl App {
             .collect()
     }
 
-    /// Logs keys: `f` follow, `l` level, `r` runner, `c`/Esc clear.
+    /// The index in [`Self::log_rows`] of the newest line in view.
+    fn newest_in_view(&self, n: usize) -> Option<usize> {
+        let end = if self.logs.follow {
+            n
+        } else {
+            n.saturating_sub(self.logs.scroll)
+        };
+        end.checked_sub(1)
+    }
+
+    /// Opens the detail of row `i` of [`Self::log_rows`].
+    pub(super) fn open_log_line(&mut self, snap: &Snapshot, i: usize) {
+        self.logs.detail = self.log_rows(snap).get(i).map(|r| (*r).clone());
+    }
+
+    /// Keys while a line's detail is open: ↑↓ the line before or after
+    /// (among the filtered rows), Esc/Enter/Backspace close.
+    pub(super) fn log_detail_key(&mut self, code: KeyCode, snap: &Snapshot) -> Outcome {
+        let by: isize = match code {
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Backspace => {
+                self.logs.detail = None;
+                return Outcome::Redraw;
+            }
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            _ => return Outcome::None,
+        };
+        self.step_log_detail(snap, by);
+        Outcome::Redraw
+    }
+
+    /// Moves the open detail `by` rows (a line no longer there: the newest).
+    pub(super) fn step_log_detail(&mut self, snap: &Snapshot, by: isize) {
+        let rows = self.log_rows(snap);
+        let Some(cur) = &self.logs.detail else {
+            return;
+        };
+        let at = rows.iter().rposition(|r| *r == cur);
+        let next = match at {
+            Some(i) => (i as isize + by.signum()).clamp(0, rows.len() as isize - 1) as usize,
+            None => rows.len().saturating_sub(1),
+        };
+        if let Some(r) = rows.get(next) {
+            self.logs.detail = Some((*r).clone());
+        }
+    }
+
+    /// Logs keys: Enter the newest line in view in full, `f` follow, `l`
+    /// level, `r` runner, `c`/Esc clear.
     pub(super) fn logs_key(&mut self, code: KeyCode, snap: &Snapshot) -> Outcome {
         match code {
+            KeyCode::Enter => {
+                let n = self.log_rows(snap).len();
+                match self.newest_in_view(n) {
+                    Some(i) => self.open_log_line(snap, i),
+                    None => return Outcome::None,
+                }
+            }
             KeyCode::Char('f') => {
                 self.logs.follow = !self.logs.follow;
                 self.logs.scroll = 0;

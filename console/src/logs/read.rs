@@ -8,6 +8,12 @@ use std::path::Path;
 /// Longest line kept, in bytes; the rest of a longer line is skipped.
 pub const MAX_READ_LINE: usize = 1 << 20;
 
+/// `*.gz`: a compressed rotated file (by its name: the tail never follows
+/// one, the read-back reads it whole).
+pub fn is_gzip_name(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
 /// Opens `path`, decompressing it when it starts with gzip's magic bytes
 /// (whatever its name). `counted` sees the bytes read from the file itself
 /// (compressed), for progress. Returns the reader and whether it was gzip.

@@ -22,7 +22,11 @@
 //!   is skipped up to the newline; invalid UTF-8 is decoded lossily; a
 //!   trailing `\r` is removed;
 //! - files present at the first poll start at their end unless
-//!   [`TailOptions::from_start`]; files that appear later are read whole.
+//!   [`TailOptions::from_start`] or [`Follower::start_at`] says where
+//!   (after [`super::backfill`] read them up to there); files that appear
+//!   later are read whole;
+//! - gzip files (`*.gz`, rotated and never written again) are not followed:
+//!   their bytes are not lines ([`super::backfill`] reads them).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -89,6 +93,8 @@ pub struct Follower {
     opts: TailOptions,
     started: bool,
     buf: Vec<u8>,
+    /// Where files present at the first poll start, by identity.
+    start_at: std::collections::HashMap<(u64, u64), u64>,
 }
 
 /// Receives `(runner, line)`; returns `false` to stop the poll.
@@ -109,7 +115,16 @@ impl Follower {
             opts,
             started: false,
             buf: vec![0; 64 << 10],
+            start_at: Default::default(),
         }
+    }
+
+    /// Files present at the first poll whose identity (device, inode) is
+    /// in `offsets` start there instead of at their end: where a read-back
+    /// stopped, so that no line is lost or seen twice.
+    pub fn start_at(mut self, offsets: std::collections::HashMap<(u64, u64), u64>) -> Self {
+        self.start_at = offsets;
+        self
     }
 
     /// Paths currently followed, per runner (for a status line).
@@ -130,6 +145,7 @@ impl Follower {
         self.started = true;
         let opts = &self.opts;
         let buf = &mut self.buf;
+        let start_at = &self.start_at;
         for src in &mut self.sources {
             // 1. What is new in the files we know (old names included).
             for f in &mut src.files {
@@ -148,7 +164,7 @@ impl Follower {
                     let Ok(meta) = std::fs::metadata(&path) else {
                         continue;
                     };
-                    if !meta.is_file() {
+                    if !meta.is_file() || super::read::is_gzip_name(&path) {
                         continue;
                     }
                     let id = (meta.dev(), meta.ino());
@@ -163,10 +179,10 @@ impl Follower {
                     let Ok(file) = File::open(&path) else {
                         continue;
                     };
-                    let offset = if first && !opts.from_start {
-                        meta.len()
-                    } else {
-                        0
+                    let offset = match start_at.get(&id) {
+                        Some(o) if first => (*o).min(meta.len()),
+                        _ if first && !opts.from_start => meta.len(),
+                        _ => 0,
                     };
                     fresh.push(src.files.len());
                     src.files.push(Followed {
@@ -292,12 +308,59 @@ pub fn spawn(
     opts: TailOptions,
     shutdown: CancellationToken,
 ) -> mpsc::Receiver<(String, String)> {
+    start(sources, opts, None, shutdown).0
+}
+
+/// As [`spawn`], after reading back what the files already hold
+/// ([`super::backfill::read`] with `limits`, on the same thread): its
+/// result arrives on the second receiver, then the new lines from where it
+/// stopped on the first.
+pub fn spawn_with_backfill(
+    sources: Vec<(String, Vec<String>)>,
+    opts: TailOptions,
+    limits: super::backfill::Limits,
+    shutdown: CancellationToken,
+) -> (
+    mpsc::Receiver<(String, String)>,
+    tokio::sync::oneshot::Receiver<super::backfill::Backfill>,
+) {
+    let (lines, back) = start(sources, opts, Some(limits), shutdown);
+    // `start` always makes the channel when given limits.
+    (
+        lines,
+        back.unwrap_or_else(|| tokio::sync::oneshot::channel().1),
+    )
+}
+
+fn start(
+    sources: Vec<(String, Vec<String>)>,
+    opts: TailOptions,
+    limits: Option<super::backfill::Limits>,
+    shutdown: CancellationToken,
+) -> (
+    mpsc::Receiver<(String, String)>,
+    Option<tokio::sync::oneshot::Receiver<super::backfill::Backfill>>,
+) {
     let (tx, rx) = mpsc::channel(opts.channel.max(1));
+    let (btx, brx) = match limits {
+        Some(_) => {
+            let (a, b) = tokio::sync::oneshot::channel();
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
     let poll = opts.poll;
-    let mut follower = Follower::new(sources, opts);
     let spawned = std::thread::Builder::new()
         .name("log-tail".into())
         .spawn(move || {
+            let mut follower = Follower::new(sources.clone(), opts);
+            if let (Some(limits), Some(btx)) = (limits, btx) {
+                let back = super::backfill::read(&sources, &limits, std::time::SystemTime::now());
+                follower = follower.start_at(back.offsets.clone());
+                if btx.send(back).is_err() {
+                    return;
+                }
+            }
             while !shutdown.is_cancelled() {
                 let ok = follower.poll(&mut |runner, line| {
                     !shutdown.is_cancelled() && tx.blocking_send((runner.to_owned(), line)).is_ok()
@@ -317,7 +380,7 @@ pub fn spawn(
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the log tail thread");
     }
-    rx
+    (rx, brx)
 }
 
 #[cfg(test)]

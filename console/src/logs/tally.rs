@@ -63,6 +63,7 @@ impl Tally {
         if rec.level < Level::Warning {
             return None;
         }
+        let origin = super::origin::of_record(rec);
         let mut fp = fingerprint(&rec.msg);
         if !self.entries.contains_key(&fp) {
             if self.entries.len() >= MAX_ENTRIES {
@@ -72,6 +73,7 @@ impl Tally {
                 .entry(fp.clone())
                 .or_insert_with(|| ErrorEntry {
                     fingerprint: fp.clone(),
+                    origin,
                     level: rec.level,
                     count: 0,
                     first_seen: None,
@@ -85,6 +87,7 @@ impl Tally {
         let e = self.entries.get_mut(&fp)?;
         e.count += 1;
         e.level = e.level.max(rec.level);
+        e.origin = e.origin.max(origin);
         if let Some(t) = rec.time {
             e.first_seen = Some(e.first_seen.map_or(t, |f| f.min(t)));
             e.last_seen = Some(e.last_seen.map_or(t, |l| l.max(t)));
@@ -312,9 +315,20 @@ impl Tallier {
         match k {
             LineKind::Record(l) if l >= Level::Warning => {
                 self.last = None;
-                let Some(rec) = parse::parse_line_lite(runner, line, self.now) else {
+                let Some(mut rec) = parse::parse_line_lite(runner, line, self.now) else {
                     return k;
                 };
+                // A job's failure says whose it is in its `failure_reason`
+                // field: parse the fields of those lines only.
+                if rec
+                    .msg
+                    .starts_with(termgate::logschema::msg::JOB_FAILED_PREFIX)
+                    && line.contains(termgate::logschema::FAILURE_REASON)
+                {
+                    if let Some(full) = parse::parse_line_at(runner, line, self.now) {
+                        rec = full;
+                    }
+                }
                 if let (Some(s), Some(t)) = (self.since, rec.time) {
                     if t < s {
                         return k;

@@ -114,6 +114,8 @@ impl CounterWindow {
 #[derive(Debug, Clone)]
 pub struct Tracker {
     errors: CounterWindow,
+    /// Failed jobs for the job's own reasons.
+    job_failures: CounterWindow,
     cpu: CounterWindow,
 }
 
@@ -121,6 +123,7 @@ impl Tracker {
     pub fn new(opts: &PollOptions) -> Self {
         Tracker {
             errors: CounterWindow::new(opts.rate_window),
+            job_failures: CounterWindow::new(opts.rate_window),
             // The last two readings only.
             cpu: CounterWindow::new(Duration::ZERO),
         }
@@ -139,10 +142,22 @@ impl Tracker {
         st.health = Health::Up;
         st.last_ok = Some(at);
         st.last_attempt = Some(at);
-        st.errors_per_minute = match sample.errors_sum() {
+        // Every job that fails for its own reasons logs one `Job failed`
+        // warning, which `gitlab_runner_errors_total` counts: take those
+        // out, so that ERR/min is the runner's own errors.
+        let job_failed: f64 = sample
+            .failed_jobs_total
+            .iter()
+            .filter(|(r, _)| crate::logs::origin::of_reason(r) == crate::model::Origin::Job)
+            .map(|(_, v)| v)
+            .sum();
+        let logged = match sample.errors_sum() {
             Some(v) => self.errors.push(at, v).map(|r| r * 60.0),
             None => None,
         };
+        let jobs = self.job_failures.push(at, job_failed).map(|r| r * 60.0);
+        st.job_failures_per_minute = logged.and(jobs);
+        st.errors_per_minute = logged.map(|l| (l - jobs.unwrap_or(0.0)).max(0.0));
         st.cpu_percent = match sample.cpu_seconds_total {
             Some(v) => self.cpu.push(at, v).map(|r| r * 100.0),
             None => None,
@@ -155,6 +170,7 @@ impl Tracker {
             (Series::TerminalsIdle, sample.terminals_idle),
             (Series::WsConnections, sample.ws_total()),
             (Series::ErrorsPerMinute, st.errors_per_minute),
+            (Series::JobFailuresPerMinute, st.job_failures_per_minute),
             (Series::CpuPercent, st.cpu_percent),
             (Series::RssBytes, sample.rss_bytes),
         ];
@@ -182,6 +198,7 @@ impl Tracker {
         };
         st.last_attempt = Some(at);
         st.errors_per_minute = None;
+        st.job_failures_per_minute = None;
         st.cpu_percent = None;
         // A rate across an outage would mix two processes.
         self.cpu.clear();
@@ -243,6 +260,34 @@ mod tests {
         w.push(at(0), 1.0);
         w.push(at(1), 1.5);
         assert_eq!(w.push(at(3), 2.5), Some(0.5));
+    }
+
+    /// Issue 19: users' failing jobs are job failures, not runner errors.
+    #[test]
+    fn users_failed_jobs_are_not_runner_errors() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut st = RunnerState::new(src("a", "x".into()), t0);
+        let mut tr = Tracker::new(&PollOptions::default());
+        // `errors` warnings and errors logged, `script` + `timeout` jobs
+        // failed for their own reasons, `system` for the runner's.
+        let s = |errors: u32, script: u32, timeout: u32, system: u32| {
+            crate::scrape::parse_metrics(&format!(
+                "gitlab_runner_errors_total{{level=\"warning\"}} {errors}\n\
+                 gitlab_runner_failed_jobs_total{{failure_reason=\"script_failure\"}} {script}\n\
+                 gitlab_runner_failed_jobs_total{{failure_reason=\"job_execution_timeout\"}} {timeout}\n\
+                 gitlab_runner_failed_jobs_total{{failure_reason=\"runner_system_failure\"}} {system}\n"
+            ))
+            .unwrap()
+        };
+        tr.apply_ok(&mut st, s(0, 0, 0, 0), t0);
+        // A minute of ten user failures (each logs one warning): no runner error.
+        tr.apply_ok(&mut st, s(10, 8, 2, 0), t0 + Duration::from_secs(60));
+        assert_eq!(st.errors_per_minute, Some(0.0));
+        assert_eq!(st.job_failures_per_minute, Some(10.0));
+        // Then three runner errors, one of them a system failure of a job.
+        tr.apply_ok(&mut st, s(13, 8, 2, 1), t0 + Duration::from_secs(120));
+        assert_eq!(st.errors_per_minute, Some(3.0));
+        assert_eq!(st.job_failures_per_minute, Some(0.0));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::app::{App, ErrWindow, ErrorRow, TableHit};
-use crate::model::Snapshot;
+use crate::model::{Origin, Snapshot};
 use crate::text::{age_at, hhmm};
 use crate::ui::rows::selectable_rows;
 use crate::ui::widgets::{centered, spark, Cell, Col, Columns, Theme};
@@ -31,11 +31,13 @@ pub fn render(
         vec![
             Col::right("COUNT", 5, 8).keep(),
             Col::left("LEVEL", 7, 7).keep(),
+            // Whose: the runner's error or the user's job failure.
+            Col::left("FROM", 6, 6).keep(),
             Col::left("RUNNERS", 7, 20),
             Col::right("FIRST", 5, 6),
             Col::right("LAST", 5, 6),
             Col::left("TREND", trend_w, trend_w),
-            Col::left("SAMPLE", 10, 300).keep().flex(),
+            Col::left("FINGERPRINT", 10, 300).keep().flex(),
         ],
         &cells,
         usize::from(table.width).saturating_sub(1),
@@ -49,10 +51,18 @@ pub fn render(
         .map(|l| Line::from(format!(" {}", l)).style(t.title()))
         .collect();
     frame.render_widget(Paragraph::new(header), head);
-    let empty = format!(
-        " no warnings or errors in the last {}",
-        app.errors.window.label()
-    );
+    let empty = if app.errors.filter.is_empty() {
+        format!(
+            " no warnings or errors in the last {}",
+            app.errors.window.label()
+        )
+    } else {
+        format!(
+            " no match for {:?} in the last {} (Esc clears the filter)",
+            app.errors.filter,
+            app.errors.window.label()
+        )
+    };
     let lines = cells.iter().map(|c| cols.row(c)).collect();
     let sel = (app.errors.offset, app.errors.selected);
     let hit = selectable_rows(frame, body, lines, &empty, sel, t);
@@ -107,6 +117,7 @@ fn cells(r: &ErrorRow, app: &App, now: SystemTime, trend_w: usize) -> Vec<Cell> 
     vec![
         Cell::plain(r.count.to_string()),
         Cell::new(e.level.as_str(), t.level(e.level)),
+        origin_cell(e.origin, t),
         Cell::plain(runners),
         first,
         Cell::plain(e.last_seen.map_or("-".into(), |l| age_at(now, l))),
@@ -114,8 +125,18 @@ fn cells(r: &ErrorRow, app: &App, now: SystemTime, trend_w: usize) -> Vec<Cell> 
             spark(&e.trend_buckets(now, app.errors.window.duration(), trend_w)),
             t.level(e.level),
         ),
-        Cell::plain(e.sample.clone()),
+        // The normalised form: one row stands for every message it groups.
+        Cell::plain(e.fingerprint.clone()),
     ]
+}
+
+/// `runner` (a runner error: its level's colour is earned) or `job` (a
+/// user's job failed: dim).
+pub fn origin_cell(o: Origin, t: Theme) -> Cell {
+    match o {
+        Origin::Runner => Cell::plain(o.as_str()),
+        Origin::Job => Cell::new(o.as_str(), t.dim()),
+    }
 }
 
 fn popup(frame: &mut Frame, area: Rect, t: Theme, r: &ErrorRow, w: ErrWindow, now: SystemTime) {
@@ -132,7 +153,11 @@ fn popup(frame: &mut Frame, area: Rect, t: Theme, r: &ErrorRow, w: ErrWindow, no
         Line::from(vec![
             Span::styled(format!("{} ", e.level.as_str()), t.level(e.level)),
             Span::raw(format!(
-                "· {} in {} ({} counted) · runners {}",
+                "· {} · {} in {} ({} counted) · runners {}",
+                match e.origin {
+                    Origin::Runner => "runner error",
+                    Origin::Job => "job failure (the user's)",
+                },
                 r.count,
                 w.label(),
                 e.count,
@@ -147,7 +172,7 @@ fn popup(frame: &mut Frame, area: Rect, t: Theme, r: &ErrorRow, w: ErrWindow, no
             Span::raw(seen(e.last_seen)),
         ]),
         Line::from(vec![
-            Span::styled("sample ", t.dim()),
+            Span::styled("latest ", t.dim()),
             Span::raw(e.sample.clone()),
         ]),
         Line::raw(""),
@@ -199,8 +224,46 @@ mod tests {
         app.handle(Event::char('w'), &snap);
         app.handle(Event::char('w'), &snap);
         assert_eq!(app.errors.window, crate::app::ErrWindow::D7);
-        assert_eq!(app.error_rows(&snap, app.now).len(), 4);
+        assert_eq!(app.error_rows(&snap, app.now).len(), 5);
         let (term, _) = draw(&app, &snap, 80, 24);
+        assert_snapshot!(term.backend());
+    }
+
+    /// Issue 19: the filter matches the kept example lines too (the
+    /// fixture's examples carry `"runner":"a1b2c3"`, no fingerprint does),
+    /// and a filter that matches nothing says so.
+    #[test]
+    fn errors_filter_matches_examples_and_says_no_match() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::COLOR);
+        app.handle(Event::char('4'), &snap);
+        for c in "/A1B2C3".chars() {
+            app.handle(Event::char(c), &snap);
+        }
+        app.handle(Event::key(KeyCode::Enter), &snap);
+        assert_eq!(app.error_rows(&snap, app.now).len(), 4, "every row in 1h");
+        app.handle(Event::key(KeyCode::Esc), &snap);
+        for c in "/exit code N".chars() {
+            app.handle(Event::char(c), &snap);
+        }
+        app.handle(Event::key(KeyCode::Enter), &snap);
+        let rows = app.error_rows(&snap, app.now);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].entry.fingerprint, "Job failed: exit code N");
+        // Only an example has `status`.
+        app.handle(Event::key(KeyCode::Esc), &snap);
+        for c in "/\"status\":\"409\"".chars() {
+            app.handle(Event::char(c), &snap);
+        }
+        app.handle(Event::key(KeyCode::Enter), &snap);
+        assert_eq!(app.error_rows(&snap, app.now).len(), 4);
+        app.handle(Event::key(KeyCode::Esc), &snap);
+        for c in "/nothing like it".chars() {
+            app.handle(Event::char(c), &snap);
+        }
+        app.handle(Event::key(KeyCode::Enter), &snap);
+        assert!(app.error_rows(&snap, app.now).is_empty());
+        let (term, _) = draw(&app, &snap, 80, 8);
         assert_snapshot!(term.backend());
     }
 
@@ -213,7 +276,7 @@ mod tests {
         app.handle(Event::key(KeyCode::Enter), &snap);
         assert_eq!(
             app.errors.popup.as_deref(),
-            Some("terminal already connected, revoking connection")
+            Some("Terminal already connected, revoking connection")
         );
         let (term, _) = draw(&app, &snap, 80, 24);
         assert_snapshot!(term.backend());

@@ -62,6 +62,7 @@ fn prm5() -> RunnerState {
     r.last_ok = Some(ago(0.8));
     r.last_attempt = r.last_ok;
     r.errors_per_minute = Some(0.4);
+    r.job_failures_per_minute = Some(0.2);
     r.cpu_percent = Some(31.0);
     r.latest = Some(Sample {
         at: r.last_ok,
@@ -114,6 +115,7 @@ fn prm4() -> RunnerState {
     r.health = Health::Up;
     r.last_ok = Some(ago(1.1));
     r.errors_per_minute = Some(2.1);
+    r.job_failures_per_minute = Some(1.5);
     r.latest = Some(Sample {
         at: r.last_ok,
         version: Some(RunnerVersion {
@@ -139,6 +141,7 @@ fn prm6() -> RunnerState {
     r.source = source("prm-6", "prm-6.example.net");
     r.last_ok = Some(ago(1.9));
     r.errors_per_minute = Some(0.0);
+    r.job_failures_per_minute = Some(0.0);
     r.cpu_percent = Some(12.0);
     if let Some(l) = r.latest.as_mut() {
         l.jobs = Some(8.0);
@@ -177,7 +180,6 @@ fn minute_ago(m: u64) -> u64 {
 }
 
 fn entry(
-    fingerprint: &str,
     level: Level,
     runners: &[&str],
     first_min: u64,
@@ -186,8 +188,11 @@ fn entry(
 ) -> ErrorEntry {
     let count = per_minute.iter().map(|(_, c)| u64::from(*c)).sum();
     let last = per_minute.iter().map(|(m, _)| *m).max().unwrap_or(0);
+    // The fingerprint the tally would give the sample.
+    let fingerprint = crate::logs::fingerprint(sample);
     ErrorEntry {
-        fingerprint: fingerprint.into(),
+        origin: crate::logs::origin::classify(sample, None),
+        fingerprint,
         level,
         count,
         first_seen: Some(ago(first_min as f64 * 60.0)),
@@ -213,7 +218,6 @@ fn entry(
 
 pub fn tally() -> Tally {
     let client = entry(
-        "checking for jobs... client error",
         Level::Error,
         &["prm-3"],
         20,
@@ -223,7 +227,6 @@ pub fn tally() -> Tally {
         "Checking for jobs... client error",
     );
     let revoked = entry(
-        "terminal already connected, revoking connection",
         Level::Warning,
         &["prm-5"],
         3 * 24 * 60,
@@ -231,7 +234,6 @@ pub fn tally() -> Tally {
         "Terminal already connected, revoking connection",
     );
     let failed = entry(
-        "job failed (system failure): <msg>",
         Level::Error,
         &["prm-5", "prm-4"],
         5 * 24 * 60,
@@ -243,15 +245,22 @@ pub fn tally() -> Tally {
         "Job failed (system failure): prepare environment: exit status 1",
     );
     let old = entry(
-        "failed to pull image <image>: timeout",
         Level::Warning,
         &["prm-4"],
         3 * 24 * 60,
         vec![(minute_ago(2 * 24 * 60), 9)],
         "Failed to pull image alpine:3.19: timeout",
     );
+    // A user's job failing (its script exits non-zero) every few minutes.
+    let exit = entry(
+        Level::Warning,
+        &["prm-5"],
+        50,
+        (0..9).map(|m| (minute_ago(m * 5 + 2), 1)).collect(),
+        "Job failed: exit code 1",
+    );
     Tally {
-        entries: [client, revoked, failed, old]
+        entries: [client, revoked, failed, old, exit]
             .into_iter()
             .map(|e| (e.fingerprint.clone(), e))
             .collect(),

@@ -61,7 +61,10 @@ fn columns(app: &App) -> Vec<Col> {
         Col::right("TERMINALS", 6, 7).under("active"),
         Col::right("TERMINALS", 4, 7).under("idle"),
         Col::right("WS", 3, 6),
-        Col::right("ERR/min", 7, 8),
+        // The runner's own errors, and its users' failed jobs apart
+        // (RunnerState::errors_per_minute, job_failures_per_minute).
+        Col::right("ERR/min", 7, 8).under("runner"),
+        Col::right("FAIL/min", 8, 8).under("jobs"),
         Col::right("CPU", 4, 6),
         Col::right("RSS", 5, 6),
         Col::left("AGE", 4, 12),
@@ -74,9 +77,9 @@ fn columns(app: &App) -> Vec<Col> {
         FleetSort::Active => 5,
         FleetSort::Ws => 7,
         FleetSort::Errors => 8,
-        FleetSort::Cpu => 9,
-        FleetSort::Rss => 10,
-        FleetSort::Age => 11,
+        FleetSort::Cpu => 10,
+        FleetSort::Rss => 11,
+        FleetSort::Age => 12,
     };
     let arrow = if app.fleet.descending { "↓" } else { "↑" };
     if let Some(c) = cols.get_mut(at) {
@@ -128,6 +131,7 @@ fn cells(r: &RunnerState, t: Theme, now: SystemTime) -> Vec<Cell> {
                 Cell::plain(num(l.terminals_idle)),
                 Cell::plain(num(l.ws_total())),
                 Cell::plain(num(r.errors_per_minute)),
+                Cell::plain(num(r.job_failures_per_minute)),
                 Cell::plain(r.cpu_percent.map_or("-".into(), |c| format!("{c:.0}%"))),
                 Cell::plain(bytes(l.rss_bytes)),
                 Cell::plain(r.last_ok.map_or("-".into(), |ok| age_at(now, ok))),
@@ -451,7 +455,8 @@ fn top_errors(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: Sy
             vec![
                 Cell::plain(r.count.to_string()),
                 Cell::new(e.level.as_str(), t.level(e.level)),
-                Cell::plain(e.sample.clone()),
+                crate::ui::errors::origin_cell(e.origin, t),
+                Cell::plain(e.fingerprint.clone()),
                 Cell::plain(e.runners.iter().cloned().collect::<Vec<_>>().join(",")),
                 Cell::new(trend, ts),
             ]
@@ -461,6 +466,7 @@ fn top_errors(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: Sy
         vec![
             Col::right("", 5, 7).keep(),
             Col::left("", 7, 7).keep(),
+            Col::left("", 6, 6).keep(),
             Col::left("", 10, 200).keep().flex(),
             Col::left("", 5, 14),
             Col::left("", 5, 5),

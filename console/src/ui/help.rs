@@ -29,8 +29,8 @@ pub fn hints(s: Screen) -> [&'static str; 2] {
             "Enter:examples w:window ?:help",
         ],
         Screen::Logs => [
-            "f:follow l:level r:runner /:filter ?:help",
-            "f:follow l:level r:runner",
+            "Enter:line f:follow l:level r:runner /:filter ?:help",
+            "Enter:line f:follow l:level",
         ],
     }
 }
@@ -73,6 +73,7 @@ pub fn keys(s: Screen) -> Vec<(&'static str, &'static str)> {
         Screen::Logs => vec![
             ("↑↓ j k, wheel", "scroll (pauses following)"),
             ("PgUp PgDn g G", "page, oldest, newest"),
+            ("Enter, click", "the whole line and its fields"),
             ("f", "follow on / off"),
             ("l", "level: all, info+, warning+, error+"),
             ("r", "runner: all, then each"),

@@ -218,7 +218,15 @@ fn chart_specs(r: &RunnerState) -> Vec<Spec> {
         ),
         spec(
             "errors/min",
-            vec![(Series::ErrorsPerMinute, "", r.errors_per_minute)],
+            vec![
+                (Series::ErrorsPerMinute, "runner", r.errors_per_minute),
+                // Users' failed jobs: short, so both figures fit at 80×24.
+                (
+                    Series::JobFailuresPerMinute,
+                    "jobs",
+                    r.job_failures_per_minute,
+                ),
+            ],
             num,
             "no error counter yet",
         ),

@@ -11,8 +11,8 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use termgate_console::app::{App, Screen};
 use termgate_console::model::{
-    ErrorEntry, Health, Level, LogRecord, RunnerSessions, RunnerSource, RunnerState, RunnerVersion,
-    Sample, Series, SessionsState, Snapshot, Tally,
+    ErrorEntry, Health, Level, LogRecord, Origin, RunnerSessions, RunnerSource, RunnerState,
+    RunnerVersion, Sample, Series, SessionsState, Snapshot, Tally,
 };
 use termgate_console::ui::widgets::Theme;
 
@@ -97,6 +97,7 @@ fn snapshot(now: SystemTime, runners: usize) -> Snapshot {
             fp.clone(),
             ErrorEntry {
                 fingerprint: fp.clone(),
+                origin: Origin::Job,
                 level: if i % 3 == 0 {
                     Level::Error
                 } else {
