@@ -437,7 +437,15 @@ fn top_errors(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot, now: Sy
     hour.errors.window = ErrWindow::H1;
     hour.errors.filter.clear();
     let rows = hour.error_rows(snap, now);
-    let mut lines = vec![rule("errors, last hour", area.width, t)];
+    // Entries count every runner's lines (no per-runner count is kept):
+    // under a filter the title says so rather than pass them off as the
+    // filtered runners'.
+    let title = if app.fleet.filter.is_empty() {
+        "errors, last hour".to_owned()
+    } else {
+        "errors, last hour, all runners (the filter is for the rows)".to_owned()
+    };
+    let mut lines = vec![rule(&title, area.width, t)];
     if rows.is_empty() {
         lines.push(Line::styled(" none", t.dim()));
     }
