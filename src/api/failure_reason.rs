@@ -8,6 +8,11 @@ pub const RUNNER_CONFIGURATION_ERROR: &str = "runner_configuration_error";
 pub const RUNNER_EXTERNAL_DEPENDENCY_FAILURE: &str = "runner_external_dependency_failure";
 pub const RUNNER_INTERRUPTED: &str = "runner_interrupted";
 pub const UNKNOWN_FAILURE: &str = "unknown_failure";
+/// A canceled job in `gitlab_runner_failed_jobs_total`: never sent to
+/// GitLab (a canceled job's update carries no failure reason), but the
+/// metric needs a reason, and "unknown_failure" would count a user's cancel
+/// as the runner's failure.
+pub const JOB_CANCELED: &str = "job_canceled";
 
 /// Map a reason to one GitLab supports, as gitlab-runner does when the
 /// job's `features.failure_reasons` does not list it.

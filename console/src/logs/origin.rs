@@ -38,7 +38,7 @@ pub use crate::model::Origin;
 pub const JOB_REASONS: [&str; 8] = [
     reason::SCRIPT_FAILURE,
     reason::JOB_EXECUTION_TIMEOUT,
-    "job_canceled",
+    reason::JOB_CANCELED,
     "missing_dependency_failure",
     "unmet_prerequisites",
     "stale_schedule",

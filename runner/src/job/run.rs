@@ -252,12 +252,12 @@ impl JobRun {
             .finish(&fin, FINAL_UPDATE_DEADLINE, CancellationToken::new())
             .await;
         let duration = started.elapsed();
-        self.count_finished(&fin, duration);
+        self.count_finished(&fin, duration, matches!(outcome, Outcome::Canceled));
         self.env.builds.remove(self.id());
         log_outcome(&outcome, &fin, duration);
     }
 
-    fn count_finished(&self, fin: &FinalState, duration: Duration) {
+    fn count_finished(&self, fin: &FinalState, duration: Duration, canceled: bool) {
         self.env.metrics.job_finished(
             &self.runner_short,
             &self.runner.name,
@@ -266,8 +266,14 @@ impl JobRun {
             duration,
             if fin.state == JobState::Success {
                 None
+            } else if canceled {
+                Some(failure_reason::JOB_CANCELED)
             } else {
-                Some(fin.failure_reason.as_deref().unwrap_or("unknown_failure"))
+                Some(
+                    fin.failure_reason
+                        .as_deref()
+                        .unwrap_or(failure_reason::UNKNOWN_FAILURE),
+                )
             },
         );
     }

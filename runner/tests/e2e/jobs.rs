@@ -156,6 +156,23 @@ fn cancel_kills_the_whole_process_group_quickly() {
     // GitLab has no failure reason for a cancel: no empty field either.
     assert!(line.get("failure_reason").is_none(), "{line}");
     assert_eq!(coord.job(id)["state"], "canceled");
+    // The metric counts the cancel as the job's, not as an unknown (runner)
+    // failure: the console's ERR/min runner must not rise (issue 19).
+    let m = r.metrics();
+    let failed: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("gitlab_runner_failed_jobs_total{"))
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains("failure_reason=\"job_canceled\"") && l.ends_with(" 1")),
+        "{failed:?}"
+    );
+    assert!(
+        !failed.iter().any(|l| l.contains("unknown_failure")),
+        "{failed:?}"
+    );
 }
 
 #[test]
