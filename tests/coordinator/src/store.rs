@@ -6,6 +6,9 @@
 //! DIR/jobs/<id>/trace       the trace bytes, exactly as accepted
 //! ```
 //!
+//! The files hold registration, runner, job and session tokens: directories
+//! are 0700 and files 0600, also those an earlier run left more open.
+//!
 //! JSON files are replaced atomically (temp file, fsync, rename, fsync of the
 //! directory). Trace patches are appended and `fdatasync`ed before the reply,
 //! so after a `kill -9` the file length is exactly what was acknowledged (or
@@ -32,9 +35,9 @@ pub struct Loaded {
 impl Store {
     /// Create the directory if needed and load what it holds.
     pub async fn open(dir: &Path) -> anyhow::Result<(Store, Loaded)> {
-        tokio::fs::create_dir_all(dir.join("jobs"))
-            .await
-            .with_context(|| format!("creating {}", dir.display()))?;
+        private_dir(dir).await?;
+        private_dir(&dir.join("jobs")).await?;
+        private_file(&dir.join("coordinator.json")).await?;
         let store = Store {
             dir: dir.to_path_buf(),
         };
@@ -57,6 +60,9 @@ impl Store {
             if !tokio::fs::try_exists(&job_json).await.unwrap_or(false) {
                 continue;
             }
+            private_dir(&entry.path()).await?;
+            private_file(&job_json).await?;
+            private_file(&entry.path().join("trace")).await?;
             let bytes = tokio::fs::read(&job_json)
                 .await
                 .with_context(|| format!("reading {}", job_json.display()))?;
@@ -92,9 +98,7 @@ impl Store {
 
     pub async fn save_job(&self, rec: &JobRecord) -> anyhow::Result<()> {
         let dir = self.job_dir(rec.id);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .with_context(|| format!("creating {}", dir.display()))?;
+        private_dir(&dir).await?;
         let bytes = serde_json::to_vec_pretty(rec).context("encoding job.json")?;
         write_atomic(&dir.join("job.json"), &bytes).await
     }
@@ -107,6 +111,7 @@ impl Store {
         let mut f = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&path)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
@@ -129,9 +134,37 @@ impl Store {
     }
 }
 
+/// `dir` (and its parents) created if needed, mode 0700 either way.
+async fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .await
+        .with_context(|| format!("creating {}", dir.display()))?;
+    tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .await
+        .with_context(|| format!("making {} private", dir.display()))
+}
+
+/// `path` made 0600 if it exists.
+async fn private_file(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    match tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).await {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r.with_context(|| format!("making {} private", path.display())),
+    }
+}
+
 async fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = tokio::fs::File::create(&tmp)
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
         .await
         .with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(bytes)
@@ -182,5 +215,45 @@ mod tests {
         store.replace_trace(2, b"new").await.unwrap();
         let (_, loaded) = Store::open(dir.path()).await.unwrap();
         assert_eq!(loaded.jobs[0].trace, b"new");
+    }
+
+    /// Issue 20: the state holds tokens: 0700 directories, 0600 files, also
+    /// for a state dir an earlier run left world-readable.
+    #[tokio::test]
+    async fn state_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let (store, _) = Store::open(&state).await.unwrap();
+        store.save_meta(&Meta::default()).await.unwrap();
+        let rec = JobRecord {
+            id: 7,
+            ..JobRecord::default()
+        };
+        store.save_job(&rec).await.unwrap();
+        store.append_trace(7, 0, b"x").await.unwrap();
+        let job = state.join("jobs").join("7");
+        for d in [&state, &state.join("jobs"), &job] {
+            assert_eq!(mode(d), 0o700, "{}", d.display());
+        }
+        for f in [
+            state.join("coordinator.json"),
+            job.join("job.json"),
+            job.join("trace"),
+        ] {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+        // An earlier run's open modes are tightened at start.
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(&state, open.clone()).unwrap();
+        std::fs::set_permissions(&job, open).unwrap();
+        std::fs::set_permissions(job.join("trace"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let (_store, loaded) = Store::open(&state).await.unwrap();
+        assert_eq!(loaded.jobs.len(), 1);
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&job), 0o700);
+        assert_eq!(mode(&job.join("trace")), 0o600);
     }
 }
