@@ -242,6 +242,10 @@ pub mod msg {
     pub const STARTING_MULTI_RUNNER_PREFIX: &str = "Starting multi-runner from ";
     pub const CONFIGURATION_LOADED: &str = "Configuration loaded";
     pub const CONFIG_RELOAD_FAILED: &str = "Failed to load config, keeping the previous one";
+    /// A reload to a config without `[[runners]]` (a truncated file, say):
+    /// applied, as upstream does, but said.
+    pub const CONFIG_WITHOUT_RUNNERS: &str =
+        "Reloaded config has no [[runners]]: job pickup stops until runners are added";
     pub const OPEN_FILES_LIMIT_RAISED: &str = "Raised the open files limit";
     pub const OPEN_FILES_LIMIT_NOT_RAISED: &str = "Could not raise the open files limit";
     pub const METRICS_SERVER_LISTENING: &str = "Metrics server listening";

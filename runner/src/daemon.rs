@@ -314,6 +314,9 @@ fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
                 crate::logging::redact(r.token.expose());
             }
             d.metrics.configuration_loaded(true);
+            if l.config.runners.is_empty() {
+                tracing::warn!("{}", msg::CONFIG_WITHOUT_RUNNERS);
+            }
             let new = Arc::new(l.config);
             apply_config_metrics(&d.metrics, &new, &d.system_id);
             Some(new)

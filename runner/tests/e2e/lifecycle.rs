@@ -163,6 +163,14 @@ fn sighup_reloads_config_and_bad_reload_keeps_the_old_one() {
         coord.wait_finished(id, Duration::from_secs(30))["state"],
         "success"
     );
+    // A reload to a file without runners (truncated): applied, and said.
+    std::fs::write(&setup.config, "concurrent = 7\n").unwrap();
+    r.signal(Signal::SIGHUP);
+    let line = r.wait_log(
+        termgate::logschema::msg::CONFIG_WITHOUT_RUNNERS,
+        Duration::from_secs(10),
+    );
+    assert_eq!(line["level"], "warning", "{line}");
 }
 
 /// A SIGHUP while the runner is still starting (a `systemctl reload` right
