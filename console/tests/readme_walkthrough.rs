@@ -35,6 +35,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use termgate_test_support::tmux::Tmux;
 use termgate_test_support::{http, wait_until, workspace_bin};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -244,76 +245,6 @@ impl Drop for Shell {
     }
 }
 
-/// A tmux session running one command, killed when dropped.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str) -> Tmux {
-        let name = format!("tg-readme-{}", std::process::id());
-        let out = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "120",
-                "-y",
-                "35",
-                cmd,
-            ])
-            .output()
-            .expect("tmux (scripts/setup-test-deps.sh installs it)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmux { name }
-    }
-
-    fn keys(&self, literal: bool, keys: &str) {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["send-keys", "-t", &self.name]);
-        if literal {
-            cmd.arg("-l");
-        }
-        assert!(cmd.arg(keys).output().unwrap().status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-J", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until(what, WAIT, || {
-                last = self.screen();
-                pred(&last).then(|| last.clone())
-            })
-        }));
-        match found {
-            Ok(s) => s,
-            Err(_) => panic!("timed out waiting for {what}; screen:\n{last}"),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .output();
-    }
-}
-
 fn get_json(url: &str) -> Option<Value> {
     http().get(url).send().ok()?.json().ok()
 }
@@ -424,8 +355,8 @@ fn the_readme_walkthrough_works_as_written() {
         ),
     )
     .unwrap();
-    let tmux = Tmux::start(&format!("bash {}", script.display()));
-    let screen = tmux.wait("the terminal's banner", |s| {
+    let tmux = Tmux::start("tg-readme", &format!("bash {}", script.display()));
+    let screen = tmux.wait("the terminal's banner", WAIT, |s| {
         s.contains("Ctrl-] to detach") || s.contains("[step 5 exit")
     });
     assert!(
@@ -434,9 +365,9 @@ fn the_readme_walkthrough_works_as_written() {
     );
     tmux.keys(true, "echo readme-$((6*7)) $CI_JOB_ID");
     tmux.keys(false, "Enter");
-    tmux.wait("the command's output", |s| s.contains("readme-42 4"));
+    tmux.wait("the command's output", WAIT, |s| s.contains("readme-42 4"));
     tmux.keys(false, "C-]");
-    let screen = tmux.wait("the terminal's end", |s| s.contains("[step 5 exit"));
+    let screen = tmux.wait("the terminal's end", WAIT, |s| s.contains("[step 5 exit"));
     assert!(screen.contains("[termgate] detached"), "{screen}");
     assert!(screen.contains("[step 5 exit 0]"), "{screen}");
     drop(tmux);

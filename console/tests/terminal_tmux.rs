@@ -12,79 +12,10 @@ use std::time::Duration;
 
 use termgate::logschema::msg;
 use termgate_test_support::procs::{job, Coord, RunnerSetup};
+use termgate_test_support::tmux::Tmux;
 use termgate_test_support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A tmux session running one command, killed when dropped.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str) -> Tmux {
-        let name = format!("tg-terminal-{}", std::process::id());
-        let out = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "120",
-                "-y",
-                "35",
-                cmd,
-            ])
-            .output()
-            .expect("tmux (scripts/setup-test-deps.sh installs it)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmux { name }
-    }
-
-    fn keys(&self, literal: bool, keys: &str) {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["send-keys", "-t", &self.name]);
-        if literal {
-            cmd.arg("-l");
-        }
-        assert!(cmd.arg(keys).output().unwrap().status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-J", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until(what, WAIT, || {
-                last = self.screen();
-                pred(&last).then(|| last.clone())
-            })
-        }));
-        match found {
-            Ok(s) => s,
-            Err(_) => panic!("timed out waiting for {what}; screen:\n{last}"),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .output();
-    }
-}
 
 #[test]
 fn a_terminal_through_workhorse_types_sees_and_says_why_it_closed() {
@@ -101,20 +32,20 @@ fn a_terminal_through_workhorse_types_sees_and_says_why_it_closed() {
     });
     let ws = coord.url.replacen("http://", "ws://", 1);
     let dir = tempfile::tempdir().unwrap();
-    let tmux = Tmux::start(&format!(
+    let tmux = Tmux::start("tg-terminal", &format!(
         "TERMGATE_CONSOLE_LOG_FILE={} {} terminal {ws}/admin/jobs/{id}/terminal.ws; echo EXITED-$?; sleep 60",
         dir.path().join("console.log").display(),
         env!("CARGO_BIN_EXE_termgate"),
     ));
-    tmux.wait("the banner", |s| s.contains("Ctrl-] to detach"));
+    tmux.wait("the banner", WAIT, |s| s.contains("Ctrl-] to detach"));
     tmux.keys(true, "echo tt-$((6*7)) $CI_JOB_ID");
     tmux.keys(false, "Enter");
-    tmux.wait("the command's output", |s| {
+    tmux.wait("the command's output", WAIT, |s| {
         s.contains(&format!("tt-42 {id}"))
     });
 
     coord.cancel(id);
-    let screen = tmux.wait("the end", |s| s.contains("EXITED-"));
+    let screen = tmux.wait("the end", WAIT, |s| s.contains("EXITED-"));
     assert!(screen.contains("[termgate] session closed: "), "{screen}");
     assert!(screen.contains("EXITED-0"), "{screen}");
 
