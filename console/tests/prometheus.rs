@@ -6,48 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use termgate::admin::JobSpec;
 use termgate_console::model::{Health, Sample};
 use termgate_console::scrape::{self, prometheus, ScrapeClient};
-use termgate_test_support::procs::{Coord, CoordOptions, Proc, RunnerProc, RunnerSetup};
+use termgate_test_support::procs::{Coord, CoordOptions, RunnerProc, RunnerSetup};
+use termgate_test_support::prom::{start_prometheus, which, CancelOnDrop};
 use termgate_test_support::{scaled, wait_until};
 use tokio_util::sync::CancellationToken;
 
 const REG_TOKEN: &str = "reg-TOKEN-console-prom-1234";
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Cancels the job (and waits for it to end) so no `sleep` outlives the test.
-struct CancelOnDrop(String);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        let c = reqwest::blocking::Client::new();
-        let _ = c.post(format!("{}/cancel", self.0)).send();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            let state = c
-                .get(&self.0)
-                .send()
-                .and_then(|r| r.json::<Value>())
-                .map(|j| j["state"].as_str().unwrap_or("").to_string())
-                .unwrap_or_default();
-            if ["success", "failed", "canceled", ""].contains(&state.as_str()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 fn start_coordinator() -> Coord {
     Coord::start_with(&CoordOptions {
@@ -67,46 +37,6 @@ fn start_runner(coord: &Coord, name: &str, concurrent: u32) -> (RunnerSetup, Run
     let r = setup.start();
     let addr = r.metrics_url.trim_start_matches("http://").to_owned();
     (setup, r, addr)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_prometheus(bin: &Path, dir: &Path, targets: &[&str]) -> (Proc, String, PathBuf) {
-    let cfg = dir.join("prometheus.yml");
-    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: termgate\n    static_configs:\n      - targets: [{}]\n",
-            targets.join(", ")
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    (
-        Proc::new(child, "prometheus"),
-        format!("http://127.0.0.1:{port}"),
-        log,
-    )
 }
 
 /// The fields the Fleet screen shows from a sample (not process_*: those

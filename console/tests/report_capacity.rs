@@ -10,61 +10,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use termgate::admin::JobSpec;
 use termgate::metrics as names;
 use termgate_console::scrape::prometheus::{parse_answer, parse_vector};
-use termgate_test_support::procs::{Coord, CoordOptions, Proc, RunnerSetup};
+use termgate_test_support::procs::{Coord, CoordOptions, RunnerSetup};
+use termgate_test_support::prom::{free_port, start_prometheus, which, CancelOnDrop};
 use termgate_test_support::{http, wait_until};
 use tokio_tungstenite::tungstenite::stream::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
 
 const RUNNER: &str = "cap-runner";
 const SECS: Duration = Duration::from_secs(1);
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Cancels the job (and waits for it to end) so no `sleep` outlives the test.
-struct CancelOnDrop(String);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        let c = http();
-        let _ = c.post(format!("{}/cancel", self.0)).send();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            let state = c
-                .get(&self.0)
-                .send()
-                .and_then(|r| r.json::<Value>())
-                .map(|j| j["state"].as_str().unwrap_or("").to_string())
-                .unwrap_or_default();
-            if ["success", "failed", "canceled", ""].contains(&state.as_str()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 /// A terminal client held open (answering pings) until dropped.
 struct Terminal {
@@ -130,36 +94,6 @@ fn open_terminal(coord_url: &str, job: u64) -> Terminal {
         stop,
         thread: Some(thread),
     }
-}
-
-fn start_prometheus(bin: &Path, dir: &Path, target: &str) -> (Proc, String, PathBuf) {
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: termgate\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    (
-        Proc::new(child, "prometheus"),
-        format!("http://127.0.0.1:{port}"),
-        log,
-    )
 }
 
 /// The value Prometheus has now for `metric` of `instance` (one series).
@@ -231,7 +165,7 @@ fn report_shows_capacity_from_prometheus() {
     setup.edit(|t| format!("{t}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n"));
     let mut runner = setup.start();
     let instance = runner.metrics_url.trim_start_matches("http://").to_owned();
-    let (mut prom, prom_url, prom_log) = start_prometheus(&prom_bin, dir.path(), &instance);
+    let (mut prom, prom_url, prom_log) = start_prometheus(&prom_bin, dir.path(), &[&instance]);
 
     // The period starts at a whole second when Prometheus has seen the
     // runner idle, before any job: its first instant reads that state.

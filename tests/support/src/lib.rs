@@ -18,6 +18,7 @@
 
 pub mod loggen;
 pub mod procs;
+pub mod prom;
 pub mod tmux;
 
 use std::future::Future;
