@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
+use super::fmt;
 use super::model::*;
 use super::redact::redact;
-use super::scan::{days_of, Agg, Life, Scanned};
+use super::scan::{better_example, days_of, min_opt, Agg, Life, Scanned};
 use super::Window;
 
 pub struct Options {
@@ -128,32 +129,12 @@ fn lifecycle(a: &Agg, w: &Window) -> ([u64; 2], [u64; 2], Vec<LifecycleEvent>) {
     (starts, unclean, events)
 }
 
-fn fmt_int(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// "once", "twice", "3 times".
 fn times(n: u64) -> String {
     match n {
         1 => "once".to_owned(),
         2 => "twice".to_owned(),
-        n => format!("{} times", fmt_int(n)),
-    }
-}
-
-fn fmt_duration(secs: u64) -> String {
-    match secs {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s => format!("{:.1} h", s as f64 / 3600.0),
+        n => format!("{} times", fmt::int(n)),
     }
 }
 
@@ -163,15 +144,15 @@ fn change_phrase(what: &str, p: Pair) -> String {
         None if p.current == 0 => format!("no {what}"),
         None => format!(
             "{what}: {} (none in the previous period)",
-            fmt_int(p.current)
+            fmt::int(p.current)
         ),
-        Some(c) if c.abs() < 0.5 => format!("{what} flat ({})", fmt_int(p.current)),
+        Some(c) if c.abs() < 0.5 => format!("{what} flat ({})", fmt::int(p.current)),
         Some(c) => format!(
             "{what} {} {:.0}% ({} → {})",
             if c > 0.0 { "up" } else { "down" },
             c.abs(),
-            fmt_int(p.previous),
-            fmt_int(p.current)
+            fmt::int(p.previous),
+            fmt::int(p.current)
         ),
     }
 }
@@ -266,10 +247,7 @@ pub fn build(
             e.level = e.level.max(f.level);
             for p in 0..2 {
                 e.count[p] += f.count[p];
-                e.first[p] = match (e.first[p], f.first[p]) {
-                    (Some(x), Some(y)) => Some(x.min(y)),
-                    (x, None) | (None, x) => x,
-                };
+                e.first[p] = min_opt(e.first[p], f.first[p]);
                 e.last[p] = e.last[p].max(f.last[p]);
             }
             for (d, n) in &f.per_day {
@@ -281,12 +259,7 @@ pub fn build(
             if f.count[1] > 0 && e.previous_runners.last() != Some(name) {
                 e.previous_runners.push(name.clone());
             }
-            let better = match (f.example_at, e.example_at) {
-                (Some((np, nt)), Some((op, ot))) => np < op || (np == op && nt > ot),
-                (Some(_), None) => true,
-                _ => false,
-            };
-            if better {
+            if better_example(f.example_at, e.example_at) {
                 e.example = f.example.clone();
                 e.example_at = f.example_at;
             }
@@ -518,7 +491,7 @@ fn summary(
         } else if p.current == 0 {
             format!("no {what}")
         } else {
-            format!("{what}: {}", fmt_int(p.current))
+            format!("{what}: {}", fmt::int(p.current))
         }
     };
     let mut out = Vec::new();
@@ -533,7 +506,7 @@ fn summary(
         first.push(format!(
             "new: `{}` ({}){more}",
             f.fingerprint.replace('`', "'"),
-            fmt_int(f.count)
+            fmt::int(f.count)
         ));
     }
     let mut head = capitalise(&first.join("; ")) + ".";
@@ -574,7 +547,7 @@ fn summary(
         if t.rejections.current > 0 {
             parts.push(format!(
                 "{} connections refused",
-                fmt_int(t.rejections.current)
+                fmt::int(t.rejections.current)
             ));
         }
         out.push(capitalise(&parts.join(", ")) + ".");
@@ -584,7 +557,7 @@ fn summary(
             capitalise(&format!(
                 "{}; {} failed",
                 phrase("jobs", t.jobs),
-                fmt_int(t.job_failures.current)
+                fmt::int(t.job_failures.current)
             )) + ".",
         );
     }
@@ -592,7 +565,7 @@ fn summary(
         let unclean = if t.unclean_shutdowns.current > 0 {
             format!(
                 ", {} after an unclean stop",
-                fmt_int(t.unclean_shutdowns.current)
+                fmt::int(t.unclean_shutdowns.current)
             )
         } else {
             String::new()
@@ -619,14 +592,14 @@ fn summary(
             out.push(format!(
                 "Terminals ran out {}, {} in all.",
                 times(stretches),
-                fmt_duration(secs)
+                fmt::secs(secs)
             ));
         }
     }
     if i.unparsed_lines > 0 || !i.read_errors.is_empty() {
         out.push(format!(
             "{} unparsed {}; {} could not be read to the end.",
-            fmt_int(i.unparsed_lines),
+            fmt::int(i.unparsed_lines),
             if i.unparsed_lines == 1 {
                 "line"
             } else {
@@ -710,7 +683,7 @@ mod tests {
             change_phrase("errors", p(3, 0)),
             "errors: 3 (none in the previous period)"
         );
-        assert_eq!(fmt_duration(14 * 60), "14 min");
+        assert_eq!(fmt::secs(14 * 60), "14 min");
         assert_eq!(one_line("a\nb\x1b[31mc"), "a bc");
         assert_eq!(
             one_line(&"é".repeat(400)).chars().count(),

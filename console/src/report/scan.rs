@@ -377,7 +377,7 @@ fn add_map(a: &mut HashMap<String, u64>, b: HashMap<String, u64>) {
     }
 }
 
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+pub(super) fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, None) | (None, x) => x,
@@ -493,7 +493,7 @@ fn bump_day(v: &mut Vec<(u32, u64)>, d: u32, n: u64) {
 }
 
 /// Prefer an example of the current period, then the latest.
-fn better_example(new: Option<(usize, i64)>, old: Option<(usize, i64)>) -> bool {
+pub(super) fn better_example(new: Option<(usize, i64)>, old: Option<(usize, i64)>) -> bool {
     match (new, old) {
         (Some((np, nt)), Some((op, ot))) => np < op || (np == op && nt > ot),
         (Some(_), None) => true,
