@@ -33,6 +33,7 @@ impl LogState {
         let mut tally = b.tally;
         tally.lines += self.tally.lines;
         tally.unparsed += self.tally.unparsed;
+        tally.oversized += self.tally.oversized;
         if !self.tally.entries.is_empty() {
             // Not expected (the read-back comes first): keep the live entries.
             for (k, e) in std::mem::take(&mut self.tally.entries) {

@@ -285,6 +285,10 @@ pub struct Tally {
     pub lines: u64,
     /// Lines that were not log records (counted, never fatal).
     pub unparsed: u64,
+    /// Lines over the reader's limit ([`crate::logs::read::MAX_READ_LINE`]):
+    /// only their start was looked at (an error among them is still
+    /// tallied); not also counted as unparsed.
+    pub oversized: u64,
 }
 
 /// The live sessions of one runner, as the `/sessions` poller last saw them.

@@ -119,6 +119,13 @@ pub fn run(args: TallyArgs) -> anyhow::Result<()> {
         let v: Vec<serde_json::Value> = top.iter().map(|e| entry_json(e)).collect();
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
+        if tally.oversized > 0 {
+            // The JSON is the entries alone: say it on stderr, not silently.
+            eprintln!(
+                "termgate tally: lines: {}; a warning or an error among them is counted in the JSON",
+                oversized_label(tally.oversized)
+            );
+        }
     } else {
         write_table(&mut out, &tally, &top, files.len(), since)?;
     }
@@ -202,18 +209,32 @@ fn write_table(
     }
     writeln!(
         out,
-        "\n{} fingerprints ({} shown) in {} lines of {} files, {} unparsed{} (times UTC)",
+        "\n{} fingerprints ({} shown) in {} lines of {} files, {} unparsed{}{} (times UTC)",
         tally.entries.len(),
         top.len(),
         tally.lines,
         files,
         tally.unparsed,
+        if tally.oversized > 0 {
+            format!(", {}", oversized_label(tally.oversized))
+        } else {
+            String::new()
+        },
         since,
     )?;
     writeln!(
         out,
         "FROM: {runner} runner errors (the runner's or its system's: API, Docker, session server, config), \
          {job} job failures (the user's: script_failure, job_execution_timeout, canceled)"
+    )
+}
+
+/// "N oversized (over 1 MiB: only their start read)"; the limit is
+/// [`crate::logs::read::MAX_READ_LINE`].
+pub fn oversized_label(n: u64) -> String {
+    format!(
+        "{n} oversized (over {} MiB: only their start read)",
+        crate::logs::read::MAX_READ_LINE >> 20
     )
 }
 

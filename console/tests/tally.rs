@@ -187,6 +187,42 @@ fn generated_termgate_log_with_since() {
     assert!(s.contains("e.g. Job failed: exit code"), "{s}");
 }
 
+/// Issue 20: a line over the reader's 1 MiB limit is counted as
+/// oversized (and an error among them still tallied), never dropped
+/// silently; text and JSON say so.
+#[test]
+fn oversized_lines_are_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("r1.log");
+    let mut text = String::from("ERROR: before\n");
+    text += "level=error msg=\"Job failed: huge\" payload=";
+    text += &"p".repeat(3 << 20);
+    text += "\n";
+    text += &"q".repeat((1 << 20) + 1);
+    text += "\nERROR: after\n";
+    std::fs::write(&p, text).unwrap();
+    let g = p.to_string_lossy().into_owned();
+    let out = tally(&["--logs", &g]);
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{s}");
+    assert!(
+        s.contains(
+            "in 4 lines of 1 files, 0 unparsed, 2 oversized (over 1 MiB: only their start read)"
+        ),
+        "{s}"
+    );
+    let out = tally(&["--logs", &g, "--json"]);
+    assert!(out.status.success());
+    let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(by_fp(&v, "Job failed: huge")["count"], 1);
+    assert_eq!(v.len(), 3, "{v:#?}");
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("lines: 2 oversized (over 1 MiB: only their start read);"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_glob_matching_nothing_is_a_clear_error() {
     let out = tally(&["--logs", "/nonexistent/dir/*.log"]);

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::parse::{self, LineKind};
-use super::read::{for_each_line, is_gzip_name, open_log};
+use super::read::{for_each_line_marked, is_gzip_name, open_log};
 use super::tally::{since_window, Tallier};
 use crate::model::{LogRecord, Tally};
 
@@ -94,9 +94,13 @@ pub fn read(sources: &[(String, Vec<String>)], limits: &Limits, now: SystemTime)
         let mut ring: VecDeque<String> = VecDeque::new();
         let mut ring_bytes = 0usize;
         for (path, id, len) in files(globs) {
-            let mut feed = |b: &[u8]| {
+            let mut feed = |b: &[u8], oversized: bool| {
                 let line = String::from_utf8_lossy(b);
-                tl.line(runner, &line);
+                if oversized {
+                    tl.oversized_line(runner, &line);
+                } else {
+                    tl.line(runner, &line);
+                }
                 ring_bytes += line.len();
                 ring.push_back(line.into_owned());
                 while ring.len() > limits.recent.max(1)
@@ -112,7 +116,8 @@ pub fn read(sources: &[(String, Vec<String>)], limits: &Limits, now: SystemTime)
                     out.skipped += 1;
                     continue;
                 }
-                let ok = open_log(&path, |_| {}).and_then(|(r, _)| for_each_line(r, &mut feed));
+                let ok =
+                    open_log(&path, |_| {}).and_then(|(r, _)| for_each_line_marked(r, &mut feed));
                 match ok {
                     Ok(_) => {
                         out.files += 1;
@@ -176,7 +181,7 @@ fn read_end(
     path: &std::path::Path,
     len: u64,
     max: u64,
-    feed: &mut impl FnMut(&[u8]),
+    feed: &mut impl FnMut(&[u8], bool),
 ) -> std::io::Result<(u64, u64)> {
     let mut f = File::open(path)?;
     let start = len.saturating_sub(max);
@@ -193,11 +198,11 @@ fn read_end(
     };
     f.seek(SeekFrom::Start(start))?;
     let mut first = !whole_first;
-    for_each_line(f.take(end - start), |b| {
+    for_each_line_marked(f.take(end - start), |b, oversized| {
         if std::mem::take(&mut first) {
             return;
         }
-        feed(b);
+        feed(b, oversized);
     })?;
     Ok((start, end))
 }

@@ -62,12 +62,23 @@ impl<R: Read, F: FnMut(usize)> Read for Counted<R, F> {
 /// and a trailing `\r` removed; a line over [`MAX_READ_LINE`] keeps its
 /// start, the rest is skipped). Returns the bytes read. On an error, the
 /// lines before it have been seen.
-pub fn for_each_line(mut r: impl Read, mut line: impl FnMut(&[u8])) -> std::io::Result<u64> {
+pub fn for_each_line(r: impl Read, mut line: impl FnMut(&[u8])) -> std::io::Result<u64> {
+    for_each_line_marked(r, |b, _| line(b))
+}
+
+/// [`for_each_line`], telling `line` whether the line was oversized: at
+/// least [`MAX_READ_LINE`] bytes long (`true`: only its first
+/// [`MAX_READ_LINE`] bytes are given), so readers count such lines instead
+/// of dropping them silently.
+pub fn for_each_line_marked(
+    mut r: impl Read,
+    mut line: impl FnMut(&[u8], bool),
+) -> std::io::Result<u64> {
     let mut buf = vec![0u8; MAX_READ_LINE];
     let mut filled = 0;
     let mut total = 0u64;
     let mut skipping = false;
-    let mut emit = |b: &[u8]| line(b.strip_suffix(b"\r").unwrap_or(b));
+    let mut emit = |b: &[u8], oversized: bool| line(b.strip_suffix(b"\r").unwrap_or(b), oversized);
     loop {
         let n = match r.read(&mut buf[filled..]) {
             Ok(n) => n,
@@ -76,7 +87,7 @@ pub fn for_each_line(mut r: impl Read, mut line: impl FnMut(&[u8])) -> std::io::
         };
         if n == 0 {
             if filled > 0 && !skipping {
-                emit(&buf[..filled]);
+                emit(&buf[..filled], false);
             }
             return Ok(total);
         }
@@ -90,7 +101,7 @@ pub fn for_each_line(mut r: impl Read, mut line: impl FnMut(&[u8])) -> std::io::
             if skipping {
                 skipping = false;
             } else {
-                emit(&buf[start..end]);
+                emit(&buf[start..end], false);
             }
             start = end + 1;
             at = start;
@@ -98,7 +109,7 @@ pub fn for_each_line(mut r: impl Read, mut line: impl FnMut(&[u8])) -> std::io::
         if start == 0 && filled == buf.len() {
             // A line longer than the buffer: keep its start, skip the rest.
             if !skipping {
-                emit(&buf[..filled]);
+                emit(&buf[..filled], true);
             }
             skipping = true;
             filled = 0;
@@ -155,6 +166,29 @@ mod tests {
             for_each_line(r, |b| lines.push(String::from_utf8_lossy(b).into_owned())).unwrap();
             assert_eq!(lines, want);
         }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_marked_and_the_next_one_is_whole() {
+        let mut text = b"short\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_READ_LINE * 2 + 17));
+        text.extend(b"\nafter\r\n");
+        text.extend(std::iter::repeat_n(b'y', MAX_READ_LINE));
+        let mut seen = Vec::new();
+        let n =
+            for_each_line_marked(&text[..], |b, over| seen.push((b.len(), b[0], over))).unwrap();
+        assert_eq!(n, text.len() as u64);
+        assert_eq!(
+            seen,
+            [
+                (5, b's', false),
+                (MAX_READ_LINE, b'x', true),
+                (5, b'a', false),
+                // Exactly the limit with no newline at the end: the buffer
+                // is full, so it counts as over.
+                (MAX_READ_LINE, b'y', true),
+            ]
+        );
     }
 
     #[test]

@@ -364,16 +364,30 @@ impl Tallier {
         k
     }
 
-    /// Reads `r` to its end, line by line ([`super::read::for_each_line`]:
-    /// a trailing `\r` removed; invalid UTF-8 decoded lossily; lines over
-    /// [`MAX_READ_LINE`] keep their start). Returns the bytes read.
+    /// The start of a line that was over the reader's limit: counted as
+    /// oversized; if that start is a warning or an error record it is
+    /// tallied like any other (a huge error is still an error), and it is
+    /// never counted as unparsed too.
+    pub fn oversized_line(&mut self, runner: &str, start: &str) -> LineKind {
+        self.tally.oversized += 1;
+        let k = self.line(runner, start);
+        if k == LineKind::Unparsed {
+            self.tally.unparsed -= 1;
+        }
+        k
+    }
+
+    /// Reads `r` to its end, line by line
+    /// ([`super::read::for_each_line_marked`]: a trailing `\r` removed;
+    /// invalid UTF-8 decoded lossily; lines over [`MAX_READ_LINE`] go to
+    /// [`Self::oversized_line`]). Returns the bytes read.
     pub fn read_from(&mut self, runner: &str, r: impl std::io::Read) -> std::io::Result<u64> {
-        super::read::for_each_line(r, |b| match std::str::from_utf8(b) {
-            Ok(s) => {
-                self.line(runner, s);
-            }
-            Err(_) => {
-                self.line(runner, &String::from_utf8_lossy(b));
+        super::read::for_each_line_marked(r, |b, oversized| {
+            let text = String::from_utf8_lossy(b);
+            if oversized {
+                self.oversized_line(runner, &text);
+            } else {
+                self.line(runner, &text);
             }
         })
     }
@@ -563,9 +577,27 @@ mod tests {
         assert_eq!(n, data.len() as u64);
         let tally = tl.finish();
         assert_eq!(tally.lines, 4);
+        assert_eq!((tally.oversized, tally.unparsed), (1, 0));
         assert!(tally.entries.contains_key("one"));
         assert!(tally.entries.contains_key("two \u{FFFD}"));
         assert!(tally.entries.contains_key("three"));
+    }
+
+    #[test]
+    fn an_oversized_error_is_counted_as_oversized_and_still_tallied() {
+        let mut data = b"level=error msg=\"Job failed: huge\" payload=".to_vec();
+        data.extend(std::iter::repeat_n(b'p', MAX_READ_LINE + 1));
+        data.extend(b"\n{\"level\":\"error\",\"msg\":\"cut\",\"x\":\"");
+        data.extend(std::iter::repeat_n(b'q', 2 * MAX_READ_LINE));
+        data.extend(b"\"}\nERROR: after\n");
+        let mut tl = Tallier::new();
+        tl.read_from("r", &data[..]).unwrap();
+        let tally = tl.finish();
+        assert_eq!(tally.lines, 3);
+        assert_eq!(tally.oversized, 2, "both long lines are counted");
+        assert_eq!(tally.unparsed, 0, "oversized lines are not also unparsed");
+        assert_eq!(tally.entries["Job failed: huge"].count, 1);
+        assert_eq!(tally.entries["after"].count, 1);
     }
 
     proptest! {

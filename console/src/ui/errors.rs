@@ -88,10 +88,15 @@ fn title_line(app: &App, snap: &Snapshot, n: usize) -> Line<'static> {
     }
     spans.push(Span::styled(
         format!(
-            "· {n} fingerprint{} · {} lines, {} unparsed · !new: <1h",
+            "· {n} fingerprint{} · {} lines, {} unparsed{} · !new: <1h",
             if n == 1 { "" } else { "s" },
             snap.tally.lines,
-            snap.tally.unparsed
+            snap.tally.unparsed,
+            if snap.tally.oversized > 0 {
+                format!(", {} oversized", snap.tally.oversized)
+            } else {
+                String::new()
+            }
         ),
         t.dim(),
     ));

@@ -266,6 +266,7 @@ pub fn tally() -> Tally {
             .collect(),
         lines: 12_345,
         unparsed: 2,
+        oversized: 0,
     }
 }
 
