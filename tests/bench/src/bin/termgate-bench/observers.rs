@@ -59,6 +59,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<ObserverLevel>> {
         8,
         StackOptions {
             max_observers: Some(MAX_OBSERVERS),
+            ..StackOptions::default()
         },
     )
     .await?;

@@ -23,6 +23,9 @@ pub fn runner_bin() -> anyhow::Result<PathBuf> {
 
 pub struct Stack {
     coord: Coord,
+    // Read by `termgate-soak` only (this file is in both binaries).
+    #[allow(dead_code)]
+    coord_opts: CoordOptions,
     runner: Child,
     pub coord_url: String,
     pub dir: PathBuf,
@@ -41,6 +44,9 @@ pub struct StackOptions {
     /// [`Stack::observe_token`]) and `[session_server] max_observers`; the
     /// runner then also serves `/metrics` ([`Stack::closes`]).
     pub max_observers: Option<usize>,
+    /// The coordinator keeps its state in `<dir>/coordinator`, so
+    /// [`Stack::restart_coordinator`] brings back the same jobs.
+    pub persist_coordinator: bool,
 }
 
 impl Stack {
@@ -56,14 +62,16 @@ impl Stack {
         let dir = std::env::temp_dir().join(format!("termgate-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-        let coord = Coord::start_with(&CoordOptions {
+        let coord_opts = CoordOptions {
             registration_token: REGISTRATION_TOKEN.into(),
             // Idle jobs touch the coordinator this often: keep that
             // background load (1000 jobs) out of the measurements.
             trace_update_interval: 30,
             quiet: true,
+            state_dir: opts.persist_coordinator.then(|| dir.join("coordinator")),
             ..CoordOptions::default()
-        });
+        };
+        let coord = Coord::start_with(&coord_opts);
         let coord_url = coord.url.clone();
 
         let config = dir.join("config.toml");
@@ -113,6 +121,7 @@ impl Stack {
         };
         Ok(Stack {
             coord,
+            coord_opts,
             runner,
             coord_url,
             dir,
@@ -125,12 +134,36 @@ impl Stack {
     /// The runner's `gitlab_runner_session_closes_total{reason}` now (0
     /// before the first such close); needs [`StackOptions::max_observers`].
     pub async fn closes(&self, reason: &str) -> anyhow::Result<f64> {
+        let text = self.metrics_text().await?;
+        let sample = termgate_console::scrape::parse_metrics(&text)
+            .map_err(|e| anyhow::anyhow!("the runner's /metrics: {e}"))?;
+        Ok(sample.closes_total.get(reason).copied().unwrap_or(0.0))
+    }
+
+    /// Stop the coordinator (SIGTERM), leave it down for `down`, start it
+    /// again on the same address (with its state when
+    /// [`StackOptions::persist_coordinator`]). Used by `termgate-soak`.
+    #[allow(dead_code)]
+    pub async fn restart_coordinator(&mut self, down: Duration) -> anyhow::Result<()> {
+        stop_child(&mut self.coord.child, Duration::from_secs(5));
+        tokio::time::sleep(down).await;
+        let opts = CoordOptions {
+            listen: self.coord.listen.clone(),
+            ..self.coord_opts.clone()
+        };
+        self.coord = tokio::task::spawn_blocking(move || Coord::start_with(&opts))
+            .await
+            .context("restarting the coordinator")?;
+        Ok(())
+    }
+
+    /// The runner's `/metrics` text; needs [`StackOptions::max_observers`].
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
         let url = self
             .metrics_url
             .as_deref()
             .context("the runner was started without a metrics server")?;
-        let text = self
-            .http
+        self.http
             .get(format!("{url}/metrics"))
             .send()
             .await
@@ -139,10 +172,7 @@ impl Stack {
             .context("GET /metrics")?
             .text()
             .await
-            .context("GET /metrics body")?;
-        let sample = termgate_console::scrape::parse_metrics(&text)
-            .map_err(|e| anyhow::anyhow!("the runner's /metrics: {e}"))?;
-        Ok(sample.closes_total.get(reason).copied().unwrap_or(0.0))
+            .context("GET /metrics body")
     }
 
     pub fn runner_pid(&self) -> u32 {
