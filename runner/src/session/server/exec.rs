@@ -9,7 +9,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use termgate::terminal::{negotiate, Protocol, ServerCodec};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -220,9 +220,18 @@ pub(super) fn switching_protocols(
     r
 }
 
-/// gorilla's handshake checks; `Ok` is the accept key.
+/// gorilla's handshake checks, and (termgate) HTTP/1.1 at least as RFC
+/// 6455 asks: an HTTP/1.0 connection ends with its response, so the
+/// terminal opened for it would only be killed again; `Ok` is the accept
+/// key.
 pub(super) fn check_handshake(req: &Request<Incoming>, job: u64) -> Result<String, Rejection> {
     let refuse = |status, why| Rejection::bad_handshake(job, status, why);
+    if req.version() < Version::HTTP_11 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "websocket: the client is not using the websocket protocol: HTTP/1.1 or later is required",
+        ));
+    }
     if req.method() != Method::GET {
         return Err(refuse(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -1,5 +1,6 @@
 //! The session server under abuse (issue 20): a flood of half-open sockets
-//! cannot lock anyone else out, and repeated bad tokens are a few log lines.
+//! cannot lock anyone else out, repeated bad tokens are a few log lines,
+//! and an HTTP/1.0 upgrade never opens a terminal.
 
 use std::net::IpAddr;
 
@@ -203,4 +204,46 @@ async fn a_thousand_bad_tokens_from_one_peer_are_a_few_log_lines_and_exact_count
     assert_eq!(logs.text().matches(msg::AUTHORIZATION_NOT_VALID).count(), 2);
     assert_eq!(f.rejections("unauthorized"), 1001);
     assert_eq!(fake.calls.opens.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_http_1_0_upgrade_is_refused_before_a_terminal_is_opened() {
+    let f = fixture().await;
+    let fake = Fake::new(Kind::Echo);
+    let s = f.session(Some(fake.clone()));
+    let mut tls = f.tls(None).await;
+    let req = format!(
+        "GET /session/{}/exec HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: {}\r\n\r\n",
+        s.session.id, s.token
+    );
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 1024];
+    // HTTP/1.0: the server closes after its answer.
+    loop {
+        match tokio::time::timeout(timeout(), tls.read(&mut b))
+            .await
+            .expect("no answer")
+        {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    let status = text.split(' ').nth(1).unwrap_or("");
+    assert_eq!(status, "400", "{text}");
+    assert!(text.contains("HTTP/1.1 or later is required"), "{text}");
+    assert_eq!(f.rejections("not_websocket"), 1);
+    assert_eq!(
+        fake.calls.opens.load(Ordering::SeqCst),
+        0,
+        "a terminal was opened"
+    );
+    assert!(!s.session.has_client());
+    // HTTP/1.1 still gets its terminal.
+    let (mut ws, _) = f.connect(&s, &[]).await;
+    echo(&mut ws, b"ok").await;
+    assert_eq!(fake.calls.opens.load(Ordering::SeqCst), 1);
 }
