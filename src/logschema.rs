@@ -52,6 +52,8 @@ pub const SHELL: &str = "shell";
 pub const PROTOCOL: &str = "protocol";
 pub const MAX_PENDING: &str = "max_pending";
 pub const REFUSED: &str = "refused";
+/// `[session_server] max_pending_per_peer` (on pending-limit warnings).
+pub const MAX_PENDING_PER_PEER: &str = "max_pending_per_peer";
 pub const URI: &str = "uri";
 // operator access
 pub const OPERATOR: &str = "operator";
@@ -112,6 +114,7 @@ pub const FIELDS: &[&str] = &[
     PROTOCOL,
     MAX_PENDING,
     REFUSED,
+    MAX_PENDING_PER_PEER,
     URI,
     OPERATOR,
     MODE,
@@ -296,6 +299,18 @@ pub mod msg {
     pub const SESSION_TLS_HANDSHAKE_TIMED_OUT: &str = "Session server TLS handshake timed out";
     pub const SESSION_OVER_LIMIT: &str =
         "Session server: too many connections waiting, refusing new ones";
+    /// Every pending place was taken: the oldest unfinished connections were
+    /// closed to let new ones in (`refused` = how many since the last line).
+    pub const SESSION_PENDING_EVICTED: &str =
+        "Session server: too many connections waiting, closing the oldest unfinished ones";
+    /// One peer's connections waiting exceed its `max_pending_per_peer`
+    /// share: its new ones are refused (`refused` = since the last line).
+    pub const SESSION_PEER_OVER_LIMIT: &str =
+        "Session server: too many connections waiting from one address, refusing its new ones";
+    /// Repeated authorization failures from one peer, told once per interval
+    /// (`refused` = failures since the last line; the first is logged in full).
+    pub const AUTHORIZATION_FAILURES_REPEATED: &str =
+        "Repeated authorization failures from this address";
     pub const SESSION_CONNECTION_ERROR: &str = "Session server connection error";
     pub const SESSION_ADDRESS_INVALID: &str = "Failed to parse session address";
 

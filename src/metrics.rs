@@ -38,6 +38,14 @@ pub const SESSION_OPERATOR_CONNECTIONS_TOTAL: &str =
 /// (`interactive` for the user's seat).
 pub const SESSION_RECORDINGS_TOTAL: &str = "gitlab_runner_session_recordings_total";
 pub const SESSION_RECORDING_ERRORS_TOTAL: &str = "gitlab_runner_session_recording_errors_total";
+/// Connections not yet serving a terminal (TLS handshake or HTTP request
+/// pending), over every listener of the session server.
+pub const SESSION_PENDING_CONNECTIONS: &str = "gitlab_runner_session_pending_connections";
+/// `[session_server] max_pending`: pending connections per listener.
+pub const SESSION_MAX_PENDING: &str = "gitlab_runner_session_max_pending";
+/// `[session_server] max_pending_per_peer`: pending connections of one peer
+/// address (IPv6: one /64) per listener.
+pub const SESSION_MAX_PENDING_PER_PEER: &str = "gitlab_runner_session_max_pending_per_peer";
 
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
@@ -132,7 +140,15 @@ pub mod rejection_reason {
     pub const LOCKED: &str = "locked";
     pub const UNAVAILABLE: &str = "unavailable";
     pub const CONNECT_FAILED: &str = "connect_failed";
+    /// Every pending place is taken (by authenticated connections only; the
+    /// others are evicted instead), or operator API: `max_observers` (503).
     pub const OVER_LIMIT: &str = "over_limit";
+    /// The peer holds its whole `max_pending_per_peer` share: its new
+    /// connection is closed on accept.
+    pub const PEER_OVER_LIMIT: &str = "peer_over_limit";
+    /// The oldest unfinished connection, closed to make room for a new one
+    /// when every pending place was taken.
+    pub const EVICTED: &str = "evicted";
     /// Operator API: too many failed logins from this peer (429).
     pub const THROTTLED: &str = "throttled";
     /// Operator API: the operator's role does not allow the mode (403).

@@ -225,6 +225,15 @@ pub struct SessionServer {
     pub recordings_max_size_mb: u64,
     /// Seconds without input or output before a terminal is closed; 0 = off.
     pub idle_timeout: u64,
+    /// Connections in their TLS handshake or HTTP request at once, per
+    /// listener; `None`: `session::server::DEFAULT_MAX_PENDING` (4096).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending: Option<usize>,
+    /// One peer address's (IPv6: /64's) share of `max_pending`; `None`:
+    /// `max(64, max_pending / 16)`; more than `max_pending` counts as
+    /// `max_pending`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending_per_peer: Option<usize>,
 }
 
 impl Default for SessionServer {
@@ -243,6 +252,8 @@ impl Default for SessionServer {
             recordings_max_age: None,
             recordings_max_size_mb: 0,
             idle_timeout: 0,
+            max_pending: None,
+            max_pending_per_peer: None,
         }
     }
 }

@@ -80,6 +80,12 @@ pub struct Metrics {
     pub session_recordings_total: IntCounterVec,
     /// Recordings that lost data or failed, by `mode`.
     pub session_recording_errors_total: IntCounterVec,
+    /// Connections in their TLS handshake or HTTP request, all listeners.
+    pub session_pending_connections: IntGauge,
+    /// `[session_server] max_pending` (per listener).
+    pub session_max_pending: IntGauge,
+    /// `[session_server] max_pending_per_peer` (per listener).
+    pub session_max_pending_per_peer: IntGauge,
 }
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(
@@ -225,6 +231,8 @@ impl Metrics {
             rejection_reason::UNAVAILABLE,
             rejection_reason::CONNECT_FAILED,
             rejection_reason::OVER_LIMIT,
+            rejection_reason::PEER_OVER_LIMIT,
+            rejection_reason::EVICTED,
             rejection_reason::THROTTLED,
             rejection_reason::FORBIDDEN,
             rejection_reason::REASON_REQUIRED,
@@ -388,6 +396,27 @@ impl Metrics {
             )?,
             session_recordings_total,
             session_recording_errors_total,
+            session_pending_connections: reg(
+                &r,
+                IntGauge::new(
+                    names::SESSION_PENDING_CONNECTIONS,
+                    "Connections in their TLS handshake or HTTP request (not yet a terminal).",
+                )?,
+            )?,
+            session_max_pending: reg(
+                &r,
+                IntGauge::new(
+                    names::SESSION_MAX_PENDING,
+                    "Pending connections allowed per listener (max_pending).",
+                )?,
+            )?,
+            session_max_pending_per_peer: reg(
+                &r,
+                IntGauge::new(
+                    names::SESSION_MAX_PENDING_PER_PEER,
+                    "Pending connections allowed per peer address and listener (max_pending_per_peer).",
+                )?,
+            )?,
             registry: r,
         };
         Ok(Arc::new(m))
@@ -585,6 +614,9 @@ mod tests {
             names::SESSION_CONNECT_SECONDS,
             names::SESSION_RECORDINGS_TOTAL,
             names::SESSION_RECORDING_ERRORS_TOTAL,
+            names::SESSION_PENDING_CONNECTIONS,
+            names::SESSION_MAX_PENDING,
+            names::SESSION_MAX_PENDING_PER_PEER,
         ];
         for f in families {
             assert!(out.contains(&format!("# HELP {f} ")), "no HELP for {f}");
@@ -624,7 +656,7 @@ mod tests {
         }
         assert_eq!(
             sample_lines(&out, names::SESSION_REJECTIONS_TOTAL).len(),
-            11
+            13
         );
         assert_eq!(sample_lines(&out, names::SESSION_CLOSES_TOTAL).len(), 11);
         assert_eq!(

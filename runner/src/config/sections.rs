@@ -122,6 +122,8 @@ section! {
         recordings_max_age: String => duration,
         recordings_max_size_mb: i64 => uint or 0,
         idle_timeout: i64 => uint or 0,
+        max_pending: i64 => pending_limit,
+        max_pending_per_peer: i64 => pending_limit,
     }
     unimplemented: "";
 }

@@ -34,6 +34,23 @@ impl Ctx<'_> {
         Some(n)
     }
 
+    /// `[session_server] max_pending`, `max_pending_per_peer`: 0 would
+    /// refuse every connection.
+    pub(super) fn pending_limit(&mut self, s: &Sec, key: &str, v: Raw<i64>) -> Option<usize> {
+        let n = self.usize(s, key, v)?;
+        if n == 0 {
+            let line = self.line(s, key);
+            self.problem(
+                line,
+                s,
+                key,
+                "must be at least 1 (0 would refuse every connection; leave the key out for the default)",
+            );
+            return None;
+        }
+        Some(n)
+    }
+
     /// `listen_address`, or the pre-2019 `metrics_server` alias with a warning.
     pub(super) fn listen_address(
         &mut self,

@@ -168,6 +168,12 @@ impl Session {
         }
     }
 
+    /// Requests waiting in [`Session::wait_terminal`] now.
+    #[cfg(test)]
+    pub fn terminal_waiters(&self) -> usize {
+        self.terminal.receiver_count()
+    }
+
     /// Take the one interactive seat; `None` if taken (upstream: 423).
     pub fn try_take_seat(self: &Arc<Self>) -> Option<SeatGuard> {
         let mut taken = false;

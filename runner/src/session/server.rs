@@ -28,7 +28,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -44,10 +44,12 @@ use crate::session::operators::Authenticator;
 use crate::session::recording::{Recorder, RecordingSettings};
 use crate::session::tls::{self, split_host_port};
 use crate::session::SessionRegistry;
+use quiet::Quiet;
 
 mod accept;
 mod exec;
 mod operator;
+mod quiet;
 mod rejection;
 
 #[cfg(test)]
@@ -67,10 +69,15 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// nginx's `send_timeout` does); shorter pauses just pause the terminal.
 pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections still in their TLS handshake or HTTP request (not yet a
-/// terminal) at once; more are closed as soon as they are accepted, so a
+/// terminal) at once, per listener (`[session_server] max_pending`), so a
 /// flood of idle or half-open connections from the internet cannot exhaust
 /// the runner's memory and descriptors (which its jobs and the terminals
-/// already open need). Workhorse opens one connection per terminal.
+/// already open need). Workhorse opens one connection per terminal. The
+/// places are shared fairly: one address holds at most
+/// `max_pending_per_peer` (`default_per_peer` in `accept/pending.rs`: 256
+/// of 4096), and
+/// when all are taken a new connection replaces the oldest unfinished one
+/// (see `accept/pending.rs`).
 pub const DEFAULT_MAX_PENDING: usize = 4096;
 /// At most one warning about refused connections per this long.
 const REFUSED_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -94,6 +101,9 @@ pub struct ServerOptions {
     pub peer_timeout: Duration,
     /// See [`DEFAULT_MAX_PENDING`].
     pub max_pending: usize,
+    /// One peer's share of `max_pending`; `None`: `max(64, max_pending /
+    /// 16)`.
+    pub max_pending_per_peer: Option<usize>,
     /// Close a terminal after this long without input or output; `None`
     /// takes `[session_server] idle_timeout` (0 there = off).
     pub idle_timeout: Option<Duration>,
@@ -110,6 +120,7 @@ impl Default for ServerOptions {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             max_pending: DEFAULT_MAX_PENDING,
+            max_pending_per_peer: None,
             idle_timeout: None,
             cert_dir: None,
         }
@@ -128,6 +139,7 @@ impl ServerOptions {
             handshake_timeout: d.handshake_timeout,
             peer_timeout: secs(ENV_PEER_TIMEOUT).unwrap_or(d.peer_timeout),
             max_pending: d.max_pending,
+            max_pending_per_peer: d.max_pending_per_peer,
             idle_timeout: None,
             cert_dir: None,
         }
@@ -187,6 +199,10 @@ pub async fn start_with(
     mut opts: ServerOptions,
 ) -> anyhow::Result<SessionServerHandle> {
     opts.idle_timeout = opts.idle_timeout.or(cfg.idle_timeout_duration());
+    if let Some(n) = cfg.max_pending {
+        opts.max_pending = n;
+    }
+    opts.max_pending_per_peer = cfg.max_pending_per_peer.or(opts.max_pending_per_peer);
     let listen = cfg
         .listen_address
         .as_deref()
@@ -241,8 +257,13 @@ pub async fn start_with(
         operators,
         recorder,
         max_observers: cfg.max_observers,
+        auth_failures: Mutex::new(Quiet::new(REFUSED_WARN_EVERY)),
     });
     let tracker = state.tracker.clone();
+    tracker.spawn(rejection::tell_auth_failures(
+        state.clone(),
+        REFUSED_WARN_EVERY,
+    ));
     if let Some(rec) = &state.recorder {
         tracker.spawn(
             rec.clone()
@@ -344,6 +365,8 @@ struct State {
     operators: Option<Arc<Authenticator>>,
     recorder: Option<Arc<Recorder>>,
     max_observers: usize,
+    /// Authorization failures, one log line per peer and interval.
+    auth_failures: Mutex<Quiet>,
 }
 
 #[cfg(test)]

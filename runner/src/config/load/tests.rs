@@ -377,8 +377,14 @@ max_observers = 0
 operators_file = "/etc/termgate/operators.toml"
 recordings_dir = "/var/lib/termgate/rec"
 idle_timeout = 600
+max_pending = 1000
+max_pending_per_peer = 50
 "#;
     let s = parse(text, "c").unwrap().config.session_server.unwrap();
+    assert_eq!(
+        (s.max_pending, s.max_pending_per_peer),
+        (Some(1000), Some(50))
+    );
     assert_eq!(
         s.cert_file.as_deref(),
         Some(Path::new("/etc/termgate/cert.pem"))
@@ -391,6 +397,16 @@ idle_timeout = 600
     );
     let e = err_text("[session_server]\ncert_file = \"/c.pem\"\n");
     assert!(e.contains("key_file"), "{e}");
+    let e = err_text("[session_server]\nmax_pending_per_peer = 0\n");
+    assert!(
+        e.contains("config.toml:2: max_pending_per_peer (in [session_server]): must be at least 1"),
+        "{e}"
+    );
+    let e = err_text("[session_server]\nmax_pending = -5\n");
+    assert!(
+        e.contains("max_pending (in [session_server]): must not be negative"),
+        "{e}"
+    );
     let e = err_text("[session_server]\nmax_observer = 3\n");
     assert!(e.contains("did you mean \"max_observers\"?"), "{e}");
 }

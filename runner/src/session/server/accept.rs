@@ -1,10 +1,10 @@
-//! The session server's connections: the accept loop, the limit on
+//! The session server's connections: the accept loop, the fair limits on
 //! connections not yet serving a terminal (TLS handshake or HTTP request
-//! pending), `TCP_USER_TIMEOUT`, the TLS handshake, and HTTP/1.1 with
-//! upgrades on top.
+//! pending, see [`pending`]), `TCP_USER_TIMEOUT`, the TLS handshake, and
+//! HTTP/1.1 with upgrades on top.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::quiet::{Quiet, Say};
 use super::{exec, Endpoints, State, REFUSED_WARN_EVERY};
+
+mod pending;
+
+#[cfg(test)]
+pub use pending::default_per_peer;
+use pending::PendingLimits;
+pub(super) use pending::{peer_key, PendingSlot};
+use pending::{Admission, PendingTable};
 
 pub(super) async fn accept_loop(
     listener: TcpListener,
@@ -23,12 +32,28 @@ pub(super) async fn accept_loop(
     state: Arc<State>,
     endpoints: Endpoints,
 ) {
-    let pending = Arc::new(tokio::sync::Semaphore::new(state.opts.max_pending.max(1)));
-    let mut refused = Refused::default();
+    let limits = PendingLimits::new(state.opts.max_pending, state.opts.max_pending_per_peer);
+    state
+        .metrics
+        .session_max_pending
+        .set(gauge_value(limits.max));
+    state
+        .metrics
+        .session_max_pending_per_peer
+        .set(gauge_value(limits.per_peer));
+    let pending = PendingTable::new(
+        limits,
+        Some(state.metrics.session_pending_connections.clone()),
+    );
+    let mut crowded = Crowded::new(limits);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = state.shutdown.cancelled() => break,
+            _ = tokio::time::sleep(REFUSED_WARN_EVERY), if crowded.quiet.has_untold() => {
+                crowded.flush();
+                continue;
+            }
         };
         let (tcp, peer) = match accepted {
             Ok(a) => a,
@@ -41,24 +66,49 @@ pub(super) async fn accept_loop(
                 }
             }
         };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            refused.refuse(&state, peer);
-            drop(tcp);
-            continue;
+        let slot = match pending.admit(peer.ip()) {
+            Admission::Admitted(slot) => slot,
+            Admission::Evicted { slot, victim } => {
+                crowded.note(&state, victim, rejection_reason::EVICTED);
+                slot
+            }
+            Admission::PeerFull => {
+                crowded.note(&state, peer.ip(), rejection_reason::PEER_OVER_LIMIT);
+                drop(tcp);
+                continue;
+            }
+            Admission::Full => {
+                crowded.note(&state, peer.ip(), rejection_reason::OVER_LIMIT);
+                drop(tcp);
+                continue;
+            }
         };
         configure_socket(&tcp, peer, state.opts.peer_timeout);
         let acceptor = acceptor.clone();
         let st = state.clone();
         state.tracker.spawn(async move {
             // Held until the connection ends or hands its socket to a
-            // terminal bridge (that task is spawned on its own).
-            let _permit = permit;
-            if let Some(tls) = tls_accept(&acceptor, tcp, peer, st.opts.handshake_timeout).await {
-                serve_connection(tls, peer, st, endpoints).await;
+            // terminal bridge (that task is spawned on its own); evicted
+            // (see `pending`), the connection is dropped at once.
+            let slot = Arc::new(slot);
+            let evicted = slot.cancelled().clone();
+            let serve = async {
+                if let Some(tls) = tls_accept(&acceptor, tcp, peer, st.opts.handshake_timeout).await
+                {
+                    serve_connection(tls, peer, st, endpoints, slot.clone()).await;
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = evicted.cancelled() => {}
             }
         });
     }
     state.tracker.close();
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// No Nagle (keystrokes and echoes are tiny), and `TCP_USER_TIMEOUT` =
@@ -93,50 +143,75 @@ async fn tls_accept(
     }
 }
 
-/// Connections refused because [`ServerOptions::max_pending`] were
-/// pending: each is counted as an `over_limit` rejection; a warning goes
-/// out for the first and then at most every [`REFUSED_WARN_EVERY`], with
-/// how many were refused since.
-#[derive(Default)]
-struct Refused {
-    last_warn: Option<Instant>,
-    since_warn: u64,
+/// Connections refused or evicted because pending places ran out: each
+/// is counted in `session_rejections_total{reason}` (`over_limit`,
+/// `peer_over_limit`, `evicted`); a warning goes out for the first of each
+/// reason and then at most every [`REFUSED_WARN_EVERY`], with how many
+/// since (`refused`).
+struct Crowded {
+    limits: PendingLimits,
+    quiet: Quiet,
 }
 
-impl Refused {
-    fn refuse(&mut self, st: &State, peer: SocketAddr) {
+impl Crowded {
+    fn new(limits: PendingLimits) -> Self {
+        Crowded {
+            limits,
+            quiet: Quiet::new(REFUSED_WARN_EVERY),
+        }
+    }
+
+    /// `peer`'s connection was refused, or evicted, for `reason`.
+    fn note(&mut self, st: &State, peer: IpAddr, reason: &'static str) {
         st.metrics
             .session_rejections_total
-            .with_label_values(&[rejection_reason::OVER_LIMIT])
+            .with_label_values(&[reason])
             .inc();
-        self.since_warn += 1;
-        if self
-            .last_warn
-            .is_some_and(|t| t.elapsed() < REFUSED_WARN_EVERY)
-        {
-            return;
+        if let Say::Line { count } = self.quiet.note((None, reason), Instant::now()) {
+            self.warn(reason, Some(peer), count);
         }
+    }
+
+    /// Tell the counts whose interval is over.
+    fn flush(&mut self) {
+        for ((_, reason), count) in self.quiet.flush(Instant::now()) {
+            self.warn(reason, None, count);
+        }
+    }
+
+    fn warn(&self, reason: &'static str, peer: Option<IpAddr>, count: u64) {
+        let message = match reason {
+            rejection_reason::EVICTED => msg::SESSION_PENDING_EVICTED,
+            rejection_reason::PEER_OVER_LIMIT => msg::SESSION_PEER_OVER_LIMIT,
+            _ => msg::SESSION_OVER_LIMIT,
+        };
         tracing::warn!(
             { schema::EVENT } = event::TERMINAL_REJECTED,
-            { schema::REASON } = rejection_reason::OVER_LIMIT,
-            { schema::PEER } = %peer,
-            { schema::REFUSED } = self.since_warn,
-            { schema::MAX_PENDING } = st.opts.max_pending,
-            "{}", msg::SESSION_OVER_LIMIT
+            { schema::REASON } = reason,
+            { schema::PEER } = peer.map(tracing::field::display),
+            { schema::REFUSED } = count,
+            { schema::MAX_PENDING } = self.limits.max,
+            { schema::MAX_PENDING_PER_PEER } = self.limits.per_peer,
+            "{}",
+            message
         );
-        self.last_warn = Some(Instant::now());
-        self.since_warn = 0;
     }
 }
 
-async fn serve_connection<IO>(io: IO, peer: SocketAddr, st: Arc<State>, endpoints: Endpoints)
-where
+async fn serve_connection<IO>(
+    io: IO,
+    peer: SocketAddr,
+    st: Arc<State>,
+    endpoints: Endpoints,
+    slot: Arc<PendingSlot>,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc_state = st.clone();
     let svc = hyper::service::service_fn(move |req| {
         let st = svc_state.clone();
-        async move { Ok::<_, Infallible>(exec::handle(req, st, peer, endpoints).await) }
+        let slot = slot.clone();
+        async move { Ok::<_, Infallible>(exec::handle(req, st, peer, endpoints, &slot).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

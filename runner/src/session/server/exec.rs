@@ -9,13 +9,14 @@ use std::time::Instant;
 use base64::Engine as _;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use termgate::terminal::{negotiate, Protocol, ServerCodec};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
+use super::accept::PendingSlot;
 use super::rejection::Rejection;
 use super::{operator, Endpoints, State};
 use crate::executor::terminal::{TermSize, TerminalHandle};
@@ -38,26 +39,27 @@ pub(super) async fn handle(
     st: Arc<State>,
     peer: SocketAddr,
     endpoints: Endpoints,
+    slot: &PendingSlot,
 ) -> Response<String> {
     let requested_at = Instant::now();
     let uri = req.uri().path().to_string();
     let operator_route = endpoints.operator.then(|| operator::route(&uri)).flatten();
     if let Some(r) = operator_route {
-        return operator::handle(req, &st, peer, r, requested_at)
+        return operator::handle(req, &st, peer, r, requested_at, slot)
             .await
-            .unwrap_or_else(|rejection| rejection.respond(&st.metrics, peer));
+            .unwrap_or_else(|rejection| rejection.respond(&st, peer));
     }
     if !endpoints.exec {
-        return Rejection::session_not_found(&uri, None).respond(&st.metrics, peer);
+        return Rejection::session_not_found(&uri, None).respond(&st, peer);
     }
     let answer = match find_session(&st, &uri) {
         Err(rejection) => Err(rejection),
-        Ok((session, "exec")) => exec(req, &st, peer, session, requested_at).await,
+        Ok((session, "exec")) => exec(req, &st, peer, session, requested_at, slot).await,
         Ok((session, sub)) if sub.starts_with("proxy/") => check_auth(&session, req.headers())
             .and_then(|()| Err(Rejection::proxy_not_found(&uri, session.job.job_id))),
         Ok((session, _)) => Err(Rejection::session_not_found(&uri, Some(session.job.job_id))),
     };
-    answer.unwrap_or_else(|rejection| rejection.respond(&st.metrics, peer))
+    answer.unwrap_or_else(|rejection| rejection.respond(&st, peer))
 }
 
 /// The open session `uri` names, and the rest of the path; else 404.
@@ -94,9 +96,13 @@ async fn exec(
     peer: SocketAddr,
     session: Arc<Session>,
     requested_at: Instant,
+    slot: &PendingSlot,
 ) -> Result<Response<String>, Rejection> {
     let job = session.job.job_id;
     check_auth(&session, req.headers())?;
+    // The token holder's connection waits for its terminal without fear
+    // of being evicted by a flood of unauthenticated ones.
+    slot.protect();
     if !is_websocket_upgrade(req.headers()) {
         return Err(Rejection::not_websocket(job));
     }
@@ -214,9 +220,18 @@ pub(super) fn switching_protocols(
     r
 }
 
-/// gorilla's handshake checks; `Ok` is the accept key.
+/// gorilla's handshake checks, and (termgate) HTTP/1.1 at least as RFC
+/// 6455 asks: an HTTP/1.0 connection ends with its response, so the
+/// terminal opened for it would only be killed again; `Ok` is the accept
+/// key.
 pub(super) fn check_handshake(req: &Request<Incoming>, job: u64) -> Result<String, Rejection> {
     let refuse = |status, why| Rejection::bad_handshake(job, status, why);
+    if req.version() < Version::HTTP_11 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "websocket: the client is not using the websocket protocol: HTTP/1.1 or later is required",
+        ));
+    }
     if req.method() != Method::GET {
         return Err(refuse(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -32,6 +32,7 @@ use termgate::operator::{
 };
 use termgate::terminal::{negotiate, Protocol, ServerCodec};
 
+use super::accept::PendingSlot;
 use super::exec::{
     check_handshake, header_tokens, is_websocket_upgrade, start_recording, switching_protocols,
     upgraded,
@@ -70,8 +71,10 @@ pub(super) async fn handle(
     peer: SocketAddr,
     route: Route<'_>,
     requested_at: Instant,
+    slot: &PendingSlot,
 ) -> Result<Response<String>, Rejection> {
     let operator = authenticate(st, req.headers(), peer)?;
+    slot.protect();
     match route {
         Route::Sessions if req.method() == Method::GET || req.method() == Method::HEAD => {
             Ok(sessions(st))

@@ -2,15 +2,19 @@
 //! what the log says.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use termgate::logschema::{self as schema, event, msg};
 use termgate::metrics::rejection_reason;
 
+use super::accept::peer_key;
+use super::quiet::Say;
+use super::State;
 use crate::executor::terminal::OpenError;
-use crate::metrics::Metrics;
 
 /// A refusal of a `/session/...` request. [`Rejection::respond`] logs
 /// upstream's line for it, counts it in
@@ -200,29 +204,37 @@ impl Rejection {
         )
     }
 
-    /// Log and count the refusal, and make its response.
-    pub fn respond(self, metrics: &Metrics, peer: SocketAddr) -> Response<String> {
-        self.log_upstream_line();
-        metrics
+    /// Log and count the refusal, and make its response. Authorization
+    /// failures (401, 429, and 403 for a foreign `Origin`) are logged in
+    /// full only for the first of a peer in an interval; the later ones are
+    /// counted and told in one line (see [`quiet`](super::quiet)); the
+    /// metric counts each.
+    pub fn respond(self, st: &State, peer: SocketAddr) -> Response<String> {
+        st.metrics
             .session_rejections_total
             .with_label_values(&[self.reason])
             .inc();
+        let say = if self.is_auth_failure() {
+            let key = (Some(peer_key(peer.ip())), self.reason);
+            st.auth_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .note(key, Instant::now())
+        } else {
+            Say::Line { count: 1 }
+        };
+        match say {
+            Say::Line { count: 1 } => self.log(peer),
+            Say::Line { count } => tell_auth_failures_of(self.reason, Some(peer.ip()), count),
+            Say::Quiet => {}
+        }
         let Rejection {
             status,
             reason,
             body,
-            job,
             headers,
             ..
         } = self;
-        tracing::info!(
-            { schema::EVENT } = event::TERMINAL_REJECTED,
-            { schema::REASON } = reason,
-            { schema::PEER } = %peer,
-            { schema::JOB } = job,
-            { schema::STATUS } = status.as_u16(),
-            "{}", msg::TERMINAL_REJECTED
-        );
         let mut r = plain(status, &body);
         for (name, value) in headers {
             r.headers_mut().insert(name, value);
@@ -235,6 +247,23 @@ impl Rejection {
             );
         }
         r
+    }
+
+    fn is_auth_failure(&self) -> bool {
+        self.reason == rejection_reason::UNAUTHORIZED || self.reason == rejection_reason::THROTTLED
+    }
+
+    /// Upstream's line and the `terminal_rejected` event.
+    fn log(&self, peer: SocketAddr) {
+        self.log_upstream_line();
+        tracing::info!(
+            { schema::EVENT } = event::TERMINAL_REJECTED,
+            { schema::REASON } = self.reason,
+            { schema::PEER } = %peer,
+            { schema::JOB } = self.job,
+            { schema::STATUS } = self.status.as_u16(),
+            "{}", msg::TERMINAL_REJECTED
+        );
     }
 
     fn log_upstream_line(&self) {
@@ -271,6 +300,39 @@ impl Rejection {
                 tracing::error!({ schema::JOB } = job, { schema::ERROR } = %e, "{}", msg::CONNECT_FAILED)
             }
             Said::Operator => {}
+        }
+    }
+}
+
+/// One line for `count` authorization failures (`reason`) of a peer (`None`:
+/// of the peers beyond [`super::quiet::MAX_KEYS`]): a `terminal_rejected`
+/// event whose `refused` the console adds up.
+fn tell_auth_failures_of(reason: &'static str, peer: Option<IpAddr>, count: u64) {
+    tracing::warn!(
+        { schema::EVENT } = event::TERMINAL_REJECTED,
+        { schema::REASON } = reason,
+        { schema::PEER } = peer.map(tracing::field::display),
+        { schema::REFUSED } = count,
+        "{}",
+        msg::AUTHORIZATION_FAILURES_REPEATED
+    );
+}
+
+/// Every `every`, tell the authorization failures counted but not told yet
+/// (until the server shuts down).
+pub(super) async fn tell_auth_failures(st: Arc<State>, every: Duration) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = st.shutdown.cancelled() => return,
+        }
+        let told = st
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush(Instant::now());
+        for ((peer, reason), count) in told {
+            tell_auth_failures_of(reason, peer, count);
         }
     }
 }

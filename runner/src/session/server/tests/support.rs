@@ -306,7 +306,20 @@ impl Fixture {
     }
 
     pub async fn try_tls(&self, recv_buffer: Option<u32>) -> std::io::Result<TlsStream<TcpStream>> {
+        self.try_tls_from(None, recv_buffer).await
+    }
+
+    /// [`Fixture::try_tls`] from the local address `from` (another loopback
+    /// address: another peer).
+    pub async fn try_tls_from(
+        &self,
+        from: Option<std::net::IpAddr>,
+        recv_buffer: Option<u32>,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
         let sock = tokio::net::TcpSocket::new_v4()?;
+        if let Some(ip) = from {
+            sock.bind(SocketAddr::new(ip, 0))?;
+        }
         if let Some(n) = recv_buffer {
             sock.set_recv_buffer_size(n)?;
         }
@@ -325,6 +338,18 @@ impl Fixture {
         protocols: &[&str],
         recv_buffer: Option<u32>,
     ) -> Result<(Ws, Option<String>), tungstenite::Error> {
+        self.dial_from(None, s, token, protocols, recv_buffer).await
+    }
+
+    /// [`Fixture::dial`] from the local address `from`.
+    pub async fn dial_from(
+        &self,
+        from: Option<std::net::IpAddr>,
+        s: &TestSession,
+        token: &str,
+        protocols: &[&str],
+        recv_buffer: Option<u32>,
+    ) -> Result<(Ws, Option<String>), tungstenite::Error> {
         let mut req = self
             .url(s)
             .replace("https://", "wss://")
@@ -337,7 +362,7 @@ impl Fixture {
                 protocols.join(", ").parse().unwrap(),
             );
         }
-        let tls = self.try_tls(recv_buffer).await?;
+        let tls = self.try_tls_from(from, recv_buffer).await?;
         let (ws, resp) = tokio_tungstenite::client_async(req, tls).await?;
         let proto = resp
             .headers()
