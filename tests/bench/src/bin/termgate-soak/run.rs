@@ -16,6 +16,8 @@ use crate::{attack, clients, Args};
 
 /// Connections in their handshake at once (the clients').
 const CONNECT_PARALLEL: usize = 32;
+/// From the end sample to reading the counters.
+const SETTLE: Duration = Duration::from_secs(2);
 
 pub async fn soak(args: &Args) -> anyhow::Result<String> {
     let jobs = args.sessions + args.churn_jobs;
@@ -73,6 +75,11 @@ pub async fn soak(args: &Args) -> anyhow::Result<String> {
     // clients stop at `end`, which is later by the unused connect time.
     let t_start = stats.t0.elapsed();
     let measured_end = Instant::now() + run_for;
+    // The attacks and the churn stop here, the end sample is taken, and
+    // what was in flight gets [`SETTLE`] before the counters are read: the
+    // runner's shutdown afterwards (sessions gone: 404s, closes) is not
+    // part of the soak.
+    let stop_at = measured_end - SETTLE;
     eprintln!(
         "all {} connected in {connect_secs:.0} s; soaking for {:.1} min",
         args.sessions, args.minutes
@@ -83,11 +90,11 @@ pub async fn soak(args: &Args) -> anyhow::Result<String> {
         attack::server_addr(&targets[0].url)?,
         args.slowloris,
         stats.clone(),
-        measured_end,
+        stop_at,
     );
     let mut bad = targets[0].clone();
     bad.authorization = "wrong".into();
-    attack::bad_auth(bad, args.bad_auth_per_sec, stats.clone(), measured_end);
+    attack::bad_auth(bad, args.bad_auth_per_sec, stats.clone(), stop_at);
     let churn = tokio::spawn(clients::churn(
         stack.coord_url.clone(),
         args.churn_jobs,
@@ -95,7 +102,7 @@ pub async fn soak(args: &Args) -> anyhow::Result<String> {
         stats.clone(),
         gate.clone(),
         period,
-        measured_end,
+        stop_at,
     ));
 
     let sample_every = Duration::from_secs_f64(args.sample_minutes * 60.0);
@@ -103,7 +110,6 @@ pub async fn soak(args: &Args) -> anyhow::Result<String> {
     let mut restarted = false;
     let mut next = Instant::now() + sample_every;
     loop {
-        let stop_at = measured_end - Duration::from_secs(2);
         let wake = if restarted { next } else { next.min(middle) }.min(stop_at);
         tokio::time::sleep_until(wake).await;
         if wake == stop_at {
@@ -120,24 +126,21 @@ pub async fn soak(args: &Args) -> anyhow::Result<String> {
             }
             continue;
         }
-        let label = format!(
-            "{:.0} min",
-            (stats.t0.elapsed() - t_start).as_secs_f64() / 60.0
+        // The table's `min` column says when; only start, middle and end
+        // are named.
+        samples.push(Sample::take("", pid, &stats)?);
+        eprintln!(
+            "{:.1} min: {} connected",
+            (stats.t0.elapsed() - t_start).as_secs_f64() / 60.0,
+            stats.n.connected.load(Relaxed)
         );
-        samples.push(Sample::take(&label, pid, &stats)?);
-        eprintln!("{label}: {} connected", stats.n.connected.load(Relaxed));
         next += sample_every;
     }
     samples.push(Sample::take("end", pid, &stats)?);
     let t_end = stats.t0.elapsed();
+    tokio::time::sleep(SETTLE).await;
     let metrics = stack.metrics_text().await.unwrap_or_default();
-    // Stop the clients now (their `end` is later), then the stack.
-    for t in &tasks {
-        t.abort();
-    }
-    churn.abort();
-    stack.stop(true);
-    Ok(report(
+    let out = report(
         args,
         &stats,
         &samples,
@@ -145,7 +148,15 @@ pub async fn soak(args: &Args) -> anyhow::Result<String> {
         t_end,
         connect_secs,
         &metrics,
-    ))
+    );
+    // Stop the clients now (their `end` is later), then the stack.
+    for t in &tasks {
+        t.abort();
+    }
+    churn.abort();
+    // The runner's log stays (its path is printed) for what went wrong.
+    stack.stop(false);
+    Ok(out)
 }
 
 fn report(
