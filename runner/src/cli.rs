@@ -111,6 +111,10 @@ pub struct RunArgs {
     /// Change to this directory before running (builds go below it by default).
     #[arg(long, short = 'd')]
     pub working_directory: Option<PathBuf>,
+    /// Run shell-executor jobs as this user (overrides the config's `user`;
+    /// a runner's own `[[runners]] user` still wins). Needs root.
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -148,7 +148,13 @@ impl Supervisor {
                 // Loaded with a warning; it does not request jobs.
                 continue;
             }
-            let runner = Arc::new(runner.clone());
+            // Its jobs' user: its own `user`, else `run --user`, else the
+            // global `user` (checked at load: it resolves and may be used).
+            let user = crate::job_user::effective(config, runner).map(|(u, _)| u.to_string());
+            let runner = Arc::new(RunnerConfig {
+                user,
+                ..runner.clone()
+            });
             let client = match (self.env_template.client_factory)(&runner) {
                 Ok(c) => c,
                 Err(e) => {
