@@ -39,8 +39,8 @@ pub enum Command {
     Unregister(UnregisterArgs),
     /// List the configured runners.
     List(ConfigArg),
-    /// Check the config: warn where Docker runners weaken container hardening
-    /// and where the operator API is exposed.
+    /// Check the config: warn where Docker runners weaken container hardening,
+    /// where shell jobs run as root and where the operator API is exposed.
     Doctor(ConfigArg),
     /// Manage the operators of the session server's operator API.
     #[command(subcommand)]
