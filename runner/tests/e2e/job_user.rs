@@ -204,6 +204,41 @@ fn a_job_as_user_cannot_read_the_runner_another_users_job_or_signal_the_runner()
     coord.wait_finished(b, 30 * SECS);
 }
 
+/// A job owns its directories and can plant symlinks in them: the runner,
+/// as root, writes the next step's script by replacing the link, never
+/// through it (before, `after_script.sh -> victim` overwrote the victim).
+#[test]
+fn a_symlink_planted_for_the_next_script_is_not_written_through() {
+    if job_users().is_none() {
+        return;
+    }
+    let coord = Coord::start(None);
+    let setup = RunnerSetup::register(&coord, "planted-link", &["--run-untagged"]);
+    setup.set_global("check_interval = 1");
+    setup.set_global(&format!("user = \"{USER}\""));
+    traversable(&setup);
+    let victim = setup.dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let _r = setup.start();
+    let plant = format!(
+        "ln -sf {} \"$CI_PROJECT_DIR.tmp/after_script.sh\" && echo planted",
+        victim.display()
+    );
+    let id = coord.enqueue(json!({
+        "name": "planter",
+        "script": [plant],
+        "after_script": ["echo after-ran"],
+    }));
+    let j = coord.wait_finished(id, 30 * SECS);
+    assert_eq!(j["state"], "success", "{j}");
+    let t = trace_text(&coord, id);
+    assert!(
+        t.contains("\nplanted\n") && t.contains("\nafter-ran\n"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
 #[test]
 fn a_terminal_shell_runs_as_the_job_user_with_its_groups_and_home() {
     let Some((uid, _)) = job_users() else {
