@@ -318,16 +318,11 @@ fn run_user_overrides_the_file_and_the_runner_key_wins() {
     }
 }
 
-#[test]
-fn an_unknown_user_stops_the_start_and_a_reload_keeps_the_previous_config() {
-    let coord = Coord::start(None);
-    let setup = RunnerSetup::register(&coord, "unknown-user", &["--run-untagged"]);
-    setup.set_global("check_interval = 1");
-    setup.set_global("user = \"no-such-user-termgate\"");
-    // (Before: it started, and ran jobs as root.)
+/// `termgate-runner run` of `setup` through `cmd` (the binary, as some
+/// user) must exit, failing: its stderr.
+fn refused_start(setup: &RunnerSetup, cmd: &mut Command) -> String {
     let mut p = Proc::new(
-        Command::new(runner_bin())
-            .args(["run", "-c"])
+        cmd.args(["run", "-c"])
             .arg(&setup.config)
             .arg("-d")
             .arg(setup.dir.path())
@@ -348,6 +343,50 @@ fn an_unknown_user_stops_the_start_and_a_reload_keeps_the_previous_config() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
+    err
+}
+
+/// Not root, the runner cannot run jobs as someone else: it says so
+/// rather than run them as itself.
+#[test]
+fn a_runner_not_run_as_root_refuses_another_job_user() {
+    use std::os::unix::process::CommandExt;
+    if job_users().is_none() {
+        return;
+    }
+    let coord = Coord::start(None);
+    let setup = RunnerSetup::register(&coord, "not-root", &["--run-untagged"]);
+    setup.set_global(&format!("user = \"{USER}\""));
+    // The runner runs as termgate-job2, in a directory of its own.
+    let me = nix::unistd::User::from_name(USER2).unwrap().unwrap();
+    for p in [setup.dir.path(), setup.config.as_path()] {
+        std::os::unix::fs::chown(p, Some(me.uid.as_raw()), Some(me.gid.as_raw())).unwrap();
+    }
+    traversable(&setup);
+    let err = refused_start(
+        &setup,
+        Command::new(runner_bin())
+            .uid(me.uid.as_raw())
+            .gid(me.gid.as_raw()),
+    );
+    assert!(
+        err.contains(&format!(
+            "[[runners]] #1 (\"not-root\"): user = \"{USER}\": running jobs as another user \
+             needs the runner to run as root (it runs as uid {})",
+            me.uid
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_user_stops_the_start_and_a_reload_keeps_the_previous_config() {
+    let coord = Coord::start(None);
+    let setup = RunnerSetup::register(&coord, "unknown-user", &["--run-untagged"]);
+    setup.set_global("check_interval = 1");
+    setup.set_global("user = \"no-such-user-termgate\"");
+    // (Before: it started, and ran jobs as root.)
+    let err = refused_start(&setup, &mut Command::new(runner_bin()));
     assert!(
         err.contains(&format!(
             "{}: job user: [[runners]] #1 (\"unknown-user\"): user = \"no-such-user-termgate\": \
