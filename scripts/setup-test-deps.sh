@@ -13,7 +13,9 @@
 # the init; in a minimal container only the tool is used) to verify the
 # report's timer and service in assets/systemd. jq, curl and git: the README's
 # walkthrough uses jq and curl (console/tests/readme_walkthrough.rs runs it in
-# a git copy of the tracked files).
+# a git copy of the tracked files). Two job users for the shell executor's
+# `user` tests (runner/tests/e2e/job_user.rs): `termgate-job`, also in the
+# supplementary group `termgate-jobgrp`, and `termgate-job2`.
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -43,6 +45,15 @@ if ((${#need[@]})); then
     && [ -d /run/systemd/system ]; then
     systemctl disable --now prometheus.service >/dev/null 2>&1 || true
   fi
+fi
+if [ "$(id -u)" = 0 ]; then
+  getent group termgate-jobgrp >/dev/null || groupadd --system termgate-jobgrp
+  for u in termgate-job termgate-job2; do
+    id -u "$u" >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash "$u"
+  done
+  id -nG termgate-job | grep -qw termgate-jobgrp || usermod -a -G termgate-jobgrp termgate-job
+else
+  echo "setup-test-deps: not root, job users termgate-job/termgate-job2 not created (job user e2e tests skip)" >&2
 fi
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   bash "$(dirname "$0")/build-test-image.sh"

@@ -66,6 +66,12 @@ pub const PATH: &str = "path";
 pub const CLOSE_REASON: &str = "close_reason";
 /// How many files (recordings deleted by the pruner).
 pub const FILES: &str = "files";
+/// A runner's failed job requests in a row, and its `unhealthy_requests_limit`
+/// (upstream's fields on its "is unhealthy" line).
+pub const UNHEALTHY_REQUESTS: &str = "unhealthy_requests";
+pub const UNHEALTHY_REQUESTS_LIMIT: &str = "unhealthy_requests_limit";
+/// When a disabled runner requests jobs again (RFC 3339, UTC).
+pub const RESUMES_AT: &str = "resumes_at";
 
 /// Every field name a termgate JSON log line may carry (the console's
 /// contract test checks a real runner's lines against this list).
@@ -124,6 +130,9 @@ pub const FIELDS: &[&str] = &[
     PATH,
     CLOSE_REASON,
     FILES,
+    UNHEALTHY_REQUESTS,
+    UNHEALTHY_REQUESTS_LIMIT,
+    RESUMES_AT,
 ];
 
 /// A log level, ordered from least to most severe, spelled as logrus does.
@@ -239,6 +248,13 @@ pub mod msg {
             "Runner \"{url}{short_token}\" is unhealthy and will be disabled for {pause} seconds!"
         )
     }
+
+    /// termgate: the warning beside upstream's [`runner_unhealthy`] line,
+    /// with `runner`, `runner_name` and `resumes_at` as fields.
+    pub const RUNNER_DISABLED: &str =
+        "Runner disabled after failed job requests in a row, no job requests until resumes_at";
+    /// The disabled runner's pause is over: it requests jobs again.
+    pub const RUNNER_RESUMED: &str = "Runner resumed requesting jobs";
 
     // The process: start, reload, stop.
     /// Upstream's first line of a run: `Starting multi-runner from <config>...`.

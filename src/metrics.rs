@@ -19,6 +19,13 @@ pub const WORKER_FEED_FAILURES_TOTAL: &str = "gitlab_runner_worker_feed_failures
 pub const CONFIGURATION_LOADED_TOTAL: &str = "gitlab_runner_configuration_loaded_total";
 pub const CONFIGURATION_LOADING_ERROR_TOTAL: &str =
     "gitlab_runner_configuration_loading_error_total";
+/// termgate: 1 while a runner is disabled after `unhealthy_requests_limit`
+/// failed job requests in a row (for `unhealthy_interval`), else 0.
+pub const UNHEALTHY: &str = "gitlab_runner_unhealthy";
+/// termgate: when a disabled runner requests jobs again (Unix seconds);
+/// 0 while it is not disabled.
+pub const UNHEALTHY_UNTIL_TIMESTAMP_SECONDS: &str =
+    "gitlab_runner_unhealthy_until_timestamp_seconds";
 
 pub const SESSION_TERMINALS_AVAILABLE: &str = "gitlab_runner_session_terminals_available";
 pub const SESSION_TERMINALS_ACTIVE: &str = "gitlab_runner_session_terminals_active";

@@ -39,8 +39,8 @@ pub enum Command {
     Unregister(UnregisterArgs),
     /// List the configured runners.
     List(ConfigArg),
-    /// Check the config: warn where Docker runners weaken container hardening
-    /// and where the operator API is exposed.
+    /// Check the config: warn where Docker runners weaken container hardening,
+    /// where shell jobs run as root and where the operator API is exposed.
     Doctor(ConfigArg),
     /// Manage the operators of the session server's operator API.
     #[command(subcommand)]
@@ -111,6 +111,10 @@ pub struct RunArgs {
     /// Change to this directory before running (builds go below it by default).
     #[arg(long, short = 'd')]
     pub working_directory: Option<PathBuf>,
+    /// Run shell-executor jobs as this user (overrides the config's `user`;
+    /// a runner's own `[[runners]] user` still wins). Needs root.
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -81,6 +81,14 @@ pub struct Config {
     /// Go duration string (`"15m"`), validated on load.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_max_age: Option<String>,
+    /// The user shell-executor jobs run as (gitlab-runner's `user`); the
+    /// runner must run as root to switch. `None`: the runner's own user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `user` came from `run --user`, not from the file (messages say so;
+    /// never saved).
+    #[serde(skip)]
+    pub user_from_cli: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_server: Option<SessionServer>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -101,6 +109,8 @@ impl Default for Config {
             sentry_dsn: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             connection_max_age: None,
+            user: None,
+            user_from_cli: false,
             session_server: None,
             runners: Vec::new(),
             ignored: Ignored::default(),
@@ -323,6 +333,10 @@ pub struct RunnerConfig {
     /// One of [`SHELLS`]; `None` means the executor's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shell: Option<String>,
+    /// termgate: the user this runner's shell jobs run as, over the global
+    /// `user` and `run --user` (see `job_user::effective`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub builds_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -365,6 +379,7 @@ impl Default for RunnerConfig {
             tls_key_file: None,
             executor: "shell".to_string(),
             shell: None,
+            user: None,
             builds_dir: None,
             cache_dir: None,
             clone_url: None,

@@ -39,6 +39,8 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
 /// start, the job list, process state, metrics and the log guard.
 struct Daemon {
     path: PathBuf,
+    /// `run --user`: applied to every config loaded, the first and reloads.
+    cli_user: Option<String>,
     cfg: Arc<config::Config>,
     system_id: String,
     builds: Builds,
@@ -59,7 +61,9 @@ impl Daemon {
             std::env::set_current_dir(dir)
                 .with_context(|| format!("changing to working directory {}", dir.display()))?;
         }
-        let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        apply_cli_user(&mut loaded.config, args.user.as_deref());
+        check_job_users(&loaded.config, &path).map_err(anyhow::Error::msg)?;
         for r in &loaded.config.runners {
             crate::logging::redact(r.token.expose());
         }
@@ -94,6 +98,7 @@ impl Daemon {
         crate::executor::docker::remove_stale(&cfg).await;
         Ok(Daemon {
             path,
+            cli_user: args.user.clone(),
             cfg,
             system_id,
             builds,
@@ -305,7 +310,14 @@ async fn follow_signals(
 
 /// SIGHUP: the new config, or `None` (logged) if it does not load.
 fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
-    match config::load(&d.path) {
+    let loaded = config::load(&d.path)
+        .map_err(|e| e.to_string())
+        .and_then(|mut l| {
+            apply_cli_user(&mut l.config, d.cli_user.as_deref());
+            check_job_users(&l.config, &d.path)?;
+            Ok(l)
+        });
+    match loaded {
         Ok(l) => {
             for w in &l.warnings {
                 tracing::warn!("{w}");
@@ -327,6 +339,21 @@ fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
             None
         }
     }
+}
+
+/// `run --user` overrides the file's global `user`.
+fn apply_cli_user(cfg: &mut config::Config, user: Option<&str>) {
+    if let Some(u) = user {
+        cfg.user = Some(u.to_string());
+        cfg.user_from_cli = true;
+    }
+}
+
+/// Every shell runner's job user exists and the runner may switch to it
+/// (`job_user::check`); the error names the file and each problem.
+fn check_job_users(cfg: &config::Config, path: &Path) -> Result<(), String> {
+    crate::job_user::check(cfg, nix::unistd::geteuid().is_root())
+        .map_err(|problems| format!("{}: job user: {}", path.display(), problems.join("; ")))
 }
 
 /// A forceful shutdown: abort the jobs, wait for them up to `shutdown_timeout`

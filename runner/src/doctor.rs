@@ -1,5 +1,6 @@
 //! `termgate-runner doctor`: load the config and report, per Docker runner,
 //! whether the container hardening defaults are kept (a pass/fail table),
+//! per shell runner which user its jobs run as (a warning for root),
 //! whether the operator API is exposed more than it should be, and the
 //! session server certificate's fingerprint (to compare out of band with
 //! what `termgate trust` pinned).
@@ -48,6 +49,51 @@ pub fn report(cfg: &config::Config) -> (String, bool) {
                 "  WARNING: [runners.docker] weakens hardening: {} ({})",
                 c.name, c.detail
             );
+        }
+    }
+    (out, ok)
+}
+
+/// Which user each shell runner's jobs run as ([`crate::job_user::effective`]),
+/// and whether every check passed: jobs that would run as root (no `user`
+/// while the runner runs as root, judged by doctor's own uid, or `user =
+/// "root"`) and users that do not resolve are warnings.
+pub fn job_user_report(cfg: &config::Config, runner_is_root: bool) -> (String, bool) {
+    let mut out = String::new();
+    let mut ok = true;
+    for (i, r) in cfg.runners.iter().enumerate() {
+        if !matches!(r.executor.as_str(), "" | "shell") {
+            continue;
+        }
+        let who = format!("[[runners]] #{} {:?} (shell)", i + 1, r.name);
+        let warning = match crate::job_user::effective(cfg, r) {
+            None if runner_is_root => Some(format!(
+                "{who}: jobs run as root (no user): a job can read config.toml and its runner \
+                 tokens, other jobs' build directories and environments, and signal the runner; \
+                 set user (or [[runners]] user) to an unprivileged user"
+            )),
+            None => {
+                let _ = writeln!(out, "{who}: jobs run as the runner's own user");
+                None
+            }
+            Some((name, origin)) => match crate::job_user::lookup(name) {
+                Err(e) => Some(format!(
+                    "{who}: {origin} = {name:?}: {e} (the runner will refuse to start)"
+                )),
+                Ok(u) if u.uid.is_root() => Some(format!(
+                    "{who}: {origin} = {name:?} runs jobs as root: a job can read config.toml \
+                     and its runner tokens, other jobs' build directories and environments, and \
+                     signal the runner; name an unprivileged user"
+                )),
+                Ok(u) => {
+                    let _ = writeln!(out, "{who}: jobs run as user {name} (uid {})", u.uid);
+                    None
+                }
+            },
+        };
+        if let Some(w) = warning {
+            ok = false;
+            let _ = writeln!(out, "WARNING: {w}");
         }
     }
     (out, ok)
@@ -219,6 +265,8 @@ pub fn run(args: ConfigArg) -> Result<()> {
     }
     let (text, ok) = report(&loaded.config);
     print!("{text}");
+    let (users, _) = job_user_report(&loaded.config, nix::unistd::geteuid().is_root());
+    print!("{users}");
     print!("{}", certificate_report(&loaded.config, &path));
     // With no Docker runner the report already said there is nothing to
     // check; "all checks passed" would claim checks that never ran.
@@ -266,6 +314,68 @@ mod tests {
         assert!(text.contains("not privileged         FAIL"), "{text}");
         assert!(text.contains("pids limit             PASS"), "{text}");
         assert!(text.contains("WARNING: [runners.docker] weakens hardening: not privileged"));
+    }
+
+    #[test]
+    fn shell_jobs_as_root_are_warned_about() {
+        let mut cfg = config::Config::default();
+        for (name, executor, user) in [
+            ("as-root", "shell", None),
+            ("as-nobody", "shell", Some("nobody")),
+            ("explicit-root", "shell", Some("root")),
+            ("containers", "docker", None),
+            ("unknown", "shell", Some("no-such-user-termgate")),
+        ] {
+            cfg.runners.push(RunnerConfig {
+                name: name.into(),
+                executor: executor.into(),
+                user: user.map(str::to_string),
+                ..Default::default()
+            });
+        }
+        let (text, ok) = job_user_report(&cfg, true);
+        assert!(!ok);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[0].starts_with(
+                "WARNING: [[runners]] #1 \"as-root\" (shell): jobs run as root (no user): a job can read config.toml"
+            ),
+            "{text}"
+        );
+        assert!(
+            lines[1]
+                .starts_with("[[runners]] #2 \"as-nobody\" (shell): jobs run as user nobody (uid "),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with(
+                "WARNING: [[runners]] #3 \"explicit-root\" (shell): [[runners]] user = \"root\" runs jobs as root"
+            ),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("no such user (the runner will refuse to start)"),
+            "{text}"
+        );
+
+        // A global user covers every shell runner; a runner not run as root
+        // runs jobs as itself.
+        let mut one = config::Config {
+            user: Some("nobody".into()),
+            ..Default::default()
+        };
+        one.runners.push(cfg.runners[0].clone());
+        let (text, ok) = job_user_report(&one, true);
+        assert!(ok, "{text}");
+        assert!(text.contains("jobs run as user nobody (uid "), "{text}");
+        one.user = None;
+        let (text, ok) = job_user_report(&one, false);
+        assert!(ok);
+        assert_eq!(
+            text,
+            "[[runners]] #1 \"as-root\" (shell): jobs run as the runner's own user\n"
+        );
     }
 
     fn ss(listen: &str, operator: Option<&str>) -> SessionServer {

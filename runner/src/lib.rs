@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod executor;
 pub mod job;
+pub mod job_user;
 pub mod logging;
 pub mod manage;
 pub mod metrics;

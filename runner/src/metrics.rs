@@ -64,6 +64,10 @@ pub struct Metrics {
     pub worker_feed_failures_total: IntCounterVec,
     pub configuration_loaded_total: IntCounter,
     pub configuration_loading_error_total: IntCounter,
+    /// 1 while a runner is disabled for failed job requests.
+    pub unhealthy: IntGaugeVec,
+    /// When a disabled runner resumes (Unix seconds), else 0.
+    pub unhealthy_until: IntGaugeVec,
 
     pub session_terminals_available: IntGauge,
     pub session_terminals_active: IntGauge,
@@ -311,6 +315,26 @@ impl Metrics {
                 )?,
             )?,
             errors_total,
+            unhealthy: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        names::UNHEALTHY,
+                        "1 while the runner is disabled after unhealthy_requests_limit failed job requests in a row, else 0.",
+                    ),
+                    &RUNNER_LABELS,
+                )?,
+            )?,
+            unhealthy_until: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        names::UNHEALTHY_UNTIL_TIMESTAMP_SECONDS,
+                        "When a disabled runner requests jobs again (Unix seconds); 0 while it is not disabled.",
+                    ),
+                    &RUNNER_LABELS,
+                )?,
+            )?,
             failed_jobs_total: counter_vec(
                 &r,
                 names::FAILED_JOBS_TOTAL,
@@ -507,6 +531,23 @@ impl Metrics {
                 .with_label_values(&labels)
                 .inc();
         }
+    }
+
+    /// A runner is disabled until `until` (Unix seconds), or not (`None`).
+    pub fn set_unhealthy(
+        &self,
+        runner: &str,
+        runner_name: &str,
+        system_id: &str,
+        until: Option<i64>,
+    ) {
+        let labels = [runner, runner_name, system_id];
+        self.unhealthy
+            .with_label_values(&labels)
+            .set(i64::from(until.is_some()));
+        self.unhealthy_until
+            .with_label_values(&labels)
+            .set(until.unwrap_or(0));
     }
 
     /// The configuration file was (re)loaded, successfully or not.

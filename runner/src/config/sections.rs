@@ -100,10 +100,12 @@ section! {
         sentry_dsn: String => string,
         shutdown_timeout: i64 => positive or DEFAULT_SHUTDOWN_TIMEOUT,
         connection_max_age: String => duration,
+        /// The user shell-executor jobs run as (`run --user` overrides it).
+        user: String => string,
         session_server: Section<RawSessionServer> => session_server,
         runners: Section<Vec<Section<RawRunner>>> => runners,
     }
-    unimplemented: "user machine" => ignored;
+    unimplemented: "machine" => ignored;
 }
 
 section! {
@@ -142,6 +144,9 @@ section! {
         tls_key_file = "tls-key-file": String => path,
         executor: String => executor or "shell".to_string(),
         shell: String => one_of(SHELLS),
+        /// termgate: this runner's shell jobs run as this user (over the
+        /// global `user` and `run --user`).
+        user: String => string,
         builds_dir: String => path,
         cache_dir: String => path,
         clone_url: String => string,

@@ -2,13 +2,21 @@
 //! per-job build directory, each step in its own process group so cancel and
 //! timeout kill everything the script started. Its web terminal is a shell
 //! on a PTY: [`pty`].
+//!
+//! With a job user (`user`, `run --user`, `[[runners]] user`) steps and
+//! terminals run with that user's uid, gid and groups, in a per-job
+//! directory only it can enter ([`private_fs`]), with an environment that
+//! keeps the runner's own out ([`base_env`]).
 
+pub mod base_env;
+pub mod private_fs;
 pub mod pty;
 
 pub use super::script::{render_script, sh_quote};
 
+use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +27,13 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
+use self::private_fs::{Dir, Owner};
 use self::pty::PtyTerminalFactory;
 use super::terminal::TerminalFactory;
 use super::{ExecError, Executor, JobContext, StepResult, StepScript};
 use crate::config::RunnerConfig;
+use crate::job_user::JobUser;
+use termgate::api::failure_reason;
 
 /// Grace between SIGTERM and SIGKILL when stopping a step.
 const KILL_GRACE: Duration = Duration::from_millis(1000);
@@ -35,6 +46,10 @@ pub struct ShellExecutor {
     builds_dir: PathBuf,
     build_dir: Option<PathBuf>,
     tmp_dir: Option<PathBuf>,
+    /// `tmp_dir`, opened: scripts are written through it ([`private_fs`]).
+    tmp: Option<Arc<Dir>>,
+    /// The job user, when it is not the runner's own.
+    user: Option<JobUser>,
     env: Vec<(String, String)>,
 }
 
@@ -50,16 +65,24 @@ impl ShellExecutor {
             builds_dir,
             build_dir: None,
             tmp_dir: None,
+            tmp: None,
+            user: None,
             env: Vec::new(),
         }
+    }
+
+    /// Who owns the job's directories and files.
+    fn owner(&self) -> Owner {
+        self.user.as_ref().map(|u| (u.uid, u.gid))
     }
 
     pub fn shell(&self) -> &str {
         &self.shell
     }
 
-    /// The job's environment: runner `environment`, predefined and job
-    /// variables (file variables point at files in the tmp dir).
+    /// The job's whole environment: the base ([`base_env`]), then runner
+    /// `environment`, predefined and job variables (file variables point at
+    /// files in the tmp dir).
     pub fn environment(&self) -> &[(String, String)] {
         &self.env
     }
@@ -88,6 +111,16 @@ impl Executor for ShellExecutor {
     }
 
     async fn prepare(&mut self, ctx: &JobContext) -> Result<(), ExecError> {
+        self.user = match ctx.runner.user.as_deref() {
+            Some(name) => {
+                let u = crate::job_user::lookup(name).map_err(|e| ExecError {
+                    reason: failure_reason::RUNNER_CONFIGURATION_ERROR,
+                    message: format!("job user: {e}"),
+                })?;
+                u.is_switch().then_some(u)
+            }
+            None => None,
+        };
         let job = &ctx.job;
         let project = if job.job_info.project_full_path.is_empty() {
             format!("project-{}", job.job_info.project_id)
@@ -99,20 +132,34 @@ impl Executor for ShellExecutor {
             .split('/')
             .filter(|c| !c.is_empty() && *c != "." && *c != "..")
             .collect();
-        let build_dir = self
-            .builds_dir
-            .join(&ctx.runner_short)
-            .join(ctx.slot.to_string())
-            .join(project);
-        let tmp_dir = PathBuf::from(format!("{}.tmp", build_dir.display()));
-        for d in [&build_dir, &tmp_dir] {
-            tokio::fs::create_dir_all(d)
-                .await
-                .map_err(|e| ExecError::system(format!("creating {}: {e}", d.display())))?;
+        let runner_dir = self.builds_dir.join(&ctx.runner_short);
+        let tmp_rel = PathBuf::from(format!("{}.tmp", project.display()));
+        let (build, tmp) = make_job_dirs(
+            runner_dir,
+            ctx.slot.to_string(),
+            project,
+            tmp_rel,
+            self.owner(),
+        )
+        .await?;
+        if let Some(u) = &self.user {
+            if let Some(blocked) = private_fs::unreachable_for(build.path(), u.uid, &u.groups) {
+                return Err(ExecError::system(format!(
+                    "job user {:?} cannot reach its build directory {}: {blocked} is not \
+                     searchable by it (chmod o+x, or set builds_dir elsewhere)",
+                    u.name,
+                    build.path().display()
+                )));
+            }
         }
+        let build_dir = build.path().to_path_buf();
+        let tmp_dir = tmp.path().to_path_buf();
         ctx.trace.green("Preparing the \"shell\" executor");
         ctx.trace
             .line(&format!("Using Shell ({}) executor...", self.shell));
+        if let Some(u) = &self.user {
+            ctx.trace.line(&format!("Running as user {}", u.name));
+        }
         ctx.trace.green("Preparing environment");
         ctx.trace.line(&format!(
             "Running on {}...",
@@ -134,15 +181,23 @@ impl Executor for ShellExecutor {
             &tmp_dir.to_string_lossy(),
             &[],
         );
+        let tmp = Arc::new(tmp);
         for (path, contents) in &env.files {
-            tokio::fs::write(path, contents.as_bytes())
+            let name = Path::new(path).file_name().unwrap_or(OsStr::new(path));
+            write_private(&tmp, name, contents.as_bytes(), self.owner())
                 .await
                 .map_err(|e| ExecError::system(format!("writing file variable {path}: {e}")))?;
         }
-        let env = env.vars;
-        self.env = env;
+        let shell_path = which(&self.shell)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.shell.clone());
+        let mut vars =
+            base_env::base_environment(std::env::vars_os(), self.user.as_ref(), &shell_path);
+        vars.extend(env.vars);
+        self.env = vars;
         self.build_dir = Some(build_dir);
         self.tmp_dir = Some(tmp_dir);
+        self.tmp = Some(tmp);
         Ok(())
     }
 
@@ -152,14 +207,22 @@ impl Executor for ShellExecutor {
         step: &StepScript,
         cancel: &CancellationToken,
     ) -> Result<StepResult, ExecError> {
-        let (Some(build_dir), Some(tmp_dir)) = (&self.build_dir, &self.tmp_dir) else {
+        let (Some(build_dir), Some(tmp_dir), Some(tmp)) =
+            (&self.build_dir, &self.tmp_dir, &self.tmp)
+        else {
             return Err(ExecError::system("shell executor used before prepare"));
         };
-        let script_path = tmp_dir.join(format!("{}.sh", step.name));
+        let script_name = format!("{}.sh", step.name.replace('/', "_"));
+        let script_path = tmp_dir.join(&script_name);
         let script = render_script(&self.shell, build_dir, &step.lines);
-        tokio::fs::write(&script_path, script)
-            .await
-            .map_err(|e| ExecError::system(format!("writing script: {e}")))?;
+        write_private(
+            tmp,
+            OsStr::new(&script_name),
+            script.as_bytes(),
+            self.owner(),
+        )
+        .await
+        .map_err(|e| ExecError::system(format!("writing script: {e}")))?;
 
         let (read_fd, write_fd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| ExecError::system(format!("creating output pipe: {e}")))?;
@@ -169,8 +232,12 @@ impl Executor for ShellExecutor {
             if self.shell == "bash" {
                 cmd.arg("--noprofile").arg("--norc");
             }
+            if let Some(u) = &self.user {
+                u.drop_privileges_in_child(&mut cmd);
+            }
             cmd.arg(&script_path)
                 .current_dir(build_dir)
+                .env_clear()
                 .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(dup(&write_fd)?))
@@ -236,6 +303,7 @@ impl Executor for ShellExecutor {
     }
 
     async fn cleanup(&mut self, _ctx: &JobContext) {
+        self.tmp = None;
         if let Some(tmp) = self.tmp_dir.take() {
             let _ = tokio::fs::remove_dir_all(&tmp).await;
         }
@@ -252,12 +320,44 @@ impl Executor for ShellExecutor {
         if !matches!(self.shell.as_str(), "bash" | "sh") {
             return None;
         }
-        Some(Arc::new(PtyTerminalFactory::new(
-            self.shell.clone(),
-            build_dir.clone(),
-            self.env.clone(),
-        )))
+        Some(Arc::new(
+            PtyTerminalFactory::new(self.shell.clone(), build_dir.clone(), self.env.clone())
+                .with_clean_env()
+                .run_as(self.user.clone()),
+        ))
     }
+}
+
+/// The per-job directory `runner_dir/slot` (private to the job user) and
+/// below it the build and tmp directories ([`private_fs`]), off the runtime.
+async fn make_job_dirs(
+    runner_dir: PathBuf,
+    slot: String,
+    build_rel: PathBuf,
+    tmp_rel: PathBuf,
+    owner: Owner,
+) -> Result<(Dir, Dir), ExecError> {
+    let what = runner_dir.join(&slot).join(&build_rel);
+    let made = tokio::task::spawn_blocking(move || {
+        let job = private_fs::job_dir(&runner_dir, &slot, owner)?;
+        Ok::<_, std::io::Error>((job.subdir(&build_rel, owner)?, job.subdir(&tmp_rel, owner)?))
+    })
+    .await
+    .map_err(|e| ExecError::system(format!("creating {}: {e}", what.display())))?;
+    made.map_err(|e| ExecError::system(format!("creating {}: {e}", what.display())))
+}
+
+/// Write a job's file into its tmp dir ([`Dir::write_file`]), off the runtime.
+async fn write_private(
+    dir: &Arc<Dir>,
+    name: &OsStr,
+    contents: &[u8],
+    owner: Owner,
+) -> std::io::Result<()> {
+    let (dir, name, contents) = (dir.clone(), name.to_owned(), contents.to_vec());
+    tokio::task::spawn_blocking(move || dir.write_file(&name, &contents, owner))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// SIGKILLs a process group when dropped.

@@ -12,6 +12,7 @@ use termgate::logschema::{self as schema, msg};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::health::{Health, RunnerId};
 use super::run::{fail_malformed, run_job, JobEnv, JobRun};
 use super::slots::Slots;
 use crate::config::{Config, RunnerConfig};
@@ -148,7 +149,13 @@ impl Supervisor {
                 // Loaded with a warning; it does not request jobs.
                 continue;
             }
-            let runner = Arc::new(runner.clone());
+            // Its jobs' user: its own `user`, else `run --user`, else the
+            // global `user` (checked at load: it resolves and may be used).
+            let user = crate::job_user::effective(config, runner).map(|(u, _)| u.to_string());
+            let runner = Arc::new(RunnerConfig {
+                user,
+                ..runner.clone()
+            });
             let client = match (self.env_template.client_factory)(&runner) {
                 Ok(c) => c,
                 Err(e) => {
@@ -168,10 +175,23 @@ impl Supervisor {
                 &runner.executor,
                 runner.shell.as_deref().unwrap_or("bash"),
             );
+            let short = short_token(runner.token.expose());
+            let health = Arc::new(Health::new(
+                RunnerId {
+                    short: short.clone(),
+                    name: runner.name.clone(),
+                    url: runner.url.clone(),
+                    system_id: self.env_template.system_id.clone(),
+                },
+                runner.unhealthy_requests_limit,
+                runner.unhealthy_interval_duration(),
+                self.env_template.metrics.clone(),
+            ));
             for _ in 0..runner.effective_request_concurrency() {
                 let feeder = Feeder {
+                    health: health.clone(),
                     runner: runner.clone(),
-                    short: short_token(runner.token.expose()),
+                    short: short.clone(),
                     client: client.clone(),
                     config: config.clone(),
                     env: env.clone(),
@@ -198,6 +218,8 @@ impl Supervisor {
 
 struct Feeder {
     runner: Arc<RunnerConfig>,
+    /// Shared by the runner's feeders: they pause together.
+    health: Arc<Health>,
     short: String,
     client: Client,
     config: Arc<Config>,
@@ -215,10 +237,16 @@ impl Feeder {
     }
 
     async fn run(self, stop: CancellationToken) {
-        let mut unhealthy = 0usize;
         loop {
             if stop.is_cancelled() {
                 return;
+            }
+            if let Some(pause) = self.health.paused() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.cancelled() => return,
+                }
+                continue;
             }
             let Some(slot) =
                 self.slots
@@ -253,7 +281,7 @@ impl Feeder {
             };
             match outcome {
                 RequestJobOutcome::Job(job, _) => {
-                    unhealthy = 0;
+                    self.health.succeeded();
                     self.env.metrics.worker_feed(
                         &self.short,
                         &self.runner.name,
@@ -312,7 +340,7 @@ impl Feeder {
                     continue;
                 }
                 RequestJobOutcome::NoJob(last_update) => {
-                    unhealthy = 0;
+                    self.health.succeeded();
                     drop(slot);
                     if let Some(lu) = last_update {
                         self.last_updates
@@ -329,28 +357,8 @@ impl Feeder {
                         &self.env.system_id,
                         false,
                     );
-                    unhealthy += 1;
-                    let limit = self.runner.unhealthy_requests_limit.max(1);
-                    if unhealthy >= limit {
-                        let pause = self
-                            .runner
-                            .unhealthy_interval_duration()
-                            .max(Duration::from_secs(1));
-                        tracing::error!(
-                            { schema::RUNNER } = %self.short,
-                            { schema::RUNNER_NAME } = %self.runner.name,
-                            "{}",
-                            msg::runner_unhealthy(
-                                &self.runner.url,
-                                &self.short,
-                                &crate::metrics::go_duration(pause)
-                            )
-                        );
-                        unhealthy = 0;
-                        tokio::select! {
-                            _ = tokio::time::sleep(pause) => {}
-                            _ = stop.cancelled() => return,
-                        }
+                    if self.health.failed().is_some() {
+                        // Paused at the top of the loop.
                         continue;
                     }
                 }

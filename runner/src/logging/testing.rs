@@ -37,3 +37,15 @@ impl<'a> MakeWriter<'a> for Buf {
 pub fn fixed_clock() -> Clock {
     Arc::new(|| chrono::DateTime::parse_from_rfc3339("2025-06-05T15:57:35+02:00").unwrap())
 }
+
+/// Run `f` with the runner's JSON log format going to memory: its lines
+/// (at the fixed clock) and its result.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (Vec<String>, R) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let buf = Buf::default();
+    let layer = super::layer::FormatLayer::new(super::LogFormat::Json, buf.clone())
+        .with_clock(fixed_clock());
+    let sub = tracing_subscriber::registry().with(layer);
+    let r = tracing::subscriber::with_default(sub, f);
+    (buf.text().lines().map(str::to_string).collect(), r)
+}

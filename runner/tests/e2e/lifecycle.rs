@@ -438,3 +438,72 @@ fn sigterm_with_the_coordinator_gone_exits_within_shutdown_timeout() {
         r.log_text()
     );
 }
+
+/// The value of the sample `name{…runner="short"…}` in `/metrics`.
+fn runner_gauge(r: &RunnerProc, name: &str, short: &str) -> Option<f64> {
+    let needle = format!("runner=\"{short}\"");
+    r.metrics()
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(&needle))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A runner whose job requests keep failing is disabled for
+/// `unhealthy_interval` (upstream's line), and says until when: a warning
+/// with `resumes_at` and two gauges; when the pause is over it says it
+/// resumed and takes jobs again.
+#[test]
+fn a_disabled_runner_says_until_when_and_resumes() {
+    use termgate::logschema::{self as schema, msg};
+    use termgate::metrics::{UNHEALTHY, UNHEALTHY_UNTIL_TIMESTAMP_SECONDS};
+
+    let state = tempfile::tempdir().unwrap();
+    let mut coord = Coord::start(Some(state.path()));
+    let setup = runner(&coord, "unhealthy");
+    setup.set_runner("unhealthy_requests_limit = 2");
+    setup.set_runner("unhealthy_interval = \"4s\"");
+    let r = setup.start();
+    let short = r.wait_log(msg::CHECKING_FOR_JOBS_NO_CONTENT, Duration::from_secs(20))
+        [schema::RUNNER]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(runner_gauge(&r, UNHEALTHY, &short), Some(0.0));
+    assert_eq!(
+        runner_gauge(&r, UNHEALTHY_UNTIL_TIMESTAMP_SECONDS, &short),
+        Some(0.0)
+    );
+
+    let listen = coord.listen.clone();
+    coord.kill();
+    let before = chrono::Utc::now();
+    let line = r.wait_log(msg::RUNNER_DISABLED, Duration::from_secs(20));
+    assert_eq!(line[schema::LEVEL], "warning", "{line}");
+    assert_eq!(line[schema::RUNNER], short.as_str(), "{line}");
+    assert_eq!(line[schema::RUNNER_NAME], "unhealthy", "{line}");
+    let resumes_at =
+        chrono::DateTime::parse_from_rfc3339(line[schema::RESUMES_AT].as_str().unwrap()).unwrap();
+    let ahead = resumes_at.timestamp() - before.timestamp();
+    assert!(
+        (3..=7).contains(&ahead),
+        "resumes {ahead}s after the kill: {line}"
+    );
+    let upstream = r.wait_log(
+        "is unhealthy and will be disabled for 4s seconds!",
+        Duration::from_secs(1),
+    );
+    assert_eq!(upstream[schema::UNHEALTHY_REQUESTS], 2, "{upstream}");
+    assert_eq!(runner_gauge(&r, UNHEALTHY, &short), Some(1.0));
+    assert_eq!(
+        runner_gauge(&r, UNHEALTHY_UNTIL_TIMESTAMP_SECONDS, &short),
+        Some(resumes_at.timestamp() as f64)
+    );
+
+    let coord = Coord::start_on(&listen, Some(state.path()));
+    r.wait_log(msg::RUNNER_RESUMED, Duration::from_secs(20));
+    assert_eq!(runner_gauge(&r, UNHEALTHY, &short), Some(0.0));
+    let id = coord.enqueue(job("after-the-pause", &["echo resumed"]));
+    let j = coord.wait_finished(id, Duration::from_secs(30));
+    assert_eq!(j["state"], "success", "{j}");
+}

@@ -126,7 +126,7 @@ fn edge_loads_are_stable() {
         ),
         (
             "user = \"u\"\n[[runners]]\nurl = \"https://x\"\ntoken = \"t\"\npre_build_script = \"x\"\nstrict_check_interval = true\n[runners.docker]\nservices = [{ name = \"x\" }]\n",
-            "Ok(([\"config.toml: not implemented by termgate, ignored: user, [[runners]] #1 pre_build_script, [[runners]] #1 strict_check_interval, [[runners]] #1 services\"], \"{\\\"pre_build_script\\\", \\\"strict_check_interval\\\"}\", Some(\"{\\\"services\\\"}\")))",
+            "Ok(([\"config.toml: not implemented by termgate, ignored: [[runners]] #1 pre_build_script, [[runners]] #1 strict_check_interval, [[runners]] #1 services\"], \"{\\\"pre_build_script\\\", \\\"strict_check_interval\\\"}\", Some(\"{\\\"services\\\"}\")))",
         ),
     ];
     for (text, want) in cases {

@@ -414,8 +414,10 @@ max_pending_per_peer = 50
 #[test]
 fn full_runner_loads_typed() {
     let loaded = parse(FULL_RUNNER, "config.toml").unwrap();
+    assert_eq!(loaded.config.user.as_deref(), Some("gitlab-runner"));
     let r = &loaded.config.runners[0];
     assert_eq!(r.id, 42);
+    assert_eq!(r.user, None);
     assert_eq!(
         r.token_obtained_at.map(|t| t.to_rfc3339()),
         Some("2024-05-01T10:00:00+00:00".to_string())
@@ -436,7 +438,7 @@ fn full_runner_loads_typed() {
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     assert_eq!(
         loaded.warnings[0],
-        "config.toml: not implemented by termgate, ignored: user, [[runners]] #1 pre_build_script, \
+        "config.toml: not implemented by termgate, ignored: [[runners]] #1 pre_build_script, \
          [[runners]] #1 feature_flags.FF_NETWORK_PER_BUILD, [[runners]] #1 [[runners.docker.services]], \
          [[runners]] #1 [runners.cache]"
     );

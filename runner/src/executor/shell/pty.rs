@@ -27,6 +27,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::process::Child;
 
 use crate::executor::terminal::{TermSize, TerminalControl, TerminalHandle};
+use crate::job_user::JobUser;
 use termgate::logschema::{self as schema, msg};
 
 mod async_io;
@@ -53,9 +54,15 @@ pub struct PtyCommand {
     pub program: String,
     pub args: Vec<String>,
     pub cwd: PathBuf,
-    /// Set on top of the runner's own environment (as the shell executor's
-    /// steps get it). `TERM` defaults to [`DEFAULT_TERM`]; `PWD` is `cwd`.
+    /// Set on top of the runner's own environment, or, with `clear_env`,
+    /// the whole environment. `TERM` defaults to [`DEFAULT_TERM`]; `PWD` is
+    /// `cwd`.
     pub env: Vec<(String, String)>,
+    /// Start from an empty environment rather than the runner's (the shell
+    /// executor's terminals: `env` is the job's whole environment).
+    pub clear_env: bool,
+    /// Run as this user (its uid, gid and groups; the PTY is handed to it).
+    pub user: Option<JobUser>,
     /// The initial window size.
     pub size: TermSize,
 }
@@ -81,6 +88,8 @@ impl PtyCommand {
             args,
             cwd: cwd.to_path_buf(),
             env,
+            clear_env: false,
+            user: None,
             size,
         }
     }

@@ -605,6 +605,8 @@ async fn asciinema_cat_prints_what_was_fed_in() {
         args: vec!["cat".into(), path.to_string_lossy().into_owned()],
         cwd: dir.path().to_path_buf(),
         env: vec![("PYTHONIOENCODING".into(), "utf-8".into())],
+        clear_env: false,
+        user: None,
         size: TermSize::default(),
     };
     let proc = match pty::spawn(cmd) {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::{spawn, PtyCommand, PtyProcess};
 use crate::executor::terminal::{OpenError, TermSize, TerminalFactory, TerminalHandle};
+use crate::job_user::JobUser;
 use termgate::logschema::{self as schema, msg};
 
 /// The shell could not be started: `starting <shell> in <dir>: <why>`.
@@ -33,6 +34,8 @@ pub struct PtyTerminalFactory {
     shell: String,
     cwd: PathBuf,
     env: Vec<(String, String)>,
+    clear_env: bool,
+    user: Option<JobUser>,
 }
 
 impl PtyTerminalFactory {
@@ -45,7 +48,22 @@ impl PtyTerminalFactory {
             shell: shell.into(),
             cwd: cwd.into(),
             env,
+            clear_env: false,
+            user: None,
         }
+    }
+
+    /// `env` is the shells' whole environment, not additions to the
+    /// runner's ([`PtyCommand::clear_env`]).
+    pub fn with_clean_env(mut self) -> Self {
+        self.clear_env = true;
+        self
+    }
+
+    /// The shells run as `user` ([`PtyCommand::user`]).
+    pub fn run_as(mut self, user: Option<JobUser>) -> Self {
+        self.user = user;
+        self
     }
 
     pub fn shell(&self) -> &str {
@@ -73,7 +91,11 @@ impl PtyTerminalFactory {
         if let Err(e) = std::fs::metadata(&self.cwd) {
             return Err(fail(e));
         }
-        let cmd = PtyCommand::shell(&self.shell, &self.cwd, &self.env, size);
+        let cmd = PtyCommand {
+            clear_env: self.clear_env,
+            user: self.user.clone(),
+            ..PtyCommand::shell(&self.shell, &self.cwd, &self.env, size)
+        };
         spawn(cmd).map_err(fail)
     }
 }

@@ -33,9 +33,16 @@ pub(super) fn start(cmd: &PtyCommand) -> io::Result<(PtyMaster, Child, Pid)> {
         .write(true)
         .custom_flags(libc::O_NOCTTY)
         .open(&slave_name)?;
+    if let Some(u) = cmd.user.as_ref().filter(|u| u.is_switch()) {
+        // Its terminal is the job user's, as login(1) hands it over.
+        std::os::unix::fs::fchown(&slave, Some(u.uid.as_raw()), None)?;
+    }
 
     let mut command = tokio::process::Command::new(&cmd.program);
     crate::rlimit::restore_in_child(&mut command);
+    if cmd.clear_env {
+        command.env_clear();
+    }
     command
         .args(&cmd.args)
         .current_dir(&cmd.cwd)
@@ -49,6 +56,10 @@ pub(super) fn start(cmd: &PtyCommand) -> io::Result<(PtyMaster, Child, Pid)> {
         command.env("TERM", DEFAULT_TERM);
     }
     set_controlling_terminal(&mut command);
+    // After setsid and TIOCSCTTY, which the hooks run in order.
+    if let Some(u) = &cmd.user {
+        u.drop_privileges_in_child(&mut command);
+    }
     let child = command.spawn()?;
     // `command` still holds the slave's copies; drop them now or reading
     // the master never returns EOF.
