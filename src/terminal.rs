@@ -33,9 +33,14 @@ pub const SERVER_SUBPROTOCOLS: [&str; 4] = [
 
 /// Largest frame the runner sends (gitlab-runner copies with 32 KiB buffers).
 pub const MAX_OUTPUT_FRAME: usize = 32 * 1024;
-/// Largest frame the runner accepts from a client; larger closes the
-/// connection with a reason (upstream silently truncates at 32 KiB).
-pub const MAX_INPUT_FRAME: usize = 64 * 1024;
+/// Default largest input one client frame may carry (`[session_server]
+/// max_input_frame`): 1 MiB. xterm.js sends a whole paste as one frame, so
+/// this is the largest paste that reaches the terminal; a frame over the
+/// limit closes the connection with `frame_too_large` (upstream silently
+/// truncates at 32 KiB). The limit counts *decoded* input bytes, so the same
+/// paste fits in every subprotocol; see [`max_wire_frame`] for the frame
+/// size that allows.
+pub const DEFAULT_MAX_INPUT_FRAME: usize = 1024 * 1024;
 /// End of transmission: what Workhorse sends upstream when the browser leaves.
 pub const EOT: u8 = 0x04;
 /// Read buffer of a WebSocket *client* of a session (a Workhorse proxy, the
@@ -153,43 +158,72 @@ pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<&'sta
         .find(|p| offered.contains(p))
 }
 
+/// The largest WebSocket frame (payload bytes) that can carry
+/// `max_input` bytes of input in any subprotocol: base64 makes 3 bytes 4,
+/// and the k8s framings add a channel byte. The session server refuses
+/// larger frames while reading them (nothing is buffered), and
+/// [`ServerCodec::decode`] refuses frames within it whose input is larger
+/// than `max_input`.
+pub fn max_wire_frame(max_input: usize) -> usize {
+    max_input.div_ceil(3).saturating_mul(4).saturating_add(1)
+}
+
 /// The session server's codec for one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerCodec {
     pub protocol: Protocol,
+    /// Largest input (decoded bytes) one frame may carry.
+    pub max_input: usize,
 }
 
 impl ServerCodec {
+    /// A codec with the default input limit, [`DEFAULT_MAX_INPUT_FRAME`].
     pub fn new(protocol: Protocol) -> Self {
-        ServerCodec { protocol }
+        ServerCodec {
+            protocol,
+            max_input: DEFAULT_MAX_INPUT_FRAME,
+        }
     }
 
-    /// Decode a frame the client sent.
+    /// The same codec accepting up to `max_input` input bytes a frame.
+    pub fn with_max_input(self, max_input: usize) -> Self {
+        ServerCodec { max_input, ..self }
+    }
+
+    /// Decode a frame the client sent. Input of more than `max_input`
+    /// bytes (after decoding), or a frame larger than
+    /// [`max_wire_frame`] allows, is [`ProtocolError::FrameTooLarge`].
     pub fn decode(&self, kind: FrameKind, payload: &[u8]) -> Result<Incoming, ProtocolError> {
-        if payload.len() > MAX_INPUT_FRAME {
+        let wire_limit = max_wire_frame(self.max_input);
+        if payload.len() > wire_limit {
             return Err(ProtocolError::FrameTooLarge {
                 size: payload.len(),
-                limit: MAX_INPUT_FRAME,
+                limit: wire_limit,
             });
         }
         if matches!(kind, FrameKind::Other(_)) {
             return Ok(Incoming::Ignore);
         }
-        match self.protocol {
+        let input = match self.protocol {
             // Both wrappers accept text and binary alike.
-            Protocol::Terminal => Ok(Incoming::Input(payload.to_vec())),
-            Protocol::Base64Terminal => {
-                decode_b64(payload, BASE64_TERMINAL_GITLAB).map(Incoming::Input)
-            }
+            Protocol::Terminal => payload.to_vec(),
+            Protocol::Base64Terminal => decode_b64(payload, BASE64_TERMINAL_GITLAB)?,
             Protocol::K8sChannel => {
                 let (&ch, rest) = payload.split_first().ok_or(ProtocolError::MissingChannel)?;
                 match ch {
-                    channel::STDIN => Ok(Incoming::Input(rest.to_vec())),
-                    channel::RESIZE => parse_resize(rest),
-                    _ => Ok(Incoming::Ignore),
+                    channel::STDIN => rest.to_vec(),
+                    channel::RESIZE => return parse_resize(rest),
+                    _ => return Ok(Incoming::Ignore),
                 }
             }
+        };
+        if input.len() > self.max_input {
+            return Err(ProtocolError::FrameTooLarge {
+                size: input.len(),
+                limit: self.max_input,
+            });
         }
+        Ok(Incoming::Input(input))
     }
 
     /// Encode terminal output (at most [`MAX_OUTPUT_FRAME`] bytes a call;
@@ -372,13 +406,54 @@ mod tests {
     #[test]
     fn limits() {
         let c = ServerCodec::new(Protocol::Terminal);
-        let big = vec![b'a'; MAX_INPUT_FRAME + 1];
+        let big = vec![b'a'; DEFAULT_MAX_INPUT_FRAME + 1];
         assert_eq!(
             c.decode(FrameKind::Binary, &big),
             Err(ProtocolError::FrameTooLarge {
-                size: MAX_INPUT_FRAME + 1,
-                limit: MAX_INPUT_FRAME
+                size: DEFAULT_MAX_INPUT_FRAME + 1,
+                limit: DEFAULT_MAX_INPUT_FRAME
             })
+        );
+        // A paste of exactly the limit is input, in every subprotocol.
+        let paste = vec![b'p'; DEFAULT_MAX_INPUT_FRAME];
+        for p in [
+            Protocol::Terminal,
+            Protocol::Base64Terminal,
+            Protocol::K8sChannel,
+        ] {
+            let f = wrap_write(p.name(), Frame::binary(paste.clone()));
+            assert!(f.payload.len() <= max_wire_frame(DEFAULT_MAX_INPUT_FRAME));
+            assert_eq!(
+                ServerCodec::new(p).decode(f.kind, &f.payload),
+                Ok(Incoming::Input(paste.clone())),
+                "{p:?}"
+            );
+        }
+        // The limit is the decoded input: base64 of limit + 1 bytes is
+        // refused even though the frame itself fits.
+        let b64 = ServerCodec::new(Protocol::Base64Terminal).with_max_input(5);
+        assert_eq!(max_wire_frame(5), 9);
+        assert_eq!(
+            b64.decode(FrameKind::Text, b"YWJjZGVm"),
+            Err(ProtocolError::FrameTooLarge { size: 6, limit: 5 })
+        );
+        assert_eq!(
+            b64.decode(FrameKind::Text, b"YWJjZA=="),
+            Ok(Incoming::Input(b"abcd".to_vec()))
+        );
+        let k8s = ServerCodec::new(Protocol::K8sChannel).with_max_input(3);
+        assert_eq!(
+            k8s.decode(FrameKind::Binary, b"\x00abc"),
+            Ok(Incoming::Input(b"abc".to_vec()))
+        );
+        assert_eq!(
+            k8s.decode(FrameKind::Binary, b"\x00abcd"),
+            Err(ProtocolError::FrameTooLarge { size: 4, limit: 3 })
+        );
+        // Beyond the wire limit, refused before decoding.
+        assert_eq!(
+            k8s.decode(FrameKind::Binary, &[0u8; 6]),
+            Err(ProtocolError::FrameTooLarge { size: 6, limit: 5 })
         );
         let frames = c.encode_output_chunks(&vec![0u8; MAX_OUTPUT_FRAME * 2 + 1]);
         assert_eq!(frames.len(), 3);

@@ -51,6 +51,11 @@ pub const DEFAULT_CONNECTION_MAX_AGE: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_SESSION_TIMEOUT: u64 = 1800;
 /// Default `[session_server] max_observers`.
 pub const DEFAULT_MAX_OBSERVERS: usize = 8;
+/// Default `[session_server] max_input_frame`, bytes (1 MiB).
+pub const DEFAULT_MAX_INPUT_FRAME: usize = termgate::terminal::DEFAULT_MAX_INPUT_FRAME;
+/// Largest `[session_server] max_input_frame` accepted, bytes (64 MiB):
+/// each connection may hold one such frame in memory.
+pub const MAX_MAX_INPUT_FRAME: usize = 64 * 1024 * 1024;
 /// Default `[[runners]] output_limit`, kilobytes.
 pub const DEFAULT_OUTPUT_LIMIT_KB: u64 = 4096;
 /// Default `[[runners]] unhealthy_requests_limit`.
@@ -225,6 +230,9 @@ pub struct SessionServer {
     pub recordings_max_size_mb: u64,
     /// Seconds without input or output before a terminal is closed; 0 = off.
     pub idle_timeout: u64,
+    /// Input bytes one client frame may carry (a whole paste, as xterm.js
+    /// sends it); larger closes with `1009 frame_too_large`.
+    pub max_input_frame: usize,
 }
 
 impl Default for SessionServer {
@@ -243,6 +251,7 @@ impl Default for SessionServer {
             recordings_max_age: None,
             recordings_max_size_mb: 0,
             idle_timeout: 0,
+            max_input_frame: DEFAULT_MAX_INPUT_FRAME,
         }
     }
 }

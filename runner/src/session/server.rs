@@ -241,6 +241,7 @@ pub async fn start_with(
         operators,
         recorder,
         max_observers: cfg.max_observers,
+        max_input_frame: cfg.max_input_frame,
     });
     let tracker = state.tracker.clone();
     if let Some(rec) = &state.recorder {
@@ -344,6 +345,9 @@ struct State {
     operators: Option<Arc<Authenticator>>,
     recorder: Option<Arc<Recorder>>,
     max_observers: usize,
+    /// `[session_server] max_input_frame`: input bytes one client frame may
+    /// carry.
+    max_input_frame: usize,
 }
 
 #[cfg(test)]
