@@ -73,7 +73,7 @@ fn find_session<'u>(st: &State, uri: &'u str) -> Result<(Arc<Session>, &'u str),
 }
 
 /// 401 unless `Authorization` is the raw token (constant-time compare).
-fn check_auth(session: &Session, headers: &HeaderMap) -> Result<(), Rejection> {
+pub(super) fn check_auth(session: &Session, headers: &HeaderMap) -> Result<(), Rejection> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -222,7 +222,7 @@ pub(super) fn switching_protocols(
 }
 
 /// gorilla's handshake checks; `Ok` is the accept key.
-pub(super) fn check_handshake(req: &Request<Incoming>, job: u64) -> Result<String, Rejection> {
+pub(super) fn check_handshake<B>(req: &Request<B>, job: u64) -> Result<String, Rejection> {
     let refuse = |status, why| Rejection::bad_handshake(job, status, why);
     if req.method() != Method::GET {
         return Err(refuse(

@@ -2,6 +2,7 @@
 //! tokio-tungstenite client that trusts only the server's certificate PEM,
 //! fake terminals. No sleeps: conditions are polled with a timeout.
 
+mod fuzz;
 mod pastes;
 mod support;
 
