@@ -33,9 +33,14 @@ pub const SERVER_SUBPROTOCOLS: [&str; 4] = [
 
 /// Largest frame the runner sends (gitlab-runner copies with 32 KiB buffers).
 pub const MAX_OUTPUT_FRAME: usize = 32 * 1024;
-/// Largest frame the runner accepts from a client; larger closes the
-/// connection with a reason (upstream silently truncates at 32 KiB).
-pub const MAX_INPUT_FRAME: usize = 64 * 1024;
+/// Default largest input one client frame may carry (`[session_server]
+/// max_input_frame`): 1 MiB. xterm.js sends a whole paste as one frame, so
+/// this is the largest paste that reaches the terminal; a frame over the
+/// limit closes the connection with `frame_too_large` (upstream silently
+/// truncates at 32 KiB). The limit counts *decoded* input bytes, so the same
+/// paste fits in every subprotocol; see [`max_wire_frame`] for the frame
+/// size that allows.
+pub const DEFAULT_MAX_INPUT_FRAME: usize = 1024 * 1024;
 /// End of transmission: what Workhorse sends upstream when the browser leaves.
 pub const EOT: u8 = 0x04;
 /// Read buffer of a WebSocket *client* of a session (a Workhorse proxy, the
@@ -153,43 +158,72 @@ pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<&'sta
         .find(|p| offered.contains(p))
 }
 
+/// The largest WebSocket frame (payload bytes) that can carry
+/// `max_input` bytes of input in any subprotocol: base64 makes 3 bytes 4,
+/// and the k8s framings add a channel byte. The session server refuses
+/// larger frames while reading them (nothing is buffered), and
+/// [`ServerCodec::decode`] refuses frames within it whose input is larger
+/// than `max_input`.
+pub fn max_wire_frame(max_input: usize) -> usize {
+    max_input.div_ceil(3).saturating_mul(4).saturating_add(1)
+}
+
 /// The session server's codec for one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerCodec {
     pub protocol: Protocol,
+    /// Largest input (decoded bytes) one frame may carry.
+    pub max_input: usize,
 }
 
 impl ServerCodec {
+    /// A codec with the default input limit, [`DEFAULT_MAX_INPUT_FRAME`].
     pub fn new(protocol: Protocol) -> Self {
-        ServerCodec { protocol }
+        ServerCodec {
+            protocol,
+            max_input: DEFAULT_MAX_INPUT_FRAME,
+        }
     }
 
-    /// Decode a frame the client sent.
+    /// The same codec accepting up to `max_input` input bytes a frame.
+    pub fn with_max_input(self, max_input: usize) -> Self {
+        ServerCodec { max_input, ..self }
+    }
+
+    /// Decode a frame the client sent. Input of more than `max_input`
+    /// bytes (after decoding), or a frame larger than
+    /// [`max_wire_frame`] allows, is [`ProtocolError::FrameTooLarge`].
     pub fn decode(&self, kind: FrameKind, payload: &[u8]) -> Result<Incoming, ProtocolError> {
-        if payload.len() > MAX_INPUT_FRAME {
+        let wire_limit = max_wire_frame(self.max_input);
+        if payload.len() > wire_limit {
             return Err(ProtocolError::FrameTooLarge {
                 size: payload.len(),
-                limit: MAX_INPUT_FRAME,
+                limit: wire_limit,
             });
         }
         if matches!(kind, FrameKind::Other(_)) {
             return Ok(Incoming::Ignore);
         }
-        match self.protocol {
+        let input = match self.protocol {
             // Both wrappers accept text and binary alike.
-            Protocol::Terminal => Ok(Incoming::Input(payload.to_vec())),
-            Protocol::Base64Terminal => {
-                decode_b64(payload, BASE64_TERMINAL_GITLAB).map(Incoming::Input)
-            }
+            Protocol::Terminal => payload.to_vec(),
+            Protocol::Base64Terminal => decode_b64(payload, BASE64_TERMINAL_GITLAB)?,
             Protocol::K8sChannel => {
                 let (&ch, rest) = payload.split_first().ok_or(ProtocolError::MissingChannel)?;
                 match ch {
-                    channel::STDIN => Ok(Incoming::Input(rest.to_vec())),
-                    channel::RESIZE => parse_resize(rest),
-                    _ => Ok(Incoming::Ignore),
+                    channel::STDIN => rest.to_vec(),
+                    channel::RESIZE => return parse_resize(rest),
+                    _ => return Ok(Incoming::Ignore),
                 }
             }
+        };
+        if input.len() > self.max_input {
+            return Err(ProtocolError::FrameTooLarge {
+                size: input.len(),
+                limit: self.max_input,
+            });
         }
+        Ok(Incoming::Input(input))
     }
 
     /// Encode terminal output (at most [`MAX_OUTPUT_FRAME`] bytes a call;
@@ -372,16 +406,231 @@ mod tests {
     #[test]
     fn limits() {
         let c = ServerCodec::new(Protocol::Terminal);
-        let big = vec![b'a'; MAX_INPUT_FRAME + 1];
+        let big = vec![b'a'; DEFAULT_MAX_INPUT_FRAME + 1];
         assert_eq!(
             c.decode(FrameKind::Binary, &big),
             Err(ProtocolError::FrameTooLarge {
-                size: MAX_INPUT_FRAME + 1,
-                limit: MAX_INPUT_FRAME
+                size: DEFAULT_MAX_INPUT_FRAME + 1,
+                limit: DEFAULT_MAX_INPUT_FRAME
             })
+        );
+        // A paste of exactly the limit is input, in every subprotocol.
+        let paste = vec![b'p'; DEFAULT_MAX_INPUT_FRAME];
+        for p in [
+            Protocol::Terminal,
+            Protocol::Base64Terminal,
+            Protocol::K8sChannel,
+        ] {
+            let f = wrap_write(p.name(), Frame::binary(paste.clone()));
+            assert!(f.payload.len() <= max_wire_frame(DEFAULT_MAX_INPUT_FRAME));
+            assert_eq!(
+                ServerCodec::new(p).decode(f.kind, &f.payload),
+                Ok(Incoming::Input(paste.clone())),
+                "{p:?}"
+            );
+        }
+        // The limit is the decoded input: base64 of limit + 1 bytes is
+        // refused even though the frame itself fits.
+        let b64 = ServerCodec::new(Protocol::Base64Terminal).with_max_input(5);
+        assert_eq!(max_wire_frame(5), 9);
+        assert_eq!(
+            b64.decode(FrameKind::Text, b"YWJjZGVm"),
+            Err(ProtocolError::FrameTooLarge { size: 6, limit: 5 })
+        );
+        assert_eq!(
+            b64.decode(FrameKind::Text, b"YWJjZA=="),
+            Ok(Incoming::Input(b"abcd".to_vec()))
+        );
+        let k8s = ServerCodec::new(Protocol::K8sChannel).with_max_input(3);
+        assert_eq!(
+            k8s.decode(FrameKind::Binary, b"\x00abc"),
+            Ok(Incoming::Input(b"abc".to_vec()))
+        );
+        assert_eq!(
+            k8s.decode(FrameKind::Binary, b"\x00abcd"),
+            Err(ProtocolError::FrameTooLarge { size: 4, limit: 3 })
+        );
+        // Beyond the wire limit, refused before decoding.
+        assert_eq!(
+            k8s.decode(FrameKind::Binary, &[0u8; 6]),
+            Err(ProtocolError::FrameTooLarge { size: 6, limit: 5 })
         );
         let frames = c.encode_output_chunks(&vec![0u8; MAX_OUTPUT_FRAME * 2 + 1]);
         assert_eq!(frames.len(), 3);
         assert!(frames.iter().all(|f| f.payload.len() <= MAX_OUTPUT_FRAME));
+    }
+}
+
+/// Property tests (issue 20, item 7): every decoder facing a client never
+/// panics, encoders round-trip, limits hold. `PROPTEST_CASES` sets the
+/// number of cases (default 256); `scripts/fuzz-long.sh` runs them long.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_kind() -> impl Strategy<Value = FrameKind> {
+        prop_oneof![
+            Just(FrameKind::Text),
+            Just(FrameKind::Binary),
+            any::<u16>().prop_map(FrameKind::Other),
+        ]
+    }
+
+    fn any_protocol() -> impl Strategy<Value = Protocol> {
+        prop_oneof![
+            Just(Protocol::Terminal),
+            Just(Protocol::Base64Terminal),
+            Just(Protocol::K8sChannel),
+        ]
+    }
+
+    /// Payloads that look like what each subprotocol carries, and noise.
+    fn payload() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..600),
+            "[A-Za-z0-9+/=]{0,200}".prop_map(String::into_bytes),
+            (0u8..6, "[ -~]{0,80}").prop_map(|(c, s)| {
+                let mut p = vec![c];
+                p.extend(s.into_bytes());
+                p
+            }),
+        ]
+    }
+
+    /// A resize body: valid JSON with odd values, or mangled JSON.
+    fn resize_json() -> impl Strategy<Value = String> {
+        let num = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            (0u32..70_000).prop_map(|n| n.to_string()),
+            Just("1e3".to_string()),
+            Just("-0".to_string()),
+            Just("null".to_string()),
+            Just("\"80\"".to_string()),
+            Just("1.5".to_string()),
+        ];
+        prop_oneof![
+            (num.clone(), num).prop_map(|(w, h)| format!("{{\"Width\":{w},\"Height\":{h}}}")),
+            "[{}\":,A-Za-z0-9 ]{0,60}",
+            "\\PC{0,40}",
+        ]
+    }
+
+    proptest! {
+        /// Any frame, any protocol, any limit: a value or an error.
+        #[test]
+        fn fuzz_server_decode_never_panics(
+            p in any_protocol(),
+            kind in any_kind(),
+            payload in payload(),
+            max in 0usize..700,
+        ) {
+            let c = ServerCodec::new(p).with_max_input(max);
+            match c.decode(kind, &payload) {
+                Ok(Incoming::Input(data)) => prop_assert!(data.len() <= max),
+                Ok(_) => {}
+                Err(ProtocolError::FrameTooLarge { size, limit }) => prop_assert!(size > limit),
+                Err(_) => {}
+            }
+        }
+
+        /// What a client (Workhorse's `wrap_write`) sends decodes to the
+        /// bytes it meant, exactly when they fit the limit.
+        #[test]
+        fn fuzz_client_input_round_trips(
+            p in any_protocol(),
+            data in proptest::collection::vec(any::<u8>(), 1..2000),
+            max in 1usize..2500,
+        ) {
+            let f = wrap_write(p.name(), Frame::binary(data.clone()));
+            prop_assert!(f.payload.len() <= max_wire_frame(data.len()));
+            let got = ServerCodec::new(p).with_max_input(max).decode(f.kind, &f.payload);
+            if data.len() <= max {
+                prop_assert_eq!(got, Ok(Incoming::Input(data)));
+            } else {
+                let too_large = matches!(got, Err(ProtocolError::FrameTooLarge { .. }));
+                prop_assert!(too_large, "{:?}", got);
+            }
+        }
+
+        /// Workhorse's wrappers: reading what was written gives the raw
+        /// bytes back, in every subprotocol; reading never panics.
+        #[test]
+        fn fuzz_wrappers_round_trip(
+            proto in prop::sample::select(vec![TERMINAL_GITLAB, BASE64_TERMINAL_GITLAB, CHANNEL_K8S, V4_CHANNEL_K8S, BASE64_CHANNEL_K8S]),
+            data in proptest::collection::vec(any::<u8>(), 0..1000),
+            kind in any_kind(),
+            noise in payload(),
+        ) {
+            let back = wrap_read(proto, wrap_write(proto, Frame::binary(data.clone())));
+            prop_assert_eq!(back, Ok(Frame::binary(data)));
+            let _ = wrap_read(proto, Frame { kind, payload: noise.clone() });
+            let _ = wrap_read("x", Frame { kind, payload: noise });
+        }
+
+        /// Output frames carry the bytes back through a client's reader, at
+        /// most MAX_OUTPUT_FRAME data bytes a frame.
+        #[test]
+        fn fuzz_output_chunks_round_trip(
+            p in any_protocol(),
+            len in 0..(3 * MAX_OUTPUT_FRAME),
+            pattern in proptest::collection::vec(any::<u8>(), 1..64),
+        ) {
+            // Long outputs from a short random pattern: generating each
+            // byte separately would make most of the time go to proptest.
+            let data: Vec<u8> = pattern.iter().copied().cycle().take(len).collect();
+            let c = ServerCodec::new(p);
+            let mut back = Vec::new();
+            for f in c.encode_output_chunks(&data) {
+                let raw = wrap_read(p.name(), f).unwrap_or_else(|e| panic!("{e}"));
+                prop_assert!(raw.payload.len() <= MAX_OUTPUT_FRAME);
+                back.extend(raw.payload);
+            }
+            prop_assert_eq!(back, data);
+        }
+
+        /// The k8s resize JSON: any body is a size or an error; a size is
+        /// never zero; the client's encoder round-trips every nonzero size.
+        #[test]
+        fn fuzz_k8s_resize(json in resize_json(), cols in 0u16..=u16::MAX, rows in 0u16..=u16::MAX) {
+            let c = ServerCodec::new(Protocol::K8sChannel);
+            let mut frame = vec![channel::RESIZE];
+            frame.extend(json.as_bytes());
+            match c.decode(FrameKind::Binary, &frame) {
+                Ok(Incoming::Resize { cols, rows }) => prop_assert!(cols > 0 && rows > 0),
+                Ok(other) => prop_assert!(false, "resize frame decoded to {:?}", other),
+                Err(e) => prop_assert!(matches!(e, ProtocolError::InvalidResize(_)), "{e}"),
+            }
+            let f = k8s_resize_frame(cols, rows);
+            let got = c.decode(f.kind, &f.payload);
+            if cols == 0 || rows == 0 {
+                prop_assert!(got.is_err());
+            } else {
+                prop_assert_eq!(got, Ok(Incoming::Resize { cols, rows }));
+            }
+        }
+
+        /// Negotiation picks one of the server's subprotocols that the
+        /// client offered, the first in the server's order, or none.
+        #[test]
+        fn fuzz_negotiate(offered in proptest::collection::vec(
+            prop_oneof![
+                prop::sample::select(SERVER_SUBPROTOCOLS.to_vec()).prop_map(|s| format!(" {s} ")),
+                "\\PC{0,20}",
+            ],
+            0..6,
+        )) {
+            let got = negotiate(offered.iter().map(String::as_str));
+            let trimmed: Vec<&str> = offered.iter().map(|s| s.trim()).collect();
+            match got {
+                Some(p) => {
+                    prop_assert!(trimmed.contains(&p));
+                    let pos = SERVER_SUBPROTOCOLS.iter().position(|s| *s == p).unwrap_or(usize::MAX);
+                    prop_assert!(SERVER_SUBPROTOCOLS[..pos].iter().all(|s| !trimmed.contains(s)));
+                    prop_assert!(Protocol::from_name(p).is_some());
+                }
+                None => prop_assert!(SERVER_SUBPROTOCOLS.iter().all(|s| !trimmed.contains(s))),
+            }
+        }
     }
 }

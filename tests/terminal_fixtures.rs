@@ -73,7 +73,7 @@ fn server_codec_matches_workhorse_for_gitlab_protocols() {
 
 proptest! {
     #[test]
-    fn decode_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..200), code in 0u16..4) {
+    fn fuzz_decode_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..200), code in 0u16..4) {
         for p in [Protocol::Terminal, Protocol::Base64Terminal, Protocol::K8sChannel] {
             let _ = ServerCodec::new(p).decode(kind(code as u64), &payload);
         }
@@ -83,7 +83,8 @@ proptest! {
     }
 
     #[test]
-    fn output_round_trips(data in proptest::collection::vec(any::<u8>(), 0..100_000)) {
+    fn fuzz_output_round_trips(len in 0usize..100_000, pattern in proptest::collection::vec(any::<u8>(), 1..64)) {
+        let data: Vec<u8> = pattern.iter().copied().cycle().take(len).collect();
         for p in [Protocol::Terminal, Protocol::Base64Terminal, Protocol::K8sChannel] {
             let codec = ServerCodec::new(p);
             let mut back = Vec::new();

@@ -51,6 +51,11 @@ pub const DEFAULT_CONNECTION_MAX_AGE: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_SESSION_TIMEOUT: u64 = 1800;
 /// Default `[session_server] max_observers`.
 pub const DEFAULT_MAX_OBSERVERS: usize = 8;
+/// Default `[session_server] max_input_frame`, bytes (1 MiB).
+pub const DEFAULT_MAX_INPUT_FRAME: usize = termgate::terminal::DEFAULT_MAX_INPUT_FRAME;
+/// Largest `[session_server] max_input_frame` accepted, bytes (64 MiB):
+/// each connection may hold one such frame in memory.
+pub const MAX_MAX_INPUT_FRAME: usize = 64 * 1024 * 1024;
 /// Default `[[runners]] output_limit`, kilobytes.
 pub const DEFAULT_OUTPUT_LIMIT_KB: u64 = 4096;
 /// Default `[[runners]] unhealthy_requests_limit`.
@@ -244,6 +249,9 @@ pub struct SessionServer {
     /// `max_pending`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_pending_per_peer: Option<usize>,
+    /// Input bytes one client frame may carry (a whole paste, as xterm.js
+    /// sends it); larger closes with `1009 frame_too_large`.
+    pub max_input_frame: usize,
 }
 
 impl Default for SessionServer {
@@ -264,6 +272,7 @@ impl Default for SessionServer {
             idle_timeout: 0,
             max_pending: None,
             max_pending_per_peer: None,
+            max_input_frame: DEFAULT_MAX_INPUT_FRAME,
         }
     }
 }

@@ -281,14 +281,48 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics(s in ".{0,200}") {
+        fn fuzz_never_panics(s in ".{0,200}") {
             let mut it = members(&s);
             for (_, v) in it.by_ref() { let _ = v.to_text(64); }
             let _ = unescape(&s, 50);
         }
         #[test]
-        fn never_panics_jsonish(s in r#"\{[ "a-z:,\\{}\[\]0-9]{0,80}"#) {
+        fn fuzz_never_panics_jsonish(s in r#"\{[ "a-z:,\\{}\[\]0-9]{0,80}"#) {
             for (_, v) in members(&s) { let _ = v.to_text(64); }
+        }
+
+        /// Flat objects as serde_json writes them: every member comes back,
+        /// in order, with its unescaped value.
+        #[test]
+        fn fuzz_members_match_serde(
+            fields in proptest::collection::vec(("[a-z_]{1,8}", "\\PC{0,30}", any::<bool>()), 0..6),
+        ) {
+            let mut obj = serde_json::Map::new();
+            for (k, v, num) in &fields {
+                let v = if *num { serde_json::json!(v.len()) } else { serde_json::json!(v) };
+                obj.insert(k.clone(), v);
+            }
+            let text = serde_json::Value::Object(obj.clone()).to_string();
+            let mut it = members(&text);
+            let got: Vec<(String, String)> =
+                it.by_ref().map(|(k, v)| (k.to_string(), v.to_text(1000))).collect();
+            prop_assert!(!it.failed, "{text}");
+            let want: Vec<(String, String)> = obj
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+
+        /// `unescape` inverts JSON string escaping, and stops near `max`.
+        #[test]
+        fn fuzz_unescape_inverts_json(s in "\\PC{0,60}", max in 0usize..80) {
+            let quoted = serde_json::to_string(&s).unwrap_or_default();
+            let body = &quoted[1..quoted.len() - 1];
+            prop_assert_eq!(unescape(body, usize::MAX), s.clone());
+            let cut = unescape(body, max);
+            prop_assert!(cut.len() <= max + 4, "{} > {max} + 4", cut.len());
+            prop_assert!(s.starts_with(&cut));
         }
     }
 }

@@ -834,7 +834,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics_on_text(s in "\\PC{0,300}") {
+        fn fuzz_never_panics_on_text(s in "\\PC{0,300}") {
             let k = classify(&s);
             let r = parse_line("r", &s);
             prop_assert_eq!(r.is_some(), matches!(k, LineKind::Record(_)));
@@ -847,14 +847,14 @@ mod tests {
         }
 
         #[test]
-        fn never_panics_on_bytes(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+        fn fuzz_never_panics_on_bytes(b in proptest::collection::vec(any::<u8>(), 0..300)) {
             let s = String::from_utf8_lossy(&b);
             let _ = classify(&s);
             let _ = parse_line("r", &s);
         }
 
         #[test]
-        fn never_panics_on_near_formats(
+        fn fuzz_never_panics_on_near_formats(
             pre in prop::sample::select(vec!["", "WARNING: ", "ERROR: ", "INFO[0000] ", "time=\"", "level=", "{\"level\":\"", "runner-1  | ", "<14>Jul 25 14:34:28 h p[1]: ", "2023-06-21T08:12:41.680Z [", "\x1b[31m"]),
             s in "[ -~\\x1b\\t]{0,120}",
         ) {
@@ -866,7 +866,7 @@ mod tests {
 
         /// Runner-format lines round-trip: message and fields come back.
         #[test]
-        fn runner_round_trip(
+        fn fuzz_runner_round_trip(
             msg in "[A-Za-z][A-Za-z .,:()'\"/]{0,60}[A-Za-z.]",
             fields in proptest::collection::vec(("[a-z][a-z_-]{0,10}", "[A-Za-z0-9:/.-]{0,12}( [A-Za-z0-9]{1,6})?"), 0..5),
         ) {
@@ -883,7 +883,7 @@ mod tests {
 
         /// termgate JSON lines round-trip through serde_json.
         #[test]
-        fn json_round_trip(msg in "\\PC{0,80}", job in 0u64..1_000_000, extra in "\\PC{0,20}") {
+        fn fuzz_json_round_trip(msg in "\\PC{0,80}", job in 0u64..1_000_000, extra in "\\PC{0,20}") {
             let v = serde_json::json!({"job": job, "level": "error", "msg": msg, "runner": "abc", "x": extra, "n": {"a": [1, "}"]}});
             let line = v.to_string();
             let r = parse_line("r", &line).unwrap();

@@ -547,20 +547,43 @@ process_start_time_seconds 1.7e9
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Label sets as an exporter escapes them parse back.
+        #[test]
+        fn fuzz_labels_round_trip(
+            labels in proptest::collection::vec(("[a-zA-Z_][a-zA-Z0-9_]{0,10}", "\\PC{0,20}"), 0..5),
+            space in any::<bool>(),
+        ) {
+            let sep = if space { ", " } else { "," };
+            let text = labels
+                .iter()
+                .map(|(k, v)| {
+                    let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                    format!("{k}=\"{v}\"")
+                })
+                .collect::<Vec<_>>()
+                .join(sep);
+            prop_assert_eq!(parse_labels(&text), Some(labels));
+        }
 
         #[test]
-        fn never_panics_on_any_text(s in "\\PC*") {
+        fn fuzz_labels_never_panic(s in "[a-z_=\",\\\\ ]{0,40}|\\PC{0,40}") {
+            if let Some(pairs) = parse_labels(&s) {
+                prop_assert!(pairs.iter().all(|(k, _)| !k.is_empty()));
+            }
+        }
+
+        #[test]
+        fn fuzz_never_panics_on_any_text(s in "\\PC*") {
             let _ = parse_metrics(&s);
         }
 
         #[test]
-        fn never_panics_on_bytes(b in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        fn fuzz_never_panics_on_bytes(b in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let _ = parse_metrics(&String::from_utf8_lossy(&b));
         }
 
         #[test]
-        fn never_panics_on_mangled_exposition(cut in 0usize..4000, junk in "[ -~{}\"=,\\\\\n]{0,40}") {
+        fn fuzz_never_panics_on_mangled_exposition(cut in 0usize..4000, junk in "[ -~{}\"=,\\\\\n]{0,40}") {
             let mut t = TERMGATE.to_string();
             let cut = (0..=cut.min(t.len())).rev().find(|i| t.is_char_boundary(*i)).unwrap_or(0);
             t.truncate(cut);
@@ -569,7 +592,7 @@ process_start_time_seconds 1.7e9
         }
 
         #[test]
-        fn round_trips(e in exported()) {
+        fn fuzz_round_trips(e in exported()) {
             let s = parse_metrics(&render(&e)).unwrap();
             let jobs: u32 = e.jobs.iter().map(|(_, n)| n).sum();
             prop_assert_eq!(s.jobs, Some(f64::from(jobs)));

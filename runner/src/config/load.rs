@@ -95,4 +95,6 @@ fn decode_error(text: &str, origin: &str, offset: Option<usize>, message: String
 #[cfg(test)]
 mod edges;
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -10,8 +10,8 @@ use super::model::{Raw, Section, StringOrList, Table, Timestamp};
 use super::schema::{LOG_FORMATS, LOG_LEVELS, SHELLS};
 use super::{
     Config, DockerConfig, Ignored, RunnerConfig, SessionServer, DEFAULT_CHECK_INTERVAL,
-    DEFAULT_CONCURRENT, DEFAULT_MAX_OBSERVERS, DEFAULT_OUTPUT_LIMIT_KB, DEFAULT_SESSION_TIMEOUT,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_UNHEALTHY_REQUESTS_LIMIT,
+    DEFAULT_CONCURRENT, DEFAULT_MAX_INPUT_FRAME, DEFAULT_MAX_OBSERVERS, DEFAULT_OUTPUT_LIMIT_KB,
+    DEFAULT_SESSION_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_UNHEALTHY_REQUESTS_LIMIT,
 };
 
 /// Declares a section: `Raw -> Out, |c, s, raw, out| { keys }`, then the
@@ -126,6 +126,7 @@ section! {
         idle_timeout: i64 => uint or 0,
         max_pending: i64 => pending_limit,
         max_pending_per_peer: i64 => pending_limit,
+        max_input_frame: i64 => frame_limit or DEFAULT_MAX_INPUT_FRAME,
     }
     unimplemented: "";
 }

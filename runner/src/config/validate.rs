@@ -51,6 +51,26 @@ impl Ctx<'_> {
         Some(n)
     }
 
+    /// `[session_server] max_input_frame`: bytes, 1 ..= 64 MiB (a session
+    /// may hold one such frame in memory).
+    pub(super) fn frame_limit(&mut self, s: &Sec, key: &str, v: Raw<i64>) -> Option<usize> {
+        let n = self.usize(s, key, v)?;
+        if n == 0 || n > super::MAX_MAX_INPUT_FRAME {
+            let line = self.line(s, key);
+            self.problem(
+                line,
+                s,
+                key,
+                format!(
+                    "must be between 1 and {} bytes (the largest paste one terminal frame may carry), found {n}",
+                    super::MAX_MAX_INPUT_FRAME
+                ),
+            );
+            return None;
+        }
+        Some(n)
+    }
+
     /// `listen_address`, or the pre-2019 `metrics_server` alias with a warning.
     pub(super) fn listen_address(
         &mut self,

@@ -79,15 +79,21 @@ pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// tungstenite settings for a session connection: small buffers (the goal
 /// is ≤ 32 KiB per connected session including TLS), frames flushed as
-/// soon as written, and anything over 1 MiB refused while it is read (frames
-/// between 64 KiB and 1 MiB are refused by the codec).
-pub fn ws_config() -> WebSocketConfig {
+/// soon as written, and a frame larger than any subprotocol needs for
+/// `max_input` bytes of input ([`max_wire_frame`]) refused while it is
+/// read, before it is buffered. Frames within that but carrying more than
+/// `max_input` input bytes are refused by the codec. The read buffer grows
+/// to the frame being read, so a connection holds at most about one frame.
+///
+/// [`max_wire_frame`]: termgate::terminal::max_wire_frame
+pub fn ws_config(max_input: usize) -> WebSocketConfig {
+    let max_frame = termgate::terminal::max_wire_frame(max_input);
     WebSocketConfig::default()
         .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
-        .max_frame_size(Some(1024 * 1024))
-        .max_message_size(Some(1024 * 1024))
+        .max_frame_size(Some(max_frame))
+        .max_message_size(Some(max_frame))
 }
 
 /// Read buffer of a WebSocket *client* of a session (the coordinator's

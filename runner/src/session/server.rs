@@ -258,6 +258,7 @@ pub async fn start_with(
         recorder,
         max_observers: cfg.max_observers,
         auth_failures: Mutex::new(Quiet::new(REFUSED_WARN_EVERY)),
+        max_input_frame: cfg.max_input_frame,
     });
     let tracker = state.tracker.clone();
     tracker.spawn(rejection::tell_auth_failures(
@@ -367,6 +368,9 @@ struct State {
     max_observers: usize,
     /// Authorization failures, one log line per peer and interval.
     auth_failures: Mutex<Quiet>,
+    /// `[session_server] max_input_frame`: input bytes one client frame may
+    /// carry.
+    max_input_frame: usize,
 }
 
 #[cfg(test)]

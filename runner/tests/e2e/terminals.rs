@@ -458,7 +458,7 @@ fn oversized_frame_closes_only_that_connection() {
     let mut bad = Term::direct(&s1, Some("terminal.gitlab.com"), None).expect("t1");
     let mut good = Term::direct(&s2, Some("terminal.gitlab.com"), None).expect("t2");
     good.run("true", 10 * SECS);
-    let big = vec![b'x'; termgate::terminal::MAX_INPUT_FRAME + 1];
+    let big = vec![b'x'; termgate::terminal::DEFAULT_MAX_INPUT_FRAME + 1];
     let _ = bad.send_raw(tokio_tungstenite::tungstenite::Message::Binary(big.into()));
     let (code, reason) = bad.wait_close(10 * SECS);
     assert_eq!(code, 1009, "{reason}");
@@ -475,6 +475,73 @@ fn oversized_frame_closes_only_that_connection() {
             .contains("gitlab_runner_session_closes_total{reason=\"frame_too_large\"} 1")
             .then_some(())
     });
+    good.close();
+}
+
+/// `lines` lines of a pasted script, 72 bytes each.
+fn pasted_script(lines: usize) -> Vec<u8> {
+    let line = b"echo 'the quick brown fox jumps over the lazy dog 0123456789'; # pasted\n";
+    assert_eq!(line.len(), 72);
+    line.repeat(lines)
+}
+
+/// Paste `data` (one frame) into `cat > paste.txt` in the job's shell;
+/// returns what `wc -c` and `sha256sum` say of the file.
+fn paste_into_cat(t: &mut Term, data: &[u8]) -> String {
+    // The computed marker says cat is about to read (the typed line only
+    // shows `RE%s`); the paste then queues in the terminal until it does.
+    t.send(b"printf 'RE%s\\n' ADY; cat > paste.txt\n");
+    t.drain_until("READY", 30 * SECS);
+    t.send(data);
+    // EOF for cat (the paste ends a line), then a marker once it exited.
+    t.send(b"\x04printf 'PA%s\\n' STED\n");
+    t.drain_until("PASTED", 60 * SECS);
+    t.run("wc -c < paste.txt; sha256sum < paste.txt", 30 * SECS)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[test]
+fn big_pastes_reach_the_shell_whole_and_the_terminal_stays_open() {
+    let coord = Coord::start(None);
+    let (_s, r) = terminal_runner(&coord, "paste", 1, 3);
+    let (id, s1) = running_job(&coord, "t1", &["sleep 600"]);
+    let (_, s2) = running_job(&coord, "t2", &["sleep 600"]);
+    let mut good = Term::direct(&s2, Some("terminal.gitlab.com"), None).expect("t2");
+    good.run("true", 10 * SECS);
+
+    // 70 KB (over the old 64 KiB frame limit) in one binary frame.
+    let mut t = Term::direct(&s1, Some("terminal.gitlab.com"), None).expect("t1");
+    let small = pasted_script(973);
+    assert_eq!(small.len(), 70_056);
+    let said = paste_into_cat(&mut t, &small);
+    assert!(said.contains("70056"), "{said}");
+    assert!(said.contains(&sha256_hex(&small)), "{said}");
+    assert!(t.run("echo still-$((1+1))", 10 * SECS).contains("still-2"));
+    t.close();
+
+    // About 1 MiB through the Workhorse proxy as one base64 text frame
+    // (~1.4 MB on the wire; the limit counts the decoded input).
+    let mut w = Term::workhorse(&coord.url, id, "base64.terminal.gitlab.com").expect("workhorse");
+    let big = pasted_script(termgate::terminal::DEFAULT_MAX_INPUT_FRAME / 72);
+    assert!(big.len() > 1_040_000);
+    let said = paste_into_cat(&mut w, &big);
+    assert!(said.contains(&big.len().to_string()), "{said}");
+    assert!(said.contains(&sha256_hex(&big)), "{said}");
+    assert!(w.run("echo still-$((1+2))", 10 * SECS).contains("still-3"));
+
+    assert!(good
+        .run("echo unaffected", 10 * SECS)
+        .contains("unaffected"));
+    let refused = metric(
+        &r,
+        "gitlab_runner_session_closes_total{reason=\"frame_too_large\"}",
+    );
+    assert_eq!(refused.unwrap_or(0.0), 0.0);
+    w.close();
     good.close();
 }
 

@@ -54,9 +54,11 @@ pub const PING_ENV: &str = "TERMGATE_PING_SECS";
 pub const DEFAULT_PING: Duration = Duration::from_secs(30);
 /// Giving up on a runner that does not complete the handshake.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest message accepted from either side (the runner sends ≤ 32 KiB,
-/// and refuses client frames over 64 KiB; base64 adds a third).
-const MAX_MESSAGE: usize = 1024 * 1024;
+/// Largest message accepted from either side (the runner sends ≤ 32 KiB;
+/// a browser's paste is one frame, and the runner takes up to
+/// `max_input_frame` bytes of input, default 1 MiB, which base64 makes a
+/// third larger). Workhorse itself sets no read limit.
+const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
 type Upstream = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 

@@ -32,6 +32,7 @@ fn seed_config_loads_with_one_deprecation_warning() {
     );
     assert_eq!(s.session_timeout, 1800);
     assert_eq!(s.max_observers, crate::config::DEFAULT_MAX_OBSERVERS);
+    assert_eq!(s.max_input_frame, 1024 * 1024);
     assert!(c.runners.is_empty());
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     let w = &loaded.warnings[0];
@@ -509,4 +510,32 @@ fn the_example_config_loads_with_operators_and_recordings() {
         Some(Duration::from_secs(720 * 3600))
     );
     assert_eq!(s.recordings_max_size_mb, 10240);
+    assert_eq!(s.max_input_frame, 1048576);
+}
+
+#[test]
+fn max_input_frame_is_bytes_between_1_and_64_mib() {
+    let s = parse(
+        "[session_server]
+max_input_frame = 70000
+",
+        "c",
+    )
+    .unwrap()
+    .config
+    .session_server
+    .unwrap();
+    assert_eq!(s.max_input_frame, 70000);
+    for bad in ["0", "-1", "67108865"] {
+        let e = err_text(&format!("[session_server]\nmax_input_frame = {bad}\n"));
+        assert!(e.contains("config.toml:2"), "{e}");
+        assert!(e.contains("max_input_frame"), "{e}");
+        assert!(
+            e.contains("must be between 1 and 67108864 bytes")
+                || e.contains("must not be negative"),
+            "{e}"
+        );
+    }
+    let e = err_text("[session_server]\nmax_input_frame = \"1MiB\"\n");
+    assert!(e.contains("max_input_frame"), "{e}");
 }

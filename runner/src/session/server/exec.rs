@@ -75,7 +75,7 @@ fn find_session<'u>(st: &State, uri: &'u str) -> Result<(Arc<Session>, &'u str),
 }
 
 /// 401 unless `Authorization` is the raw token (constant-time compare).
-fn check_auth(session: &Session, headers: &HeaderMap) -> Result<(), Rejection> {
+pub(super) fn check_auth(session: &Session, headers: &HeaderMap) -> Result<(), Rejection> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -134,7 +134,7 @@ async fn exec(
         seat: Some(seat),
         registry: st.registry.clone(),
         metrics: st.metrics.clone(),
-        codec: ServerCodec::new(protocol),
+        codec: ServerCodec::new(protocol).with_max_input(st.max_input_frame),
         peer,
         requested_at,
         ping_interval: st.opts.ping_interval,
@@ -142,8 +142,12 @@ async fn exec(
         shutdown: st.shutdown.clone(),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
-    st.tracker
-        .spawn(bridge_after_upgrade(on_upgrade, term, ctx));
+    st.tracker.spawn(bridge_after_upgrade(
+        on_upgrade,
+        term,
+        ctx,
+        st.max_input_frame,
+    ));
     Ok(switching_protocols(&accept, chosen))
 }
 
@@ -169,9 +173,10 @@ async fn bridge_after_upgrade(
     on_upgrade: hyper::upgrade::OnUpgrade,
     term: TerminalHandle,
     ctx: BridgeContext,
+    max_input: usize,
 ) {
     let job = ctx.session.job.job_id;
-    match upgraded(on_upgrade, job).await {
+    match upgraded(on_upgrade, job, max_input).await {
         Some(ws) => {
             bridge::run(ws, term, ctx).await;
         }
@@ -179,18 +184,20 @@ async fn bridge_after_upgrade(
     }
 }
 
-/// The WebSocket hyper hands over after the `101`; `None` (logged) if the
-/// upgrade failed.
+/// The WebSocket hyper hands over after the `101` (frames sized for
+/// `max_input` bytes of input, [`bridge::ws_config`]); `None` (logged) if
+/// the upgrade failed.
 pub(super) async fn upgraded(
     on_upgrade: hyper::upgrade::OnUpgrade,
     job: u64,
+    max_input: usize,
 ) -> Option<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>> {
     match on_upgrade.await {
         Ok(upgraded) => Some(
             WebSocketStream::from_raw_socket(
                 TokioIo::new(upgraded),
                 Role::Server,
-                Some(bridge::ws_config()),
+                Some(bridge::ws_config(max_input)),
             )
             .await,
         ),
@@ -224,7 +231,7 @@ pub(super) fn switching_protocols(
 /// 6455 asks: an HTTP/1.0 connection ends with its response, so the
 /// terminal opened for it would only be killed again; `Ok` is the accept
 /// key.
-pub(super) fn check_handshake(req: &Request<Incoming>, job: u64) -> Result<String, Rejection> {
+pub(super) fn check_handshake<B>(req: &Request<B>, job: u64) -> Result<String, Rejection> {
     let refuse = |status, why| Rejection::bad_handshake(job, status, why);
     if req.version() < Version::HTTP_11 {
         return Err(refuse(

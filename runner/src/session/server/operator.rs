@@ -352,7 +352,7 @@ async fn attach(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let st2 = st.clone();
     st.tracker.spawn(async move {
-        let Some(ws) = upgraded(on_upgrade, job).await else {
+        let Some(ws) = upgraded(on_upgrade, job, st2.max_input_frame).await else {
             if let Way::Shell(term) = way {
                 term.control.close().await;
             }
@@ -361,7 +361,7 @@ async fn attach(
         audit.attached();
         let client =
             session.add_client(mode.client_role(), Some(audit.operator.name.clone()), peer);
-        let codec = ServerCodec::new(protocol);
+        let codec = ServerCodec::new(protocol).with_max_input(st2.max_input_frame);
         let ended = match way {
             Way::Watch(subscription) => {
                 if mode == Mode::Join {

@@ -221,10 +221,15 @@ pub struct TestSession {
 }
 
 pub async fn fixture_with(opts: ServerOptions) -> Fixture {
+    fixture_with_config(opts, config::SessionServer::default()).await
+}
+
+/// A server with `cfg` (its `listen_address` replaced by `127.0.0.1:0`).
+pub async fn fixture_with_config(opts: ServerOptions, cfg: config::SessionServer) -> Fixture {
     let metrics = Metrics::new(Builds::default(), ProcessStateCell::default(), "0", "x").unwrap();
     let cfg = config::SessionServer {
         listen_address: Some("127.0.0.1:0".into()),
-        ..Default::default()
+        ..cfg
     };
     let shutdown = CancellationToken::new();
     let handle = start_with(&cfg, metrics.clone(), shutdown.clone(), opts)
