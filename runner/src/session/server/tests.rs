@@ -2,8 +2,8 @@
 //! tokio-tungstenite client that trusts only the server's certificate PEM,
 //! fake terminals. No sleeps: conditions are polled with a timeout.
 
-mod hardening;
 mod fuzz;
+mod hardening;
 mod pastes;
 mod support;
 
