@@ -78,9 +78,43 @@ pub struct Sample {
     pub cpu_seconds_total: Option<f64>,
     pub rss_bytes: Option<f64>,
     pub start_time_seconds: Option<f64>,
+    /// termgate: each `[[runners]]` entry's `gitlab_runner_unhealthy` and
+    /// `gitlab_runner_unhealthy_until_timestamp_seconds`, by `runner_name`
+    /// (the `runner` label, a short token, when the name is empty). Every
+    /// entry the runner requests jobs for is here, disabled or not, so the
+    /// console can say `1 of 3`; empty for a runner that exports neither
+    /// (upstream gitlab-runner).
+    pub unhealthy: BTreeMap<String, Unhealthy>,
+}
+
+/// One `[[runners]]` entry's health gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Unhealthy {
+    /// `gitlab_runner_unhealthy` is 1: disabled after
+    /// `unhealthy_requests_limit` failed job requests in a row.
+    pub disabled: bool,
+    /// When it requests jobs again (from the `until` gauge; `None` when
+    /// the gauge is 0 or missing).
+    pub until: Option<SystemTime>,
 }
 
 impl Sample {
+    /// The disabled `[[runners]]` entries, by name, with their resume time.
+    pub fn disabled(&self) -> impl Iterator<Item = (&str, Option<SystemTime>)> {
+        self.unhealthy
+            .iter()
+            .filter(|(_, u)| u.disabled)
+            .map(|(n, u)| (n.as_str(), u.until))
+    }
+    /// How many entries are disabled, and how many there are.
+    pub fn disabled_of(&self) -> (usize, usize) {
+        (self.disabled().count(), self.unhealthy.len())
+    }
+    /// The earliest resume time of the disabled entries.
+    pub fn resumes_at(&self) -> Option<SystemTime> {
+        self.disabled().filter_map(|(_, u)| u).min()
+    }
+
     pub fn ws_total(&self) -> Option<f64> {
         (!self.ws_connections.is_empty()).then(|| self.ws_connections.values().sum())
     }

@@ -130,11 +130,16 @@ impl App {
     }
 }
 
-fn state_rank(r: &RunnerState) -> u8 {
+/// Worst first: down, not scraped yet, up with `[[runners]]` disabled
+/// (more of them disabled ranks worse), up.
+fn state_rank(r: &RunnerState) -> (u8, usize) {
     match r.health {
-        Health::Down { .. } => 0,
-        Health::Unknown => 1,
-        Health::Up => 2,
+        Health::Down { .. } => (0, 0),
+        Health::Unknown => (1, 0),
+        Health::Up => match r.latest.as_ref().map(|l| l.disabled_of()) {
+            Some((n, of)) if n > 0 => (2, of - n),
+            _ => (3, 0),
+        },
     }
 }
 

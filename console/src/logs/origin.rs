@@ -129,4 +129,61 @@ mod tests {
             assert_eq!(classify(m, r), want, "{m:?} {r:?}");
         }
     }
+
+    /// A runner disabled after `unhealthy_requests_limit` failed job
+    /// requests (issue 20, item 5) is the runner's problem, not a job's:
+    /// the lines termgate-runner logs, as the Errors screen reads them
+    /// (parsed, then tallied). Its `resumes_at` field reaches the record
+    /// (the Logs screen folds it into `key=value`); the info line when it
+    /// resumes is not an error.
+    #[test]
+    fn a_disabled_runner_is_a_runner_error() {
+        use crate::logs::parse::parse_line;
+        use crate::model::{Level, Tally};
+        use termgate::logschema as schema;
+        let upstream = msg::runner_unhealthy("https://gitlab.example.com/", "abcd1234", "1h0m0s");
+        let lines = [
+            format!(
+                r#"{{"level":"error","msg":{},"runner":"abcd1234","runner_name":"r1","time":"2026-12-06T14:02:31Z","unhealthy_requests":3,"unhealthy_requests_limit":3}}"#,
+                serde_json::to_string(&upstream).unwrap()
+            ),
+            format!(
+                r#"{{"level":"warning","msg":"{}","resumes_at":"2026-12-06T15:02:31Z","runner":"abcd1234","runner_name":"r1","time":"2026-12-06T14:02:31Z"}}"#,
+                msg::RUNNER_DISABLED
+            ),
+            format!(
+                r#"{{"level":"info","msg":"{}","runner":"abcd1234","runner_name":"r1","time":"2026-12-06T15:02:31Z"}}"#,
+                msg::RUNNER_RESUMED
+            ),
+        ];
+        let mut tally = Tally::default();
+        let mut recs = Vec::new();
+        for l in &lines {
+            let rec = parse_line("prm-6", l).unwrap_or_else(|| panic!("not a record: {l}"));
+            tally.add(&rec, l);
+            recs.push(rec);
+        }
+        assert_eq!(recs[0].msg, upstream);
+        assert_eq!(recs[0].level, Level::Error);
+        assert_eq!(of_record(&recs[0]), Origin::Runner);
+        assert_eq!(recs[1].msg, msg::RUNNER_DISABLED);
+        assert_eq!(recs[1].level, Level::Warning);
+        assert_eq!(of_record(&recs[1]), Origin::Runner);
+        assert!(
+            recs[1]
+                .fields
+                .iter()
+                .any(|(k, v)| k == schema::RESUMES_AT && v == "2026-12-06T15:02:31Z"),
+            "{:?}",
+            recs[1].fields
+        );
+        assert_eq!(classify(msg::RUNNER_DISABLED, None), Origin::Runner);
+        assert_eq!(tally.lines, 3);
+        assert_eq!(tally.entries.len(), 2, "{:?}", tally.entries.keys());
+        for e in tally.entries.values() {
+            assert_eq!(e.origin, Origin::Runner, "{}", e.fingerprint);
+            assert!(e.runners.contains("prm-6"));
+        }
+        assert!(tally.entries.contains_key(msg::RUNNER_DISABLED));
+    }
 }

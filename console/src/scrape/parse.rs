@@ -7,6 +7,7 @@
 //! truncated line) is a [`ParseError`] with a short reason, never a panic.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use prometheus_parse::LineInfo;
 use termgate::metrics as names;
@@ -194,6 +195,8 @@ impl SampleBuilder {
         names::PROCESS_CPU_SECONDS_TOTAL,
         names::PROCESS_RESIDENT_MEMORY_BYTES,
         names::PROCESS_START_TIME_SECONDS,
+        names::UNHEALTHY,
+        names::UNHEALTHY_UNTIL_TIMESTAMP_SECONDS,
     ];
 
     pub fn wants(metric: &str) -> bool {
@@ -248,6 +251,19 @@ impl SampleBuilder {
             names::PROCESS_CPU_SECONDS_TOTAL => add_opt(&mut s.cpu_seconds_total, v),
             names::PROCESS_RESIDENT_MEMORY_BYTES => add_opt(&mut s.rss_bytes, v),
             names::PROCESS_START_TIME_SECONDS => add_opt(&mut s.start_time_seconds, v),
+            names::UNHEALTHY | names::UNHEALTHY_UNTIL_TIMESTAMP_SECONDS => {
+                let name = match label(labels, names::label::RUNNER_NAME) {
+                    "" => label(labels, names::label::RUNNER),
+                    n => n,
+                };
+                let u = s.unhealthy.entry(name.to_string()).or_default();
+                if metric == names::UNHEALTHY {
+                    u.disabled |= v > 0.0;
+                } else if v > 0.0 && v.is_finite() && v < 1e12 {
+                    let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(v);
+                    u.until = Some(u.until.map_or(at, |t| t.max(at)));
+                }
+            }
             _ => return,
         }
         if !metric.starts_with("process_") {
@@ -322,6 +338,52 @@ process_start_time_seconds 1.7e9
         assert_eq!(s.rss_bytes, Some(12e6));
         assert_eq!(s.start_time_seconds, Some(1.7e9));
         assert_eq!(s.at, None);
+    }
+
+    /// The runner's health gauges (issue 20, item 5), as termgate-runner
+    /// exports them: one series per `[[runners]]` entry, 0 while it
+    /// requests jobs. `r2` is disabled until 1746542520 (15:42:00 UTC).
+    const UNHEALTHY: &str = r#"# HELP gitlab_runner_unhealthy 1 while the runner is disabled after unhealthy_requests_limit failed job requests in a row, else 0.
+# TYPE gitlab_runner_unhealthy gauge
+gitlab_runner_unhealthy{runner="abcd1234",runner_name="r1",system_id="s_1"} 0
+gitlab_runner_unhealthy{runner="efgh5678",runner_name="r2",system_id="s_1"} 1
+gitlab_runner_unhealthy{runner="ijkl9012",runner_name="",system_id="s_1"} 0
+# HELP gitlab_runner_unhealthy_until_timestamp_seconds When a disabled runner requests jobs again (Unix seconds); 0 while it is not disabled.
+# TYPE gitlab_runner_unhealthy_until_timestamp_seconds gauge
+gitlab_runner_unhealthy_until_timestamp_seconds{runner="abcd1234",runner_name="r1",system_id="s_1"} 0
+gitlab_runner_unhealthy_until_timestamp_seconds{runner="efgh5678",runner_name="r2",system_id="s_1"} 1746542520
+gitlab_runner_unhealthy_until_timestamp_seconds{runner="ijkl9012",runner_name="",system_id="s_1"} 0
+"#;
+
+    #[test]
+    fn unhealthy_runners_and_when_they_resume() {
+        use crate::model::Unhealthy;
+        let s = parse_metrics(UNHEALTHY).unwrap();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_746_542_520);
+        assert_eq!(
+            s.unhealthy,
+            BTreeMap::from([
+                ("r1".to_string(), Unhealthy::default()),
+                (
+                    "r2".to_string(),
+                    Unhealthy {
+                        disabled: true,
+                        until: Some(at)
+                    }
+                ),
+                // No name: the short token.
+                ("ijkl9012".to_string(), Unhealthy::default()),
+            ])
+        );
+        assert_eq!(s.disabled().collect::<Vec<_>>(), [("r2", Some(at))]);
+        assert_eq!(s.disabled_of(), (1, 3));
+        assert_eq!(s.resumes_at(), Some(at));
+        // A termgate runner: exporting them makes it a runner.
+        assert_eq!(s.jobs, Some(0.0));
+        // Upstream exports neither: nothing disabled, nothing to count.
+        let s = parse_metrics(TERMGATE).unwrap();
+        assert!(s.unhealthy.is_empty());
+        assert_eq!(s.disabled_of(), (0, 0));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use ratatui::Terminal;
 use crate::app::{App, Hits};
 use crate::model::{
     ErrorEntry, Health, Level, LogRecord, RunnerSessions, RunnerSource, RunnerState, RunnerVersion,
-    Sample, Series, SessionsState, Snapshot, Tally,
+    Sample, Series, SessionsState, Snapshot, Tally, Unhealthy,
 };
 use crate::ui::widgets::Theme;
 use termgate::operator::{client_role, ClientSummary, SessionSummary};
@@ -152,6 +152,20 @@ fn prm6() -> RunnerState {
         l.terminals_idle = Some(2.0);
         l.ws_connections = BTreeMap::from([("user".into(), 9.0)]);
         l.rss_bytes = Some(38.0 * 1024.0 * 1024.0);
+        // One of its three `[[runners]]` disabled after failed job
+        // requests, for 40 more minutes (issue 20, item 5).
+        let off = |until: Option<SystemTime>| Unhealthy {
+            disabled: until.is_some(),
+            until,
+        };
+        l.unhealthy = BTreeMap::from([
+            ("prm-6-a".into(), off(None)),
+            (
+                "prm-6-b".into(),
+                off(Some(now() + Duration::from_secs(2400))),
+            ),
+            ("prm-6-c".into(), off(None)),
+        ]);
     }
     r.history.series.clear();
     hour(&mut r, Series::TerminalsAvailable, |m| {

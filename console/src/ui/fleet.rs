@@ -54,7 +54,7 @@ pub fn render(
 fn columns(app: &App) -> Vec<Col> {
     let mut cols = vec![
         Col::left("RUNNER", 6, 24).keep(),
-        Col::left("STATE", 5, 7).keep(),
+        Col::left("STATE", 5, 9).keep(),
         Col::left("VERSION", 7, 14),
         Col::right("JOBS", 4, 7),
         Col::right("TERMINALS", 5, 7).under("avail"),
@@ -113,8 +113,10 @@ fn cells(r: &RunnerState, t: Theme, now: SystemTime) -> Vec<Cell> {
         }
         health => {
             let l = r.latest.clone().unwrap_or_default();
-            let state = match health {
-                Health::Up => Cell::new("up", t.good()),
+            let state = match (health, l.disabled_of()) {
+                (Health::Up, (0, _)) => Cell::new("up", t.good()),
+                (Health::Up, (n, of)) if n == of => Cell::new("!DISABLED", t.bad()),
+                (Health::Up, (n, of)) => Cell::new(format!("!DIS {n}/{of}"), t.bad()),
                 _ => Cell::new("…", t.dim()),
             };
             let avail = match l.terminals_available {
@@ -187,9 +189,60 @@ fn fleet_table(
     } else {
         format!(" no runner matches {:?}", app.fleet.filter)
     };
+    // Runners with `[[runners]]` disabled: one line each at the foot of
+    // the table, when there is room below the rows.
+    let notes: Vec<Line> = rows
+        .iter()
+        .filter(|r| r.health == Health::Up)
+        .filter_map(|r| {
+            let d = disabled_detail(r.latest.as_ref()?, now)?;
+            let text = format!(" !{}: {d}", r.source.name);
+            let text = crate::text::truncate(&text, usize::from(body.width));
+            Some(Line::styled(text, t.bad()))
+        })
+        .collect();
+    let body = if !notes.is_empty() && body.height as usize > rows.len() + notes.len() {
+        let [rows_area, notes_area] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(notes.len() as u16)])
+                .areas(body);
+        frame.render_widget(Paragraph::new(notes), notes_area);
+        rows_area
+    } else {
+        body
+    };
     let lines = all.iter().map(|c| cols.row(c)).collect();
     let sel = (app.fleet.offset, app.fleet.selected);
     Some(selectable_rows(frame, body, lines, &empty, sel, t))
+}
+
+/// `1 of 3 [[runners]] disabled until 15:42 UTC (in 40 min): r2`, when a
+/// runner process has `[[runners]]` entries disabled after
+/// `unhealthy_requests_limit` failed job requests (issue 20, item 5):
+/// how many, when the first resumes, and which (last, so a narrow screen
+/// cuts the names first).
+pub fn disabled_detail(s: &crate::model::Sample, now: SystemTime) -> Option<String> {
+    let (n, of) = s.disabled_of();
+    if n == 0 {
+        return None;
+    }
+    let what = if of == 1 {
+        "disabled".to_string()
+    } else {
+        format!("{n} of {of} [[runners]] disabled")
+    };
+    let when = match s.resumes_at() {
+        None => "resume time unknown".to_string(),
+        Some(at) => {
+            let clock = format!("{} UTC", crate::text::hhmm(at));
+            let first = if n > 1 { "the first " } else { "" };
+            match at.duration_since(now) {
+                Ok(d) if !d.is_zero() => format!("until {first}{clock} (in {})", stretch(d)),
+                _ => format!("{first}due back {clock}"),
+            }
+        }
+    };
+    let names: Vec<&str> = s.disabled().map(|(name, _)| name).collect();
+    Some(format!("{what} {when}: {}", names.join(", ")))
 }
 
 /// `─ title ─────…`
@@ -626,6 +679,44 @@ mod tests {
             text.contains("no terminal metrics: 1 upstream gitlab-runner (exports none)"),
             "{text}"
         );
+    }
+
+    /// A runner process with `[[runners]]` disabled after failed job
+    /// requests (issue 20, item 5) says so in its row, how many and until
+    /// when under the rows; all of them disabled is `!DISABLED`; a resume
+    /// time already past is not passed off as a future one.
+    #[test]
+    fn a_disabled_runner_says_until_when() {
+        use crate::model::Unhealthy;
+        use crate::ui::fixture::ago;
+        let mut snap = fixed_snapshot();
+        let app = fixed_app(Theme::MONO);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let row = line_with(&term, " prm-6 ");
+        assert!(row.contains(" !DIS 1/3 "), "{row}");
+        let note = line_with(&term, " !prm-6: ");
+        assert!(
+            note.contains("1 of 3 [[runners]] disabled until 14:42 UTC (in 40 min): prm-6-b"),
+            "{note}"
+        );
+        // The others are up and have no note.
+        assert!(line_with(&term, " prm-5 ").contains(" up "));
+        assert!(!format!("{}", term.backend()).contains("!prm-5"));
+
+        let prm6 = snap.runners.iter_mut().find(|r| r.source.name == "prm-6");
+        let l = prm6.and_then(|r| r.latest.as_mut()).unwrap();
+        l.unhealthy = std::collections::BTreeMap::from([(
+            "only".into(),
+            Unhealthy {
+                disabled: true,
+                until: Some(ago(30.0)),
+            },
+        )]);
+        let (term, _) = draw(&app, &snap, 80, 24);
+        assert!(line_with(&term, " prm-6 ").contains(" !DISABLED "));
+        let note = line_with(&term, " !prm-6: ");
+        assert!(note.contains("disabled due back 14:02 UTC: only"), "{note}");
+        assert!(!note.contains("until"), "{note}");
     }
 
     #[test]

@@ -62,7 +62,10 @@ fn info_lines(r: &RunnerState, t: Theme, now: SystemTime) -> Vec<Line<'static>> 
         Span::raw("  "),
     ];
     match &r.health {
-        Health::Up => first.push(Span::styled("up", t.good())),
+        Health::Up => match crate::ui::fleet::disabled_detail(&l, now) {
+            Some(d) => first.push(Span::styled(format!("up, !{d}"), t.bad())),
+            None => first.push(Span::styled("up", t.good())),
+        },
         Health::Unknown => first.push(Span::styled("not scraped yet", t.dim())),
         Health::Down { reason, retry_at } => {
             let retry = retry_at.duration_since(now).map_or("retrying".into(), |d| {
@@ -425,6 +428,27 @@ mod tests {
         let (term, _) = draw(&app, &snap, 80, 24);
         let text = format!("{}", term.backend());
         assert!(text.contains(r#" no runner matches "zzz""#), "{text}");
+    }
+
+    /// The Runner screen's header says which `[[runners]]` are disabled
+    /// and until when (issue 20, item 5).
+    #[test]
+    fn a_disabled_runner_says_so_in_its_header() {
+        let snap = fixed_snapshot();
+        let mut app = fixed_app(Theme::MONO);
+        app.screen = Screen::Runner;
+        app.runner = Some("prm-6".into());
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(
+            text.contains(" prm-6  up, !1 of 3 [[runners]] disabled until 14:42 UTC"),
+            "{text}"
+        );
+        app.runner = Some("prm-5".into());
+        let (term, _) = draw(&app, &snap, 80, 24);
+        let text = format!("{}", term.backend());
+        assert!(text.contains(" prm-5  up  "), "{text}");
+        assert!(!text.contains("disabled"), "{text}");
     }
 
     /// A termgate runner that is down says so in its charts; it is not
