@@ -53,10 +53,18 @@ pub const SESSION_MAX_PENDING: &str = "gitlab_runner_session_max_pending";
 /// `[session_server] max_pending_per_peer`: pending connections of one peer
 /// address (IPv6: one /64) per listener.
 pub const SESSION_MAX_PENDING_PER_PEER: &str = "gitlab_runner_session_max_pending_per_peer";
+/// When the session server's certificate expires (its `notAfter`, Unix
+/// seconds), by `source` ([`cert_source`]); absent without a session server.
+pub const SESSION_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS: &str =
+    "gitlab_runner_session_certificate_expiry_timestamp_seconds";
 
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
 pub const PROCESS_START_TIME_SECONDS: &str = "process_start_time_seconds";
+/// Open file descriptors (Linux; upstream exports it too).
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+/// The soft open-files limit (Linux; upstream exports it too).
+pub const PROCESS_MAX_FDS: &str = "process_max_fds";
 
 /// Label names.
 pub mod label {
@@ -76,6 +84,17 @@ pub mod label {
     pub const ROLE: &str = "role";
     pub const REASON: &str = "reason";
     pub const DIRECTION: &str = "direction";
+    /// Where the session server's certificate comes from ([`super::cert_source`]).
+    pub const SOURCE: &str = "source";
+}
+
+/// `source` of `gitlab_runner_session_certificate_expiry_timestamp_seconds`.
+pub mod cert_source {
+    /// `[session_server] cert_file`: the operator renews it.
+    pub const CERT_FILE: &str = "cert_file";
+    /// The runner's own self-signed certificate (kept beside `config.toml`,
+    /// replaced at a start within `RENEW_WITHIN_DAYS` of its expiry).
+    pub const GENERATED: &str = "generated";
 }
 
 /// Buckets of `gitlab_runner_job_duration_seconds` (upstream's).

@@ -90,6 +90,9 @@ pub struct Metrics {
     pub session_max_pending: IntGauge,
     /// `[session_server] max_pending_per_peer` (per listener).
     pub session_max_pending_per_peer: IntGauge,
+    /// The session server certificate's expiry (Unix seconds), by `source`;
+    /// no sample until the session server has its certificate.
+    pub session_certificate_expiry: IntGaugeVec,
 }
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(
@@ -441,6 +444,16 @@ impl Metrics {
                     "Pending connections allowed per peer address and listener (max_pending_per_peer).",
                 )?,
             )?,
+            session_certificate_expiry: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        names::SESSION_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
+                        "When the session server's TLS certificate expires (notAfter, Unix seconds), by source (cert_file or generated).",
+                    ),
+                    &[label::SOURCE],
+                )?,
+            )?,
             registry: r,
         };
         Ok(Arc::new(m))
@@ -548,6 +561,17 @@ impl Metrics {
         self.unhealthy_until
             .with_label_values(&labels)
             .set(until.unwrap_or(0));
+    }
+
+    /// The session server's certificate (from `source`, a
+    /// [`termgate::metrics::cert_source`]) expires at `not_after` (Unix
+    /// seconds). The only sample of the family: a restart is the only way
+    /// to change the certificate.
+    pub fn set_session_certificate_expiry(&self, source: &str, not_after: i64) {
+        self.session_certificate_expiry.reset();
+        self.session_certificate_expiry
+            .with_label_values(&[source])
+            .set(not_after);
     }
 
     /// The configuration file was (re)loaded, successfully or not.
@@ -668,6 +692,8 @@ mod tests {
             assert!(out.contains(names::PROCESS_CPU_SECONDS_TOTAL));
             assert!(out.contains(names::PROCESS_RESIDENT_MEMORY_BYTES));
             assert!(out.contains(names::PROCESS_START_TIME_SECONDS));
+            assert!(out.contains(names::PROCESS_OPEN_FDS));
+            assert!(out.contains(names::PROCESS_MAX_FDS));
         }
         assert!(out.contains(
             "gitlab_runner_jobs{executor_stage=\"shell_run\",runner=\"abcd1234\",runner_name=\"r1\",\
@@ -731,6 +757,22 @@ mod tests {
             sorted.sort_unstable();
             assert_eq!(keys, sorted, "{line}");
         }
+    }
+
+    #[test]
+    fn certificate_expiry_has_one_sample_once_set() {
+        let (m, _, _) = new();
+        let family = names::SESSION_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS;
+        // No session server, no sample: an alert on `expiry - time()` must
+        // not see a 0 (1970) for runners without one.
+        assert!(sample_lines(&m.render(), family).is_empty());
+        m.set_session_certificate_expiry("generated", 1_700_000_000);
+        m.set_session_certificate_expiry("cert_file", 1_800_000_000);
+        let out = m.render();
+        assert_eq!(
+            sample_lines(&out, family),
+            [format!("{family}{{source=\"cert_file\"}} 1800000000")]
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use termgate::logschema::{self as schema, msg};
+use termgate::metrics::cert_source;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -217,6 +218,11 @@ pub async fn start_with(
     let advertise_address = advertised(cfg, listen, local_addr.port());
     let tls = tls::load_or_generate(cfg, opts.cert_dir.as_deref())
         .context("session server certificate")?;
+    let source = match cfg.cert_file {
+        Some(_) => cert_source::CERT_FILE,
+        None => cert_source::GENERATED,
+    };
+    metrics.set_session_certificate_expiry(source, tls.not_after);
     let registry = SessionRegistry::new(
         format!("https://{advertise_address}"),
         tls.cert_pem.clone(),

@@ -42,12 +42,16 @@ pub struct SessionTls {
     /// [`termgate::operator::format_fingerprint`] writes it (what the
     /// console pins).
     pub fingerprint: String,
+    /// The leaf certificate's `notAfter` (Unix seconds):
+    /// `gitlab_runner_session_certificate_expiry_timestamp_seconds`.
+    pub not_after: i64,
 }
 
 impl std::fmt::Debug for SessionTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionTls")
             .field("fingerprint", &self.fingerprint)
+            .field("not_after", &self.not_after)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +99,14 @@ pub fn load_or_generate(
 /// [`termgate::operator::format_fingerprint`] of the SHA-256 of `der`.
 pub fn fingerprint(der: &[u8]) -> String {
     termgate::operator::format_fingerprint(&Sha256::digest(der))
+}
+
+/// The `notAfter` of a DER certificate (Unix seconds).
+fn not_after_of(der: &[u8]) -> anyhow::Result<i64> {
+    use x509_parser::prelude::{FromDer as _, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| anyhow::anyhow!("parsing the certificate's validity: {e}"))?;
+    Ok(cert.validity().not_after.timestamp())
 }
 
 /// The fingerprint of the first certificate in a PEM file (`doctor`).
@@ -195,6 +207,7 @@ fn generate(host: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Ge
         tls: SessionTls {
             server_config: server_config(vec![cert.der().clone()], key_der)?,
             fingerprint: fingerprint(cert.der()),
+            not_after: not_after_of(cert.der())?,
             cert_pem,
         },
         key_pem: key.serialize_pem(),
@@ -229,9 +242,12 @@ fn load(cert_file: &Path, key_file: &Path) -> anyhow::Result<SessionTls> {
             key_file.display()
         )
     })?;
+    let not_after =
+        not_after_of(&certs[0]).with_context(|| format!("in {}", cert_file.display()))?;
     Ok(SessionTls {
         server_config,
         fingerprint: fingerprint(&certs[0]),
+        not_after,
         cert_pem,
     })
 }
@@ -533,6 +549,7 @@ mod tests {
             from <= now && now - from <= 2 * 86_400,
             "not_before {from}, now {now}"
         );
+        assert_eq!(tls.not_after, until, "the expiry the gauge exports");
         let days = (until - now) / 86_400;
         assert!((728..=730).contains(&days), "valid for {days} more days");
 
@@ -561,10 +578,9 @@ mod tests {
     fn cert_and_key_files() {
         let dir = tempfile::tempdir().unwrap();
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["files.example".to_string()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        let mut params = CertificateParams::new(vec!["files.example".to_string()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2031, 5, 4);
+        let cert = params.self_signed(&key).unwrap();
         let cp = dir.path().join("cert.pem");
         let kp = dir.path().join("key.pem");
         std::fs::write(&cp, cert.pem()).unwrap();
@@ -574,6 +590,8 @@ mod tests {
         c.key_file = Some(kp.clone());
         let tls = load_or_generate(&c, None).unwrap();
         assert_eq!(tls.cert_pem, cert.pem());
+        // 2031-05-04T00:00:00Z: what the expiry gauge exports.
+        assert_eq!(tls.not_after, 1_935_619_200);
         handshake(&tls, "files.example").unwrap();
 
         c.key_file = Some(dir.path().join("missing.pem"));

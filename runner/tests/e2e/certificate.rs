@@ -1,5 +1,7 @@
 //! The session server's generated certificate survives a restart (the
 //! console pins its fingerprint), and `doctor` shows that fingerprint.
+//! `/metrics` exports when the certificate expires, generated or
+//! `cert_file` (issue 21, item 2: the alert on it).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -63,6 +65,10 @@ fn generated_certificate_is_kept_across_restarts() {
     assert!(fp.starts_with("sha256:"), "{fp}");
     let pem = std::fs::read_to_string(&crt).unwrap();
     assert!(presents(&session_address(&first), &pem));
+    // Valid for two years from yesterday: the expiry gauge says so.
+    let expiry = expiry_exported(&first, "generated");
+    let days = (expiry - chrono::Utc::now().timestamp()) / 86_400;
+    assert!((728..=730).contains(&days), "expires in {days} days");
     first.signal(nix::sys::signal::Signal::SIGTERM);
     first.wait_exit(WAIT);
     drop(first);
@@ -80,4 +86,54 @@ fn generated_certificate_is_kept_across_restarts() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains(&format!("fingerprint {fp}")), "{text}");
+}
+
+/// The value of `gitlab_runner_session_certificate_expiry_timestamp_seconds`
+/// with `source`, once the runner exports it.
+fn expiry_exported(r: &RunnerProc, source: &str) -> i64 {
+    let prefix = format!(
+        "{}{{source=\"{source}\"}} ",
+        termgate::metrics::SESSION_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS
+    );
+    wait_until("the certificate expiry exported", WAIT, || {
+        r.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(|v| v.parse::<i64>().unwrap()))
+    })
+}
+
+#[test]
+fn cert_file_expiry_is_exported() {
+    let coord = Coord::start(None);
+    let setup = RunnerSetup::register(&coord, "cert-file", &["--run-untagged"]);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress([127, 0, 0, 1].into())];
+    params.not_after = rcgen::date_time_ymd(2031, 5, 4);
+    let cert = params.self_signed(&key).unwrap();
+    let (crt, pem_key) = (
+        setup.dir.path().join("own.crt"),
+        setup.dir.path().join("own.key"),
+    );
+    std::fs::write(&crt, cert.pem()).unwrap();
+    std::fs::write(&pem_key, key.serialize_pem()).unwrap();
+    setup.edit(|t| {
+        format!(
+            "{t}\n[session_server]\n  listen_address = \"127.0.0.1:0\"\n  cert_file = \"{}\"\n  key_file = \"{}\"\n",
+            crt.display(),
+            pem_key.display()
+        )
+    });
+    let r = setup.start();
+    assert!(presents(&session_address(&r), &cert.pem()));
+    // 2031-05-04T00:00:00Z, and only this sample (no "generated" one).
+    assert_eq!(expiry_exported(&r, "cert_file"), 1_935_619_200);
+    let family = termgate::metrics::SESSION_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS;
+    let samples: Vec<String> = r
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with(family))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(samples.len(), 1, "{samples:?}");
 }

@@ -5,6 +5,7 @@
 
 mod certificate;
 mod config_errors;
+mod dashboard;
 mod docker;
 mod job_user;
 mod jobs;

@@ -30,12 +30,33 @@ pub fn free_port() -> u16 {
 /// `targets` (`host:port`) every second as job `termgate`. Returns it, its
 /// URL and its log file.
 pub fn start_prometheus(bin: &Path, dir: &Path, targets: &[&str]) -> (Proc, String, PathBuf) {
+    start_prometheus_with_rules(bin, dir, targets, &[])
+}
+
+/// [`start_prometheus`], also loading the rule files `rules` (evaluated
+/// every second).
+pub fn start_prometheus_with_rules(
+    bin: &Path,
+    dir: &Path,
+    targets: &[&str],
+    rules: &[&Path],
+) -> (Proc, String, PathBuf) {
     let cfg = dir.join("prometheus.yml");
     let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    let rule_files: String = rules
+        .iter()
+        .map(|r| format!("  - '{}'\n", r.display()))
+        .collect();
+    let rule_files = if rule_files.is_empty() {
+        String::new()
+    } else {
+        format!("rule_files:\n{rule_files}")
+    };
     std::fs::write(
         &cfg,
         format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             {rule_files}\
              scrape_configs:\n  - job_name: termgate\n    static_configs:\n      - targets: [{}]\n",
             targets.join(", ")
         ),

@@ -208,6 +208,7 @@ fn read_pair(cert_path: &Path, key_path: &Path) -> anyhow::Result<Option<Saved>>
         tls: SessionTls {
             server_config,
             fingerprint: fingerprint(der),
+            not_after: not_after.timestamp(),
             cert_pem,
         },
         not_before,
