@@ -12,6 +12,7 @@ mod lifecycle;
 mod operator_cmd;
 mod operators;
 mod registration;
+mod sentry_dsn;
 mod support;
 mod term_client;
 mod terminals;
