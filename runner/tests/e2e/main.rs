@@ -14,5 +14,6 @@ mod operators;
 mod registration;
 mod sentry_dsn;
 mod support;
+mod systemd;
 mod term_client;
 mod terminals;
