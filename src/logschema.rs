@@ -281,6 +281,10 @@ pub mod msg {
     pub const ALL_WORKERS_STOPPED: &str = "All workers stopped.";
     pub const CAN_EXIT_NOW: &str = "Can exit now!";
     pub const COMMAND_FAILED: &str = "command failed";
+    /// A reload changed `sentry_dsn`: the runner keeps reporting to the DSN
+    /// it started with (the Sentry client is set up once per process).
+    pub const SENTRY_DSN_NEEDS_RESTART: &str =
+        "sentry_dsn changed: still reporting to the previous one until the runner is restarted";
 
     // register, verify, unregister.
     pub const REGISTERING_RUNNER_SUCCEEDED: &str = "Registering runner... succeeded";

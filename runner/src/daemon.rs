@@ -36,7 +36,8 @@ pub async fn run(args: RunArgs, log: LogSettings) -> Result<()> {
 }
 
 /// What the whole run shares: the config file and the config in force at
-/// start, the job list, process state, metrics and the log guard.
+/// start, the job list, process state, metrics, the Sentry reporter and the
+/// log guard.
 struct Daemon {
     path: PathBuf,
     /// `run --user`: applied to every config loaded, the first and reloads.
@@ -46,6 +47,8 @@ struct Daemon {
     builds: Builds,
     state: ProcessStateCell,
     metrics: Arc<Metrics>,
+    /// `sentry_dsn` set: the reporter, whose executors follow reloads.
+    sentry: Option<crate::sentry_report::Reporter>,
     _log: LogGuard,
 }
 
@@ -75,7 +78,18 @@ impl Daemon {
             env!("CARGO_PKG_VERSION"),
             option_env!("TERMGATE_REVISION").unwrap_or("unknown"),
         )?;
-        let guard = log.init_with(Some(&loaded.config), Some(metrics.error_counter()))?;
+        // Sentry first: its layer goes into the log subscriber.
+        let (sentry, sentry_layer) = match crate::sentry_report::start(&loaded.config)
+            .with_context(|| path.display().to_string())?
+        {
+            Some((reporter, layer)) => (Some(reporter), Some(layer)),
+            None => (None, None),
+        };
+        let guard = log.init_with(
+            Some(&loaded.config),
+            Some(metrics.error_counter()),
+            sentry_layer,
+        )?;
         // Upstream's first line of a run: where the weekly report counts
         // starts (and unclean shutdowns: a start with no `Can exit now!`
         // before it).
@@ -104,6 +118,7 @@ impl Daemon {
             builds,
             state,
             metrics,
+            sentry,
             _log: guard,
         })
     }
@@ -324,6 +339,10 @@ fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
             }
             for r in &l.config.runners {
                 crate::logging::redact(r.token.expose());
+            }
+            crate::sentry_report::warn_if_dsn_changed(&d.cfg, &l.config);
+            if let Some(sentry) = &d.sentry {
+                sentry.reloaded(&l.config);
             }
             d.metrics.configuration_loaded(true);
             if l.config.runners.is_empty() {

@@ -18,6 +18,7 @@ pub mod manage;
 pub mod metrics;
 pub mod operator_cmd;
 pub mod rlimit;
+pub mod sentry_report;
 pub mod session;
 pub mod signals;
 pub mod system_id;
@@ -49,14 +50,17 @@ pub fn main() -> std::process::ExitCode {
     // them queue their last session sweep, which must run before exit.
     drop(rt);
     crate::executor::shell::pty::flush_signals(std::time::Duration::from_secs(5));
-    match res {
+    let code = match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!({ schema::ERROR } = %format!("{e:#}"), "{}", msg::COMMAND_FAILED);
             eprintln!("FATAL: {e:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // Last: the error above is among what goes to Sentry.
+    crate::sentry_report::finish();
+    code
 }
 
 async fn dispatch(cli: Cli) -> Result<()> {

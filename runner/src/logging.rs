@@ -8,9 +8,11 @@
 //!   `fatal = true` or `panic = true` ([`FATAL_FIELD`], [`PANIC_FIELD`]); the
 //!   line is rendered and counted at that level and the field is not printed.
 //!   `trace!` renders as `debug` (upstream's schema has no trace level).
-//! - [`redact`] registers a secret (a token); every formatter prints it as
-//!   `[MASKED]`. This registry is process-wide on purpose: any code that
-//!   learns a token must be able to mask it without plumbing.
+//! - [`redact`] registers a secret (a token) and [`redact_while`] one for as
+//!   long as a job runs; every formatter, and the Sentry reporter
+//!   (`crate::sentry_report`), prints it as `[MASKED]`. This registry is
+//!   process-wide on purpose: any code that learns a token must be able to
+//!   mask it without plumbing.
 
 mod format;
 mod layer;
@@ -28,6 +30,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
 
 pub use format::rfc3339_nano;
+pub(crate) use layer::{current_span_fields, event_fields};
 pub use layer::{Clock, ErrorCounter, FormatLayer, FATAL_FIELD, PANIC_FIELD};
 
 /// `log_format` in config.toml / `--log-format`.
@@ -140,9 +143,24 @@ impl Drop for LogGuard {
 /// given, the `gitlab_runner_errors_total` counter. Fails if a global
 /// subscriber is already set or the directives do not parse.
 pub fn init(opts: &LogOptions, errors: Option<ErrorCounter>) -> anyhow::Result<LogGuard> {
+    init_with_layer(opts, errors, None)
+}
+
+/// One more layer under the formatter, seeing what it sees (the Sentry
+/// reporter's, `crate::sentry_report`).
+pub type ExtraLayer =
+    Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static>;
+
+/// As [`init`], with `extra` (when given) behind the same filter.
+pub fn init_with_layer(
+    opts: &LogOptions,
+    errors: Option<ErrorCounter>,
+    extra: Option<ExtraLayer>,
+) -> anyhow::Result<LogGuard> {
     let filter = env_filter(opts.level, opts.directives.as_deref())?;
     let fmt = layer_for(opts.format, std::io::stderr).with_ansi(opts.ansi);
     tracing_subscriber::registry()
+        .with(extra)
         .with(filter)
         .with(fmt)
         .with(errors)
@@ -182,14 +200,16 @@ pub struct LogSettings {
 
 impl LogSettings {
     pub fn init(&self, cfg: Option<&crate::config::Config>) -> anyhow::Result<LogGuard> {
-        self.init_with(cfg, None)
+        self.init_with(cfg, None, None)
     }
 
-    /// As [`LogSettings::init`], counting warnings and errors in `errors`.
+    /// As [`LogSettings::init`], counting warnings and errors in `errors`
+    /// and adding `extra` (see [`init_with_layer`]).
     pub fn init_with(
         &self,
         cfg: Option<&crate::config::Config>,
         errors: Option<ErrorCounter>,
+        extra: Option<ExtraLayer>,
     ) -> anyhow::Result<LogGuard> {
         let format = self
             .format
@@ -209,7 +229,7 @@ impl LogSettings {
             ansi: LogOptions::stderr_is_tty(),
             directives: Some(QUIET_LIBRARIES.into()),
         };
-        init(&opts, errors)
+        init_with_layer(&opts, errors, extra)
     }
 }
 
@@ -225,22 +245,92 @@ where
 /// What a registered secret is printed as.
 pub const MASK: &str = "[MASKED]";
 
+/// A secret to mask: for the process' lifetime ([`redact`]) and/or while
+/// `holds` guards ([`redact_while`]) live.
+struct Secret {
+    value: String,
+    permanent: bool,
+    holds: usize,
+}
+
 /// Secrets to mask, longest first so a secret containing another is masked
 /// whole.
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+static SECRETS: RwLock<Vec<Secret>> = RwLock::new(Vec::new());
 
-/// Register a secret (for example a runner or job token): from now on every
-/// log line prints it as `[MASKED]`. Empty strings are ignored.
+fn secrets_mut() -> std::sync::RwLockWriteGuard<'static, Vec<Secret>> {
+    SECRETS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Register a secret (for example a runner token): from now on every log
+/// line, and every event sent to Sentry, prints it as `[MASKED]`. Empty
+/// strings are ignored.
 pub fn redact(secret: &str) {
     if secret.is_empty() {
         return;
     }
-    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
-    if secrets.iter().any(|s| s == secret) {
-        return;
+    let mut secrets = secrets_mut();
+    match secrets.iter_mut().find(|s| s.value == secret) {
+        Some(s) => s.permanent = true,
+        None => insert(
+            &mut secrets,
+            Secret {
+                value: secret.to_owned(),
+                permanent: true,
+                holds: 0,
+            },
+        ),
     }
-    secrets.push(secret.to_owned());
-    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+}
+
+fn insert(secrets: &mut Vec<Secret>, secret: Secret) {
+    secrets.push(secret);
+    secrets.sort_by(|a, b| {
+        b.value
+            .len()
+            .cmp(&a.value.len())
+            .then_with(|| a.value.cmp(&b.value))
+    });
+}
+
+/// Secrets masked while this guard lives: a job's token, its session token
+/// and its masked variables, for as long as the job runs. Two guards may
+/// hold the same value; it stays masked until both are gone.
+#[derive(Debug)]
+#[must_use = "the secrets are masked only while the guard lives"]
+pub struct SecretsGuard {
+    values: Vec<String>,
+}
+
+/// Mask `secrets` (empty ones are skipped) until the guard is dropped.
+pub fn redact_while(secrets: impl IntoIterator<Item = String>) -> SecretsGuard {
+    let values: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+    let mut all = secrets_mut();
+    for v in &values {
+        match all.iter_mut().find(|s| &s.value == v) {
+            Some(s) => s.holds += 1,
+            None => insert(
+                &mut all,
+                Secret {
+                    value: v.clone(),
+                    permanent: false,
+                    holds: 1,
+                },
+            ),
+        }
+    }
+    SecretsGuard { values }
+}
+
+impl Drop for SecretsGuard {
+    fn drop(&mut self) {
+        let mut all = secrets_mut();
+        for v in &self.values {
+            if let Some(s) = all.iter_mut().find(|s| &s.value == v) {
+                s.holds = s.holds.saturating_sub(1);
+            }
+        }
+        all.retain(|s| s.permanent || s.holds > 0);
+    }
 }
 
 /// `s` with every registered secret masked.
@@ -248,8 +338,8 @@ pub fn redact_str(s: &str) -> String {
     let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
     let mut out = s.to_owned();
     for secret in secrets.iter() {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), MASK);
+        if out.contains(secret.value.as_str()) {
+            out = out.replace(secret.value.as_str(), MASK);
         }
     }
     out
@@ -388,6 +478,25 @@ mod tests {
             assert!(!out.contains("SECRETtoken"), "{format}: {out}");
             assert!(out.contains(MASK), "{format}: {out}");
         }
+    }
+
+    #[test]
+    fn scoped_secrets_are_masked_while_held() {
+        let (a, b) = ("job-token-scoped-71c3e0", "masked-value-scoped-9d2f");
+        let first = redact_while([a.to_owned(), b.to_owned(), String::new()]);
+        let second = redact_while([a.to_owned()]);
+        assert_eq!(redact_str(&format!("{a} {b}")), format!("{MASK} {MASK}"));
+        drop(first);
+        // `a` is still held by the second guard, `b` by none.
+        assert_eq!(redact_str(&format!("{a} {b}")), format!("{MASK} {b}"));
+        drop(second);
+        assert_eq!(redact_str(a), a);
+        // A permanent secret outlives the guards that also held it.
+        let permanent = "glrt-permanent-and-scoped-5e1a";
+        let guard = redact_while([permanent.to_owned()]);
+        redact(permanent);
+        drop(guard);
+        assert_eq!(redact_str(permanent), MASK);
     }
 
     /// The only test that installs the global subscriber.

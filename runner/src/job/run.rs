@@ -334,8 +334,30 @@ async fn acknowledge(env: &JobEnv, job: &JobResponse) -> bool {
     false
 }
 
+/// GitLab's shortest masked variable value. Shorter ones (which GitLab
+/// refuses, a fake coordinator may not) are masked in the job log only: a
+/// value such as `1` would mask half of every runner log line.
+pub const MIN_PROCESS_WIDE_MASKED_LEN: usize = 8;
+
+/// What the runner's own log and its Sentry reports mask while the job
+/// runs (`crate::logging::redact_while`): the job's token, its terminal
+/// session's token and its masked variables.
+pub fn process_secrets(job: &JobResponse, session_token: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = job
+        .variables
+        .iter()
+        .filter(|v| v.is_masked() && v.value.len() >= MIN_PROCESS_WIDE_MASKED_LEN)
+        .map(|v| v.value.clone())
+        .collect();
+    out.push(job.token.clone());
+    out.extend(session_token.map(str::to_owned));
+    out
+}
+
 /// A job whose payload could not be used: fail it properly when possible.
 pub async fn fail_malformed(env: &JobEnv, id: Option<u64>, token: Option<String>, error: &str) {
+    // The error quotes the payload, which may quote the token.
+    let _secrets = crate::logging::redact_while(token.clone());
     tracing::error!(
         { schema::JOB } = id.unwrap_or(0),
         { schema::FAILURE_REASON } = "runner_system_failure",
@@ -370,4 +392,35 @@ pub async fn fail_malformed(env: &JobEnv, id: Option<u64>, token: Option<String>
     };
     up.finish(&fin, Duration::from_secs(30), CancellationToken::new())
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_secrets_are_the_tokens_and_long_masked_values() {
+        let job: JobResponse = serde_json::from_value(serde_json::json!({
+            "id": 7,
+            "token": "glcbt-job-token-0123",
+            "variables": [
+                {"key": "LONG", "value": "masked-and-long", "masked": true},
+                {"key": "SHORT", "value": "1234567", "masked": true},
+                {"key": "PLAIN", "value": "not-masked-value", "masked": false}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(
+            process_secrets(&job, Some("session-token-hex")),
+            [
+                "masked-and-long",
+                "glcbt-job-token-0123",
+                "session-token-hex"
+            ]
+        );
+        assert_eq!(
+            process_secrets(&job, None),
+            ["masked-and-long", "glcbt-job-token-0123"]
+        );
+    }
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::health::{Health, RunnerId};
-use super::run::{fail_malformed, run_job, JobEnv, JobRun};
+use super::run::{fail_malformed, process_secrets, run_job, JobEnv, JobRun};
 use super::slots::Slots;
 use crate::config::{Config, RunnerConfig};
 use crate::coordinator::client::{Client, RequestJobOutcome};
@@ -292,6 +292,12 @@ impl Feeder {
                     let runner = self.runner.clone();
                     let short = self.short.clone();
                     let force = self.force.clone();
+                    // Masked in the runner's log and Sentry reports while
+                    // the job runs.
+                    let secrets = crate::logging::redact_while(process_secrets(
+                        &job,
+                        pending.as_ref().map(|p| p.token.as_str()),
+                    ));
                     // The session becomes routable now that its job exists.
                     let (registry, session) = match (&self.sessions, pending) {
                         (Some(reg), Some(p)) => {
@@ -327,16 +333,21 @@ impl Feeder {
                     self.jobs.lock().await.spawn(async move {
                         run_job(run, registry).await;
                         drop(slot);
+                        drop(secrets);
                     });
                     // A job came: ask again at once.
                     continue;
                 }
                 RequestJobOutcome::Malformed { id, token, error } => {
                     let env = self.job_env();
-                    self.jobs.lock().await.spawn(async move {
-                        fail_malformed(&env, id, token, &error).await;
-                        drop(slot);
-                    });
+                    // In the feeder's span: the runner's name on its lines.
+                    self.jobs
+                        .lock()
+                        .await
+                        .spawn(tracing::Instrument::in_current_span(async move {
+                            fail_malformed(&env, id, token, &error).await;
+                            drop(slot);
+                        }));
                     continue;
                 }
                 RequestJobOutcome::NoJob(last_update) => {

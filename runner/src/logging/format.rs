@@ -72,7 +72,7 @@ pub enum Value {
 
 impl Value {
     /// Go's `%v` (what the `runner` and `text` formats print).
-    fn go_v(&self) -> String {
+    pub(super) fn go_v(&self) -> String {
         match self {
             Value::Str(s) => s.clone(),
             Value::I64(n) => n.to_string(),

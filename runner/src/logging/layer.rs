@@ -31,6 +31,51 @@ pub type Clock = Arc<dyn Fn() -> DateTime<FixedOffset> + Send + Sync>;
 #[derive(Debug, Default)]
 struct SpanFields(BTreeMap<String, Value>);
 
+/// The fields of the spans around `event` (outermost first), then the
+/// event's own, valued as the `runner` format prints them: what the Sentry
+/// reporter tags an event with. The spans' fields are those [`FormatLayer`]
+/// recorded.
+pub(crate) fn event_fields<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> BTreeMap<String, String>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let mut out = BTreeMap::new();
+    if let Some(scope) = ctx.event_scope(event) {
+        for span in scope.from_root() {
+            if let Some(SpanFields(f)) = span.extensions().get::<SpanFields>() {
+                out.extend(f.iter().map(|(k, v)| (k.clone(), v.go_v())));
+            }
+        }
+    }
+    let mut c = Collect::default();
+    event.record(&mut c);
+    out.extend(c.fields.into_iter().map(|(k, v)| (k, v.go_v())));
+    out
+}
+
+/// The fields of the current span and its parents, outermost first (a
+/// panic's context); empty outside any span, or when called while the
+/// subscriber is busy with an event.
+pub(crate) fn current_span_fields() -> BTreeMap<String, String> {
+    tracing::dispatcher::get_default(|d| {
+        let mut out = BTreeMap::new();
+        let (Some(reg), Some(id)) = (
+            d.downcast_ref::<tracing_subscriber::Registry>(),
+            d.current_span().id().cloned(),
+        ) else {
+            return out;
+        };
+        if let Some(span) = reg.span(&id) {
+            for s in span.scope().from_root() {
+                if let Some(SpanFields(f)) = s.extensions().get::<SpanFields>() {
+                    out.extend(f.iter().map(|(k, v)| (k.clone(), v.go_v())));
+                }
+            }
+        }
+        out
+    })
+}
+
 /// Collects event or span fields. `message` goes to `msg`; `fatal = true` /
 /// `panic = true` raise the level and are not printed.
 #[derive(Default)]

@@ -13,6 +13,8 @@ mod lifecycle;
 mod operator_cmd;
 mod operators;
 mod registration;
+mod sentry_dsn;
 mod support;
+mod systemd;
 mod term_client;
 mod terminals;
