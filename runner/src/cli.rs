@@ -39,12 +39,29 @@ pub enum Command {
     Unregister(UnregisterArgs),
     /// List the configured runners.
     List(ConfigArg),
-    /// Check the config: warn where Docker runners weaken container hardening,
-    /// where shell jobs run as root and where the operator API is exposed.
-    Doctor(ConfigArg),
+    /// Check the config and the session server: a pass/warn/fail table
+    /// (exit status 1 when a check fails).
+    #[command(long_about = DOCTOR_ABOUT)]
+    Doctor(DoctorArgs),
     /// Manage the operators of the session server's operator API.
     #[command(subcommand)]
     Operator(OperatorCommand),
+}
+
+const DOCTOR_ABOUT: &str = "Check the config and the session server, as GitLab will use it: the \
+advertise address against where the coordinator is, listen and advertise ports, the \
+certificate (SAN, expiry, fingerprint), a TLS handshake with the listen address, the operator \
+API's listener and file, Docker hardening, the user shell jobs run as, and concurrent against \
+the open-files limit. Each check passes, warns or fails; the exit status is 1 when one fails, \
+else 0.";
+
+#[derive(Debug, Args, Clone)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the checks as JSON ({"ok", "counts", "checks": [{"name", "status", "detail", "hint", "subject"}], "skipped"}).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 mod certificate;
 mod config_errors;
 mod docker;
+mod doctor;
 mod job_user;
 mod jobs;
 mod lifecycle;
