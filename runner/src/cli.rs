@@ -1,5 +1,5 @@
 //! Command line arguments: `run`, `register`, `verify`, `unregister`, `list`,
-//! `doctor`, `operator add|list|remove`. Flags follow gitlab-runner's where they exist.
+//! `doctor`, `operator add|list|remove`, `completions`, `man`. Flags follow gitlab-runner's where they exist.
 //! Only argument types and helpers live here; `lib.rs` dispatches.
 
 use std::path::PathBuf;
@@ -46,6 +46,10 @@ pub enum Command {
     /// Manage the operators of the session server's operator API.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: termgate-runner man > termgate-runner.1
+    Man,
 }
 
 const DOCTOR_ABOUT: &str = "Check the config and the session server, as GitLab will use it: the \
@@ -62,6 +66,13 @@ pub struct DoctorArgs {
     /// Print the checks as JSON ({"ok", "counts", "checks": [{"name", "status", "detail", "hint", "subject"}], "skipped"}).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: termgate::clidocs::Shell,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,8 +26,8 @@ pub mod version;
 
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::Parser as _;
+use anyhow::{Context as _, Result};
+use clap::{CommandFactory as _, Parser as _};
 use termgate::logschema::{self as schema, msg};
 
 use crate::cli::{Cli, Command};
@@ -100,5 +100,23 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             let _log = log.init(None)?;
             done(crate::operator_cmd::run(cmd))
         }
+        Command::Completions(args) => done(print_bytes(&termgate::clidocs::completions(
+            args.shell,
+            Cli::command(),
+        ))),
+        Command::Man => {
+            let page =
+                termgate::clidocs::man_page(Cli::command()).context("rendering the man page")?;
+            done(print_bytes(&page))
+        }
     }
+}
+
+/// Writes `bytes` to stdout; a closed pipe is an error, not a panic.
+fn print_bytes(bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }

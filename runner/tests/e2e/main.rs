@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod certificate;
+mod clidocs;
 mod config_errors;
 mod docker;
 mod doctor;
