@@ -57,13 +57,23 @@ fn every_test_security_md_names_exists() {
         .join("\n");
     let names = named_tests(&doc);
     assert!(names.len() >= 30, "too few test names found: {names:?}");
-    let modules = ["fuzz", "pastes", "hardening", "pending", "private_fs", "base_env"];
+    let modules = [
+        "fuzz",
+        "pastes",
+        "hardening",
+        "pending",
+        "private_fs",
+        "base_env",
+    ];
     let missing: Vec<&String> = names
         .iter()
         .filter(|n| !modules.contains(&n.as_str()))
         .filter(|n| !code.contains(&format!("fn {n}(")) && !code.contains(&format!("mod {n}")))
         .collect();
-    assert!(missing.is_empty(), "SECURITY.md names tests that do not exist: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "SECURITY.md names tests that do not exist: {missing:?}"
+    );
 }
 
 #[test]
@@ -72,6 +82,9 @@ fn test_names_are_found_in_code_spans() {
                 `max_pending_per_peer` and `…::hardening::an_http_1_0_upgrade_is_refused` x";
     assert_eq!(
         named_tests(text),
-        ["a_job_as_user_cannot_read", "an_http_1_0_upgrade_is_refused"]
+        [
+            "a_job_as_user_cannot_read",
+            "an_http_1_0_upgrade_is_refused"
+        ]
     );
 }
