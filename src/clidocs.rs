@@ -117,6 +117,8 @@ pub fn man_page(cmd: clap::Command) -> std::io::Result<Vec<u8>> {
         roff.control("SS", [name.as_str()]);
         if let Some(about) = sub.get_long_about().or(sub.get_about()) {
             roff.text([roman(about.to_string())]);
+            // The synopsis starts a paragraph of its own.
+            roff.control("PP", [] as [&str; 0]);
         }
         roff.to_writer(&mut out)?;
         let page = clap_mangen::Man::new(sub.clone());
