@@ -15,7 +15,9 @@
 # walkthrough uses jq and curl (console/tests/readme_walkthrough.rs runs it in
 # a git copy of the tracked files). Two job users for the shell executor's
 # `user` tests (runner/tests/e2e/job_user.rs): `termgate-job`, also in the
-# supplementary group `termgate-jobgrp`, and `termgate-job2`.
+# supplementary group `termgate-jobgrp`, and `termgate-job2`. groff (Debian's
+# `groff-base`) renders the binaries' man pages (`termgate-runner man`) in the
+# tests, and `man -l` reads them as the README's install step does (`man-db`).
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -31,6 +33,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v groff >/dev/null 2>&1 || need+=(groff-base)
+command -v man >/dev/null 2>&1 || need+=(man-db)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2

@@ -10,11 +10,16 @@
 //! - [`duration`] and [`backoff`]: the one duration parser and retry schedule both
 //!   binaries use.
 //!
+//! - [`clidocs`] (feature `clidocs`): shell completions and man pages made
+//!   from a binary's clap definitions.
+//!
 //! No I/O lives here.
 
 pub mod admin;
 pub mod api;
 pub mod backoff;
+#[cfg(feature = "clidocs")]
+pub mod clidocs;
 pub mod duration;
 pub mod logschema;
 pub mod metrics;

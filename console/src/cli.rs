@@ -70,6 +70,17 @@ pub enum Command {
     /// List the live terminal sessions of one runner, or of every runner in
     /// console.toml with a session_url.
     Sessions(SessionsArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: termgate man > termgate.1
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: termgate::clidocs::Shell,
 }
 
 /// `-c console.toml` of the commands that need the runners' operator

@@ -36,7 +36,8 @@ pub mod watch;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use anyhow::Context as _;
+use clap::{CommandFactory as _, Parser};
 
 use crate::cli::{Cli, Command, LogArgs};
 
@@ -96,7 +97,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             start_log(&cli.log, None, "sessions");
             sessions_cmd::run(args)
         }
+        Some(Command::Completions(args)) => {
+            print_bytes(&termgate::clidocs::completions(args.shell, Cli::command()))
+        }
+        Some(Command::Man) => print_bytes(
+            &termgate::clidocs::man_page(Cli::command()).context("rendering the man page")?,
+        ),
     }
+}
+
+/// Writes `bytes` to stdout; a closed pipe is an error, not a panic.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }
 
 /// Logging before anything is drawn: `--log-file`, else console.toml's

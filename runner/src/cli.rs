@@ -1,5 +1,5 @@
 //! Command line arguments: `run`, `register`, `verify`, `unregister`, `list`,
-//! `doctor`, `operator add|list|remove`. Flags follow gitlab-runner's where they exist.
+//! `doctor`, `operator add|list|remove`, `completions`, `man`. Flags follow gitlab-runner's where they exist.
 //! Only argument types and helpers live here; `lib.rs` dispatches.
 
 use std::path::PathBuf;
@@ -39,12 +39,40 @@ pub enum Command {
     Unregister(UnregisterArgs),
     /// List the configured runners.
     List(ConfigArg),
-    /// Check the config: warn where Docker runners weaken container hardening,
-    /// where shell jobs run as root and where the operator API is exposed.
-    Doctor(ConfigArg),
+    /// Check the config and the session server: a pass/warn/fail table
+    /// (exit status 1 when a check fails).
+    #[command(long_about = DOCTOR_ABOUT)]
+    Doctor(DoctorArgs),
     /// Manage the operators of the session server's operator API.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: termgate-runner man > termgate-runner.1
+    Man,
+}
+
+const DOCTOR_ABOUT: &str = "Check the config and the session server, as GitLab will use it: the \
+advertise address against where the coordinator is, listen and advertise ports, the \
+certificate (SAN, expiry, fingerprint), a TLS handshake with the listen address, the operator \
+API's listener and file, Docker hardening, the user shell jobs run as, and concurrent against \
+the open-files limit. Each check passes, warns or fails; the exit status is 1 when one fails, \
+else 0.";
+
+#[derive(Debug, Args, Clone)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the checks as JSON ({"ok", "counts", "checks": [{"name", "status", "detail", "hint", "subject"}], "skipped"}).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: termgate::clidocs::Shell,
 }
 
 #[derive(Debug, Subcommand)]

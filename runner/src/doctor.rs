@@ -1,532 +1,473 @@
-//! `termgate-runner doctor`: load the config and report, per Docker runner,
-//! whether the container hardening defaults are kept (a pass/fail table),
-//! per shell runner which user its jobs run as (a warning for root),
-//! whether the operator API is exposed more than it should be, and the
-//! session server certificate's fingerprint (to compare out of band with
-//! what `termgate trust` pinned).
+//! `termgate-runner doctor`: load the config and check what would stop
+//! GitLab's terminals from working or weaken the runner, as a list of
+//! [`Check`]s (a name, `pass`/`warn`/`fail`, what was found, a hint),
+//! printed as a table or, with `--json`, as a [`Report`].
+//!
+//! `fail` is for what cannot work as configured (GitLab's Workhorse cannot
+//! reach or verify the session server, the runner would refuse to start);
+//! `warn` for what works but is risky or may be wrong (weakened Docker
+//! hardening, shell jobs as root, the operator API on the public port,
+//! nothing listening because the runner is stopped). The exit status is 1
+//! when a check fails, else 0.
+//!
+//! The checks: the config loads ([`config`](crate::config)); per Docker
+//! runner the container hardening defaults ([`runners`]); per shell runner
+//! which user its jobs run as; for the session server the advertise
+//! address against where the coordinator is and the listen/advertise ports
+//! ([`address`]), the certificate, its SAN and expiry ([`certificate`]), a
+//! TLS handshake with the listen address ([`probe`]); the operator API's
+//! listener and file ([`operators`]); `concurrent` against the open-files
+//! limit ([`limits`]).
+
+mod address;
+mod certificate;
+mod limits;
+mod operators;
+mod probe;
+mod runners;
+
+pub use certificate::CertInfo;
+pub use limits::{FDS_MARGIN, FDS_PER_TERMINAL_JOB};
+pub use operators::OperatorsFileState;
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use serde::Serialize;
 
-use crate::cli::ConfigArg;
-use crate::config::{self, SessionServer};
-use crate::executor::docker::hardening;
-use crate::session::operators::file as operators_file;
-use crate::session::tls;
+use crate::cli::DoctorArgs;
+use crate::config;
 
-/// The report for a whole config, and whether every check passed.
-pub fn report(cfg: &config::Config) -> (String, bool) {
-    let mut out = String::new();
-    let mut ok = true;
-    let docker: Vec<_> = cfg
-        .runners
-        .iter()
-        .filter(|r| r.executor == "docker")
-        .collect();
-    if docker.is_empty() {
-        out.push_str("No Docker runners configured: nothing to check.\n");
-        return (out, true);
+/// The version of [`Report`]'s JSON shape (bumped on incompatible changes).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How long the TLS probe waits for the connection and the handshake.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    /// As the table shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
     }
-    for r in docker {
-        let checks = hardening::checks(&r.docker.clone().unwrap_or_default());
-        let _ = writeln!(out, "Runner {:?} (docker):", r.name);
-        let _ = writeln!(out, "  {:<22} {:<6} DETAIL", "CHECK", "RESULT");
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Stable identifier (`advertise_address`, `certificate_expiry`, …).
+    pub name: &'static str,
+    /// What it is about when a config has several (a `[[runners]]` entry).
+    pub subject: Option<String>,
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// What to do about a `warn` or `fail`.
+    pub hint: Option<String>,
+}
+
+impl Check {
+    pub fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            subject: None,
+            status: Status::Pass,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+
+    pub fn warn(name: &'static str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            status: Status::Warn,
+            hint: Some(hint.into()),
+            ..Check::pass(name, detail)
+        }
+    }
+
+    pub fn fail(name: &'static str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            status: Status::Fail,
+            hint: Some(hint.into()),
+            ..Check::pass(name, detail)
+        }
+    }
+
+    pub fn about(mut self, subject: impl Into<String>) -> Check {
+        self.subject = Some(subject.into());
+        self
+    }
+}
+
+/// A check that did not apply, and why (never counted as passed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+/// How many checks ended in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+}
+
+/// What `doctor --json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    /// The config file examined.
+    pub config: String,
+    /// No check failed (warnings allowed): the exit status is 0.
+    pub ok: bool,
+    pub counts: Counts,
+    pub checks: Vec<Check>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Report {
+    fn new(config: &Path, checks: Vec<Check>, skipped: Vec<Skipped>) -> Report {
+        let mut counts = Counts::default();
         for c in &checks {
-            let _ = writeln!(
-                out,
-                "  {:<22} {:<6} {}",
-                c.name,
-                if c.pass { "PASS" } else { "FAIL" },
-                c.detail
-            );
-        }
-        for c in checks.iter().filter(|c| !c.pass) {
-            ok = false;
-            let _ = writeln!(
-                out,
-                "  WARNING: [runners.docker] weakens hardening: {} ({})",
-                c.name, c.detail
-            );
-        }
-    }
-    (out, ok)
-}
-
-/// Which user each shell runner's jobs run as ([`crate::job_user::effective`]),
-/// and whether every check passed: jobs that would run as root (no `user`
-/// while the runner runs as root, judged by doctor's own uid, or `user =
-/// "root"`) and users that do not resolve are warnings.
-pub fn job_user_report(cfg: &config::Config, runner_is_root: bool) -> (String, bool) {
-    let mut out = String::new();
-    let mut ok = true;
-    for (i, r) in cfg.runners.iter().enumerate() {
-        if !matches!(r.executor.as_str(), "" | "shell") {
-            continue;
-        }
-        let who = format!("[[runners]] #{} {:?} (shell)", i + 1, r.name);
-        let warning = match crate::job_user::effective(cfg, r) {
-            None if runner_is_root => Some(format!(
-                "{who}: jobs run as root (no user): a job can read config.toml and its runner \
-                 tokens, other jobs' build directories and environments, and signal the runner; \
-                 set user (or [[runners]] user) to an unprivileged user"
-            )),
-            None => {
-                let _ = writeln!(out, "{who}: jobs run as the runner's own user");
-                None
+            match c.status {
+                Status::Pass => counts.pass += 1,
+                Status::Warn => counts.warn += 1,
+                Status::Fail => counts.fail += 1,
             }
-            Some((name, origin)) => match crate::job_user::lookup(name) {
-                Err(e) => Some(format!(
-                    "{who}: {origin} = {name:?}: {e} (the runner will refuse to start)"
-                )),
-                Ok(u) if u.uid.is_root() => Some(format!(
-                    "{who}: {origin} = {name:?} runs jobs as root: a job can read config.toml \
-                     and its runner tokens, other jobs' build directories and environments, and \
-                     signal the runner; name an unprivileged user"
-                )),
-                Ok(u) => {
-                    let _ = writeln!(out, "{who}: jobs run as user {name} (uid {})", u.uid);
-                    None
-                }
-            },
-        };
-        if let Some(w) = warning {
-            ok = false;
-            let _ = writeln!(out, "WARNING: {w}");
+        }
+        Report {
+            schema_version: SCHEMA_VERSION,
+            config: config.display().to_string(),
+            ok: counts.fail == 0,
+            counts,
+            checks,
+            skipped,
         }
     }
-    (out, ok)
-}
 
-/// What doctor found at `operators_file`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OperatorsFileState {
-    /// No such file: nobody can authenticate yet.
-    Missing,
-    /// It loads: how many operators, and its permission bits.
-    Loaded { operators: usize, mode: u32 },
-    /// Unreadable or invalid: the runner would refuse to start.
-    Broken(String),
-}
-
-impl OperatorsFileState {
-    /// Looks at `path` (mode, then contents).
-    pub fn inspect(path: &Path) -> OperatorsFileState {
-        let mode = match std::fs::metadata(path) {
-            Ok(m) => file_mode(&m),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return OperatorsFileState::Missing
+    /// The table: a row per check, its hint under it, what was skipped,
+    /// and the counts.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "termgate-runner doctor: {}", self.config);
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.name.len())
+            .chain(["CHECK".len()])
+            .max()
+            .unwrap_or(5);
+        let _ = writeln!(out, "{:<width$}  STATUS  DETAIL", "CHECK");
+        for c in &self.checks {
+            let detail = match &c.subject {
+                Some(s) => format!("{s}: {}", c.detail),
+                None => c.detail.clone(),
+            };
+            let _ = writeln!(out, "{:<width$}  {:<6}  {detail}", c.name, c.status.label());
+            if let Some(h) = &c.hint {
+                let _ = writeln!(out, "{:<width$}          hint: {h}", "");
             }
-            Err(e) => return OperatorsFileState::Broken(format!("{}: {e}", path.display())),
-        };
-        match operators_file::load(path) {
-            Ok(Some(entries)) => OperatorsFileState::Loaded {
-                operators: entries.len(),
-                mode,
-            },
-            Ok(None) => OperatorsFileState::Missing,
-            Err(e) => OperatorsFileState::Broken(e.to_string()),
+        }
+        for s in &self.skipped {
+            let _ = writeln!(out, "skipped: {} ({})", s.name, s.reason);
+        }
+        let _ = writeln!(
+            out,
+            "doctor: {} pass, {} warn, {} fail{}",
+            self.counts.pass,
+            self.counts.warn,
+            self.counts.fail,
+            if self.ok { "" } else { " (exit status 1)" }
+        );
+        out
+    }
+}
+
+/// Facts about the machine the checks judge against (tests set their own).
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Whether the runner would run as root (judged by doctor's own uid).
+    pub runner_is_root: bool,
+    /// `RLIMIT_NOFILE` (soft, hard) of this process, as the runner would
+    /// start with it.
+    pub nofile: Option<(u64, u64)>,
+    pub probe_timeout: Duration,
+}
+
+impl Facts {
+    /// This machine, now.
+    pub fn here() -> Facts {
+        Facts {
+            now: chrono::Utc::now(),
+            runner_is_root: nix::unistd::geteuid().is_root(),
+            nofile: nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).ok(),
+            probe_timeout: PROBE_TIMEOUT,
         }
     }
 }
 
-#[cfg(unix)]
-fn file_mode(m: &std::fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    m.permissions().mode() & 0o7777
+/// Collects checks and skips in order.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub checks: Vec<Check>,
+    pub skipped: Vec<Skipped>,
 }
 
-#[cfg(not(unix))]
-fn file_mode(_: &std::fs::Metadata) -> u32 {
-    0o600
-}
-
-fn same_address(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
-    if a == b {
-        return true;
+impl Findings {
+    pub fn push(&mut self, c: Check) {
+        self.checks.push(c);
     }
-    match (
-        a.parse::<std::net::SocketAddr>(),
-        b.parse::<std::net::SocketAddr>(),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+
+    pub fn skip(&mut self, name: &'static str, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            name,
+            reason: reason.into(),
+        });
     }
 }
 
-/// The operator API's part of the report, and whether every check passed.
-/// `file` is what [`OperatorsFileState::inspect`] found at `operators_file`.
-pub fn operators_report(
-    ss: Option<&SessionServer>,
-    file: Option<&OperatorsFileState>,
-) -> (String, bool) {
-    let mut out = String::new();
-    let Some((ss, path)) = ss.and_then(|s| Some((s, s.operators_file.as_ref()?))) else {
-        out.push_str("Operator API: off (no [session_server] operators_file).\n");
-        return (out, true);
+/// Every check for the config at `path`.
+pub async fn examine(path: &Path, facts: &Facts) -> Report {
+    let mut f = Findings::default();
+    let loaded = match config::load(path) {
+        Ok(l) => l,
+        Err(e) => {
+            f.push(Check::fail(
+                "config",
+                e.to_string(),
+                "fix config.toml: the runner refuses to start with it",
+            ));
+            return Report::new(path, f.checks, f.skipped);
+        }
     };
-    let mut warnings: Vec<String> = Vec::new();
-    let _ = writeln!(out, "Operator API: operators_file {}", path.display());
-    match file {
-        Some(OperatorsFileState::Loaded { operators, mode }) => {
-            let _ = writeln!(out, "  {operators} operator(s), mode {mode:04o}");
-            if mode & 0o077 != 0 {
-                warnings.push(format!(
-                    "[session_server] operators_file {} is readable or writable by group or \
-                     others (mode {mode:04o}): run chmod 600 {}",
-                    path.display(),
-                    path.display()
-                ));
-            }
-        }
-        Some(OperatorsFileState::Missing) => warnings.push(format!(
-            "[session_server] operators_file {} does not exist: no operator can authenticate \
-             (add one with: termgate-runner operator add NAME --role observe)",
-            path.display()
-        )),
-        Some(OperatorsFileState::Broken(e)) => {
-            warnings.push(format!("{e} (the runner will refuse to start)"))
-        }
-        None => {}
-    }
-    if path.is_relative() {
-        warnings.push(format!(
-            "[session_server] operators_file {} is relative: the runner resolves it against \
-             its working directory, not the config's; write an absolute path",
-            path.display()
+    let cfg = &loaded.config;
+    f.push(Check::pass(
+        "config",
+        format!(
+            "loads: {} [[runners]], concurrent = {}",
+            cfg.runners.len(),
+            cfg.concurrent
+        ),
+    ));
+    for w in &loaded.warnings {
+        f.push(Check::warn(
+            "config",
+            w.clone(),
+            "edit config.toml as the warning says",
         ));
     }
-    let public = ss.listen_address.as_deref().filter(|a| !a.is_empty());
-    match (ss.operator_listen_address.as_deref(), public) {
-        (None, Some(public)) => warnings.push(format!(
-            "[session_server] operators_file is set but operator_listen_address is not: the \
-             operator API (/sessions, observe, join, shell) shares listen_address {public}, \
-             the port that faces GitLab and maybe the internet; set operator_listen_address \
-             to a private address"
-        )),
-        (Some(op), Some(public)) if same_address(op, public) => warnings.push(format!(
-            "[session_server] operator_listen_address is the same as listen_address \
-             ({public}): operators share the public port; use a separate, private address"
-        )),
-        (_, None) => {
-            let _ = writeln!(
-                out,
-                "  note: [session_server] has no listen_address, so the operator API is off"
-            );
+    runners::docker_hardening(cfg, &mut f);
+    runners::job_users(cfg, facts.runner_is_root, &mut f);
+    match cfg.enabled_session_server() {
+        Some(ss) => {
+            f.push(address::advertise(ss, &cfg.runners));
+            f.push(address::ports(ss));
+            let cert = certificate::checks(ss, path, facts.now, &mut f);
+            probe::reachable(ss, cert.as_ref(), facts.probe_timeout, &mut f).await;
         }
-        _ => {}
-    }
-    for w in &warnings {
-        let _ = writeln!(out, "  WARNING: {w}");
-    }
-    (out, warnings.is_empty())
-}
-
-/// The session server certificate's fingerprint: `cert_file`'s when set,
-/// else the one the runner generated and saved beside `config_path`.
-/// Empty when there is neither.
-pub fn certificate_report(cfg: &config::Config, config_path: &Path) -> String {
-    let configured = cfg
-        .session_server
-        .as_ref()
-        .and_then(|s| s.cert_file.clone());
-    let (path, origin) = match configured {
-        Some(p) => (p, "[session_server] cert_file"),
-        None => {
-            let (p, _) = tls::persisted_paths(&config::config_dir(config_path));
-            if !p.exists() {
-                return match cfg.enabled_session_server() {
-                    Some(_) => format!(
-                        "Session server certificate: none saved yet ({} is made at the next start)\n",
-                        p.display()
-                    ),
-                    None => String::new(),
-                };
-            }
-            (p, "generated")
-        }
-    };
-    match tls::fingerprint_of_pem_file(&path) {
-        Ok(fp) => format!(
-            "Session server certificate ({origin}): {}\n  fingerprint {fp}\n",
-            path.display()
+        None => f.skip(
+            "session_server",
+            "no [session_server] listen_address: interactive web terminals are off",
         ),
-        Err(e) => format!("Session server certificate ({origin}): {e:#}\n"),
     }
-}
-
-pub fn run(args: ConfigArg) -> Result<()> {
-    let path = args.path();
-    let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for w in &loaded.warnings {
-        println!("WARNING: {w}");
-    }
-    let (text, ok) = report(&loaded.config);
-    print!("{text}");
-    let (users, _) = job_user_report(&loaded.config, nix::unistd::geteuid().is_root());
-    print!("{users}");
-    print!("{}", certificate_report(&loaded.config, &path));
-    // With no Docker runner the report already said there is nothing to
-    // check; "all checks passed" would claim checks that never ran.
-    if loaded.config.runners.iter().any(|r| r.executor == "docker") {
-        println!(
-            "{}",
-            if ok {
-                "Docker hardening: all checks passed"
-            } else {
-                "Docker hardening: some checks FAILED (see warnings)"
-            }
-        );
-    }
-    let ss = loaded.config.session_server.as_ref();
+    let ss = cfg.session_server.as_ref();
     let file = ss
         .and_then(|s| s.operators_file.as_deref())
         .map(OperatorsFileState::inspect);
-    let (text, ok) = operators_report(ss, file.as_ref());
-    print!("{text}");
-    if !ok {
-        println!("Operator API: some checks FAILED (see warnings)");
-    }
-    Ok(())
+    operators::checks(ss, file.as_ref(), &mut f);
+    f.push(limits::open_files(cfg.concurrent, facts.nofile));
+    Report::new(path, f.checks, f.skipped)
+}
+
+/// `termgate-runner doctor [--json]`: prints the report; `Ok(false)` when
+/// a check failed (exit status 1).
+pub async fn run(args: DoctorArgs) -> Result<bool> {
+    let path = args.config.path();
+    let report = examine(&path, &Facts::here()).await;
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report).context("encoding the report")?;
+        s.push('\n');
+        s
+    } else {
+        report.table()
+    };
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing the report")?;
+    Ok(report.ok)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DockerConfig, RunnerConfig};
 
-    #[test]
-    fn table_marks_weakened_settings() {
-        let mut cfg = config::Config::default();
-        cfg.runners.push(RunnerConfig {
-            name: "weak".into(),
-            executor: "docker".into(),
-            docker: Some(DockerConfig {
-                privileged: true,
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        let (text, ok) = report(&cfg);
-        assert!(!ok);
-        assert!(text.contains("not privileged         FAIL"), "{text}");
-        assert!(text.contains("pids limit             PASS"), "{text}");
-        assert!(text.contains("WARNING: [runners.docker] weakens hardening: not privileged"));
-    }
-
-    #[test]
-    fn shell_jobs_as_root_are_warned_about() {
-        let mut cfg = config::Config::default();
-        for (name, executor, user) in [
-            ("as-root", "shell", None),
-            ("as-nobody", "shell", Some("nobody")),
-            ("explicit-root", "shell", Some("root")),
-            ("containers", "docker", None),
-            ("unknown", "shell", Some("no-such-user-termgate")),
-        ] {
-            cfg.runners.push(RunnerConfig {
-                name: name.into(),
-                executor: executor.into(),
-                user: user.map(str::to_string),
-                ..Default::default()
-            });
-        }
-        let (text, ok) = job_user_report(&cfg, true);
-        assert!(!ok);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "{text}");
-        assert!(
-            lines[0].starts_with(
-                "WARNING: [[runners]] #1 \"as-root\" (shell): jobs run as root (no user): a job can read config.toml"
-            ),
-            "{text}"
-        );
-        assert!(
-            lines[1]
-                .starts_with("[[runners]] #2 \"as-nobody\" (shell): jobs run as user nobody (uid "),
-            "{text}"
-        );
-        assert!(
-            lines[2].starts_with(
-                "WARNING: [[runners]] #3 \"explicit-root\" (shell): [[runners]] user = \"root\" runs jobs as root"
-            ),
-            "{text}"
-        );
-        assert!(
-            lines[3].contains("no such user (the runner will refuse to start)"),
-            "{text}"
-        );
-
-        // A global user covers every shell runner; a runner not run as root
-        // runs jobs as itself.
-        let mut one = config::Config {
-            user: Some("nobody".into()),
-            ..Default::default()
-        };
-        one.runners.push(cfg.runners[0].clone());
-        let (text, ok) = job_user_report(&one, true);
-        assert!(ok, "{text}");
-        assert!(text.contains("jobs run as user nobody (uid "), "{text}");
-        one.user = None;
-        let (text, ok) = job_user_report(&one, false);
-        assert!(ok);
-        assert_eq!(
-            text,
-            "[[runners]] #1 \"as-root\" (shell): jobs run as the runner's own user\n"
-        );
-    }
-
-    fn ss(listen: &str, operator: Option<&str>) -> SessionServer {
-        SessionServer {
-            listen_address: Some(listen.into()),
-            operator_listen_address: operator.map(str::to_string),
-            operators_file: Some("/etc/termgate/operators.toml".into()),
-            ..Default::default()
+    fn facts() -> Facts {
+        Facts {
+            now: chrono::Utc::now(),
+            runner_is_root: false,
+            nofile: Some((1024, 524_288)),
+            probe_timeout: Duration::from_secs(2),
         }
     }
 
-    const LOADED: OperatorsFileState = OperatorsFileState::Loaded {
-        operators: 2,
-        mode: 0o600,
-    };
-
-    #[test]
-    fn a_private_operator_api_passes() {
-        let s = ss("0.0.0.0:8093", Some("127.0.0.1:8094"));
-        let (text, ok) = operators_report(Some(&s), Some(&LOADED));
-        assert!(ok, "{text}");
-        assert_eq!(
-            text,
-            "Operator API: operators_file /etc/termgate/operators.toml\n  2 operator(s), mode 0600\n"
-        );
-        let (text, ok) = operators_report(Some(&SessionServer::default()), None);
-        assert!(ok);
-        assert_eq!(
-            text,
-            "Operator API: off (no [session_server] operators_file).\n"
-        );
-        assert!(operators_report(None, None).1);
+    fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+        let p = dir.join("config.toml");
+        std::fs::write(&p, text).unwrap();
+        p
     }
 
     #[test]
-    fn operators_on_the_public_port_are_warned_about() {
-        let (text, ok) = operators_report(Some(&ss("0.0.0.0:8093", None)), Some(&LOADED));
-        assert!(!ok);
-        assert!(
-            text.contains(
-                "WARNING: [session_server] operators_file is set but operator_listen_address is not"
-            ),
-            "{text}"
+    fn the_table_shows_rows_hints_skips_and_counts() {
+        let report = Report::new(
+            Path::new("/etc/c.toml"),
+            vec![
+                Check::pass("config", "loads"),
+                Check::warn(
+                    "advertise_address",
+                    "10.0.0.5:8093 is private",
+                    "use a public one",
+                )
+                .about("x"),
+                Check::fail("certificate_expiry", "expired", "renew it"),
+            ],
+            vec![Skipped {
+                name: "docker_hardening",
+                reason: "no Docker runners".into(),
+            }],
         );
-        assert!(
-            text.contains("shares listen_address 0.0.0.0:8093"),
-            "{text}"
+        assert!(!report.ok);
+        assert_eq!(
+            report.table(),
+            "termgate-runner doctor: /etc/c.toml\n\
+             CHECK               STATUS  DETAIL\n\
+             config              PASS    loads\n\
+             advertise_address   WARN    x: 10.0.0.5:8093 is private\n\
+             \x20                           hint: use a public one\n\
+             certificate_expiry  FAIL    expired\n\
+             \x20                           hint: renew it\n\
+             skipped: docker_hardening (no Docker runners)\n\
+             doctor: 1 pass, 1 warn, 1 fail (exit status 1)\n"
         );
+    }
 
-        for (public, op) in [
-            ("0.0.0.0:8093", " 0.0.0.0:8093"),
-            ("[::1]:8093", "[0:0::1]:8093"),
-        ] {
-            let (text, ok) = operators_report(Some(&ss(public, Some(op))), Some(&LOADED));
-            assert!(!ok, "{public} {op}");
-            assert!(
-                text.contains(&format!(
-                    "WARNING: [session_server] operator_listen_address is the same as listen_address ({public})"
-                )),
-                "{text}"
+    fn keys(v: &serde_json::Value) -> Vec<&str> {
+        let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        k.sort_unstable();
+        k
+    }
+
+    /// The JSON shape: every key present on every check (null when
+    /// absent), statuses in lower case, counts that add up.
+    #[tokio::test]
+    async fn json_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "concurrent = 4\n[session_server]\n  listen_address = \"127.0.0.1:1\"\n\
+             [[runners]]\n  name = \"a\"\n  url = \"https://gitlab.example.com\"\n  token = \"glrt-x\"\n  executor = \"shell\"\n",
+        );
+        let report = examine(&path, &facts()).await;
+        let v = serde_json::to_value(&report).unwrap();
+        let top = keys(&v);
+        assert_eq!(
+            top,
+            [
+                "checks",
+                "config",
+                "counts",
+                "ok",
+                "schema_version",
+                "skipped"
+            ]
+        );
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["config"], path.display().to_string());
+        let checks = v["checks"].as_array().unwrap();
+        assert!(checks.len() >= 7, "{v:#}");
+        let mut n = [0u64; 3];
+        for c in checks {
+            assert_eq!(
+                keys(c),
+                ["detail", "hint", "name", "status", "subject"],
+                "{c}"
             );
+            assert!(c["name"].as_str().is_some_and(|s| !s.is_empty()), "{c}");
+            assert!(c["detail"].is_string(), "{c}");
+            assert!(c["subject"].is_string() || c["subject"].is_null(), "{c}");
+            let status = c["status"].as_str().unwrap();
+            let i = ["pass", "warn", "fail"]
+                .iter()
+                .position(|s| *s == status)
+                .unwrap_or_else(|| panic!("status {status}"));
+            n[i] += 1;
+            // A problem always says what to do.
+            assert_eq!(c["hint"].is_string(), status != "pass", "{c}");
         }
-    }
-
-    #[test]
-    fn a_readable_missing_broken_or_relative_file_is_warned_about() {
-        let s = ss("0.0.0.0:8093", Some("127.0.0.1:8094"));
-        let open = OperatorsFileState::Loaded {
-            operators: 1,
-            mode: 0o644,
-        };
-        let (text, ok) = operators_report(Some(&s), Some(&open));
-        assert!(!ok);
-        assert!(
-            text.contains("WARNING: [session_server] operators_file /etc/termgate/operators.toml is readable or writable by group or others (mode 0644): run chmod 600"),
-            "{text}"
-        );
-        let group = OperatorsFileState::Loaded {
-            operators: 1,
-            mode: 0o640,
-        };
-        assert!(!operators_report(Some(&s), Some(&group)).1);
-        let (text, ok) = operators_report(Some(&s), Some(&OperatorsFileState::Missing));
-        assert!(!ok);
-        assert!(
-            text.contains("does not exist: no operator can authenticate"),
-            "{text}"
-        );
-        let broken = OperatorsFileState::Broken("ops.toml:3: role: unsupported".into());
-        let (text, _) = operators_report(Some(&s), Some(&broken));
-        assert!(
-            text.contains(
-                "WARNING: ops.toml:3: role: unsupported (the runner will refuse to start)"
-            ),
-            "{text}"
-        );
-        let mut rel = s.clone();
-        rel.operators_file = Some("operators.toml".into());
-        let (text, ok) = operators_report(Some(&rel), Some(&LOADED));
-        assert!(!ok);
-        assert!(
-            text.contains("operators_file operators.toml is relative"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn inspect_reads_mode_and_contents() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("operators.toml");
         assert_eq!(
-            OperatorsFileState::inspect(&path),
-            OperatorsFileState::Missing
+            [
+                v["counts"]["pass"].as_u64().unwrap(),
+                v["counts"]["warn"].as_u64().unwrap(),
+                v["counts"]["fail"].as_u64().unwrap()
+            ],
+            n
         );
-        operators_file::save(&path, &[]).unwrap();
-        assert_eq!(
-            OperatorsFileState::inspect(&path),
-            OperatorsFileState::Loaded {
-                operators: 0,
-                mode: 0o600
-            }
-        );
-        std::fs::write(&path, "[[operators]]\nname = 1\n").unwrap();
-        assert!(matches!(
-            OperatorsFileState::inspect(&path),
-            OperatorsFileState::Broken(e) if e.contains("operators.toml:2")
-        ));
+        assert_eq!(v["ok"], n[2] == 0);
+        for s in v["skipped"].as_array().unwrap() {
+            assert_eq!(keys(s), ["name", "reason"]);
+        }
+        // The loopback advertise address with a remote coordinator fails.
+        let adv = checks
+            .iter()
+            .find(|c| c["name"] == "advertise_address")
+            .unwrap();
+        assert_eq!(adv["status"], "fail", "{adv}");
+        assert_eq!(v["ok"], false);
     }
 
-    #[test]
-    fn certificate_fingerprint_when_saved() {
+    #[tokio::test]
+    async fn a_config_that_does_not_load_is_one_failed_check() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        let mut cfg = config::Config::default();
-        assert_eq!(certificate_report(&cfg, &path), "");
-        cfg.session_server = Some(config::SessionServer {
-            listen_address: Some("127.0.0.1:0".into()),
-            ..Default::default()
-        });
-        let none = certificate_report(&cfg, &path);
-        assert!(none.contains("none saved yet"), "{none}");
-        let session = cfg.session_server.clone().unwrap();
-        let tls = tls::load_or_generate(&session, Some(dir.path())).unwrap();
-        let text = certificate_report(&cfg, &path);
-        assert!(text.contains("(generated)"), "{text}");
-        assert!(
-            text.contains(&format!("fingerprint {}", tls.fingerprint)),
-            "{text}"
+        let path = write(dir.path(), "concurrent = \"many\"\n");
+        let report = examine(&path, &facts()).await;
+        assert_eq!(report.checks.len(), 1, "{report:?}");
+        assert_eq!(report.checks[0].name, "config");
+        assert_eq!(report.checks[0].status, Status::Fail);
+        assert!(!report.ok);
+        let missing = examine(&dir.path().join("none.toml"), &facts()).await;
+        assert_eq!(missing.checks[0].status, Status::Fail);
+    }
+
+    #[tokio::test]
+    async fn without_a_session_server_its_checks_are_skipped_not_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "concurrent = 1\n");
+        let report = examine(&path, &facts()).await;
+        assert!(report.ok, "{report:?}");
+        let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["config", "open_files"]);
+        let skipped: Vec<&str> = report.skipped.iter().map(|s| s.name).collect();
+        assert_eq!(
+            skipped,
+            ["docker_hardening", "session_server", "operator_api"]
         );
-        std::fs::write(dir.path().join(tls::CERT_FILE_NAME), "junk").unwrap();
-        let bad = certificate_report(&cfg, &path);
-        assert!(bad.contains("no PEM certificate"), "{bad}");
     }
 }

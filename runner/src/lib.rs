@@ -25,8 +25,10 @@ pub mod system_id;
 pub mod trace;
 pub mod version;
 
-use anyhow::Result;
-use clap::Parser as _;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{CommandFactory as _, Parser as _};
 use termgate::logschema::{self as schema, msg};
 
 use crate::cli::{Cli, Command};
@@ -51,7 +53,7 @@ pub fn main() -> std::process::ExitCode {
     drop(rt);
     crate::executor::shell::pty::flush_signals(std::time::Duration::from_secs(5));
     let code = match res {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!({ schema::ERROR } = %format!("{e:#}"), "{}", msg::COMMAND_FAILED);
             eprintln!("FATAL: {e:#}");
@@ -63,7 +65,9 @@ pub fn main() -> std::process::ExitCode {
     code
 }
 
-async fn dispatch(cli: Cli) -> Result<()> {
+/// Runs the command; its exit status is 0 unless it failed, or `doctor`
+/// found a failing check (1).
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let log = LogSettings {
         format: cli.log_format.clone(),
         level: if cli.debug {
@@ -72,28 +76,51 @@ async fn dispatch(cli: Cli) -> Result<()> {
             cli.log_level.clone()
         },
     };
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Run(args) => crate::daemon::run(args, log).await,
+        Command::Run(args) => done(crate::daemon::run(args, log).await),
         Command::Register(args) => {
             let _log = log.init(None)?;
-            crate::manage::register(args).await
+            done(crate::manage::register(args).await)
         }
         Command::Verify(args) => {
             let _log = log.init(None)?;
-            crate::manage::verify(args).await
+            done(crate::manage::verify(args).await)
         }
         Command::Unregister(args) => {
             let _log = log.init(None)?;
-            crate::manage::unregister(args).await
+            done(crate::manage::unregister(args).await)
         }
         Command::List(args) => {
             let _log = log.init(None)?;
-            crate::manage::list(args)
+            done(crate::manage::list(args))
         }
-        Command::Doctor(args) => crate::doctor::run(args),
+        Command::Doctor(args) => Ok(if crate::doctor::run(args).await? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
         Command::Operator(cmd) => {
             let _log = log.init(None)?;
-            crate::operator_cmd::run(cmd)
+            done(crate::operator_cmd::run(cmd))
+        }
+        Command::Completions(args) => done(print_bytes(&termgate::clidocs::completions(
+            args.shell,
+            Cli::command(),
+        ))),
+        Command::Man => {
+            let page =
+                termgate::clidocs::man_page(Cli::command()).context("rendering the man page")?;
+            done(print_bytes(&page))
         }
     }
+}
+
+/// Writes `bytes` to stdout; a closed pipe is an error, not a panic.
+fn print_bytes(bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }

@@ -293,29 +293,33 @@ pub fn validate_advertise(cfg: &config::SessionServer) -> anyhow::Result<Vec<Str
     };
     const HINT: &str = "GitLab will answer the job request with 409 Conflict unless the admin \
          setting allow_local_requests_from_web_hooks_and_services is enabled";
-    let ip = if host.eq_ignore_ascii_case("localhost") {
-        Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-    } else {
-        host.parse::<IpAddr>().ok()
-    };
-    if let Some(ip) = ip {
-        match classify(ip) {
-            Some(Class::Unspecified) => warnings.push(format!(
-                "[session_server] {given} {address} is the unspecified address: GitLab cannot reach \
-                 the runner at it at all, and {HINT}; set advertise_address to a routable host:port"
-            )),
-            Some(class) => warnings.push(format!(
-                "[session_server] {given} {address} is a {} address: {HINT}",
-                class.name()
-            )),
-            None => {}
-        }
+    match host_class(host) {
+        Some(Class::Unspecified) => warnings.push(format!(
+            "[session_server] {given} {address} is the unspecified address: GitLab cannot reach \
+             the runner at it at all, and {HINT}; set advertise_address to a routable host:port"
+        )),
+        Some(class) => warnings.push(format!(
+            "[session_server] {given} {address} is a {} address: {HINT}",
+            class.name()
+        )),
+        None => {}
     }
     Ok(warnings)
 }
 
+/// What GitLab (its URL blocker) and Workhorse make of a session address's
+/// host: `None` for a public IP address or a DNS name other than
+/// `localhost` (what a name resolves to is not looked up).
+pub fn host_class(host: &str) -> Option<Class> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(Class::Loopback);
+    }
+    classify(host.parse::<IpAddr>().ok()?)
+}
+
+/// An address GitLab does not accept for a session by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
+pub enum Class {
     Unspecified,
     Loopback,
     Private,
@@ -323,7 +327,7 @@ enum Class {
 }
 
 impl Class {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Class::Unspecified => "unspecified",
             Class::Loopback => "loopback",

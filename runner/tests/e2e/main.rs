@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod certificate;
+mod clidocs;
 mod config_errors;
 mod dashboard;
 mod docker;
+mod doctor;
 mod job_user;
 mod jobs;
 mod lifecycle;

@@ -8,6 +8,8 @@
 //!   once if missing, so `cargo test -p <one crate>` works alone;
 //! - [`procs`]: a coordinator and registered runners as real processes on
 //!   loopback, stopped when dropped;
+//! - [`clidocs`]: the binaries' completion scripts run in bash, their man
+//!   pages rendered by groff, checked against their clap definitions;
 //! - [`loggen`]: runner logs as termgate writes them (plain and
 //!   gzip-rotated), a week with the exact figures its report must show,
 //!   and a large week for the report's benchmark.
@@ -16,6 +18,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod clidocs;
 pub mod loggen;
 pub mod procs;
 pub mod prom;
