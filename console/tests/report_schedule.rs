@@ -30,35 +30,8 @@ fn systemd_analyze_verifies_the_units() {
             to
         })
         .collect();
-    let out = match Command::new("systemd-analyze")
-        .arg("verify")
-        .args(&units)
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var("TERMGATE_REQUIRE_SYSTEMD_ANALYZE").as_deref() != Ok("1"),
-                "TERMGATE_REQUIRE_SYSTEMD_ANALYZE=1 but systemd-analyze is not on PATH"
-            );
-            eprintln!(
-                "systemd-analyze not on PATH: skipping (Debian's systemd package has it; \
-                 scripts/setup-test-deps.sh installs it)"
-            );
-            return;
-        }
-        Err(e) => panic!("running systemd-analyze: {e}"),
-    };
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "systemd-analyze verify: {said}");
-    assert!(
-        said.trim().is_empty(),
-        "systemd-analyze verify said: {said}"
-    );
+    let units: Vec<&std::path::Path> = units.iter().map(PathBuf::as_path).collect();
+    termgate_test_support::systemd::verify(&units);
 }
 
 /// The value of `key=` in a unit file (the first one).

@@ -64,35 +64,7 @@ fn systemd_analyze_verifies_the_runner_unit() {
     let dir = tempfile::tempdir().unwrap();
     let copy: PathBuf = dir.path().join(UNIT);
     std::fs::write(&copy, unit().replace(INSTALLED_BIN, BIN)).unwrap();
-    let out = match Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&copy)
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var("TERMGATE_REQUIRE_SYSTEMD_ANALYZE").as_deref() != Ok("1"),
-                "TERMGATE_REQUIRE_SYSTEMD_ANALYZE=1 but systemd-analyze is not on PATH"
-            );
-            eprintln!(
-                "systemd-analyze not on PATH: skipping (Debian's systemd package has it; \
-                 scripts/setup-test-deps.sh installs it)"
-            );
-            return;
-        }
-        Err(e) => panic!("running systemd-analyze: {e}"),
-    };
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "systemd-analyze verify: {said}");
-    assert!(
-        said.trim().is_empty(),
-        "systemd-analyze verify said: {said}"
-    );
+    termgate_test_support::systemd::verify(&[&copy]);
 }
 
 /// The settings the comments explain, against the runner's own defaults

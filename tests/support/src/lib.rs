@@ -22,6 +22,7 @@ pub mod clidocs;
 pub mod loggen;
 pub mod procs;
 pub mod prom;
+pub mod systemd;
 pub mod tmux;
 
 use std::future::Future;
