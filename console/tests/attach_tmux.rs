@@ -8,111 +8,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use termgate::logschema::{self as schema, msg};
 use termgate_test_support::procs::{
     job, processes_under, runner_cmd, Coord, RunnerProc, RunnerSetup,
 };
+use termgate_test_support::tmux::Tmux;
 use termgate_test_support::wait_until;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A tmux session running one command, killed when dropped.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    /// Whether tmux is here (CI installs it: scripts/setup-test-deps.sh).
-    fn available() -> bool {
-        let ok = Command::new("tmux").arg("-V").output().is_ok();
-        assert!(
-            ok || std::env::var("CI").is_err(),
-            "tmux is required in CI (scripts/setup-test-deps.sh installs it)"
-        );
-        ok
-    }
-
-    fn start(tag: &str, cmd: &str) -> Tmux {
-        let name = format!("tg-{tag}-{}", std::process::id());
-        let out = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "120",
-                "-y",
-                "35",
-                cmd,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmux { name }
-    }
-
-    /// `tmux send-keys` with key names (`Enter`, `C-]`, `x`).
-    fn keys(&self, keys: &[&str]) {
-        let out = Command::new("tmux")
-            .args(["send-keys", "-t", &self.name])
-            .args(keys)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Type `text` literally, then Enter.
-    fn line(&self, text: &str) {
-        let out = Command::new("tmux")
-            .args(["send-keys", "-t", &self.name, "-l", text])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        self.keys(&["Enter"]);
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_until(what, WAIT, || {
-                last = self.screen();
-                pred(&last).then(|| last.clone())
-            })
-        }));
-        match found {
-            Ok(s) => s,
-            Err(_) => panic!("timed out waiting for {what}; screen:\n{last}"),
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .output();
-    }
-}
 
 /// A runner with a session server and a `control` operator, a terminal
 /// job running on it, and a console.toml that reaches it.
@@ -208,7 +113,7 @@ fn attach_types_into_a_shell_of_its_own_and_detaches_with_exit_code_0() {
     }
     let l = live();
     let t = Tmux::start(
-        "attach",
+        "tg-attach",
         &termgate(
             l.dir.path(),
             &format!(
@@ -218,14 +123,14 @@ fn attach_types_into_a_shell_of_its_own_and_detaches_with_exit_code_0() {
             ),
         ),
     );
-    t.wait("the banner", |s| {
+    t.wait("the banner", WAIT, |s| {
         s.contains(&format!("[termgate] shell in job {} on ops", l.job))
             && s.contains("Ctrl-] to detach")
     });
     t.line("echo attach-$((6*7))");
-    t.wait("the command's output", |s| s.contains("attach-42"));
-    t.keys(&["C-]"]);
-    let end = t.wait("the end of the attach", |s| s.contains("EXITED-"));
+    t.wait("the command's output", WAIT, |s| s.contains("attach-42"));
+    t.keys(false, "C-]");
+    let end = t.wait("the end of the attach", WAIT, |s| s.contains("EXITED-"));
     assert!(end.contains("[termgate] detached"), "{end}");
     assert!(end.contains("EXITED-0"), "{end}");
     let log = std::fs::read_to_string(l.dir.path().join("console.log")).unwrap();
@@ -240,40 +145,40 @@ fn a_shell_from_the_sessions_screen_suspends_the_tui_and_comes_back_to_it() {
     }
     let l = live();
     let t = Tmux::start(
-        "tui",
+        "tg-tui",
         &termgate(l.dir.path(), &format!("-c {}", l.console_toml.display())),
     );
-    t.wait("the Fleet screen", |s| {
+    t.wait("the Fleet screen", WAIT, |s| {
         s.contains("[1]Fleet") && s.contains("ops")
     });
-    t.keys(&["3"]);
+    t.keys(false, "3");
     let job = l.job.to_string();
-    t.wait("the session row", |s| {
+    t.wait("the session row", WAIT, |s| {
         s.lines()
             .any(|row| row.contains("ops") && row.split_whitespace().any(|w| w == job))
     });
     // Its reason first, in the footer.
-    t.keys(&["x"]);
-    t.wait("the reason prompt", |s| {
+    t.keys(false, "x");
+    t.wait("the reason prompt", WAIT, |s| {
         s.contains("reason for a shell in job")
     });
     t.line("e2e: the tui test");
     // (The prompt says "a shell in job …" too: wait for the banner.)
-    t.wait("the attach's banner", |s| {
+    t.wait("the attach's banner", WAIT, |s| {
         s.contains(&format!("[termgate] shell in job {job} on ops"))
     });
     t.line("echo tui-$((7*6))");
-    t.wait("the command's output", |s| s.contains("tui-42"));
-    t.keys(&["C-]"]);
-    let back = t.wait("the TUI back on Sessions", |s| {
+    t.wait("the command's output", WAIT, |s| s.contains("tui-42"));
+    t.keys(false, "C-]");
+    let back = t.wait("the TUI back on Sessions", WAIT, |s| {
         s.contains("termgate  sessions") && s.contains("[termgate] detached")
     });
     assert!(!back.contains("tui-42"), "the TUI repainted: {back}");
     // The next key brings the tabs back; the selection is where it was.
-    t.keys(&["Down"]);
-    t.wait("the tabs", |s| s.contains("[3]Sessions"));
-    t.keys(&["q"]);
-    let end = t.wait("the TUI to exit", |s| s.contains("EXITED-"));
+    t.keys(false, "Down");
+    t.wait("the tabs", WAIT, |s| s.contains("[3]Sessions"));
+    t.keys(false, "q");
+    let end = t.wait("the TUI to exit", WAIT, |s| s.contains("EXITED-"));
     assert!(end.contains("EXITED-0"), "{end}");
 }
 
@@ -285,7 +190,7 @@ fn closing_the_terminal_during_an_attach_still_stops_everything_the_demo_started
     }
     let dir = tempfile::tempdir().unwrap();
     let t = Tmux::start(
-        "hup",
+        "tg-hup",
         &format!(
             "TERMGATE_CONSOLE_LOG_FILE={} TERMGATE_RUNNER_BIN={} TERMGATE_COORDINATOR_BIN={} {} demo --dir {}",
             dir.path().join("console.log").display(),
@@ -295,12 +200,16 @@ fn closing_the_terminal_during_an_attach_still_stops_everything_the_demo_started
             dir.path().display()
         ),
     );
-    t.wait("the demo's Fleet screen", |s| s.contains("demo-runner"));
-    t.keys(&["3"]);
-    t.wait("a session row", |s| s.contains("termgate/demo"));
-    t.keys(&["x"]);
+    t.wait("the demo's Fleet screen", WAIT, |s| {
+        s.contains("demo-runner")
+    });
+    t.keys(false, "3");
+    t.wait("a session row", WAIT, |s| s.contains("termgate/demo"));
+    t.keys(false, "x");
     t.line("closing the terminal");
-    t.wait("the attach", |s| s.contains("[termgate] shell in job"));
+    t.wait("the attach", WAIT, |s| {
+        s.contains("[termgate] shell in job")
+    });
     // The terminal goes away (SIGHUP) while the TUI is suspended.
     drop(t);
     wait_until("the demo's processes to be gone", WAIT, || {

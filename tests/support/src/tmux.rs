@@ -12,6 +12,17 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// Whether tmux is here; in CI (`CI` set) it must be
+    /// (scripts/setup-test-deps.sh installs it).
+    pub fn available() -> bool {
+        let ok = Command::new("tmux").arg("-V").output().is_ok();
+        assert!(
+            ok || std::env::var("CI").is_err(),
+            "tmux is required in CI (scripts/setup-test-deps.sh installs it)"
+        );
+        ok
+    }
+
     /// Starts `cmd` in a new detached session named `NAME-PID`.
     pub fn start(name: &str, cmd: &str) -> Tmux {
         let name = format!("{name}-{}", std::process::id());
@@ -45,6 +56,12 @@ impl Tmux {
             cmd.arg("-l");
         }
         assert!(cmd.arg(keys).output().expect("tmux").status.success());
+    }
+
+    /// Types `text` literally, then Enter.
+    pub fn line(&self, text: &str) {
+        self.keys(true, text);
+        self.keys(false, "Enter");
     }
 
     /// The screen, wrapped lines joined.
