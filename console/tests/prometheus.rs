@@ -13,7 +13,7 @@ use termgate::admin::JobSpec;
 use termgate_console::model::{Health, Sample};
 use termgate_console::scrape::{self, prometheus, ScrapeClient};
 use termgate_test_support::procs::{Coord, CoordOptions, RunnerProc, RunnerSetup};
-use termgate_test_support::prom::{start_prometheus, which, CancelOnDrop};
+use termgate_test_support::prom::{prometheus_or_skip, start_prometheus, CancelOnDrop};
 use termgate_test_support::{scaled, wait_until};
 use tokio_util::sync::CancellationToken;
 
@@ -59,13 +59,7 @@ fn shown(s: &Sample) -> Value {
 
 #[test]
 fn prometheus_shows_the_same_numbers_as_direct_scraping() {
-    let Some(prom_bin) = which("prometheus") else {
-        assert!(
-            std::env::var("TERMGATE_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "prometheus is not installed and TERMGATE_REQUIRE_PROMETHEUS=1: \
-             run scripts/setup-test-deps.sh (Debian package `prometheus`)"
-        );
-        eprintln!("SKIPPED: prometheus not on PATH (scripts/setup-test-deps.sh installs it)");
+    let Some(prom_bin) = prometheus_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -22,7 +22,7 @@ use termgate::admin::JobSpec;
 use termgate::metrics as names;
 use termgate_console::scrape::prometheus::{parse_answer, parse_vector};
 use termgate_test_support::procs::{Coord, CoordOptions, RunnerSetup};
-use termgate_test_support::prom::{free_port, start_prometheus, which, CancelOnDrop};
+use termgate_test_support::prom::{free_port, prometheus_or_skip, start_prometheus, CancelOnDrop};
 use termgate_test_support::{http, wait_until};
 use tokio_tungstenite::tungstenite::stream::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
@@ -143,13 +143,7 @@ fn report(log: &Path, from: SystemTime, to: SystemTime, prometheus: &str) -> (Va
 
 #[test]
 fn report_shows_capacity_from_prometheus() {
-    let Some(prom_bin) = which("prometheus") else {
-        assert!(
-            std::env::var("TERMGATE_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "prometheus is not installed and TERMGATE_REQUIRE_PROMETHEUS=1: \
-             run scripts/setup-test-deps.sh (Debian package `prometheus`)"
-        );
-        eprintln!("SKIPPED: prometheus not on PATH (scripts/setup-test-deps.sh installs it)");
+    let Some(prom_bin) = prometheus_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use termgate_test_support::prom::{start_prometheus_with_rules, which, CancelOnDrop};
+use termgate_test_support::prom::{prometheus_or_skip, start_prometheus_with_rules, CancelOnDrop};
 
 use crate::support::*;
 use crate::term_client::Term;
@@ -286,13 +286,7 @@ fn wait_all_have_data(api: &Api, who: &str, mut pending: Vec<(String, String)>) 
 
 #[test]
 fn every_dashboard_query_returns_data_for_termgate_and_gitlab_runner() {
-    let Some(prom_bin) = which("prometheus") else {
-        assert!(
-            std::env::var("TERMGATE_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "prometheus is not installed and TERMGATE_REQUIRE_PROMETHEUS=1: \
-             run scripts/setup-test-deps.sh (Debian package `prometheus`)"
-        );
-        eprintln!("SKIPPED: prometheus not on PATH (scripts/setup-test-deps.sh installs it)");
+    let Some(prom_bin) = prometheus_or_skip() else {
         return;
     };
     let dash: Value = serde_json::from_str(

@@ -17,6 +17,22 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Debian's `prometheus` on PATH; `None` (the caller skips, saying so)
+/// when it is not installed, which fails the test instead under
+/// `TERMGATE_REQUIRE_PROMETHEUS=1` (CI).
+pub fn prometheus_or_skip() -> Option<PathBuf> {
+    let found = which("prometheus");
+    if found.is_none() {
+        assert!(
+            std::env::var("TERMGATE_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
+            "prometheus is not installed and TERMGATE_REQUIRE_PROMETHEUS=1: \
+             run scripts/setup-test-deps.sh (Debian package `prometheus`)"
+        );
+        eprintln!("SKIPPED: prometheus not on PATH (scripts/setup-test-deps.sh installs it)");
+    }
+    found
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
