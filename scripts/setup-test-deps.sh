@@ -18,6 +18,9 @@
 # supplementary group `termgate-jobgrp`, and `termgate-job2`. groff (Debian's
 # `groff-base`) renders the binaries' man pages (`termgate-runner man`) in the
 # tests, and `man -l` reads them as the README's install step does (`man-db`).
+# dpkg-dev: cargo-deb fills the packages' Depends: with dpkg-shlibdeps
+# (scripts/package-deb.sh, which CI runs, then scripts/check-deb.sh, which
+# runs Debian's lintian on them).
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -35,6 +38,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v groff >/dev/null 2>&1 || need+=(groff-base)
 command -v man >/dev/null 2>&1 || need+=(man-db)
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2

@@ -31,7 +31,10 @@ fn systemd_analyze_verifies_the_units() {
         })
         .collect();
     let units: Vec<&std::path::Path> = units.iter().map(PathBuf::as_path).collect();
-    termgate_test_support::systemd::verify(&units);
+    termgate_test_support::systemd::verify(
+        &units,
+        &[("termgate", Path::new(env!("CARGO_BIN_EXE_termgate")))],
+    );
 }
 
 /// The value of `key=` in a unit file (the first one).
@@ -98,7 +101,10 @@ fn the_service_writes_last_weeks_report_to_a_file_dated_today() {
         .and_then(|s| s.strip_suffix('\''))
         .unwrap_or_else(|| panic!("ExecStart is not /bin/sh -c '…': {exec}"));
     let script = expand(script, &state, &logs)
-        .replace("/usr/local/bin/termgate", env!("CARGO_BIN_EXE_termgate"))
+        .replace(
+            "/usr/bin/termgate ",
+            &format!("{} ", env!("CARGO_BIN_EXE_termgate")),
+        )
         .replace("/etc/termgate/console.toml", &console.display().to_string());
     let env = expand(&setting(&unit, "Environment"), &state, &logs);
     let (env_key, env_value) = env.split_once('=').unwrap();

@@ -64,7 +64,10 @@ fn systemd_analyze_verifies_the_runner_unit() {
     let dir = tempfile::tempdir().unwrap();
     let copy: PathBuf = dir.path().join(UNIT);
     std::fs::write(&copy, unit().replace(INSTALLED_BIN, BIN)).unwrap();
-    termgate_test_support::systemd::verify(&[&copy]);
+    termgate_test_support::systemd::verify(
+        &[&copy],
+        &[("termgate-runner", std::path::Path::new(BIN))],
+    );
 }
 
 /// The settings the comments explain, against the runner's own defaults
