@@ -66,6 +66,11 @@ pub struct DoctorArgs {
     /// Print the checks as JSON ({"ok", "counts", "checks": [{"name", "status", "detail", "hint", "subject"}], "skipped"}).
     #[arg(long)]
     pub json: bool,
+    /// The `--user` that `run` is started with, if any (the packaged
+    /// systemd unit: `run --user termgate-runner`): shell jobs' user is
+    /// then checked as `run` will use it.
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -124,6 +124,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// `run --user` (and `doctor --user`) overrides the file's global `user`.
+    pub fn apply_cli_user(&mut self, user: Option<&str>) {
+        if let Some(u) = user {
+            self.user = Some(u.to_string());
+            self.user_from_cli = true;
+        }
+    }
+
     /// The metrics/debug listen address with `:9252` added when no port is given.
     pub fn metrics_listen_address(&self) -> Option<String> {
         self.listen_address

@@ -65,7 +65,7 @@ impl Daemon {
                 .with_context(|| format!("changing to working directory {}", dir.display()))?;
         }
         let mut loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        apply_cli_user(&mut loaded.config, args.user.as_deref());
+        loaded.config.apply_cli_user(args.user.as_deref());
         check_job_users(&loaded.config, &path).map_err(anyhow::Error::msg)?;
         for r in &loaded.config.runners {
             crate::logging::redact(r.token.expose());
@@ -328,7 +328,7 @@ fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
     let loaded = config::load(&d.path)
         .map_err(|e| e.to_string())
         .and_then(|mut l| {
-            apply_cli_user(&mut l.config, d.cli_user.as_deref());
+            l.config.apply_cli_user(d.cli_user.as_deref());
             check_job_users(&l.config, &d.path)?;
             Ok(l)
         });
@@ -357,14 +357,6 @@ fn reload_config(d: &Daemon) -> Option<Arc<config::Config>> {
             tracing::error!({ schema::ERROR } = %e, "{}", msg::CONFIG_RELOAD_FAILED);
             None
         }
-    }
-}
-
-/// `run --user` overrides the file's global `user`.
-fn apply_cli_user(cfg: &mut config::Config, user: Option<&str>) {
-    if let Some(u) = user {
-        cfg.user = Some(u.to_string());
-        cfg.user_from_cli = true;
     }
 }
 

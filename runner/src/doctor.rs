@@ -243,11 +243,15 @@ impl Findings {
     }
 }
 
-/// Every check for the config at `path`.
-pub async fn examine(path: &Path, facts: &Facts) -> Report {
+/// Every check for the config at `path`, with `cli_user` applied as
+/// `run --user` applies it.
+pub async fn examine(path: &Path, cli_user: Option<&str>, facts: &Facts) -> Report {
     let mut f = Findings::default();
     let loaded = match config::load(path) {
-        Ok(l) => l,
+        Ok(mut l) => {
+            l.config.apply_cli_user(cli_user);
+            l
+        }
         Err(e) => {
             f.push(Check::fail(
                 "config",
@@ -300,7 +304,7 @@ pub async fn examine(path: &Path, facts: &Facts) -> Report {
 /// a check failed (exit status 1).
 pub async fn run(args: DoctorArgs) -> Result<bool> {
     let path = args.config.path();
-    let report = examine(&path, &Facts::here()).await;
+    let report = examine(&path, args.user.as_deref(), &Facts::here()).await;
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&report).context("encoding the report")?;
         s.push('\n');
@@ -385,7 +389,7 @@ mod tests {
             "concurrent = 4\n[session_server]\n  listen_address = \"127.0.0.1:1\"\n\
              [[runners]]\n  name = \"a\"\n  url = \"https://gitlab.example.com\"\n  token = \"glrt-x\"\n  executor = \"shell\"\n",
         );
-        let report = examine(&path, &facts()).await;
+        let report = examine(&path, None, &facts()).await;
         let v = serde_json::to_value(&report).unwrap();
         let top = keys(&v);
         assert_eq!(
@@ -447,20 +451,52 @@ mod tests {
     async fn a_config_that_does_not_load_is_one_failed_check() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "concurrent = \"many\"\n");
-        let report = examine(&path, &facts()).await;
+        let report = examine(&path, None, &facts()).await;
         assert_eq!(report.checks.len(), 1, "{report:?}");
         assert_eq!(report.checks[0].name, "config");
         assert_eq!(report.checks[0].status, Status::Fail);
         assert!(!report.ok);
-        let missing = examine(&dir.path().join("none.toml"), &facts()).await;
+        let missing = examine(&dir.path().join("none.toml"), None, &facts()).await;
         assert_eq!(missing.checks[0].status, Status::Fail);
+    }
+
+    /// `doctor --user` judges shell jobs' user as `run --user` sets it (the
+    /// packaged unit passes it): no false "jobs run as root".
+    #[tokio::test]
+    async fn the_user_run_is_given_counts_as_the_job_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[[runners]]\n  name = \"s\"\n  url = \"https://gitlab.example.com\"\n  token = \"glrt-x\"\n  executor = \"shell\"\n",
+        );
+        let as_root = Facts {
+            runner_is_root: true,
+            ..facts()
+        };
+        let job_user = |r: &Report| {
+            r.checks
+                .iter()
+                .find(|c| c.name == "job_user")
+                .cloned()
+                .unwrap()
+        };
+        let without = examine(&path, None, &as_root).await;
+        assert_eq!(job_user(&without).status, Status::Warn, "{without:?}");
+        let with = examine(&path, Some("nobody"), &as_root).await;
+        let c = job_user(&with);
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(c.detail.contains("nobody"), "{c:?}");
+        let unknown = examine(&path, Some("no-such-user-tg"), &as_root).await;
+        let c = job_user(&unknown);
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c.detail.contains("--user"), "{c:?}");
     }
 
     #[tokio::test]
     async fn without_a_session_server_its_checks_are_skipped_not_passed() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "concurrent = 1\n");
-        let report = examine(&path, &facts()).await;
+        let report = examine(&path, None, &facts()).await;
         assert!(report.ok, "{report:?}");
         let names: Vec<&str> = report.checks.iter().map(|c| c.name).collect();
         assert_eq!(names, ["config", "open_files"]);

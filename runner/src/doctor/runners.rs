@@ -57,7 +57,8 @@ pub fn job_users(cfg: &config::Config, runner_is_root: bool, f: &mut Findings) {
             None if runner_is_root => Check::warn(
                 "job_user",
                 format!("jobs run as root (no user): {ROOT}"),
-                "set user (or [[runners]] user) to an unprivileged user",
+                "set user (or [[runners]] user) to an unprivileged user; if `run` is started \
+                 with --user, give doctor the same --user",
             ),
             None => Check::pass("job_user", "jobs run as the runner's own user"),
             Some((name, origin)) => match crate::job_user::lookup(name) {
