@@ -20,7 +20,8 @@
 # tests, and `man -l` reads them as the README's install step does (`man-db`).
 # dpkg-dev: cargo-deb fills the packages' Depends: with dpkg-shlibdeps
 # (scripts/package-deb.sh, which CI runs, then scripts/check-deb.sh, which
-# runs Debian's lintian on them).
+# runs Debian's lintian on them); debootstrap makes the Debian image with
+# systemd that scripts/check-deb-systemd.sh installs them into.
 set -euo pipefail
 need=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
@@ -40,6 +41,7 @@ command -v groff >/dev/null 2>&1 || need+=(groff-base)
 command -v man >/dev/null 2>&1 || need+=(man-db)
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup-test-deps: missing ${need[*]}; run as root or install them" >&2
