@@ -114,7 +114,8 @@ say "systemctl reload re-read config.toml"
 
 job=$(queue '{"name":"drain","script":["sleep 5","echo drained"]}')
 wait_for "job $job runs" 30 "[ \"\$(state $job)\" = running ]"
-box 'systemctl stop termgate-runner'
+# (Bounded here: the unit itself would wait up to TimeoutStopSec, 65 min.)
+box 'timeout 120 systemctl stop termgate-runner' || fail "systemctl stop did not finish within 120 s"
 [ "$(state "$job")" = success ] || fail "job $job is $(state "$job") after a graceful stop"
 box 'systemctl is-active termgate-runner' >/dev/null && fail "the runner still runs after systemctl stop"
 journal | grep -q '^Starting graceful shutdown' || fail "the stop was not graceful: $(journal | tail -5)"
@@ -139,6 +140,6 @@ box 'head -1 /var/lib/termgate/reports/report-$(date -u +%F).md' | grep -q '^# R
   || fail "no report in /var/lib/termgate/reports: $(box 'ls -l /var/lib/termgate/reports/' || true)"
 say "termgate-report.service wrote this week's report in its sandbox"
 
-box 'dpkg --purge termgate termgate-runner >/dev/null' || fail "dpkg --purge"
+box 'timeout 120 dpkg --purge termgate termgate-runner >/dev/null' || fail "dpkg --purge"
 box '[ -s /etc/termgate-runner/config.toml ]' || fail "purge removed the registered config.toml"
 say "ok: the packages install, run and stop under systemd as README says"
