@@ -13,7 +13,8 @@
 #   - `dpkg -i` again (an upgrade) leaves the running runner alone;
 #   - `systemctl start termgate-report.service` writes last week's report
 #     in its sandbox (DynamicUser, ProtectSystem=strict, a system-call
-#     filter), which systemd-analyze verify cannot tell;
+#     filter), which systemd-analyze verify cannot tell, from the journal
+#     exported as README says (today's report counts the jobs above);
 #   - `dpkg --purge` keeps the registered config.toml.
 # Needs root, Docker (a container with CAP_SYS_ADMIN, for systemd's
 # namespaces), debootstrap and Debian's mirror (first run only), and the
@@ -129,7 +130,7 @@ box 'dpkg -i /root/debs/*.deb >/dev/null' || fail "dpkg -i again"
 say "installing again left the running runner alone"
 
 box 'mkdir -p /etc/termgate /var/log/termgate
-    journalctl -u termgate-runner -o short-iso > /var/log/termgate/runner.log
+    journalctl -u termgate-runner -t termgate-runner -o cat > /var/log/termgate/runner.log
     chgrp adm /var/log/termgate/runner.log && chmod 0640 /var/log/termgate/runner.log
     printf "[[runners]]\nname = \"box\"\nmetrics_url = \"http://127.0.0.1:9/metrics\"\nlogs = [\"/var/log/termgate/runner*.log\"]\n" > /etc/termgate/console.toml
     chgrp adm /etc/termgate/console.toml && chmod 0640 /etc/termgate/console.toml'
@@ -138,7 +139,13 @@ box 'systemctl start termgate-report.service' \
   || fail "termgate-report.service: $(box 'systemctl status --no-pager termgate-report.service; journalctl -u termgate-report -o cat' || true)"
 box 'head -1 /var/lib/termgate/reports/report-$(date -u +%F).md' | grep -q '^# Runner report' \
   || fail "no report in /var/lib/termgate/reports: $(box 'ls -l /var/lib/termgate/reports/' || true)"
-say "termgate-report.service wrote this week's report in its sandbox"
+# The service's period ends at today's midnight; today's lines, read as
+# the README says to export them: the jobs and starts above.
+totals=$(box 'termgate report -c /etc/termgate/console.toml --since 1d --format json 2>/dev/null' \
+  | jq -c '[.totals.jobs.current, .totals.starts.current, .inputs.unparsed_lines]')
+[ "$totals" = "[2,2,0]" ] \
+  || fail "the report over the journal's export: [jobs, starts, unparsed] = $totals, not [2,2,0]"
+say "termgate-report.service wrote last week's report in its sandbox; today's reads 2 jobs, 2 starts"
 
 box 'timeout 120 dpkg --purge termgate termgate-runner >/dev/null' || fail "dpkg --purge"
 box '[ -s /etc/termgate-runner/config.toml ]' || fail "purge removed the registered config.toml"
