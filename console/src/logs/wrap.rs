@@ -1,6 +1,7 @@
 //! What sits around a log line before its format starts: ANSI colour codes
 //! and the prefixes that log shippers add (docker compose `name  | `, Docker
 //! Desktop timestamps, syslog/journald `Mon DD HH:MM:SS host prog[pid]: `,
+//! journald's `-o short-iso` `2026-12-06T17:16:06+0000 host prog[pid]: `,
 //! an RFC 3164 `<PRI>`).
 //!
 //! Everything works on byte offsets of `&str` (never allocates) except
@@ -98,6 +99,10 @@ pub fn parse_iso(s: &str) -> Option<SystemTime> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.into());
     }
+    // journalctl's `-o short-iso`: `2026-12-06T17:16:06+0000`.
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.into());
+    }
     let s = s.trim_end_matches('Z');
     for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
@@ -177,6 +182,9 @@ pub fn unwrap_prefixes(mut s: &str) -> (&str, Option<WrapTime<'_>>) {
                 if rest.starts_with(' ') && !rest.trim_start().starts_with('[') {
                     time = Some(WrapTime::Iso(&s[..n]));
                     s = &rest[1..];
+                    if let Some(m) = journal_host_tag_len(s.as_bytes()) {
+                        s = &s[m..];
+                    }
                     continue;
                 }
             }
@@ -279,12 +287,35 @@ pub fn iso_len(b: &[u8]) -> Option<usize> {
             i += 1;
         }
     }
+    let digits_at = |k: usize| b.get(k).is_some_and(u8::is_ascii_digit);
     match b.get(i) {
         Some(b'Z') => i += 1,
         Some(b'+' | b'-') if b.len() >= i + 6 && b[i + 3] == b':' => i += 6,
+        // journalctl's `-o short-iso`: `+0000`.
+        Some(b'+' | b'-') if (1..=4).all(|k| digits_at(i + k)) => i += 5,
         _ => {}
     }
     Some(i)
+}
+
+/// journald's `host prog[pid]: ` after its ISO timestamp (`journalctl -o
+/// short-iso`): its length. The `[pid]` is required, so that a message
+/// such as `WARNING: Something: x` after a Docker Desktop timestamp is
+/// never taken for one.
+fn journal_host_tag_len(b: &[u8]) -> Option<usize> {
+    let host = b.iter().position(|&c| c == b' ')?;
+    if host == 0 || b[host - 1] == b':' {
+        return None;
+    }
+    let rest = &b[host + 1..];
+    let tag = rest.iter().position(|&c| c == b' ').unwrap_or(rest.len());
+    let t = &rest[..tag];
+    let open = t.iter().position(|&c| c == b'[')?;
+    let ok = open > 0
+        && t.len() >= open + 4
+        && t.ends_with(b"]:")
+        && t[open + 1..t.len() - 2].iter().all(u8::is_ascii_digit);
+    ok.then(|| (host + 1 + tag + 1).min(b.len()))
 }
 
 /// docker compose: `runner-1  | `, `hetzner-runner_1  | `.
@@ -343,6 +374,22 @@ mod tests {
         let (b, _) =
             unwrap_prefixes("Aug 19 09:11:49 vagrant gitlab-runner[5219]: Running in system-mode.");
         assert_eq!(b, "Running in system-mode.");
+        // journalctl -o short-iso and -o short-iso-precise.
+        let (b, t) = unwrap_prefixes(
+            "2026-12-06T17:16:06+0000 vm termgate-runner[125]: {\"level\":\"error\"}",
+        );
+        assert_eq!(b, "{\"level\":\"error\"}");
+        assert_eq!(t, Some(WrapTime::Iso("2026-12-06T17:16:06+0000")));
+        let (b, t) = unwrap_prefixes(
+            "2026-12-06T17:16:06.123456+01:00 vm gitlab-runner[7]: Checking for jobs... ok",
+        );
+        assert_eq!(b, "Checking for jobs... ok");
+        assert_eq!(t, Some(WrapTime::Iso("2026-12-06T17:16:06.123456+01:00")));
+        // Without a `[pid]` it is the message, not a journald tag.
+        let (b, _) = unwrap_prefixes("2025-01-21 16:46:59 WARNING: Something: x");
+        assert_eq!(b, "WARNING: Something: x");
+        let (b, _) = unwrap_prefixes("2025-01-21 16:46:59 ERROR: Checking for jobs... forbidden");
+        assert_eq!(b, "ERROR: Checking for jobs... forbidden");
         // hclog keeps its timestamp; plain messages stay.
         let h = "2023-06-21T08:12:41.672Z [INFO]  ready: instance=x";
         assert_eq!(unwrap_prefixes(h).0, h);
@@ -370,6 +417,9 @@ mod tests {
         let d: DateTime<Utc> = t.into();
         assert_eq!(d.to_rfc3339(), "2025-01-21T16:46:59+00:00");
         assert!(parse_iso("2026-11-27T19:00:00.123+01:00").is_some());
+        let t = parse_iso("2026-12-06T17:16:06+0100").unwrap();
+        let d: DateTime<Utc> = t.into();
+        assert_eq!(d.to_rfc3339(), "2026-12-06T16:16:06+00:00");
         assert!(parse_iso("nope").is_none());
     }
 }
