@@ -157,19 +157,20 @@ fn each_package_installs_its_binary_man_page_and_completions() {
         for w in want {
             assert!(assets.contains(&w), "{}: no asset {w:?}", p.name());
         }
-        // What scripts/gen-man.sh writes is what the assets take.
-        let gen = std::fs::read_to_string(root().join("scripts/gen-man.sh")).unwrap();
-        for out in [
-            "$bin_dir/man/$b.1.gz",
-            "$bin_dir/completions/bash/$b",
-            "$bin_dir/completions/zsh/_$b",
-            "$bin_dir/completions/fish/$b.fish",
-        ] {
-            assert!(
-                gen.contains(&format!("> \"{out}\"")),
-                "gen-man.sh writes no {out}"
-            );
-        }
+    }
+    // What scripts/gen-man.sh writes (for each binary `$b`) is what the
+    // assets take.
+    let gen = std::fs::read_to_string(root().join("scripts/gen-man.sh")).unwrap();
+    for out in [
+        "$bin_dir/man/$b.1.gz",
+        "$bin_dir/completions/bash/$b",
+        "$bin_dir/completions/zsh/_$b",
+        "$bin_dir/completions/fish/$b.fish",
+    ] {
+        assert!(
+            gen.contains(&format!("> \"{out}\"")),
+            "gen-man.sh writes no {out}"
+        );
     }
 }
 

@@ -179,16 +179,7 @@ fn cancel_kills_the_whole_process_group_quickly() {
 fn malformed_job_fails_as_system_failure_and_runner_keeps_serving() {
     let coord = Coord::start(None);
     let (_s, r) = shell_runner(&coord, "malformed");
-    let res: serde_json::Value = http()
-        .post(format!("{}/admin/jobs/raw", coord.url))
-        .json(&json!({"steps": "this is not a list", "variables": 42}))
-        .send()
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .unwrap();
-    let bad = res["ids"][0].as_u64().unwrap();
+    let bad = coord.enqueue_raw(json!({"steps": "this is not a list", "variables": 42}));
     let j = coord.wait_finished(bad, Duration::from_secs(30));
     assert_eq!(j["state"], "failed");
     assert_eq!(j["failure_reason"], "runner_system_failure", "{j}");

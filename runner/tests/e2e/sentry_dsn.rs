@@ -139,16 +139,7 @@ fn runner_token(setup: &RunnerSetup) -> String {
 /// A job payload the runner cannot parse: its `steps` are a token-shaped
 /// string, which the parse error quotes.
 fn malformed(coord: &Coord, quoted: &str) -> u64 {
-    let res: Value = http()
-        .post(format!("{}/admin/jobs/raw", coord.url))
-        .json(&json!({"steps": quoted, "variables": 42}))
-        .send()
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .unwrap();
-    res["ids"][0].as_u64().unwrap()
+    coord.enqueue_raw(json!({"steps": quoted, "variables": 42}))
 }
 
 fn runner_setup(coord: &Coord, name: &str) -> RunnerSetup {

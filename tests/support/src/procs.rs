@@ -164,9 +164,19 @@ impl Coord {
     /// Enqueue a job (a [`termgate::admin::JobSpec`], or JSON with more of
     /// `.gitlab-ci.yml`'s keys); returns its id.
     pub fn enqueue(&self, spec: impl serde::Serialize) -> u64 {
+        self.post_job("jobs", spec)
+    }
+
+    /// Enqueue a job payload verbatim (`POST /admin/jobs/raw`: what the
+    /// runner gets, malformed or not); returns its id.
+    pub fn enqueue_raw(&self, payload: impl serde::Serialize) -> u64 {
+        self.post_job("jobs/raw", payload)
+    }
+
+    fn post_job(&self, path: &str, body: impl serde::Serialize) -> u64 {
         let res: CreatedJobs = http()
-            .post(format!("{}/admin/jobs", self.url))
-            .json(&spec)
+            .post(format!("{}/admin/{path}", self.url))
+            .json(&body)
             .send()
             .unwrap()
             .error_for_status()
